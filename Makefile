@@ -1,0 +1,64 @@
+# Updraft. Every target runs with Node.js 24 (installed into the cache when the system
+# node is older) and the local cluster's binaries from hack/build-binaries.sh.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+NODE_BIN := $(shell hack/ensure-node.sh)
+export PATH := $(NODE_BIN):$(PATH)
+
+.PHONY: help deps build-binaries cluster-up cluster-down cluster-status cluster-env cluster-clean \
+	up down lint typecheck test test-unit test-integration bench format
+
+help:
+	@echo "make up          local cluster + Updraft + examples"
+	@echo "make test        lint, typecheck, unit and integration tests (starts the local cluster)"
+	@echo "make cluster-up | cluster-down | cluster-status | cluster-env | cluster-clean"
+	@echo "make bench       benchmarks in bench/"
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.installed
+
+build-binaries:
+	hack/build-binaries.sh all
+
+cluster-up:
+	hack/cluster.sh up
+
+cluster-down:
+	hack/cluster.sh down
+
+cluster-status:
+	hack/cluster.sh status
+
+cluster-env:
+	@hack/cluster.sh env
+
+cluster-clean:
+	hack/cluster.sh clean
+
+up: deps cluster-up
+	hack/up.sh
+
+down: cluster-down
+
+format: deps
+	npx biome format --write .
+
+lint: deps
+	npx biome check .
+
+typecheck: deps
+	npx tsc -p tsconfig.json
+
+test-unit: deps
+	npm run -s test:unit
+
+test-integration: deps cluster-up
+	eval "$$(hack/cluster.sh env)" && npm run -s test:integration
+
+test: lint typecheck test-unit test-integration
+
+bench: deps cluster-up
+	eval "$$(hack/cluster.sh env)" && node bench/controller-500.ts

@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# The local cluster: a real etcd, kube-apiserver, kube-controller-manager and
+# kube-scheduler on this machine, built from the Go module proxy (hack/build-binaries.sh).
+#   hack/cluster.sh up|down|status|env|clean
+# State (certificates, kubeconfigs, etcd data, pids, logs) lives in $UPDRAFT_CLUSTER_DIR
+# (default: .cluster/ in the work tree, git-ignored). `up` is idempotent and recovers
+# from a run that was killed: stale pids are detected by pid + command line, and anything
+# of ours still holding a port is stopped before starting again.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=hack/versions.env
+. "$root/hack/versions.env"
+cache=${UPDRAFT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/updraft}
+bin=$cache/bin
+dir=${UPDRAFT_CLUSTER_DIR:-$root/.cluster}
+pki=$dir/pki
+logs=$dir/logs
+run=$dir/run
+bridge=${UPDRAFT_BRIDGE:-updraft0}
+bridge_cidr=${UPDRAFT_BRIDGE_CIDR:-10.244.0.1/16}
+bridge_ip=${bridge_cidr%/*}
+service_cidr=10.96.0.0/16
+etcd_port=23790
+etcd_peer_port=23800
+apiserver_port=${UPDRAFT_APISERVER_PORT:-6443}
+kubeconfig=$dir/admin.kubeconfig
+
+say() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# is_ours <name>: the pid in run/<name>.pid is alive and is still the binary we started.
+is_ours() {
+  local f=$run/$1.pid pid
+  [[ -f $f ]] || return 1
+  pid=$(<"$f")
+  [[ -d /proc/$pid ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$bin/$1-" || return 1
+}
+
+stop_one() {
+  local name=$1 f=$run/$1.pid pid
+  if is_ours "$name"; then
+    pid=$(<"$f")
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do [[ -d /proc/$pid ]] || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+# Stops any process still running one of our cached binaries with this cluster's state
+# dir: what a killed run can leave behind without a pid file.
+stop_strays() {
+  local pids
+  pids=$(pgrep -f -- "$bin/.*--.*$dir" || true)
+  [[ -z $pids ]] && return 0
+  say "stopping stray processes: $(echo "$pids" | tr '\n' ' ')"
+  kill -TERM $pids 2>/dev/null || true
+  sleep 1
+  kill -KILL $pids 2>/dev/null || true
+}
+
+ensure_bridge() {
+  if ! ip link show "$bridge" >/dev/null 2>&1; then
+    ip link add "$bridge" type bridge
+  fi
+  ip addr show dev "$bridge" | grep -q " $bridge_cidr " || ip addr add "$bridge_cidr" dev "$bridge" 2>/dev/null || true
+  ip link set "$bridge" up
+}
+
+gen_pki() {
+  [[ -f $pki/done ]] && return 0
+  say "generating certificates in $pki"
+  mkdir -p "$pki"
+  (
+    cd "$pki"
+    openssl genrsa -out ca.key 2048 2>/dev/null
+    openssl req -x509 -new -nodes -key ca.key -subj "/CN=updraft-local-ca" -days 3650 -out ca.crt 2>/dev/null
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    # cert <name> <subject> <extensions>
+    cert() {
+      openssl genrsa -out "$1.key" 2048 2>/dev/null
+      openssl req -new -key "$1.key" -subj "$2" -out "$1.csr" 2>/dev/null
+      printf '%s\n' "$3" >"$1.ext"
+      openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+        -extfile "$1.ext" -out "$1.crt" 2>/dev/null
+      rm -f "$1.csr" "$1.ext"
+    }
+    cert apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
+keyUsage=digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,IP:$bridge_ip,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    client="basicConstraints=CA:FALSE
+keyUsage=digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+    cert admin "/O=system:masters/CN=admin" "$client"
+    cert controller-manager "/CN=system:kube-controller-manager" "$client"
+    cert scheduler "/CN=system:kube-scheduler" "$client"
+    cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client"
+  )
+  touch "$pki/done"
+}
+
+write_kubeconfig() { # file user
+  local f=$1 user=$2
+  cat >"$f" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: https://127.0.0.1:$apiserver_port
+    certificate-authority: $pki/ca.crt
+users:
+- name: $user
+  user:
+    client-certificate: $pki/$user.crt
+    client-key: $pki/$user.key
+contexts:
+- name: local
+  context: {cluster: local, user: $user}
+current-context: local
+KC
+}
+
+start() { # name args...
+  local name=$1; shift
+  if is_ours "$name"; then return 0; fi
+  "$bin/$name-$(version_of "$name")" "$@" >>"$logs/$name.log" 2>&1 &
+  echo $! >"$run/$name.pid"
+  say "started $name (pid $!), log $logs/$name.log"
+}
+
+version_of() {
+  case $1 in etcd) echo "$ETCD_VERSION" ;; *) echo "$K8S_VERSION" ;; esac
+}
+
+wait_for() { # what timeout-seconds command...
+  local what=$1 t=$2; shift 2
+  local deadline=$((SECONDS + t))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "$what not healthy after ${t}s (see $logs)"
+    sleep 0.5
+  done
+}
+
+apiserver_healthy() {
+  curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
+    "https://127.0.0.1:$apiserver_port/readyz" | grep -q ok
+}
+
+up() {
+  local t0=$SECONDS
+  "$root/hack/build-binaries.sh" k8s
+  "$root/hack/build-binaries.sh" etcd
+  mkdir -p "$logs" "$run" "$dir/etcd"
+  # A previous run may have been killed: drop pid files of dead processes and stop
+  # whatever of ours is still running without one.
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
+    is_ours "$c" || rm -f "$run/$c.pid"
+  done
+  if ! is_ours kube-apiserver; then stop_strays; fi
+  ensure_bridge
+  gen_pki
+  write_kubeconfig "$kubeconfig" admin
+  write_kubeconfig "$dir/controller-manager.kubeconfig" controller-manager
+  write_kubeconfig "$dir/scheduler.kubeconfig" scheduler
+
+  start etcd --name=updraft --data-dir="$dir/etcd" \
+    --listen-client-urls="http://127.0.0.1:$etcd_port" --advertise-client-urls="http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls="http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls="http://127.0.0.1:$etcd_peer_port" \
+    --initial-cluster="updraft=http://127.0.0.1:$etcd_peer_port" --unsafe-no-fsync --log-level=warn \
+    --quota-backend-bytes=4294967296
+  wait_for etcd 60 curl -sf "http://127.0.0.1:$etcd_port/health"
+
+  start kube-apiserver --etcd-servers="http://127.0.0.1:$etcd_port" \
+    --secure-port="$apiserver_port" --bind-address=0.0.0.0 --advertise-address="$bridge_ip" \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+    --client-ca-file="$pki/ca.crt" \
+    --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority="$pki/ca.crt" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+    --authorization-mode=Node,RBAC --service-cluster-ip-range="$service_cidr" --allow-privileged=true \
+    --enable-admission-plugins=NamespaceLifecycle,ServiceAccount,LimitRanger,ResourceQuota,DefaultStorageClass \
+    --cert-dir="$pki/apiserver-generated" \
+    --audit-policy-file="$root/hack/audit-policy.yaml" --audit-log-path="$logs/audit.log" \
+    --audit-log-maxsize=200 --audit-log-maxbackup=1 \
+    --profiling=false --v=1
+  wait_for kube-apiserver 120 apiserver_healthy
+
+  start kube-controller-manager --kubeconfig="$dir/controller-manager.kubeconfig" \
+    --authentication-kubeconfig="$dir/controller-manager.kubeconfig" --authorization-kubeconfig="$dir/controller-manager.kubeconfig" \
+    --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
+    --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
+    --use-service-account-credentials --controllers='*' --service-cluster-ip-range="$service_cidr" \
+    --leader-elect=false --secure-port=0 --v=1
+  start kube-scheduler --kubeconfig="$dir/scheduler.kubeconfig" \
+    --authentication-kubeconfig="$dir/scheduler.kubeconfig" --authorization-kubeconfig="$dir/scheduler.kubeconfig" \
+    --leader-elect=false --secure-port=0 --v=1
+  # The default ServiceAccount appearing proves the controller-manager is working.
+  wait_for "kube-controller-manager" 120 kctl -n default get serviceaccount default
+  say "cluster up in $((SECONDS - t0)) s — eval \"\$(make -s cluster-env)\""
+}
+
+kctl() { "$bin/kubectl-$K8S_VERSION" --kubeconfig="$kubeconfig" "$@"; }
+
+down() {
+  for c in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_one "$c"; done
+  stop_strays
+  if ip link show "$bridge" >/dev/null 2>&1; then ip link del "$bridge" 2>/dev/null || true; fi
+  say "cluster down"
+}
+
+status() {
+  local rc=0
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
+    if is_ours "$c"; then printf '%-26s running (pid %s)\n' "$c" "$(<"$run/$c.pid")"
+    else printf '%-26s stopped\n' "$c"; rc=1; fi
+  done
+  if apiserver_healthy; then echo "apiserver                  ready at https://127.0.0.1:$apiserver_port"
+  else echo "apiserver                  not ready"; rc=1; fi
+  return $rc
+}
+
+env_() {
+  mkdir -p "$dir/path"
+  ln -sf "$bin/kubectl-$K8S_VERSION" "$dir/path/kubectl"
+  [[ -x $bin/helm-$HELM_VERSION ]] && ln -sf "$bin/helm-$HELM_VERSION" "$dir/path/helm"
+  echo "export KUBECONFIG=$kubeconfig"
+  echo "export PATH=$dir/path:\$PATH"
+}
+
+case ${1:-} in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  env) env_ ;;
+  clean) down; rm -rf "$dir" ;;
+  *) echo "usage: $0 up|down|status|env|clean" >&2; exit 2 ;;
+esac

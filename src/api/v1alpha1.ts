@@ -1,0 +1,203 @@
+/**
+ * Types of the updraft.dev/v1alpha1 resources (crds/ holds the schemas the apiserver
+ * enforces) and the defaults the schemas apply, so code that reads an object never
+ * guesses at a missing field.
+ */
+import type { V1EnvVar, V1ObjectMeta } from "@kubernetes/client-node";
+import type { Condition } from "../lib/conditions.ts";
+
+export const GROUP = "updraft.dev";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const FUNCTIONS = "functions";
+export const TRIGGERS = "triggers";
+
+export const RUNTIMES = [
+  "nodejs24",
+  "nodejs22",
+  "python3.12",
+  "python3.11",
+  "go1",
+  "php8",
+  "java17",
+  "java21",
+  "custom",
+] as const;
+export type Runtime = (typeof RUNTIMES)[number];
+
+export interface FunctionCode {
+  inline?: Record<string, string>;
+  url?: string;
+  sha256?: string;
+  configMapRef?: { name: string };
+  image?: string;
+}
+
+export interface FunctionSpec {
+  runtime: Runtime;
+  type?: "Event" | "Web";
+  handler?: string;
+  code: FunctionCode;
+  memoryMB?: number;
+  timeoutSeconds?: number;
+  initTimeoutSeconds?: number;
+  env?: V1EnvVar[];
+  concurrency?: { perInstance?: number; max?: number; provisioned?: number };
+  scaling?: {
+    minInstances?: number;
+    maxInstances?: number;
+    scaleToZeroAfterSeconds?: number;
+    targetUtilization?: number;
+  };
+  async?: {
+    retryAttempts?: number;
+    maxEventAgeSeconds?: number;
+    deadLetter?: { function?: string; subject?: string };
+  };
+}
+
+export interface FunctionStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  url?: string;
+  replicas?: number;
+  readyReplicas?: number;
+  codeSha256?: string;
+  deploymentName?: string;
+}
+
+export interface UpdraftFunction {
+  apiVersion: typeof API_VERSION;
+  kind: "Function";
+  metadata: V1ObjectMeta;
+  spec: FunctionSpec;
+  status?: FunctionStatus;
+}
+
+export const TRIGGER_TYPES = ["Timer", "Http", "Kafka", "Queue", "ObjectStorage"] as const;
+export type TriggerType = (typeof TRIGGER_TYPES)[number];
+
+export interface TriggerSpec {
+  function: string;
+  type: TriggerType;
+  enabled?: boolean;
+  invocation?: "Sync" | "Async";
+  timer?: { cronExpression: string; message?: string; timezone?: string };
+  http?: { path: string; methods?: string[]; integratedResponse?: boolean };
+  kafka?: {
+    brokers: string[];
+    topic: string;
+    consumerGroup?: string;
+    startingOffset?: "latest" | "earliest";
+    batchSize?: number;
+    maxRetries?: number;
+  };
+  queue?: { topic: string; filterTags?: string[] };
+  objectStorage?: {
+    bucket: string;
+    endpoint?: string;
+    events: string[];
+    prefix?: string;
+    suffix?: string;
+    credentialsSecret?: string;
+  };
+}
+
+export interface TriggerStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  lastFireTime?: string;
+  firedCount?: number;
+  failedCount?: number;
+  url?: string;
+}
+
+export interface UpdraftTrigger {
+  apiVersion: typeof API_VERSION;
+  kind: "Trigger";
+  metadata: V1ObjectMeta;
+  spec: TriggerSpec;
+  status?: TriggerStatus;
+}
+
+/** A FunctionSpec with every defaulted field filled, as the CRD schema defaults them. */
+export interface ResolvedFunctionSpec extends FunctionSpec {
+  type: "Event" | "Web";
+  memoryMB: number;
+  timeoutSeconds: number;
+  initTimeoutSeconds: number;
+  env: V1EnvVar[];
+  concurrency: { perInstance: number; max?: number; provisioned: number };
+  scaling: {
+    minInstances: number;
+    maxInstances?: number;
+    scaleToZeroAfterSeconds: number;
+    targetUtilization: number;
+  };
+  async: {
+    retryAttempts: number;
+    maxEventAgeSeconds: number;
+    deadLetter?: { function?: string; subject?: string };
+  };
+}
+
+export function resolveFunctionSpec(spec: FunctionSpec): ResolvedFunctionSpec {
+  return {
+    ...spec,
+    type: spec.type ?? "Event",
+    memoryMB: spec.memoryMB ?? 128,
+    timeoutSeconds: spec.timeoutSeconds ?? 3,
+    initTimeoutSeconds: spec.initTimeoutSeconds ?? 65,
+    env: spec.env ?? [],
+    concurrency: {
+      ...spec.concurrency,
+      perInstance: spec.concurrency?.perInstance ?? 1,
+      provisioned: spec.concurrency?.provisioned ?? 0,
+    },
+    scaling: {
+      ...spec.scaling,
+      minInstances: spec.scaling?.minInstances ?? 0,
+      scaleToZeroAfterSeconds: spec.scaling?.scaleToZeroAfterSeconds ?? 30,
+      targetUtilization: spec.scaling?.targetUtilization ?? 0.7,
+    },
+    async: {
+      ...spec.async,
+      retryAttempts: spec.async?.retryAttempts ?? 2,
+      maxEventAgeSeconds: spec.async?.maxEventAgeSeconds ?? 21600,
+    },
+  };
+}
+
+/** Invocation mode of a trigger: its own setting, else SCF's default for its type. */
+export function triggerInvocation(spec: TriggerSpec): "Sync" | "Async" {
+  if (spec.invocation) return spec.invocation;
+  return spec.type === "Http" || spec.type === "Kafka" ? "Sync" : "Async";
+}
+
+// Condition types.
+export const FunctionConditions = {
+  Ready: "Ready",
+  CodeReady: "CodeReady",
+  DeploymentReady: "DeploymentReady",
+  Active: "Active",
+} as const;
+
+export const TriggerConditions = {
+  Ready: "Ready",
+  FunctionFound: "FunctionFound",
+} as const;
+
+// Labels and annotations put on children.
+export const Labels = {
+  function: "updraft.dev/function",
+  trigger: "updraft.dev/trigger",
+  component: "app.kubernetes.io/component",
+  managedBy: "app.kubernetes.io/managed-by",
+  name: "app.kubernetes.io/name",
+  partOf: "app.kubernetes.io/part-of",
+} as const;
+
+export const Annotations = {
+  specHash: "updraft.dev/spec-hash",
+  codeSha256: "updraft.dev/code-sha256",
+} as const;

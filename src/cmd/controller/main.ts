@@ -1,0 +1,75 @@
+/**
+ * updraft-controller: wiring only. Parse config (fail fast), build logger and clients,
+ * elect a leader, run the controller while leading, drain on SIGTERM.
+ */
+import { CoordinationV1Api, KubeConfig } from "@kubernetes/client-node";
+import { parseControllerConfig } from "../../controller/config.ts";
+import { Controller } from "../../controller/controller.ts";
+import { LeaderElector } from "../../lib/leader.ts";
+import { makeLogger } from "../../lib/logger.ts";
+import { makeRegistry, serveOps } from "../../lib/metrics.ts";
+
+async function main(): Promise<void> {
+  const cfg = parseControllerConfig(process.env);
+  const log = makeLogger("controller", cfg.logLevel);
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const registry = makeRegistry("controller");
+  const controller = new Controller(kc, cfg, log, registry);
+  const ops = await serveOps(registry, cfg.metricsPort, () => controller.ready || !elector?.isLeader);
+  log.info("starting", {
+    identity: cfg.identity,
+    leaderElect: cfg.leaderElect,
+    metricsPort: cfg.metricsPort,
+  });
+
+  let elector: LeaderElector | undefined;
+  const run = () => {
+    controller.start().catch((err: unknown) => {
+      log.error("controller failed", { err: String(err) });
+      process.exit(1);
+    });
+  };
+  if (cfg.leaderElect) {
+    elector = new LeaderElector(
+      kc.makeApiClient(CoordinationV1Api),
+      {
+        namespace: cfg.leaseNamespace,
+        name: cfg.leaseName,
+        identity: cfg.identity,
+        leaseDurationSeconds: 15,
+        renewDeadlineMs: 10_000,
+        retryPeriodMs: 2_000,
+      },
+      log,
+      {
+        onStartedLeading: run,
+        // A leader that lost its Lease must stop at once: another one is taking over.
+        onStoppedLeading: () => process.exit(1),
+      },
+    );
+    elector.start();
+  } else {
+    run();
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("draining", { signal });
+    await controller.stop();
+    await elector?.stop();
+    ops.close();
+    log.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  // Config errors name their key; print them plainly and fail fast.
+  console.error(`updraft-controller: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

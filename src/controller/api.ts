@@ -1,0 +1,141 @@
+/**
+ * The controller's narrow view of the Kubernetes API: the reads it cannot serve from an
+ * informer cache and every write it makes. Every write goes through here and is counted
+ * (updraft_controller_api_writes_total), so "an idle Function causes no writes" is a
+ * number anyone can read off /metrics.
+ */
+import {
+  type AppsV1Api,
+  AppsV1Api as AppsV1ApiClass,
+  type CoreV1Api,
+  CoreV1Api as CoreV1ApiClass,
+  type CoreV1Event,
+  type CustomObjectsApi,
+  CustomObjectsApi as CustomObjectsApiClass,
+  type KubeConfig,
+  type V1ConfigMap,
+  type V1Deployment,
+  type V1Service,
+} from "@kubernetes/client-node";
+import type { Counter } from "prom-client";
+import {
+  FUNCTIONS,
+  GROUP,
+  TRIGGERS,
+  type UpdraftFunction,
+  type UpdraftTrigger,
+  VERSION,
+} from "../api/v1alpha1.ts";
+import { isNotFound } from "../lib/errors.ts";
+
+export interface ControllerApi {
+  readConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined>;
+  createConfigMap(cm: V1ConfigMap): Promise<V1ConfigMap>;
+  deleteConfigMap(namespace: string, name: string): Promise<void>;
+  createDeployment(d: V1Deployment): Promise<V1Deployment>;
+  replaceDeployment(d: V1Deployment): Promise<V1Deployment>;
+  createService(s: V1Service): Promise<V1Service>;
+  replaceService(s: V1Service): Promise<V1Service>;
+  replaceFunctionStatus(fn: UpdraftFunction): Promise<void>;
+  replaceTriggerStatus(t: UpdraftTrigger): Promise<void>;
+  createEvent(e: CoreV1Event): Promise<void>;
+}
+
+export class KubeControllerApi implements ControllerApi {
+  private readonly core: CoreV1Api;
+  private readonly apps: AppsV1Api;
+  private readonly custom: CustomObjectsApi;
+
+  private readonly writes: Counter<"verb" | "resource">;
+
+  constructor(kc: KubeConfig, writes: Counter<"verb" | "resource">) {
+    this.writes = writes;
+    this.core = kc.makeApiClient(CoreV1ApiClass);
+    this.apps = kc.makeApiClient(AppsV1ApiClass);
+    this.custom = kc.makeApiClient(CustomObjectsApiClass);
+  }
+
+  private count(verb: string, resource: string): void {
+    this.writes.inc({ verb, resource });
+  }
+
+  async readConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined> {
+    try {
+      return await this.core.readNamespacedConfigMap({ namespace, name });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  createConfigMap(cm: V1ConfigMap): Promise<V1ConfigMap> {
+    this.count("create", "configmaps");
+    return this.core.createNamespacedConfigMap({ namespace: cm.metadata!.namespace!, body: cm });
+  }
+
+  async deleteConfigMap(namespace: string, name: string): Promise<void> {
+    this.count("delete", "configmaps");
+    try {
+      await this.core.deleteNamespacedConfigMap({ namespace, name });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  createDeployment(d: V1Deployment): Promise<V1Deployment> {
+    this.count("create", "deployments");
+    return this.apps.createNamespacedDeployment({ namespace: d.metadata!.namespace!, body: d });
+  }
+
+  replaceDeployment(d: V1Deployment): Promise<V1Deployment> {
+    this.count("update", "deployments");
+    return this.apps.replaceNamespacedDeployment({
+      namespace: d.metadata!.namespace!,
+      name: d.metadata!.name!,
+      body: d,
+    });
+  }
+
+  createService(s: V1Service): Promise<V1Service> {
+    this.count("create", "services");
+    return this.core.createNamespacedService({ namespace: s.metadata!.namespace!, body: s });
+  }
+
+  replaceService(s: V1Service): Promise<V1Service> {
+    this.count("update", "services");
+    return this.core.replaceNamespacedService({
+      namespace: s.metadata!.namespace!,
+      name: s.metadata!.name!,
+      body: s,
+    });
+  }
+
+  async replaceFunctionStatus(fn: UpdraftFunction): Promise<void> {
+    this.count("update", "functions/status");
+    await this.custom.replaceNamespacedCustomObjectStatus({
+      group: GROUP,
+      version: VERSION,
+      plural: FUNCTIONS,
+      namespace: fn.metadata.namespace!,
+      name: fn.metadata.name!,
+      body: fn,
+    });
+  }
+
+  async replaceTriggerStatus(t: UpdraftTrigger): Promise<void> {
+    this.count("update", "triggers/status");
+    await this.custom.replaceNamespacedCustomObjectStatus({
+      group: GROUP,
+      version: VERSION,
+      plural: TRIGGERS,
+      namespace: t.metadata.namespace!,
+      name: t.metadata.name!,
+      body: t,
+    });
+  }
+
+  async createEvent(e: CoreV1Event): Promise<void> {
+    this.count("create", "events");
+    await this.core.createNamespacedEvent({ namespace: e.metadata.namespace!, body: e });
+  }
+}

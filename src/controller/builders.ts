@@ -1,0 +1,250 @@
+/**
+ * Pure builders of a Function's children: the code ConfigMap, the Deployment and the
+ * Service. The reconciler compares what these return with what exists and writes only the
+ * difference; everything here is a function of (Function, config) and has table tests.
+ */
+import type {
+  V1ConfigMap,
+  V1Deployment,
+  V1EnvVar,
+  V1OwnerReference,
+  V1Service,
+} from "@kubernetes/client-node";
+import {
+  Annotations,
+  API_VERSION,
+  Labels,
+  type ResolvedFunctionSpec,
+  resolveFunctionSpec,
+  type UpdraftFunction,
+} from "../api/v1alpha1.ts";
+import { canonicalJson, sha256Hex, shortHash } from "../lib/hash.ts";
+
+export interface BuilderConfig {
+  /** Runtime images by runtime, e.g. nodejs24 → updraft/runtime-nodejs24:0.1.0. */
+  runtimeImage: (runtime: string) => string;
+  /** Base URL of the activator's invoke API, e.g. http://updraft-activator.updraft-system.svc:8080. */
+  activatorUrl: string;
+}
+
+/** The Deployment and Service of function "hello" are both named "fn-hello". */
+export const childName = (functionName: string): string => `fn-${functionName}`;
+
+export const FUNCTION_PORT = 8080;
+export const TMP_SIZE = "512Mi";
+export const RUN_AS_USER = 10001;
+export const USER_CODE_DIR = "/var/user";
+
+export function functionLabels(fn: UpdraftFunction): Record<string, string> {
+  return {
+    [Labels.function]: fn.metadata.name!,
+    [Labels.name]: fn.metadata.name!,
+    [Labels.component]: "function",
+    [Labels.managedBy]: "updraft",
+    [Labels.partOf]: "updraft",
+  };
+}
+
+export function selectorLabels(fn: UpdraftFunction): Record<string, string> {
+  return { [Labels.function]: fn.metadata.name! };
+}
+
+export function ownerReference(fn: UpdraftFunction): V1OwnerReference {
+  return {
+    apiVersion: API_VERSION,
+    kind: "Function",
+    name: fn.metadata.name!,
+    uid: fn.metadata.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+/**
+ * SHA-256 of the code: the package's own hash for url, the canonical JSON of the files
+ * for inline and ConfigMap code, the image reference for image code.
+ */
+export function codeSha256(fn: UpdraftFunction, configMapData?: Record<string, string>): string {
+  const code = fn.spec.code;
+  if (code.url) return code.sha256 ?? "";
+  if (code.inline) return sha256Hex(canonicalJson(code.inline));
+  if (code.configMapRef) return sha256Hex(canonicalJson(configMapData ?? {}));
+  return sha256Hex(code.image ?? "");
+}
+
+/**
+ * The ConfigMap holding inline code, named by content hash: "fn-hello-code-<10 hex>".
+ * A code change makes a new, immutable ConfigMap (so running pods never see files change
+ * under them) and the Deployment rolls to it.
+ */
+export function makeCodeConfigMap(fn: UpdraftFunction): V1ConfigMap | undefined {
+  const inline = fn.spec.code.inline;
+  if (!inline) return undefined;
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: {
+      name: `${childName(fn.metadata.name!)}-code-${shortHash(inline)}`,
+      namespace: fn.metadata.namespace!,
+      labels: { ...functionLabels(fn), [Labels.component]: "function-code" },
+      annotations: { [Annotations.codeSha256]: codeSha256(fn) },
+      ownerReferences: [ownerReference(fn)],
+    },
+    immutable: true,
+    data: { ...inline },
+  };
+}
+
+/** The ConfigMap the pods mount at /var/user: our own for inline code, the user's for configMapRef. */
+export function codeConfigMapName(fn: UpdraftFunction): string | undefined {
+  if (fn.spec.code.inline) return makeCodeConfigMap(fn)!.metadata!.name;
+  return fn.spec.code.configMapRef?.name;
+}
+
+/** Environment SCF gives a function (SCF-COMPAT.md), then the shim's settings, then the user's. */
+export function functionEnv(fn: UpdraftFunction, spec: ResolvedFunctionSpec, sha: string): V1EnvVar[] {
+  const env: V1EnvVar[] = [
+    { name: "SCF_FUNCTIONNAME", value: fn.metadata.name! },
+    { name: "SCF_FUNCTIONVERSION", value: "$LATEST" },
+    { name: "SCF_NAMESPACE", value: fn.metadata.namespace! },
+    { name: "SCF_RUNTIME", value: spec.runtime },
+    { name: "SCF_MEMORY_SIZE", value: String(spec.memoryMB) },
+    { name: "SCF_TIMEOUT", value: String(spec.timeoutSeconds) },
+    { name: "SCF_RUNTIME_API", value: "127.0.0.1" },
+    { name: "SCF_RUNTIME_API_PORT", value: "9001" },
+    { name: "SCF_USERCODEPATH", value: USER_CODE_DIR },
+    { name: "UPDRAFT_FUNCTION_TYPE", value: spec.type },
+    { name: "UPDRAFT_TIMEOUT_MS", value: String(spec.timeoutSeconds * 1000) },
+    { name: "UPDRAFT_INIT_TIMEOUT_MS", value: String(spec.initTimeoutSeconds * 1000) },
+    { name: "UPDRAFT_PER_INSTANCE", value: String(spec.concurrency.perInstance) },
+    { name: "UPDRAFT_CODE_SHA256", value: sha },
+  ];
+  if (spec.handler) env.push({ name: "_HANDLER", value: spec.handler });
+  if (spec.code.url) env.push({ name: "UPDRAFT_CODE_URL", value: spec.code.url });
+  return [...env, ...spec.env];
+}
+
+/**
+ * The function's Deployment. `replicas` is set only here, for creation:
+ * max(provisioned, minInstances), so a new function with neither sits at zero. After
+ * creation the autoscaler owns replicas and the reconciler never writes it.
+ */
+export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: string): V1Deployment {
+  const spec = resolveFunctionSpec(fn.spec);
+  const name = childName(fn.metadata.name!);
+  const labels = functionLabels(fn);
+  const cmName = codeConfigMapName(fn);
+  const image = spec.code.image ?? cfg.runtimeImage(spec.runtime);
+  const memory = `${spec.memoryMB}Mi`;
+  // SCF gives CPU in proportion to memory; 128 MB → 62m requested, 1024 MB → 500m.
+  const cpuMillis = Math.max(25, Math.round(spec.memoryMB / 2.048));
+  const codeMounted = cmName !== undefined;
+  const deployment: V1Deployment = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: {
+      name,
+      namespace: fn.metadata.namespace!,
+      labels,
+      ownerReferences: [ownerReference(fn)],
+    },
+    spec: {
+      replicas: Math.max(spec.concurrency.provisioned, spec.scaling.minInstances),
+      selector: { matchLabels: selectorLabels(fn) },
+      revisionHistoryLimit: 2,
+      // Never fewer ready instances than asked for during a rollout.
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } },
+      template: {
+        metadata: {
+          labels,
+          annotations: { [Annotations.codeSha256]: sha },
+        },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          // In-flight invocations get their whole timeout to finish on scale-down.
+          terminationGracePeriodSeconds: spec.timeoutSeconds + 5,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: RUN_AS_USER,
+            runAsGroup: RUN_AS_USER,
+            fsGroup: RUN_AS_USER,
+            seccompProfile: { type: "RuntimeDefault" },
+          },
+          containers: [
+            {
+              name: "function",
+              image,
+              imagePullPolicy: "IfNotPresent",
+              ports: [{ name: "http", containerPort: FUNCTION_PORT, protocol: "TCP" }],
+              env: functionEnv(fn, spec, sha),
+              workingDir: USER_CODE_DIR,
+              resources: {
+                requests: { memory, cpu: `${cpuMillis}m` },
+                limits: { memory },
+              },
+              readinessProbe: {
+                httpGet: { path: "/readyz", port: FUNCTION_PORT },
+                periodSeconds: 1,
+                failureThreshold: 1,
+                timeoutSeconds: 1,
+              },
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+                capabilities: { drop: ["ALL"] },
+              },
+              volumeMounts: [
+                { name: "tmp", mountPath: "/tmp" },
+                { name: "code", mountPath: USER_CODE_DIR, readOnly: codeMounted },
+              ],
+            },
+          ],
+          volumes: [
+            { name: "tmp", emptyDir: { sizeLimit: TMP_SIZE } },
+            codeMounted
+              ? { name: "code", configMap: { name: cmName, defaultMode: 0o555 } }
+              : // url code is pulled into /var/user by the runtime shim at start.
+                { name: "code", emptyDir: { sizeLimit: TMP_SIZE } },
+          ],
+        },
+      },
+    },
+  };
+  deployment.metadata!.annotations = { [Annotations.specHash]: deploymentSpecHash(deployment) };
+  return deployment;
+}
+
+/** Hash of everything the reconciler owns in a Deployment (not replicas: the autoscaler owns it). */
+export function deploymentSpecHash(d: V1Deployment): string {
+  const { replicas: _replicas, ...owned } = d.spec!;
+  return shortHash({ labels: d.metadata?.labels, spec: owned }, 16);
+}
+
+export function makeService(fn: UpdraftFunction): V1Service {
+  const service: V1Service = {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: {
+      name: childName(fn.metadata.name!),
+      namespace: fn.metadata.namespace!,
+      labels: functionLabels(fn),
+      ownerReferences: [ownerReference(fn)],
+    },
+    spec: {
+      type: "ClusterIP",
+      selector: selectorLabels(fn),
+      ports: [{ name: "http", port: 80, targetPort: FUNCTION_PORT, protocol: "TCP" }],
+    },
+  };
+  service.metadata!.annotations = {
+    [Annotations.specHash]: shortHash({ labels: service.metadata!.labels, spec: service.spec }, 16),
+  };
+  return service;
+}
+
+export function functionUrl(fn: UpdraftFunction, cfg: BuilderConfig): string {
+  const base = cfg.activatorUrl.replace(/\/+$/, "");
+  return `${base}/v1/namespaces/${fn.metadata.namespace}/functions/${fn.metadata.name}/invocations`;
+}

@@ -1,0 +1,260 @@
+/**
+ * The controller: informers for Functions, Triggers and the Functions' children feed two
+ * rate-limited work queues (informer callbacks only enqueue keys); workers run the
+ * reconcilers. A periodic resync re-enqueues every object, which finds drift and, on a
+ * converged cluster, writes nothing.
+ */
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  type V1ConfigMap,
+  type V1Deployment,
+  type V1Service,
+} from "@kubernetes/client-node";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import {
+  FUNCTIONS,
+  GROUP,
+  Labels,
+  TRIGGERS,
+  type UpdraftFunction,
+  type UpdraftTrigger,
+  VERSION,
+} from "../api/v1alpha1.ts";
+import { errorMessage, isPermanent } from "../lib/errors.ts";
+import { keyOf, makeResilientInformer, type ResilientInformer } from "../lib/kube.ts";
+import type { Logger } from "../lib/logger.ts";
+import { runWorkers, WorkQueue } from "../lib/workqueue.ts";
+import { KubeControllerApi } from "./api.ts";
+import type { ControllerConfig } from "./config.ts";
+import { ApiEventRecorder } from "./events.ts";
+import { FunctionReconciler } from "./function-reconciler.ts";
+import { TriggerReconciler } from "./trigger-reconciler.ts";
+
+export class Controller {
+  private readonly functions: ResilientInformer<UpdraftFunction>;
+  private readonly triggers: ResilientInformer<UpdraftTrigger>;
+  private readonly deployments: ResilientInformer<V1Deployment>;
+  private readonly services: ResilientInformer<V1Service>;
+  private readonly configMaps: ResilientInformer<V1ConfigMap>;
+  private readonly fnQueue = new WorkQueue();
+  private readonly trigQueue = new WorkQueue();
+  private readonly fnReconciler: FunctionReconciler;
+  private readonly trigReconciler: TriggerReconciler;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private workers: Promise<unknown> | undefined;
+  private synced = false;
+  private readonly reconciles: Counter<"kind" | "result">;
+  private readonly duration: Histogram<"kind">;
+
+  private readonly cfg: ControllerConfig;
+  private readonly log: Logger;
+
+  constructor(kc: KubeConfig, cfg: ControllerConfig, log: Logger, registry: Registry) {
+    this.cfg = cfg;
+    this.log = log;
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const apps = kc.makeApiClient(AppsV1Api);
+    const core = kc.makeApiClient(CoreV1Api);
+    const owned = `${Labels.function},${Labels.managedBy}=updraft`;
+    this.functions = makeResilientInformer<UpdraftFunction>(
+      kc,
+      `/apis/${GROUP}/${VERSION}/${FUNCTIONS}`,
+      () =>
+        custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FUNCTIONS }) as Promise<
+          KubernetesListObject<UpdraftFunction>
+        >,
+      log,
+    );
+    this.triggers = makeResilientInformer<UpdraftTrigger>(
+      kc,
+      `/apis/${GROUP}/${VERSION}/${TRIGGERS}`,
+      () =>
+        custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: TRIGGERS }) as Promise<
+          KubernetesListObject<UpdraftTrigger>
+        >,
+      log,
+    );
+    this.deployments = makeResilientInformer<V1Deployment>(
+      kc,
+      "/apis/apps/v1/deployments",
+      () => apps.listDeploymentForAllNamespaces({ labelSelector: owned }),
+      log,
+      owned,
+    );
+    this.services = makeResilientInformer<V1Service>(
+      kc,
+      "/api/v1/services",
+      () => core.listServiceForAllNamespaces({ labelSelector: owned }),
+      log,
+      owned,
+    );
+    this.configMaps = makeResilientInformer<V1ConfigMap>(
+      kc,
+      "/api/v1/configmaps",
+      () => core.listConfigMapForAllNamespaces({ labelSelector: owned }),
+      log,
+      owned,
+    );
+
+    const writes = new Counter({
+      name: "updraft_controller_api_writes_total",
+      help: "Writes the controller made to the Kubernetes API, by verb and resource",
+      labelNames: ["verb", "resource"],
+      registers: [registry],
+    });
+    this.reconciles = new Counter({
+      name: "updraft_controller_reconciles_total",
+      help: "Reconciles run, by kind and result",
+      labelNames: ["kind", "result"],
+      registers: [registry],
+    });
+    this.duration = new Histogram({
+      name: "updraft_controller_reconcile_seconds",
+      help: "Time a reconcile took",
+      labelNames: ["kind"],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    });
+    const depth = new Gauge({
+      name: "updraft_controller_queue_depth",
+      help: "Keys waiting in the work queue",
+      labelNames: ["kind"],
+      registers: [registry],
+      collect: () => {
+        depth.set({ kind: "function" }, this.fnQueue.length);
+        depth.set({ kind: "trigger" }, this.trigQueue.length);
+      },
+    });
+
+    const api = new KubeControllerApi(kc, writes);
+    const now = () => new Date();
+    const events = new ApiEventRecorder(api, "updraft-controller", log, now);
+    this.fnReconciler = new FunctionReconciler({
+      functions: this.functions,
+      deployments: this.deployments,
+      services: this.services,
+      codeConfigMaps: this.configMaps,
+      api,
+      events,
+      cfg: {
+        runtimeImage: (runtime) => `${cfg.runtimeImagePrefix}${runtime}:${cfg.runtimeImageTag}`,
+        activatorUrl: cfg.activatorUrl,
+      },
+      now,
+      log,
+    });
+    this.trigReconciler = new TriggerReconciler({
+      triggers: this.triggers,
+      functions: this.functions,
+      api,
+      events,
+      now,
+    });
+
+    // Informer callbacks only enqueue keys.
+    this.functions.onChange((fn) => {
+      this.fnQueue.add(keyOf(fn.metadata.namespace, fn.metadata.name));
+      for (const t of this.triggers.list(fn.metadata.namespace)) {
+        if (t.spec.function === fn.metadata.name)
+          this.trigQueue.add(keyOf(t.metadata.namespace, t.metadata.name));
+      }
+    });
+    this.triggers.onChange((t) => this.trigQueue.add(keyOf(t.metadata.namespace, t.metadata.name)));
+    const enqueueOwner = (obj: { metadata?: { namespace?: string; labels?: Record<string, string> } }) => {
+      const fn = obj.metadata?.labels?.[Labels.function];
+      if (fn) this.fnQueue.add(keyOf(obj.metadata?.namespace, fn));
+    };
+    this.deployments.onChange(enqueueOwner);
+    this.services.onChange(enqueueOwner);
+    this.configMaps.onChange(enqueueOwner);
+  }
+
+  get ready(): boolean {
+    return this.synced;
+  }
+
+  /** Starts informers, waits for their caches, then runs the workers until stop(). */
+  async start(): Promise<void> {
+    await Promise.all([
+      this.functions.start(),
+      this.triggers.start(),
+      this.deployments.start(),
+      this.services.start(),
+      this.configMaps.start(),
+    ]);
+    this.synced = true;
+    this.log.info("caches synced", {
+      functions: this.functions.list().length,
+      triggers: this.triggers.list().length,
+    });
+    this.resync();
+    this.resyncTimer = setInterval(() => this.resync(), this.cfg.resyncSeconds * 1000);
+    const workers = Math.max(1, Math.floor(this.cfg.workers / 2));
+    this.workers = Promise.all([
+      runWorkers(
+        this.fnQueue,
+        this.cfg.workers,
+        (k) => this.timed("function", k, this.fnReconciler),
+        this.onError("function"),
+        isPermanent,
+      ),
+      runWorkers(
+        this.trigQueue,
+        workers,
+        (k) => this.timed("trigger", k, this.trigReconciler),
+        this.onError("trigger"),
+        isPermanent,
+      ),
+    ]);
+  }
+
+  private resync(): void {
+    for (const fn of this.functions.list()) this.fnQueue.add(keyOf(fn.metadata.namespace, fn.metadata.name));
+    for (const t of this.triggers.list()) this.trigQueue.add(keyOf(t.metadata.namespace, t.metadata.name));
+  }
+
+  private async timed(
+    kind: string,
+    key: string,
+    r: { reconcile(key: string): Promise<{ requeueAfterMs?: number } | undefined> },
+  ): Promise<{ requeueAfterMs?: number } | undefined> {
+    const end = this.duration.startTimer({ kind });
+    try {
+      const result = await r.reconcile(key);
+      this.reconciles.inc({ kind, result: "success" });
+      return result;
+    } catch (err) {
+      this.reconciles.inc({ kind, result: "error" });
+      throw err;
+    } finally {
+      end();
+    }
+  }
+
+  private onError(kind: string) {
+    return (key: string, err: unknown, retryInMs: number | undefined) => {
+      const fields = { kind, key, retryInMs, err: errorMessage(err), code: (err as { code?: unknown }).code };
+      if (retryInMs === undefined) this.log.error("reconcile failed permanently", fields);
+      else this.log.warn("reconcile failed; will retry", fields);
+    };
+  }
+
+  /** Stops taking work, lets in-flight reconciles finish, stops the informers. */
+  async stop(): Promise<void> {
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.fnQueue.shutDown();
+    this.trigQueue.shutDown();
+    await this.workers;
+    await Promise.all([
+      this.functions.stop(),
+      this.triggers.stop(),
+      this.deployments.stop(),
+      this.services.stop(),
+      this.configMaps.stop(),
+    ]);
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * Pure status logic: what a child's observed state says about its Function's conditions.
+ */
+import type { V1Deployment } from "@kubernetes/client-node";
+import type { ConditionStatus } from "../lib/conditions.ts";
+
+export interface Verdict {
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+}
+
+/**
+ * DeploymentReady says whether the function's Deployment is rolled out and healthy. It is
+ * True at zero replicas (a function at zero is ready to be woken) and stays True while the
+ * autoscaler adds instances; it goes False only when the rollout itself fails.
+ */
+export function deploymentVerdict(d: V1Deployment | undefined): Verdict {
+  if (!d) return { status: "Unknown", reason: "Deploying", message: "Deployment not created yet" };
+  const generation = d.metadata?.generation ?? 0;
+  const observed = d.status?.observedGeneration ?? 0;
+  if (observed < generation) {
+    return { status: "Unknown", reason: "Deploying", message: "waiting for the Deployment controller" };
+  }
+  const conditions = d.status?.conditions ?? [];
+  const failure = conditions.find((c) => c.type === "ReplicaFailure" && c.status === "True");
+  if (failure) {
+    return { status: "False", reason: "ReplicaFailure", message: failure.message ?? "" };
+  }
+  const progressing = conditions.find((c) => c.type === "Progressing");
+  if (progressing?.status === "False") {
+    return {
+      status: "False",
+      reason: progressing.reason ?? "ProgressDeadlineExceeded",
+      message: progressing.message ?? "",
+    };
+  }
+  const wanted = d.spec?.replicas ?? 0;
+  const updated = d.status?.updatedReplicas ?? 0;
+  const total = d.status?.replicas ?? 0;
+  if (wanted > 0 && (updated < wanted || total > updated)) {
+    return {
+      status: "True",
+      reason: "RollingOut",
+      message: `${updated} of ${wanted} instances updated`,
+    };
+  }
+  return { status: "True", reason: "Deployed", message: "" };
+}
+
+/** Active says whether the function has instances (False: it is at zero and wakes on demand). */
+export function activeVerdict(d: V1Deployment | undefined): Verdict {
+  const wanted = d?.spec?.replicas ?? 0;
+  const ready = d?.status?.readyReplicas ?? 0;
+  if (wanted === 0 && ready === 0) {
+    return { status: "False", reason: "ScaledToZero", message: "no instances; the next request wakes one" };
+  }
+  if (ready === 0)
+    return { status: "Unknown", reason: "Activating", message: `waiting for ${wanted} instances` };
+  return { status: "True", reason: "Active", message: `${ready} of ${wanted} instances ready` };
+}
+
+/**
+ * Whether the Deployment has fully replaced its old pods, so code ConfigMaps of earlier
+ * versions can be deleted without pulling files from under a running pod.
+ */
+export function rolloutComplete(d: V1Deployment | undefined): boolean {
+  if (!d?.status) return false;
+  const generation = d.metadata?.generation ?? 0;
+  if ((d.status.observedGeneration ?? 0) < generation) return false;
+  return (d.status.replicas ?? 0) === (d.status.updatedReplicas ?? 0);
+}
