@@ -1,0 +1,199 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { UpdraftFunction } from "../api/v1alpha1.ts";
+import {
+  childName,
+  codeConfigMapName,
+  deploymentSpecHash,
+  functionUrl,
+  makeCodeConfigMap,
+  makeDeployment,
+  makeService,
+} from "./builders.ts";
+
+const cfg = {
+  runtimeImage: (r: string) => `updraft/runtime-${r}:test`,
+  activatorUrl: "http://activator:8080/",
+};
+
+function fn(spec: Partial<UpdraftFunction["spec"]> = {}, name = "hello"): UpdraftFunction {
+  return {
+    apiVersion: "updraft.dev/v1alpha1",
+    kind: "Function",
+    metadata: { name, namespace: "ns1", uid: "uid-1", generation: 1 },
+    spec: {
+      runtime: "nodejs24",
+      handler: "index.main_handler",
+      code: { inline: { "index.js": "x" } },
+      ...spec,
+    },
+  };
+}
+
+describe("makeDeployment replicas at creation", () => {
+  const cases: Array<{ why: string; spec: Partial<UpdraftFunction["spec"]>; want: number }> = [
+    { why: "a plain function starts at zero and wakes on demand", spec: {}, want: 0 },
+    {
+      why: "provisioned instances must be warm from the start",
+      spec: { concurrency: { provisioned: 3 } },
+      want: 3,
+    },
+    {
+      why: "minInstances keeps instances even without traffic",
+      spec: { scaling: { minInstances: 2 } },
+      want: 2,
+    },
+    {
+      why: "the larger of provisioned and minInstances wins",
+      spec: { concurrency: { provisioned: 1 }, scaling: { minInstances: 4 } },
+      want: 4,
+    },
+  ];
+  for (const c of cases) {
+    it(c.why, () => {
+      assert.equal(makeDeployment(fn(c.spec), cfg, "sha").spec?.replicas, c.want);
+    });
+  }
+});
+
+describe("makeDeployment pod", () => {
+  const cases: Array<{
+    why: string;
+    spec: Partial<UpdraftFunction["spec"]>;
+    check: (d: ReturnType<typeof makeDeployment>) => void;
+  }> = [
+    {
+      why: "the runtime image is chosen by runtime",
+      spec: { runtime: "python3.12" },
+      check: (d) =>
+        assert.equal(d.spec?.template.spec?.containers[0]?.image, "updraft/runtime-python3.12:test"),
+    },
+    {
+      why: "image code runs the user's image instead of a runtime image",
+      spec: { runtime: "custom", handler: undefined, code: { image: "example.com/me/fn:1" } },
+      check: (d) => assert.equal(d.spec?.template.spec?.containers[0]?.image, "example.com/me/fn:1"),
+    },
+    {
+      why: "memoryMB is the container's memory request and limit",
+      spec: { memoryMB: 512 },
+      check: (d) => {
+        const r = d.spec?.template.spec?.containers[0]?.resources;
+        assert.equal(r?.limits?.memory, "512Mi");
+        assert.equal(r?.requests?.memory, "512Mi");
+      },
+    },
+    {
+      why: "pods are non-root with a read-only root and no service-account token",
+      spec: {},
+      check: (d) => {
+        const pod = d.spec?.template.spec;
+        assert.equal(pod?.securityContext?.runAsNonRoot, true);
+        assert.equal(pod?.containers[0]?.securityContext?.readOnlyRootFilesystem, true);
+        assert.equal(pod?.automountServiceAccountToken, false);
+      },
+    },
+    {
+      why: "/tmp is an emptyDir of 512 Mi",
+      spec: {},
+      check: (d) => {
+        const tmp = d.spec?.template.spec?.volumes?.find((v) => v.name === "tmp");
+        assert.equal(tmp?.emptyDir?.sizeLimit, "512Mi");
+        assert.ok(d.spec?.template.spec?.containers[0]?.volumeMounts?.some((m) => m.mountPath === "/tmp"));
+      },
+    },
+    {
+      why: "inline code is mounted read-only from its content-hashed ConfigMap at /var/user",
+      spec: {},
+      check: (d) => {
+        const code = d.spec?.template.spec?.volumes?.find((v) => v.name === "code");
+        assert.match(code?.configMap?.name ?? "", /^fn-hello-code-[0-9a-f]{10}$/);
+      },
+    },
+    {
+      why: "url code gets a writable emptyDir the shim pulls the package into",
+      spec: { code: { url: "https://example.com/c.zip", sha256: "a".repeat(64) } },
+      check: (d) => {
+        const code = d.spec?.template.spec?.volumes?.find((v) => v.name === "code");
+        assert.ok(code?.emptyDir);
+        const env = d.spec?.template.spec?.containers[0]?.env ?? [];
+        assert.equal(env.find((e) => e.name === "UPDRAFT_CODE_URL")?.value, "https://example.com/c.zip");
+      },
+    },
+    {
+      why: "the SCF environment comes first and the user's env last",
+      spec: { env: [{ name: "GREETING", value: "hi" }] },
+      check: (d) => {
+        const env = d.spec?.template.spec?.containers[0]?.env ?? [];
+        assert.equal(env.find((e) => e.name === "SCF_FUNCTIONNAME")?.value, "hello");
+        assert.equal(env.find((e) => e.name === "_HANDLER")?.value, "index.main_handler");
+        assert.equal(env.at(-1)?.name, "GREETING");
+      },
+    },
+    {
+      why: "in-flight work gets its whole timeout on scale-down",
+      spec: { timeoutSeconds: 60 },
+      check: (d) => assert.equal(d.spec?.template.spec?.terminationGracePeriodSeconds, 65),
+    },
+  ];
+  for (const c of cases) it(c.why, () => c.check(makeDeployment(fn(c.spec), cfg, "sha")));
+});
+
+describe("spec hash", () => {
+  it("is stable for the same Function", () => {
+    assert.equal(
+      deploymentSpecHash(makeDeployment(fn(), cfg, "s")),
+      deploymentSpecHash(makeDeployment(fn(), cfg, "s")),
+    );
+  });
+  it("ignores replicas, which the autoscaler owns", () => {
+    const a = makeDeployment(fn(), cfg, "s");
+    const b = makeDeployment(fn({ concurrency: { provisioned: 5 } }), cfg, "s");
+    assert.notEqual(a.spec?.replicas, b.spec?.replicas);
+    assert.equal(deploymentSpecHash(a), deploymentSpecHash(b));
+  });
+  it("changes when the code changes, so the Deployment rolls", () => {
+    const a = makeDeployment(fn(), cfg, "s");
+    const b = makeDeployment(fn({ code: { inline: { "index.js": "y" } } }), cfg, "s");
+    assert.notEqual(deploymentSpecHash(a), deploymentSpecHash(b));
+  });
+  it("changes when memory changes", () => {
+    assert.notEqual(
+      deploymentSpecHash(makeDeployment(fn(), cfg, "s")),
+      deploymentSpecHash(makeDeployment(fn({ memoryMB: 256 }), cfg, "s")),
+    );
+  });
+});
+
+describe("code ConfigMap", () => {
+  it("is named by content, so different code gets a different ConfigMap", () => {
+    const a = codeConfigMapName(fn());
+    const b = codeConfigMapName(fn({ code: { inline: { "index.js": "y" } } }));
+    assert.notEqual(a, b);
+    assert.equal(codeConfigMapName(fn()), a);
+  });
+  it("is immutable and owned by the Function", () => {
+    const cm = makeCodeConfigMap(fn())!;
+    assert.equal(cm.immutable, true);
+    assert.equal(cm.metadata?.ownerReferences?.[0]?.uid, "uid-1");
+    assert.deepEqual(cm.data, { "index.js": "x" });
+  });
+  it("is not made for other code sources", () => {
+    assert.equal(makeCodeConfigMap(fn({ code: { configMapRef: { name: "mine" } } })), undefined);
+    assert.equal(codeConfigMapName(fn({ code: { configMapRef: { name: "mine" } } })), "mine");
+  });
+});
+
+describe("service and url", () => {
+  it("selects the function's pods on port 80 → 8080", () => {
+    const s = makeService(fn());
+    assert.equal(s.metadata?.name, childName("hello"));
+    assert.deepEqual(s.spec?.selector, { "updraft.dev/function": "hello" });
+    assert.equal(s.spec?.ports?.[0]?.targetPort, 8080);
+  });
+  it("the url is the activator's invoke path, without a doubled slash", () => {
+    assert.equal(
+      functionUrl(fn(), cfg),
+      "http://activator:8080/v1/namespaces/ns1/functions/hello/invocations",
+    );
+  });
+});

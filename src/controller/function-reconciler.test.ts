@@ -1,0 +1,218 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { CoreV1Event, V1ConfigMap, V1Deployment, V1Service } from "@kubernetes/client-node";
+import type { UpdraftFunction, UpdraftTrigger } from "../api/v1alpha1.ts";
+import type { Cache } from "../lib/kube.ts";
+import { silentLogger } from "../lib/logger.ts";
+import type { ControllerApi } from "./api.ts";
+import { childName } from "./builders.ts";
+import { FunctionReconciler } from "./function-reconciler.ts";
+
+/** A cache backed by a map, as an informer's would be. */
+class MapCache<T extends { metadata?: { name?: string; namespace?: string } }> implements Cache<T> {
+  readonly items = new Map<string, T>();
+  put(o: T): void {
+    this.items.set(`${o.metadata?.namespace}/${o.metadata?.name}`, structuredClone(o));
+  }
+  get(name: string, namespace?: string): T | undefined {
+    return this.items.get(`${namespace}/${name}`);
+  }
+  list(namespace?: string): ReadonlyArray<T> {
+    return [...this.items.values()].filter(
+      (o) => namespace === undefined || o.metadata?.namespace === namespace,
+    );
+  }
+}
+
+/** Records every write and, like the apiserver plus an informer, reflects it into the caches. */
+class FakeApi implements ControllerApi {
+  writes: string[] = [];
+  userConfigMaps = new Map<string, V1ConfigMap>();
+  readonly fns: MapCache<UpdraftFunction>;
+  readonly deps: MapCache<V1Deployment>;
+  readonly svcs: MapCache<V1Service>;
+  readonly cms: MapCache<V1ConfigMap>;
+  constructor(
+    fns: MapCache<UpdraftFunction>,
+    deps: MapCache<V1Deployment>,
+    svcs: MapCache<V1Service>,
+    cms: MapCache<V1ConfigMap>,
+  ) {
+    this.fns = fns;
+    this.deps = deps;
+    this.svcs = svcs;
+    this.cms = cms;
+  }
+  async readConfigMap(namespace: string, name: string) {
+    return this.userConfigMaps.get(`${namespace}/${name}`);
+  }
+  async createConfigMap(cm: V1ConfigMap) {
+    this.writes.push(`create configmap ${cm.metadata?.name}`);
+    this.cms.put(cm);
+    return cm;
+  }
+  async deleteConfigMap(namespace: string, name: string) {
+    this.writes.push(`delete configmap ${name}`);
+    this.cms.items.delete(`${namespace}/${name}`);
+  }
+  async createDeployment(d: V1Deployment) {
+    this.writes.push(`create deployment ${d.metadata?.name}`);
+    const stored = { ...structuredClone(d), status: { observedGeneration: 1 } };
+    stored.metadata = { ...stored.metadata, generation: 1 };
+    this.deps.put(stored);
+    return stored;
+  }
+  async replaceDeployment(d: V1Deployment) {
+    this.writes.push(`update deployment ${d.metadata?.name}`);
+    // Like the apiserver: a spec change bumps metadata.generation.
+    const stored = structuredClone(d);
+    stored.metadata = { ...stored.metadata, generation: (d.metadata?.generation ?? 1) + 1 };
+    this.deps.put(stored);
+    return stored;
+  }
+  async createService(s: V1Service) {
+    this.writes.push(`create service ${s.metadata?.name}`);
+    this.svcs.put(s);
+    return s;
+  }
+  async replaceService(s: V1Service) {
+    this.writes.push(`update service ${s.metadata?.name}`);
+    this.svcs.put(s);
+    return s;
+  }
+  async replaceFunctionStatus(fn: UpdraftFunction) {
+    this.writes.push(`update status ${fn.metadata.name}`);
+    this.fns.put(fn);
+  }
+  async replaceTriggerStatus(_t: UpdraftTrigger) {
+    this.writes.push("update trigger status");
+  }
+  async createEvent(_e: CoreV1Event) {}
+}
+
+function setup(spec: Partial<UpdraftFunction["spec"]> = {}) {
+  const fns = new MapCache<UpdraftFunction>();
+  const deps = new MapCache<V1Deployment>();
+  const svcs = new MapCache<V1Service>();
+  const cms = new MapCache<V1ConfigMap>();
+  const api = new FakeApi(fns, deps, svcs, cms);
+  fns.put({
+    apiVersion: "updraft.dev/v1alpha1",
+    kind: "Function",
+    metadata: { name: "hello", namespace: "ns", uid: "u1", generation: 1 },
+    spec: {
+      runtime: "nodejs24",
+      handler: "index.main_handler",
+      code: { inline: { "index.js": "v1" } },
+      ...spec,
+    },
+  });
+  const r = new FunctionReconciler({
+    functions: fns,
+    deployments: deps,
+    services: svcs,
+    codeConfigMaps: cms,
+    api,
+    events: { record: () => undefined },
+    cfg: { runtimeImage: (rt) => `img-${rt}`, activatorUrl: "http://a" },
+    now: () => new Date("2026-01-01T00:00:00Z"),
+    log: silentLogger(),
+  });
+  return { fns, deps, svcs, cms, api, r };
+}
+
+describe("FunctionReconciler", () => {
+  it("creates code ConfigMap, Deployment, Service and writes status once", async () => {
+    const { api, r, fns } = setup();
+    await r.reconcile("ns/hello");
+    assert.deepEqual(
+      api.writes.map((w) => w.split(" ").slice(0, 2).join(" ")),
+      ["create configmap", "create deployment", "create service", "update status"],
+    );
+    const fn = fns.get("hello", "ns")!;
+    assert.equal(fn.status?.observedGeneration, 1);
+    assert.equal(fn.status?.conditions?.find((c) => c.type === "Ready")?.status, "True");
+  });
+
+  it("writes nothing when run again on a converged Function", async () => {
+    const { api, r } = setup();
+    await r.reconcile("ns/hello");
+    api.writes = [];
+    await r.reconcile("ns/hello");
+    await r.reconcile("ns/hello");
+    assert.deepEqual(api.writes, []);
+  });
+
+  it("rolls the Deployment on a spec change but keeps replicas set by the autoscaler", async () => {
+    const { api, r, fns, deps } = setup();
+    await r.reconcile("ns/hello");
+    const d = deps.get(childName("hello"), "ns")!;
+    d.spec!.replicas = 7; // the autoscaler scaled it
+    deps.put(d);
+    const fn = fns.get("hello", "ns")!;
+    fn.spec.memoryMB = 512;
+    fn.metadata.generation = 2;
+    fns.put(fn);
+    api.writes = [];
+    await r.reconcile("ns/hello");
+    assert.ok(api.writes.includes(`update deployment ${childName("hello")}`));
+    const after = deps.get(childName("hello"), "ns")!;
+    assert.equal(after.spec?.replicas, 7);
+    assert.equal(after.spec?.template.spec?.containers[0]?.resources?.limits?.memory, "512Mi");
+    assert.equal(fns.get("hello", "ns")?.status?.observedGeneration, 2);
+  });
+
+  it("a code change makes a new ConfigMap and deletes the old one once rolled out", async () => {
+    const { api, r, fns, cms, deps } = setup();
+    await r.reconcile("ns/hello");
+    const oldCm = [...cms.items.values()][0]!.metadata!.name!;
+    const fn = fns.get("hello", "ns")!;
+    fn.spec.code = { inline: { "index.js": "v2" } };
+    fn.metadata.generation = 2;
+    fns.put(fn);
+    await r.reconcile("ns/hello");
+    assert.equal(cms.items.size, 2, "the old ConfigMap stays until the rollout completes");
+    const d = deps.get(childName("hello"), "ns")!;
+    d.status = { observedGeneration: d.metadata!.generation, replicas: 0, updatedReplicas: 0 };
+    deps.put(d);
+    api.writes = [];
+    await r.reconcile("ns/hello");
+    assert.deepEqual(
+      api.writes.filter((w) => w.includes("configmap")),
+      [`delete configmap ${oldCm}`],
+    );
+  });
+
+  it("waits for a missing configMapRef without making a Deployment, and says why", async () => {
+    const { api, r, fns } = setup({ code: { configMapRef: { name: "mine" } } });
+    const result = await r.reconcile("ns/hello");
+    assert.ok(!api.writes.some((w) => w.startsWith("create deployment")));
+    const fn = fns.get("hello", "ns")!;
+    const code = fn.status?.conditions?.find((c) => c.type === "CodeReady");
+    assert.deepEqual([code?.status, code?.reason], ["False", "ConfigMapNotFound"]);
+    assert.equal(fn.status?.conditions?.find((c) => c.type === "Ready")?.status, "False");
+    assert.ok(result?.requeueAfterMs, "looked at again later");
+  });
+
+  it("never takes over a Deployment it does not own", async () => {
+    const { api, r, fns, deps } = setup();
+    deps.put({
+      metadata: {
+        name: childName("hello"),
+        namespace: "ns",
+        ownerReferences: [{ uid: "someone-else" } as never],
+      },
+      spec: { selector: {}, template: {} },
+    });
+    await r.reconcile("ns/hello");
+    assert.ok(!api.writes.some((w) => w.includes("deployment")));
+    const ready = fns.get("hello", "ns")?.status?.conditions?.find((c) => c.type === "DeploymentReady");
+    assert.deepEqual([ready?.status, ready?.reason], ["False", "NotOwned"]);
+  });
+
+  it("does nothing for a Function that is gone", async () => {
+    const { api, r } = setup();
+    await r.reconcile("ns/other");
+    assert.deepEqual(api.writes, []);
+  });
+});
