@@ -229,6 +229,7 @@ env_() {
   ln -sf "$bin/kubectl-$K8S_VERSION" "$dir/path/kubectl"
   [[ -x $bin/helm-$HELM_VERSION ]] && ln -sf "$bin/helm-$HELM_VERSION" "$dir/path/helm"
   echo "export KUBECONFIG=$kubeconfig"
+  echo "export UPDRAFT_CLUSTER_DIR=$dir"
   echo "export PATH=$dir/path:\$PATH"
 }
 

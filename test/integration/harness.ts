@@ -1,0 +1,272 @@
+/**
+ * Integration-test harness: talks to the real local cluster that `make test` starts
+ * (KUBECONFIG and UPDRAFT_CLUSTER_DIR come from `hack/cluster.sh env`), installs Updraft's
+ * CRDs and RBAC from deploy/, and runs the controller as a child process with the
+ * ServiceAccount identity and RBAC it would have in a cluster.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  type KubernetesObject,
+} from "@kubernetes/client-node";
+import yaml from "js-yaml";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+export const SYSTEM_NAMESPACE = "updraft-system";
+export const CONTROLLER_USER = `system:serviceaccount:${SYSTEM_NAMESPACE}:updraft-controller`;
+
+export const kc = new KubeConfig();
+kc.loadFromDefault();
+export const core = kc.makeApiClient(CoreV1Api);
+export const apps = kc.makeApiClient(AppsV1Api);
+export const custom = kc.makeApiClient(CustomObjectsApi);
+
+export function kubectl(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync("kubectl", args, { input, encoding: "utf8", timeout: 60_000 });
+  return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+export function kubectlOk(args: string[], input?: string): string {
+  const r = kubectl(args, input);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Polls `check` until it returns a truthy value or the deadline passes. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T> | T,
+  timeoutMs = 30_000,
+  everyMs = 200,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+let installed = false;
+
+/** Applies deploy/updraft.yaml without the controller Deployment: tests run the controller themselves. */
+export function installUpdraft(): void {
+  if (installed) return;
+  const docs = yaml.loadAll(readFileSync(join(ROOT, "deploy/updraft.yaml"), "utf8")) as KubernetesObject[];
+  const wanted = docs.filter((d) => d && d.kind !== "Deployment");
+  kubectlOk(
+    ["apply", "--server-side", "--force-conflicts", "-f", "-"],
+    wanted.map((d) => yaml.dump(d)).join("---\n"),
+  );
+  kubectlOk([
+    "wait",
+    "--for=condition=Established",
+    "crd/functions.updraft.dev",
+    "crd/triggers.updraft.dev",
+    "--timeout=60s",
+  ]);
+  installed = true;
+}
+
+let nsCounter = 0;
+export async function newNamespace(prefix: string): Promise<string> {
+  const name = `${prefix}-${process.pid}-${++nsCounter}-${Date.now().toString(36)}`.slice(0, 63);
+  await core.createNamespace({ body: { metadata: { name, labels: { "updraft.dev/test": "true" } } } });
+  // ServiceAccount admission needs the default ServiceAccount; wait for it so pods could be made.
+  await waitFor(`default ServiceAccount in ${name}`, () =>
+    core.readNamespacedServiceAccount({ name: "default", namespace: name }),
+  );
+  return name;
+}
+
+export async function deleteNamespace(name: string): Promise<void> {
+  await core.deleteNamespace({ name }).catch(() => undefined);
+}
+
+/** A kubeconfig that authenticates as the controller's ServiceAccount (token from the TokenRequest API). */
+export async function controllerKubeconfig(): Promise<string> {
+  const tr = await core.createNamespacedServiceAccountToken({
+    name: "updraft-controller",
+    namespace: SYSTEM_NAMESPACE,
+    body: { spec: { audiences: [], expirationSeconds: 7200 } },
+  });
+  const cluster = kc.getCurrentCluster()!;
+  const dir = mkdtempSync(join(tmpdir(), "updraft-kc-"));
+  const file = join(dir, "controller.kubeconfig");
+  writeFileSync(
+    file,
+    yaml.dump({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [
+        { name: "local", cluster: { server: cluster.server, "certificate-authority": cluster.caFile } },
+      ],
+      users: [{ name: "controller", user: { token: tr.status?.token } }],
+      contexts: [{ name: "local", context: { cluster: "local", user: "controller" } }],
+      "current-context": "local",
+    }),
+  );
+  return file;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() =>
+        typeof addr === "object" && addr ? resolvePort(addr.port) : reject(new Error("no port")),
+      );
+    });
+  });
+}
+
+export interface RunningController {
+  proc: ChildProcess;
+  identity: string;
+  metricsPort: number;
+  logs: () => string;
+  /** Value of a counter on /metrics summed over series whose labels include `match`. */
+  metric: (name: string, match?: string) => Promise<number>;
+  stop: (signal?: NodeJS.Signals) => Promise<void>;
+}
+
+let controllerCounter = 0;
+
+export async function startController(env: Record<string, string> = {}): Promise<RunningController> {
+  installUpdraft();
+  const kubeconfig = await controllerKubeconfig();
+  const metricsPort = await freePort();
+  const identity = `test-controller-${process.pid}-${++controllerCounter}`;
+  const proc = spawn(process.execPath, [join(ROOT, "src/cmd/controller/main.ts")], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      KUBECONFIG: kubeconfig,
+      UPDRAFT_METRICS_PORT: String(metricsPort),
+      POD_NAME: identity,
+      LOG_LEVEL: "debug",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  proc.stdout?.on("data", (b: Buffer) => {
+    out += b.toString();
+  });
+  proc.stderr?.on("data", (b: Buffer) => {
+    out += b.toString();
+  });
+  const metric = async (name: string, match = ""): Promise<number> => {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    const text = await res.text();
+    let sum = 0;
+    for (const line of text.split("\n")) {
+      if (!line.startsWith(name) || line.startsWith("#")) continue;
+      const rest = line.slice(name.length);
+      if (rest[0] !== "{" && rest[0] !== " ") continue;
+      if (match && !line.includes(match)) continue;
+      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+    }
+    return sum;
+  };
+  await waitFor("controller metrics endpoint", async () => {
+    if (proc.exitCode !== null) throw new Error(`controller exited: ${out}`);
+    return (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).ok;
+  });
+  return {
+    proc,
+    identity,
+    metricsPort,
+    logs: () => out,
+    metric,
+    stop: async (signal = "SIGTERM") => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once("exit", r));
+      proc.kill(signal);
+      await exited;
+    },
+  };
+}
+
+export async function getFunction(namespace: string, name: string): Promise<Fn> {
+  return (await custom.getNamespacedCustomObject({
+    group: "updraft.dev",
+    version: "v1alpha1",
+    plural: "functions",
+    namespace,
+    name,
+  })) as Fn;
+}
+
+export async function getTrigger(namespace: string, name: string): Promise<Fn> {
+  return (await custom.getNamespacedCustomObject({
+    group: "updraft.dev",
+    version: "v1alpha1",
+    plural: "triggers",
+    namespace,
+    name,
+  })) as Fn;
+}
+
+export interface Fn {
+  metadata: { name: string; namespace: string; generation: number; resourceVersion: string; uid: string };
+  spec: Record<string, unknown>;
+  status?: {
+    observedGeneration?: number;
+    conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
+    url?: string;
+    replicas?: number;
+  };
+}
+
+export const condition = (o: Fn | undefined, type: string) =>
+  o?.status?.conditions?.find((c) => c.type === type);
+
+/** A Function is converged when its status describes its current generation and Ready is True. */
+export function isReady(o: Fn | undefined): boolean {
+  return (
+    !!o && o.status?.observedGeneration === o.metadata.generation && condition(o, "Ready")?.status === "True"
+  );
+}
+
+export interface AuditEvent {
+  verb: string;
+  user: { username: string };
+  objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string };
+  responseStatus?: { code?: number };
+  stageTimestamp: string;
+}
+
+/** Write requests in the apiserver's audit log (hack/audit-policy.yaml logs only writes). */
+export function auditWrites(filter: (e: AuditEvent) => boolean): AuditEvent[] {
+  const dir = process.env.UPDRAFT_CLUSTER_DIR ?? join(ROOT, ".cluster");
+  const text = readFileSync(join(dir, "logs/audit.log"), "utf8");
+  const events: AuditEvent[] = [];
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    const e = JSON.parse(line) as AuditEvent;
+    if (filter(e)) events.push(e);
+  }
+  return events;
+}
+
+export function applyYaml(namespace: string, text: string): void {
+  kubectlOk(["apply", "-n", namespace, "-f", "-"], text);
+}
