@@ -45,13 +45,13 @@ export async function waitFor<T>(
   check: () => Promise<T> | T,
   timeoutMs = 30_000,
   everyMs = 200,
-): Promise<T> {
+): Promise<Exclude<T, Falsy>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await check();
-      if (v) return v;
+      if (v) return v as Exclude<T, Falsy>;
     } catch (err) {
       last = err;
     }
@@ -233,6 +233,7 @@ export interface Fn {
     conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
     url?: string;
     replicas?: number;
+    codeSha256?: string;
   };
 }
 
