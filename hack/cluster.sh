@@ -48,11 +48,12 @@ stop_one() {
   rm -f "$f"
 }
 
-# Stops any process still running one of our cached binaries with this cluster's state
-# dir: what a killed run can leave behind without a pid file.
+# Stops any process still running one of our cached binaries (or a host-run Updraft
+# component of this tree): what a killed run can leave behind without a pid file. Another
+# instance of these binaries would hold our ports anyway.
 stop_strays() {
   local pids
-  pids=$(pgrep -f -- "$bin/.*--.*$dir" || true)
+  pids=$( (pgrep -f -- "^$bin/(etcd|kube-apiserver|kube-controller-manager|kube-scheduler)-" || true; pgrep -f -- "$root/src/cmd/" || true) | sort -u)
   [[ -z $pids ]] && return 0
   say "stopping stray processes: $(echo "$pids" | tr '\n' ' ')"
   kill -TERM $pids 2>/dev/null || true
@@ -206,7 +207,23 @@ up() {
 
 kctl() { "$bin/kubectl-$K8S_VERSION" --kubeconfig="$kubeconfig" "$@"; }
 
+# Host-run Updraft components (hack/up.sh starts them until the node agent runs them as pods).
+stop_components() {
+  local f pid
+  for f in "$run"/updraft-*.pid; do
+    [[ -f $f ]] || continue
+    pid=$(<"$f")
+    if [[ -d /proc/$pid ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$root/src/cmd/"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do [[ -d /proc/$pid ]] || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+  done
+}
+
 down() {
+  stop_components
   for c in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_one "$c"; done
   stop_strays
   if ip link show "$bridge" >/dev/null 2>&1; then ip link del "$bridge" 2>/dev/null || true; fi

@@ -9,13 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  type KubernetesObject,
-} from "@kubernetes/client-node";
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import yaml from "js-yaml";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -40,6 +34,8 @@ export function kubectlOk(args: string[], input?: string): string {
 }
 
 /** Polls `check` until it returns a truthy value or the deadline passes. */
+type Falsy = undefined | null | false | 0 | "";
+
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T> | T,
