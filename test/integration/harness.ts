@@ -65,12 +65,14 @@ let installed = false;
 /** Applies deploy/updraft.yaml without the controller Deployment: tests run the controller themselves. */
 export function installUpdraft(): void {
   if (installed) return;
-  const docs = yaml.loadAll(readFileSync(join(ROOT, "deploy/updraft.yaml"), "utf8")) as KubernetesObject[];
-  const wanted = docs.filter((d) => d && d.kind !== "Deployment");
-  kubectlOk(
-    ["apply", "--server-side", "--force-conflicts", "-f", "-"],
-    wanted.map((d) => yaml.dump(d)).join("---\n"),
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, "hack/apply-manifests.ts"), join(ROOT, "deploy/updraft.yaml")],
+    {
+      encoding: "utf8",
+    },
   );
+  if (r.status !== 0) throw new Error(`installing deploy/updraft.yaml failed: ${r.stderr}`);
   kubectlOk([
     "wait",
     "--for=condition=Established",
