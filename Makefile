@@ -6,7 +6,7 @@ NODE_BIN := $(shell hack/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
 .PHONY: help deps build-binaries cluster-up cluster-down cluster-status cluster-env cluster-clean \
-	up down lint typecheck test test-unit test-integration bench format
+	up down lint typecheck test test-unit test-integration bench bench-controller format manifests
 
 help:
 	@echo "make up          local cluster + Updraft + examples"
@@ -43,11 +43,15 @@ up: deps cluster-up
 
 down: cluster-down
 
+manifests:
+	hack/manifests.sh
+
 format: deps
 	npx biome format --write .
 
 lint: deps
 	npx biome check .
+	hack/manifests.sh --check
 
 typecheck: deps
 	npx tsc -p tsconfig.json
@@ -60,5 +64,7 @@ test-integration: deps cluster-up
 
 test: lint typecheck test-unit test-integration
 
-bench: deps cluster-up
+bench: bench-controller
+
+bench-controller: deps cluster-up
 	eval "$$(hack/cluster.sh env)" && node bench/controller-500.ts

@@ -196,10 +196,11 @@ up() {
     --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
     --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
     --use-service-account-credentials --controllers='*' --service-cluster-ip-range="$service_cidr" \
+    --kube-api-qps=200 --kube-api-burst=400 --concurrent-deployment-syncs=10 --concurrent-replicaset-syncs=10 \
     --leader-elect=false --secure-port=0 --v=1
   start kube-scheduler --kubeconfig="$dir/scheduler.kubeconfig" \
     --authentication-kubeconfig="$dir/scheduler.kubeconfig" --authorization-kubeconfig="$dir/scheduler.kubeconfig" \
-    --leader-elect=false --secure-port=0 --v=1
+    --kube-api-qps=200 --kube-api-burst=400 --leader-elect=false --secure-port=0 --v=1
   # The default ServiceAccount appearing proves the controller-manager is working.
   wait_for "kube-controller-manager" 120 kctl -n default get serviceaccount default
   say "cluster up in $((SECONDS - t0)) s — eval \"\$(make -s cluster-env)\""

@@ -128,12 +128,6 @@ export class FunctionReconciler {
       if (!existing) {
         try {
           await this.d.api.createConfigMap(desired);
-          this.d.events.record(
-            fn,
-            "Normal",
-            "CodeStored",
-            `stored code in ConfigMap ${desired.metadata!.name}`,
-          );
         } catch (err) {
           if (!isAlreadyExists(err)) throw err; // our cache was behind: it is there
         }
@@ -241,7 +235,8 @@ export class FunctionReconciler {
 
   private recordTransitions(fn: UpdraftFunction, conds: ConditionSet): void {
     for (const change of conds.changes) {
-      if (change.type !== C.Ready || change.from === change.to) continue;
+      // Only settled transitions are news; Unknown is the normal step in between.
+      if (change.type !== C.Ready || change.from === change.to || change.to === "Unknown") continue;
       const type = change.to === "False" ? "Warning" : "Normal";
       const message = change.message || `Function is ${change.to === "True" ? "ready" : "not ready"}`;
       this.d.events.record(fn, type, change.to === "True" ? "Ready" : change.reason, message);

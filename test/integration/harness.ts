@@ -11,13 +11,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import yaml from "js-yaml";
+import { loadKubeConfig } from "../../src/lib/kube.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const SYSTEM_NAMESPACE = "updraft-system";
 export const CONTROLLER_USER = `system:serviceaccount:${SYSTEM_NAMESPACE}:updraft-controller`;
 
-export const kc = new KubeConfig();
-kc.loadFromDefault();
+export const kc = loadKubeConfig();
 export const core = kc.makeApiClient(CoreV1Api);
 export const apps = kc.makeApiClient(AppsV1Api);
 export const custom = kc.makeApiClient(CustomObjectsApi);

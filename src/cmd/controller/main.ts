@@ -2,9 +2,10 @@
  * updraft-controller: wiring only. Parse config (fail fast), build logger and clients,
  * elect a leader, run the controller while leading, drain on SIGTERM.
  */
-import { CoordinationV1Api, KubeConfig } from "@kubernetes/client-node";
+import { CoordinationV1Api } from "@kubernetes/client-node";
 import { parseControllerConfig } from "../../controller/config.ts";
 import { Controller } from "../../controller/controller.ts";
+import { loadKubeConfig } from "../../lib/kube.ts";
 import { LeaderElector } from "../../lib/leader.ts";
 import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
@@ -12,8 +13,7 @@ import { makeRegistry, serveOps } from "../../lib/metrics.ts";
 async function main(): Promise<void> {
   const cfg = parseControllerConfig(process.env);
   const log = makeLogger("controller", cfg.logLevel);
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
+  const kc = loadKubeConfig();
   const registry = makeRegistry("controller");
   const controller = new Controller(kc, cfg, log, registry);
   const ops = await serveOps(registry, cfg.metricsPort, () => controller.ready || !elector?.isLeader);
