@@ -113,6 +113,8 @@ export function functionEnv(fn: UpdraftFunction, spec: ResolvedFunctionSpec, sha
     { name: "SCF_RUNTIME_API", value: "127.0.0.1" },
     { name: "SCF_RUNTIME_API_PORT", value: "9001" },
     { name: "SCF_USERCODEPATH", value: USER_CODE_DIR },
+    { name: "USER_CODE_ROOT", value: `${USER_CODE_DIR}/` },
+    { name: "TENCENTCLOUD_RUNENV", value: "SCF" },
     { name: "UPDRAFT_FUNCTION_TYPE", value: spec.type },
     { name: "UPDRAFT_TIMEOUT_MS", value: String(spec.timeoutSeconds * 1000) },
     { name: "UPDRAFT_INIT_TIMEOUT_MS", value: String(spec.initTimeoutSeconds * 1000) },
