@@ -11,6 +11,7 @@ import {
   custom,
   deleteNamespace,
   type Fn,
+  installUpdraft,
   isReady,
   newNamespace,
   startController,
@@ -64,6 +65,7 @@ async function createAll(namespace: string, prefix: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  installUpdraft();
   // Baseline: the same creates with no controller running.
   const baseNs = await newNamespace("bench-base");
   const createMs = await createAll(baseNs, "b");
