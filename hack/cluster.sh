@@ -24,6 +24,8 @@ etcd_port=23790
 etcd_peer_port=23800
 apiserver_port=${UPDRAFT_APISERVER_PORT:-6443}
 kubeconfig=$dir/admin.kubeconfig
+node_name=${UPDRAFT_NODE_NAME:-updraft-local}
+node_state=${UPDRAFT_NODE_STATE_DIR:-/run/updraft-node}
 
 say() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -70,17 +72,19 @@ ensure_bridge() {
 }
 
 gen_pki() {
-  [[ -f $pki/done ]] && return 0
-  say "generating certificates in $pki"
   mkdir -p "$pki"
   (
     cd "$pki"
-    openssl genrsa -out ca.key 2048 2>/dev/null
-    openssl req -x509 -new -nodes -key ca.key -subj "/CN=updraft-local-ca" -days 3650 -out ca.crt 2>/dev/null
-    openssl genrsa -out sa.key 2048 2>/dev/null
-    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
-    # cert <name> <subject> <extensions>
+    if [[ ! -f ca.crt ]]; then
+      say "generating certificates in $pki"
+      openssl genrsa -out ca.key 2048 2>/dev/null
+      openssl req -x509 -new -nodes -key ca.key -subj "/CN=updraft-local-ca" -days 3650 -out ca.crt 2>/dev/null
+      openssl genrsa -out sa.key 2048 2>/dev/null
+      openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    fi
+    # cert <name> <subject> <extensions>: made once, kept across restarts
     cert() {
+      [[ -f $1.crt ]] && return 0
       openssl genrsa -out "$1.key" 2048 2>/dev/null
       openssl req -new -key "$1.key" -subj "$2" -out "$1.csr" 2>/dev/null
       printf '%s\n' "$3" >"$1.ext"
@@ -99,8 +103,13 @@ extendedKeyUsage=clientAuth"
     cert controller-manager "/CN=system:kube-controller-manager" "$client"
     cert scheduler "/CN=system:kube-scheduler" "$client"
     cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client"
+    # The node agent: a kubelet's identity (Node authorizer) and its serving certificate.
+    cert node "/O=system:nodes/CN=system:node:$node_name" "$client"
+    cert node-serving "/CN=system:node:$node_name" "basicConstraints=CA:FALSE
+keyUsage=digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:$bridge_ip,IP:127.0.0.1,DNS:$node_name"
   )
-  touch "$pki/done"
 }
 
 write_kubeconfig() { # file user
@@ -167,6 +176,7 @@ up() {
   write_kubeconfig "$kubeconfig" admin
   write_kubeconfig "$dir/controller-manager.kubeconfig" controller-manager
   write_kubeconfig "$dir/scheduler.kubeconfig" scheduler
+  write_kubeconfig "$dir/node.kubeconfig" node
 
   start etcd --name=updraft --data-dir="$dir/etcd" \
     --listen-client-urls="http://127.0.0.1:$etcd_port" --advertise-client-urls="http://127.0.0.1:$etcd_port" \
@@ -183,7 +193,7 @@ up() {
     --kubelet-certificate-authority="$pki/ca.crt" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-    --authorization-mode=Node,RBAC --service-cluster-ip-range="$service_cidr" --allow-privileged=true \
+    --authorization-mode=Node,RBAC --kubelet-preferred-address-types=InternalIP --service-cluster-ip-range="$service_cidr" --allow-privileged=true \
     --enable-admission-plugins=NamespaceLifecycle,ServiceAccount,LimitRanger,ResourceQuota,DefaultStorageClass \
     --cert-dir="$pki/apiserver-generated" \
     --audit-policy-file="$root/hack/audit-policy.yaml" --audit-log-path="$logs/audit.log" \
@@ -203,7 +213,47 @@ up() {
     --kube-api-qps=200 --kube-api-burst=400 --leader-elect=false --secure-port=0 --v=1
   # The default ServiceAccount appearing proves the controller-manager is working.
   wait_for "kube-controller-manager" 120 kctl -n default get serviceaccount default
+  # A kubelet-like agent also reads EndpointSlices (as kube-proxy does).
+  kctl apply -f "$root/hack/node-rbac.yaml" >/dev/null
+  start_node
+  wait_for "node $node_name Ready" 60 node_ready
   say "cluster up in $((SECONDS - t0)) s — eval \"\$(make -s cluster-env)\""
+}
+
+node_ready() {
+  [[ $(kctl get node "$node_name" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
+}
+
+# The node agent runs as root on the host (it makes namespaces, veths, mounts, cgroups).
+start_node() {
+  local f=$run/updraft-node.pid
+  if [[ -f $f ]] && [[ -d /proc/$(<"$f") ]] && tr '\0' ' ' <"/proc/$(<"$f")/cmdline" | grep -q -- "$root/src/cmd/node/"; then
+    return 0
+  fi
+  local node_bin
+  node_bin=$("$root/hack/ensure-node.sh")
+  KUBECONFIG="$dir/node.kubeconfig" UPDRAFT_NODE_NAME="$node_name" UPDRAFT_NODE_IP="$bridge_ip" \
+    UPDRAFT_BRIDGE="$bridge" UPDRAFT_POD_CIDR="${bridge_ip%.*.*}.0.0/16" UPDRAFT_NODE_STATE_DIR="$node_state" \
+    UPDRAFT_KUBELET_TLS_CERT="$pki/node-serving.crt" UPDRAFT_KUBELET_TLS_KEY="$pki/node-serving.key" \
+    UPDRAFT_CLIENT_CA="$pki/ca.crt" UPDRAFT_RESTART_BACKOFF_MS="${UPDRAFT_RESTART_BACKOFF_MS:-10000}" \
+    nohup "$node_bin/node" "$root/src/cmd/node/main.ts" >>"$logs/updraft-node.log" 2>&1 &
+  echo $! >"$f"
+  say "started updraft-node (pid $!), log $logs/updraft-node.log"
+}
+
+# What a killed node agent can leave: pod processes (in our cgroups), network namespaces,
+# veths, mounts under the state dir, cgroups, the Service device.
+cleanup_node_leftovers() {
+  local cg=/sys/fs/cgroup/memory/updraft p m ns
+  if [[ -d $cg ]]; then
+    for p in $(find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+    find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  fi
+  for ns in $(ip netns list 2>/dev/null | awk '/^updraft-/{print $1}'); do ip netns del "$ns" 2>/dev/null || true; done
+  for m in $(ip -o link show 2>/dev/null | grep -oE '^[0-9]+: uv[0-9a-f]{12}' | awk '{print $2}'); do ip link del "$m" 2>/dev/null || true; done
+  for m in $(awk -v d="$node_state/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$node_state"
+  ip link del updraft-svc 2>/dev/null || true
 }
 
 kctl() { "$bin/kubectl-$K8S_VERSION" --kubeconfig="$kubeconfig" "$@"; }
@@ -216,7 +266,8 @@ stop_components() {
     pid=$(<"$f")
     if [[ -d /proc/$pid ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$root/src/cmd/"; then
       kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do [[ -d /proc/$pid ]] || break; sleep 0.1; done
+      # The node agent stops its pods on TERM; give it time to.
+      for _ in $(seq 1 150); do [[ -d /proc/$pid ]] || break; sleep 0.1; done
       kill -KILL "$pid" 2>/dev/null || true
     fi
     rm -f "$f"
@@ -225,6 +276,7 @@ stop_components() {
 
 down() {
   stop_components
+  cleanup_node_leftovers
   for c in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_one "$c"; done
   stop_strays
   if ip link show "$bridge" >/dev/null 2>&1; then ip link del "$bridge" 2>/dev/null || true; fi
@@ -237,6 +289,7 @@ status() {
     if is_ours "$c"; then printf '%-26s running (pid %s)\n' "$c" "$(<"$run/$c.pid")"
     else printf '%-26s stopped\n' "$c"; rc=1; fi
   done
+  if node_ready; then echo "node $node_name          Ready"; else echo "node $node_name          not ready"; rc=1; fi
   if apiserver_healthy; then echo "apiserver                  ready at https://127.0.0.1:$apiserver_port"
   else echo "apiserver                  not ready"; rc=1; fi
   return $rc

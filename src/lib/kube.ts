@@ -7,7 +7,8 @@ import {
   KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
-  makeInformer,
+  ListWatch,
+  Watch,
 } from "@kubernetes/client-node";
 import type { Logger } from "./logger.ts";
 
@@ -61,8 +62,9 @@ export function makeResilientInformer<T extends KubernetesObject>(
   list: () => Promise<KubernetesListObject<T>>,
   log: Logger,
   labelSelector?: string,
+  fieldSelector?: string,
 ): ResilientInformer<T> {
-  const informer = makeInformer<T>(kc, path, list, labelSelector);
+  const informer = new ListWatch<T>(path, new Watch(kc), list, false, labelSelector, fieldSelector);
   let stopped = false;
   let failures = 0;
   let timer: NodeJS.Timeout | undefined;
