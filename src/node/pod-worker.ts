@@ -30,7 +30,6 @@ import {
   deleteNetwork,
   killCgroup,
   launch,
-  mainPid,
   oomKills,
   removeCgroup,
   type SandboxNames,
@@ -75,6 +74,7 @@ interface Running {
   oomBefore: number;
   stopping: boolean;
   exited?: Promise<unknown>;
+  pid?: number;
   logIndex: number;
 }
 
@@ -325,6 +325,7 @@ export class PodWorker {
     c.probeFailures = { liveness: 0, readiness: 0, startup: 0 };
     c.probeSuccesses = { readiness: 0 };
     this.setState(c, { kind: "running", startedAt });
+    c.pid = launched.pid;
     this.d.log.info("container started", { pod: this.key, container: c.spec.name, pid: launched.pid });
     this.startProbes(c);
     c.exited = launched.exited.then((r) => this.onExit(c, r, startedAt));
@@ -390,7 +391,7 @@ export class PodWorker {
 
   private startProbes(c: Running): void {
     const execIn = () => {
-      const pid = mainPid(c.cgroup);
+      const pid = c.pid;
       if (!pid) return async () => 1;
       return nsenterExec(pid, c.root, c.uid, c.gid, c.env, c.workingDir);
     };
@@ -479,7 +480,7 @@ export class PodWorker {
     if (c.state.state.kind !== "running") return;
     c.stopping = true;
     for (const t of c.timers.splice(0)) clearTimeout(t);
-    const pid = mainPid(c.cgroup);
+    const pid = c.pid;
     if (pid) {
       try {
         process.kill(pid, "SIGTERM");

@@ -9,10 +9,12 @@ import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   existsSync,
+  lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmdirSync,
   rmSync,
   writeFileSync,
@@ -113,22 +115,6 @@ export function oomKills(dir: string): number {
   }
 }
 
-/** The container's main process: the one that is pid 1 in its own pid namespace. */
-export function mainPid(dir: string): number | undefined {
-  for (const pid of cgroupPids(dir)) {
-    try {
-      const ns = /NSpid:\s+([\d\s]+)/
-        .exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]
-        ?.trim()
-        .split(/\s+/);
-      if (ns && ns.length > 1 && ns.at(-1) === "1") return pid;
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return undefined;
-}
-
 export function killCgroup(dir: string, signal: NodeJS.Signals): void {
   for (const pid of cgroupPids(dir)) {
     try {
@@ -181,6 +167,40 @@ export interface ContainerLaunch {
   enterScript: string;
 }
 
+/**
+ * A path inside an image, with symlinks resolved against the image's root rather than the
+ * host's: in a Debian root /var/run → /run, so a mount at /var/run/secrets/... must go to
+ * <root>/run/secrets/... Following the link on the host would mount over the host's /run.
+ */
+export function resolveInRoot(root: string, path: string, depth = 0): string {
+  if (depth > 40) throw new Error(`too many levels of symbolic links in ${path}`);
+  const parts = path.split("/").filter((p) => p && p !== ".");
+  const out: string[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    if (part === "..") {
+      out.pop();
+      continue;
+    }
+    const candidate = [...out, part];
+    let link: string | undefined;
+    try {
+      const full = join(root, ...candidate);
+      if (lstatSync(full).isSymbolicLink()) link = readlinkSync(full);
+    } catch {
+      // does not exist (yet): taken literally
+    }
+    if (link === undefined) {
+      out.push(part);
+      continue;
+    }
+    const rest = parts.slice(i + 1).join("/");
+    const target = link.startsWith("/") ? link : `/${[...out, link].join("/")}`;
+    return resolveInRoot(root, `${target}/${rest}`, depth + 1);
+  }
+  return `/${out.join("/")}`;
+}
+
 /** The setup script enter.sh sources inside the container's new mount namespace. */
 export function setupScript(l: ContainerLaunch, base: string): string {
   const q = shellQuote;
@@ -197,7 +217,7 @@ export function setupScript(l: ContainerLaunch, base: string): string {
     `mount --rbind /dev "$R/dev"`,
   ];
   for (const b of l.binds) {
-    const target = `$R${q(b.target)}`;
+    const target = `$R${q(resolveInRoot(l.imageRoot, b.target))}`;
     if (b.file) lines.push(`mkdir -p "$(dirname ${target})"`, `[ -e ${target} ] || : > ${target}`);
     else lines.push(`mkdir -p ${target}`);
     lines.push(`mount --bind ${q(b.source)} ${target}`);
@@ -249,11 +269,11 @@ export function launch(l: ContainerLaunch): Launched {
       "netns",
       "exec",
       l.names.netns,
+      // No pid namespace: util-linux's `unshare --fork` reports a child killed by a signal
+      // as exit 1, and the exit signal is how an OOM kill or a SIGTERM shows. Every step
+      // execs, so the process the agent spawned *is* the container's main process.
       "unshare",
       "--mount",
-      "--pid",
-      "--fork",
-      "--kill-child",
       "--propagation",
       "private",
       "--",
