@@ -4,9 +4,20 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
-import { applyYaml, core, deleteNamespace, kubectl, kubectlOk, newNamespace, waitFor } from "./harness.ts";
+import {
+  applyYaml,
+  core,
+  deleteNamespace,
+  kubectl,
+  kubectlOk,
+  newNamespace,
+  ROOT,
+  waitFor,
+} from "./harness.ts";
 
 const discovery = async (namespace: string, service: string) => {
   const out = kubectlOk([
@@ -413,5 +424,68 @@ spec:
     });
     assert.match(containerState(p)?.state?.waiting?.message ?? "", /not in this node's image table/);
     assert.equal(p.status?.phase, "Pending");
+  });
+
+  it("the agent can be killed and restarted: its pods are replaced cleanly and nothing leaks", async () => {
+    applyYaml(
+      ns,
+      `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: survivor}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: survivor}}
+  template:
+    metadata: {labels: {app: survivor}}
+    spec:
+      containers:
+        - name: c
+          image: python:3.12
+          command: [python3, -m, http.server, "8080"]
+          readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
+`,
+    );
+    const readyIPs = async () =>
+      (await pods(ns, "app=survivor"))
+        .filter((p) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"))
+        .map((p) => p.status!.podIP!);
+    await waitFor("2 ready", async () => (await readyIPs()).length === 2, 60_000);
+    const dir = process.env.UPDRAFT_CLUSTER_DIR ?? join(ROOT, ".cluster");
+    const pid = Number(readFileSync(join(dir, "run/updraft-node.pid"), "utf8"));
+    process.kill(pid, "SIGKILL");
+    await waitFor("agent gone", () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    execFileSync(join(ROOT, "hack/cluster.sh"), ["up"], { stdio: "ignore" });
+    const ips = await waitFor(
+      "2 ready again, answering",
+      async () => {
+        const list = await readyIPs();
+        if (list.length !== 2) return undefined;
+        for (const ip of list) if ((await httpGet(`http://${ip}:8080/`)).status !== 200) return undefined;
+        return list;
+      },
+      60_000,
+    );
+    assert.equal(ips.length, 2);
+    // One network namespace and one cgroup per pod on the node: nothing of the killed agent's is left.
+    const podsOnNode = (await core.listPodForAllNamespaces({ fieldSelector: "spec.nodeName=updraft-local" }))
+      .items;
+    const netns = execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l.startsWith("updraft-"));
+    assert.equal(netns.length, podsOnNode.length, `netns ${netns.length} vs pods ${podsOnNode.length}`);
+    const cgroups = readdirSync("/sys/fs/cgroup/memory/updraft", { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+    const orphans = cgroups.filter((uid) => !podsOnNode.some((p) => p.metadata?.uid === uid));
+    const podList = podsOnNode.map((p) => `${p.metadata?.name}=${p.metadata?.uid}`).join(", ");
+    assert.deepEqual(orphans, [], `orphan cgroups; pods: ${podList}`);
+    kubectlOk(["delete", "deployment", "survivor", "-n", ns]);
   });
 });
