@@ -6,7 +6,7 @@ NODE_BIN := $(shell hack/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
 .PHONY: help deps build-binaries cluster-up cluster-down cluster-status cluster-env cluster-clean \
-	up down lint typecheck test test-unit test-integration bench bench-controller format manifests
+	up down lint typecheck test test-unit test-integration bench bench-controller bench-node format manifests
 
 help:
 	@echo "make up          local cluster + Updraft + examples"
@@ -64,7 +64,10 @@ test-integration: deps cluster-up
 
 test: lint typecheck test-unit test-integration
 
-bench: bench-controller
+bench: bench-controller bench-node
 
 bench-controller: deps cluster-up
 	eval "$$(hack/cluster.sh env)" && node bench/controller-500.ts
+
+bench-node: deps cluster-up
+	eval "$$(hack/cluster.sh env)" && node bench/node-scale-up.ts

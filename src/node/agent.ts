@@ -277,6 +277,7 @@ export class NodeAgent {
       podPrefix: this.ipam.prefix,
       apiServiceHost: this.cfg.apiServiceHost,
       apiServicePort: this.cfg.apiServicePort,
+      clusterDomain: this.cfg.clusterDomain,
       stateDir: this.cfg.stateDir,
       enterScript: this.cfg.enterScript,
       images: this.images,

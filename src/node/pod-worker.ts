@@ -45,6 +45,7 @@ export interface PodWorkerDeps {
   podPrefix: number;
   apiServiceHost: string;
   apiServicePort: number;
+  clusterDomain: string;
   stateDir: string;
   enterScript: string;
   images: readonly ImageEntry[];
@@ -160,6 +161,7 @@ export class PodWorker {
     this.podIP = this.d.allocateIP(uid);
     await createNetwork(this.names, this.d.bridge, this.podIP, this.d.podPrefix, this.d.hostIP);
     this.writeHosts();
+    this.writeResolvConf();
     this.sandboxReady = true;
     this.report();
     await Promise.all([...this.containers.values()].map((c) => this.startContainer(c)));
@@ -168,6 +170,20 @@ export class PodWorker {
   writeHosts(): void {
     if (!this.podIP) return;
     writeFileSync(join(this.names.podDir, "hosts"), this.d.hostsFile(this.pod, this.podIP));
+  }
+
+  /**
+   * Names resolve from the hosts file; the nameserver is the host's bridge address, where
+   * nothing answers DNS, so any other lookup fails at once instead of waiting out an
+   * unreachable server (python's http.server looks up its own address at start: 10 s).
+   */
+  private writeResolvConf(): void {
+    const ns = this.pod.metadata!.namespace!;
+    const domain = this.d.clusterDomain;
+    writeFileSync(
+      join(this.names.podDir, "resolv.conf"),
+      `nameserver ${this.d.hostIP}\nsearch ${ns}.svc.${domain} svc.${domain} ${domain}\noptions ndots:5 timeout:1 attempts:1\n`,
+    );
   }
 
   private async volumeBinds(c: Running): Promise<BindMount[]> {
@@ -279,6 +295,12 @@ export class PodWorker {
         ...image.binds.map((b) => ({ source: b.hostPath, target: b.path, readOnly: true })),
         ...(await this.volumeBinds(c)),
         { source: join(this.names.podDir, "hosts"), target: "/etc/hosts", readOnly: true, file: true },
+        {
+          source: join(this.names.podDir, "resolv.conf"),
+          target: "/etc/resolv.conf",
+          readOnly: true,
+          file: true,
+        },
       ];
     } catch (err) {
       const reason = err instanceof ContainerConfigError ? err.reason : "CreateContainerError";
