@@ -488,4 +488,129 @@ spec:
     assert.deepEqual(orphans, [], `orphan cgroups; pods: ${podList}`);
     kubectlOk(["delete", "deployment", "survivor", "-n", ns]);
   });
+
+  it("volumes land at their mount paths; the root is read-only when asked", async () => {
+    applyYaml(
+      ns,
+      `apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {greeting: hello, other: x}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {password: hunter2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: vols, labels: {team: blue}}
+spec:
+  restartPolicy: Never
+  securityContext: {runAsUser: 1000, runAsGroup: 1000}
+  containers:
+    - name: c
+      image: debian:12
+      workingDir: /data
+      command: [sh, -c]
+      args:
+        - |
+          echo "cm=$(cat /etc/settings/greeting)"
+          echo "items=$(ls /etc/only)"
+          echo "secret=$(cat /etc/creds/password)"
+          echo "labels=$(cat /etc/podinfo/labels)"
+          echo "name=$(cat /etc/podinfo/name)"
+          echo "pwd=$(pwd) uid=$(id -u) gid=$(id -g)"
+          echo x > /data/ok && echo "emptydir=writable"
+          echo x > /etc/nope 2>/dev/null && echo "root=writable" || echo "root=read-only"
+          echo x > /etc/settings/greeting 2>/dev/null && echo "cm=writable" || echo "cm=read-only"
+      securityContext: {readOnlyRootFilesystem: true}
+      volumeMounts:
+        - {name: settings, mountPath: /etc/settings}
+        - {name: only, mountPath: /etc/only}
+        - {name: creds, mountPath: /etc/creds, readOnly: true}
+        - {name: podinfo, mountPath: /etc/podinfo}
+        - {name: data, mountPath: /data}
+  volumes:
+    - {name: settings, configMap: {name: settings}}
+    - {name: only, configMap: {name: settings, items: [{key: greeting, path: renamed}]}}
+    - {name: creds, secret: {secretName: creds}}
+    - name: podinfo
+      downwardAPI:
+        items:
+          - {path: labels, fieldRef: {fieldPath: metadata.labels}}
+          - {path: name, fieldRef: {fieldPath: metadata.name}}
+    - {name: data, emptyDir: {medium: Memory, sizeLimit: 16Mi}}
+`,
+    );
+    await waitFor(
+      "vols done",
+      async () => {
+        const pod = await core.readNamespacedPod({ name: "vols", namespace: ns });
+        return pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed";
+      },
+      60_000,
+    );
+    const logs = kubectlOk(["logs", "-n", ns, "vols"]);
+    for (const line of [
+      "cm=hello",
+      "items=renamed",
+      "secret=hunter2",
+      'labels=team="blue"',
+      "name=vols",
+      "pwd=/data uid=1000 gid=1000",
+      "emptydir=writable",
+      "root=read-only",
+      "cm=read-only",
+    ]) {
+      assert.ok(logs.split("\n").includes(line), `${line} in:\n${logs}`);
+    }
+  });
+
+  it("a failing liveness probe (exec) restarts the container; a startup probe holds readiness back", async () => {
+    applyYaml(
+      ns,
+      `apiVersion: v1
+kind: Pod
+metadata: {name: probed}
+spec:
+  containers:
+    - name: c
+      image: python:3.12
+      command: [python3, -u, -c]
+      args:
+        - |
+          import http.server, os, threading, time
+          open('/tmp/alive', 'w').close()
+          # Healthy for a moment, then the liveness file goes away.
+          threading.Timer(3, lambda: os.remove('/tmp/alive')).start()
+          http.server.HTTPServer(('', 8080), http.server.SimpleHTTPRequestHandler).serve_forever()
+      startupProbe: {tcpSocket: {port: 8080}, periodSeconds: 1, failureThreshold: 30}
+      readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
+      livenessProbe: {exec: {command: [test, -f, /tmp/alive]}, periodSeconds: 1, failureThreshold: 2}
+      volumeMounts: [{name: tmp, mountPath: /tmp}]
+  volumes: [{name: tmp, emptyDir: {}}]
+`,
+    );
+    const ready = await waitFor(
+      "probed Ready",
+      async () => {
+        const pod = await core.readNamespacedPod({ name: "probed", namespace: ns });
+        const s = containerState(pod);
+        return s?.ready && s.started ? pod : undefined;
+      },
+      60_000,
+    );
+    assert.equal(containerState(ready)?.restartCount, 0);
+    const restarted = await waitFor(
+      "restarted by liveness",
+      async () => {
+        const pod = await core.readNamespacedPod({ name: "probed", namespace: ns });
+        return (containerState(pod)?.restartCount ?? 0) >= 1 ? pod : undefined;
+      },
+      60_000,
+    );
+    const last = containerState(restarted)?.lastState?.terminated;
+    assert.ok(last, "the killed run is in lastState");
+  });
 });
