@@ -75,6 +75,16 @@ export function installUpdraft(): void {
   if (r.status !== 0) throw new Error(`installing deploy/updraft.yaml failed: ${r.stderr}`);
   // A controller installed by `make up` would fight the ones the tests start: park it.
   kubectl(["-n", SYSTEM_NAMESPACE, "scale", "deployment/updraft-controller", "--replicas=0"]);
+  kubectl([
+    "-n",
+    SYSTEM_NAMESPACE,
+    "wait",
+    "--for=delete",
+    "pod",
+    "-l",
+    "app.kubernetes.io/name=updraft-controller",
+    "--timeout=60s",
+  ]);
   kubectlOk([
     "wait",
     "--for=condition=Established",
