@@ -74,12 +74,18 @@ describe("makeDeployment pod", () => {
       check: (d) => assert.equal(d.spec?.template.spec?.containers[0]?.image, "example.com/me/fn:1"),
     },
     {
-      why: "memoryMB is the container's memory request and limit",
+      why: "memoryMB plus the shim's 64 MB is the container's memory request and limit",
       spec: { memoryMB: 512 },
       check: (d) => {
         const r = d.spec?.template.spec?.containers[0]?.resources;
-        assert.equal(r?.limits?.memory, "512Mi");
-        assert.equal(r?.requests?.memory, "512Mi");
+        assert.equal(r?.limits?.memory, "576Mi");
+        assert.equal(r?.requests?.memory, "576Mi");
+        const env = d.spec?.template.spec?.containers[0]?.env ?? [];
+        assert.equal(
+          env.find((e) => e.name === "SCF_MEMORY_SIZE")?.value,
+          "512",
+          "the function still sees 512",
+        );
       },
     },
     {

@@ -34,6 +34,9 @@ export const FUNCTION_PORT = 8080;
 export const TMP_SIZE = "512Mi";
 export const RUN_AS_USER = 10001;
 export const USER_CODE_DIR = "/var/user";
+export const RUNTIME_OVERHEAD_MB = 64;
+/** The runtime shim, PID 1 of the pod, from the runtime image (which holds Updraft at /app). */
+export const RUNTIME_COMMAND = ["node", "/app/src/cmd/runtime/main.ts"];
 
 export function functionLabels(fn: UpdraftFunction): Record<string, string> {
   return {
@@ -137,7 +140,9 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
   const labels = functionLabels(fn);
   const cmName = codeConfigMapName(fn);
   const image = spec.code.image ?? cfg.runtimeImage(spec.runtime);
-  const memory = `${spec.memoryMB}Mi`;
+  // The function gets memoryMB; the runtime shim (a Node.js process, ~50 MB) comes on top,
+  // as Knative's queue-proxy has resources of its own.
+  const memory = `${spec.memoryMB + RUNTIME_OVERHEAD_MB}Mi`;
   // SCF gives CPU in proportion to memory; 128 MB → 62m requested, 1024 MB → 500m.
   const cpuMillis = Math.max(25, Math.round(spec.memoryMB / 2.048));
   const codeMounted = cmName !== undefined;
@@ -178,6 +183,7 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
               name: "function",
               image,
               imagePullPolicy: "IfNotPresent",
+              ...(spec.code.image ? {} : { command: RUNTIME_COMMAND }),
               ports: [{ name: "http", containerPort: FUNCTION_PORT, protocol: "TCP" }],
               env: functionEnv(fn, spec, sha),
               workingDir: USER_CODE_DIR,

@@ -1,0 +1,162 @@
+// Node.js bootstrap for SCF functions: loads `file.function` from /var/user and serves
+// invocations through the SCF runtime API (SCF_RUNTIME_API, SCF_RUNTIME_API_PORT).
+// Async handlers return or throw; callback handlers call callback(err, result). With
+// context.callbackWaitsForEmptyEventLoop (default true) the answer waits until the work
+// the handler started (timers, sockets) has finished, as on SCF.
+const http = require("node:http");
+const path = require("node:path");
+
+const api = {
+  host: process.env.SCF_RUNTIME_API || "127.0.0.1",
+  port: Number(process.env.SCF_RUNTIME_API_PORT || 9001),
+};
+const agent = new http.Agent({ keepAlive: false });
+
+function call(method, route, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ ...api, method, path: route, agent }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ headers: res.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+function errorBody(code, err, type) {
+  const e = err instanceof Error ? err : new Error(typeof err === "string" ? err : JSON.stringify(err));
+  return JSON.stringify({
+    errorCode: code,
+    errorMessage: e.message,
+    errorType: type || e.name || "Error",
+    stackTrace: e.stack || "",
+  });
+}
+
+function loadHandler() {
+  const spec = process.env._HANDLER || "index.main_handler";
+  const dot = spec.lastIndexOf(".");
+  const file = spec.slice(0, dot);
+  const name = spec.slice(dot + 1);
+  const root = process.env.SCF_USERCODEPATH || "/var/user";
+  let mod;
+  try {
+    mod = require(path.resolve(root, file));
+  } catch (err) {
+    if (err && err.code === "MODULE_NOT_FOUND" && String(err.message).includes(path.resolve(root, file))) {
+      return {
+        error: {
+          code: 437,
+          err: new Error(`Handler not found: cannot find module ${file}`),
+          type: "HandlerNotFound",
+        },
+      };
+    }
+    console.error(err && err.stack ? err.stack : String(err));
+    return { error: { code: 430, err, type: "UserCodeException" } };
+  }
+  const fn = mod && mod[name];
+  if (typeof fn !== "function") {
+    return { error: { code: 437, err: new Error(`Handler not found: ${spec}`), type: "HandlerNotFound" } };
+  }
+  return { fn };
+}
+
+function contextFor(headers) {
+  const env = {
+    SCF_NAMESPACE: process.env.SCF_NAMESPACE || "default",
+    SCF_FUNCTIONNAME: process.env.SCF_FUNCTIONNAME || "",
+    SCF_FUNCTIONVERSION: process.env.SCF_FUNCTIONVERSION || "$LATEST",
+    TENCENTCLOUD_REGION: process.env.TENCENTCLOUD_REGION || "",
+  };
+  return {
+    memory_limit_in_mb: Number(headers.memory_limit_in_mb),
+    time_limit_in_ms: Number(headers.time_limit_in_ms),
+    request_id: headers.request_id,
+    environment: JSON.stringify(env),
+    environ: Object.entries(env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(";"),
+    function_version: env.SCF_FUNCTIONVERSION,
+    function_name: env.SCF_FUNCTIONNAME,
+    namespace: env.SCF_NAMESPACE,
+    tencentcloud_region: env.TENCENTCLOUD_REGION,
+    tencentcloud_appid: process.env.TENCENTCLOUD_APPID || "",
+    tencentcloud_uin: process.env.TENCENTCLOUD_UIN || "",
+    callbackWaitsForEmptyEventLoop: true,
+  };
+}
+
+const baseline = () => process.getActiveResourcesInfo().filter((r) => r !== "TTYWrap").length;
+
+async function waitForEmptyLoop(before, deadline) {
+  while (baseline() > before && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+}
+
+function run(fn, event, context) {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (err, result) => {
+      if (done) return;
+      done = true;
+      resolve({ err, result });
+    };
+    context.done = finish;
+    try {
+      if (fn.length >= 3) {
+        fn(event, context, finish);
+      } else {
+        Promise.resolve(fn(event, context)).then(
+          (r) => finish(null, r),
+          (e) => finish(e === undefined ? new Error("rejected") : e),
+        );
+      }
+    } catch (err) {
+      finish(err);
+    }
+  });
+}
+
+async function main() {
+  const loaded = loadHandler();
+  await call("POST", "/runtime/init/ready", "");
+  for (;;) {
+    const next = await call("GET", "/runtime/invocation/next");
+    const context = contextFor(next.headers);
+    if (loaded.error) {
+      await call(
+        "POST",
+        "/runtime/invocation/error",
+        errorBody(loaded.error.code, loaded.error.err, loaded.error.type),
+      );
+      continue;
+    }
+    let event;
+    try {
+      event = JSON.parse(next.body || "null");
+    } catch {
+      event = next.body;
+    }
+    const before = baseline();
+    const { err, result } = await run(loaded.fn, event, context);
+    if (context.callbackWaitsForEmptyEventLoop) {
+      await waitForEmptyLoop(before, Date.now() + context.time_limit_in_ms);
+    }
+    if (err) {
+      console.error(err && err.stack ? err.stack : String(err));
+      await call("POST", "/runtime/invocation/error", errorBody(430, err, "UserCodeException"));
+    } else {
+      await call(
+        "POST",
+        "/runtime/invocation/response",
+        JSON.stringify(result === undefined ? null : result),
+      );
+    }
+  }
+}
+
+main().catch((err) => {
+  console.error(`bootstrap: ${err && err.stack ? err.stack : err}`);
+  process.exit(1);
+});

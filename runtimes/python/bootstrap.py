@@ -1,0 +1,99 @@
+"""Python bootstrap for SCF functions: loads `file.function` from /var/user and serves
+invocations through the SCF runtime API. Standard library only."""
+import http.client
+import importlib.util
+import json
+import os
+import sys
+import traceback
+
+HOST = os.environ.get("SCF_RUNTIME_API", "127.0.0.1")
+PORT = int(os.environ.get("SCF_RUNTIME_API_PORT", "9001"))
+ROOT = os.environ.get("SCF_USERCODEPATH", "/var/user")
+
+
+def call(method, path, body=None):
+    conn = http.client.HTTPConnection(HOST, PORT, timeout=None)
+    data = body.encode() if isinstance(body, str) else body
+    conn.request(method, path, body=data)
+    res = conn.getresponse()
+    payload = res.read()
+    headers = {k.lower(): v for k, v in res.getheaders()}
+    conn.close()
+    return headers, payload
+
+
+def error_body(code, message, etype, stack=""):
+    return json.dumps({"errorCode": code, "errorMessage": message, "errorType": etype, "stackTrace": stack})
+
+
+def load_handler():
+    spec = os.environ.get("_HANDLER", "index.main_handler")
+    module_name, _, func_name = spec.rpartition(".")
+    sys.path.insert(0, ROOT)
+    sys.path.insert(1, "/opt")
+    file = os.path.join(ROOT, module_name.replace(".", "/") + ".py")
+    if not os.path.exists(file):
+        return None, (437, "Handler not found: no module %s" % module_name, "HandlerNotFound", "")
+    try:
+        loader_spec = importlib.util.spec_from_file_location(module_name, file)
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[module_name] = module
+        loader_spec.loader.exec_module(module)
+    except Exception as e:  # noqa: BLE001 - any error in user code at import
+        stack = traceback.format_exc()
+        print(stack, file=sys.stderr)
+        return None, (430, str(e), type(e).__name__, stack)
+    fn = getattr(module, func_name, None)
+    if not callable(fn):
+        return None, (437, "Handler not found: %s" % spec, "HandlerNotFound", "")
+    return fn, None
+
+
+def context_for(headers):
+    env = {
+        "SCF_NAMESPACE": os.environ.get("SCF_NAMESPACE", "default"),
+        "SCF_FUNCTIONNAME": os.environ.get("SCF_FUNCTIONNAME", ""),
+        "SCF_FUNCTIONVERSION": os.environ.get("SCF_FUNCTIONVERSION", "$LATEST"),
+        "TENCENTCLOUD_REGION": os.environ.get("TENCENTCLOUD_REGION", ""),
+    }
+    return {
+        "memory_limit_in_mb": int(headers.get("memory_limit_in_mb", "0")),
+        "time_limit_in_ms": int(headers.get("time_limit_in_ms", "0")),
+        "request_id": headers.get("request_id", ""),
+        "environment": json.dumps(env),
+        "environ": ";".join("%s=%s" % kv for kv in env.items()),
+        "function_version": env["SCF_FUNCTIONVERSION"],
+        "function_name": env["SCF_FUNCTIONNAME"],
+        "namespace": env["SCF_NAMESPACE"],
+        "tencentcloud_region": env["TENCENTCLOUD_REGION"],
+        "tencentcloud_appid": os.environ.get("TENCENTCLOUD_APPID", ""),
+        "tencentcloud_uin": os.environ.get("TENCENTCLOUD_UIN", ""),
+    }
+
+
+def main():
+    fn, init_error = load_handler()
+    call("POST", "/runtime/init/ready", b"")
+    while True:
+        headers, body = call("GET", "/runtime/invocation/next")
+        if init_error:
+            call("POST", "/runtime/invocation/error", error_body(*init_error))
+            continue
+        try:
+            event = json.loads(body or b"null")
+        except ValueError:
+            event = body.decode(errors="replace")
+        try:
+            result = fn(event, context_for(headers))
+            payload = json.dumps(result)
+        except Exception as e:  # noqa: BLE001 - the user's exception is the answer
+            stack = traceback.format_exc()
+            print(stack, file=sys.stderr, end="")
+            call("POST", "/runtime/invocation/error", error_body(430, str(e), type(e).__name__, stack))
+            continue
+        call("POST", "/runtime/invocation/response", payload)
+
+
+if __name__ == "__main__":
+    main()

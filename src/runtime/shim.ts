@@ -1,0 +1,345 @@
+/**
+ * The runtime shim, PID 1 of every function pod: pulls the code, starts `perInstance`
+ * language workers (each with its own SCF runtime API port), serves POST /invoke to the
+ * activator, enforces the timeout, maps failures to SCF's codes and prints SCF's log lines.
+ */
+
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { join } from "node:path";
+import { billedMs, endLine, errorLine, initReportLine, reportLine, startLine } from "./scf-log.ts";
+import { type Outcome, Worker } from "./worker.ts";
+
+export interface ShimConfig {
+  runtime: string;
+  handler: string;
+  functionType: "Event" | "Web";
+  codeDir: string;
+  appDir: string;
+  memoryMB: number;
+  timeoutMs: number;
+  initTimeoutMs: number;
+  perInstance: number;
+  port: number;
+  apiBasePort: number;
+  codeUrl?: string;
+  codeSha256?: string;
+  provisioned: boolean;
+  env: Record<string, string>;
+}
+
+/** The command that runs a runtime's bootstrap. */
+export function workerArgv(runtime: string, appDir: string, codeDir: string): string[] {
+  if (runtime.startsWith("nodejs")) return ["node", join(appDir, "runtimes/nodejs/bootstrap.cjs")];
+  if (runtime.startsWith("python")) return ["python3", "-u", join(appDir, "runtimes/python/bootstrap.py")];
+  return [join(codeDir, "bootstrap")];
+}
+
+export interface InvokeResult {
+  status: number;
+  body: Buffer;
+  headers: Record<string, string>;
+}
+
+/** SCF's error body: {errorCode, errorMessage, errorType, stackTrace}. */
+export function errorBody(code: number, message: string, type: string, stackTrace = ""): Buffer {
+  return Buffer.from(JSON.stringify({ errorCode: code, errorMessage: message, errorType: type, stackTrace }));
+}
+
+/**
+ * What an invocation outcome means for the caller. Our bootstraps post an SCF error body
+ * (errorCode 430 or 437); a custom bootstrap's error body is anything, reported as 430.
+ */
+export function mapOutcome(o: Outcome, timeoutMs: number): { code?: number; body: Buffer; recycle: boolean } {
+  switch (o.kind) {
+    case "response": {
+      const text = o.body.toString();
+      try {
+        JSON.parse(text);
+        return { body: o.body, recycle: false };
+      } catch {
+        return { body: Buffer.from(JSON.stringify(text)), recycle: false }; // plain text → JSON string
+      }
+    }
+    case "error": {
+      try {
+        const e = JSON.parse(o.body.toString()) as { errorCode?: number; errorMessage?: string };
+        if (e && typeof e === "object" && (e.errorCode === 430 || e.errorCode === 437)) {
+          return { code: e.errorCode, body: o.body, recycle: false };
+        }
+      } catch {
+        // not ours: wrap below
+      }
+      return { code: 430, body: errorBody(430, o.body.toString(), "UserCodeException"), recycle: false };
+    }
+    case "timeout":
+      return {
+        code: 433,
+        body: errorBody(
+          433,
+          `Invoking task timed out after ${Math.round(timeoutMs / 1000)} seconds`,
+          "TimeLimitReached",
+        ),
+        recycle: true,
+      };
+    case "exited":
+      return {
+        code: 439,
+        body: errorBody(
+          439,
+          `User process exited when running function (code ${o.code ?? "none"}, signal ${o.signal ?? "none"})`,
+          "UserProcessExited",
+        ),
+        recycle: true,
+      };
+  }
+}
+
+interface Slot {
+  worker: Worker;
+  state: "init" | "ready" | "failed";
+  failure?: { code: number; message: string; type: string };
+  cold: boolean;
+  initMs: number;
+  initializing: Promise<void>;
+  /** Taken by an /invoke between choosing the slot and the worker getting the event. */
+  reserved?: boolean;
+  log: Buffer[];
+}
+
+export class Shim {
+  private readonly cfg: ShimConfig;
+  private readonly out: (line: string) => void;
+  private slots: Slot[] = [];
+  private server: Server | undefined;
+  private draining = false;
+  private inFlight = 0;
+  private pullCodeMs = 0;
+  private initRuntimeMs = 0;
+  private readonly startedAt = performance.now();
+
+  constructor(cfg: ShimConfig, out: (line: string) => void) {
+    this.cfg = cfg;
+    this.out = out;
+  }
+
+  get ready(): boolean {
+    return !this.draining && this.slots.length > 0 && this.slots.every((s) => s.state !== "init");
+  }
+
+  async start(): Promise<void> {
+    const t0 = performance.now();
+    if (this.cfg.codeUrl) await pullCode(this.cfg.codeUrl, this.cfg.codeSha256 ?? "", this.cfg.codeDir);
+    this.pullCodeMs = performance.now() - t0;
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve) => this.server!.listen(this.cfg.port, "0.0.0.0", () => resolve()));
+    const t1 = performance.now();
+    for (let i = 0; i < this.cfg.perInstance; i++) {
+      const slot: Slot = {
+        worker: undefined as unknown as Worker,
+        state: "init",
+        cold: true,
+        initMs: 0,
+        log: [],
+      };
+      slot.worker = new Worker({
+        argv: workerArgv(this.cfg.runtime, this.cfg.appDir, this.cfg.codeDir),
+        cwd: this.cfg.codeDir,
+        env: {
+          ...this.cfg.env,
+          SCF_RUNTIME_API: "127.0.0.1",
+          SCF_RUNTIME_API_PORT: String(this.cfg.apiBasePort + i),
+        },
+        port: this.cfg.apiBasePort + i,
+        memoryMB: this.cfg.memoryMB,
+        timeLimitMs: this.cfg.timeoutMs,
+        onOutput: (b) => {
+          process.stdout.write(b);
+          slot.log.push(b);
+        },
+      });
+      await slot.worker.listen();
+      this.slots.push(slot);
+    }
+    this.initRuntimeMs = performance.now() - t1;
+    await Promise.all(this.slots.map((s) => this.initSlot(s)));
+  }
+
+  /** Starts a worker and waits for init/ready, up to the init timeout (450 past it). */
+  private initSlot(slot: Slot): Promise<void> {
+    slot.initializing = this.doInitSlot(slot);
+    return slot.initializing;
+  }
+
+  private async doInitSlot(slot: Slot): Promise<void> {
+    slot.state = "init";
+    const t0 = performance.now();
+    slot.worker.start();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((r) => {
+      timer = setTimeout(() => r("timeout"), this.cfg.initTimeoutMs);
+    });
+    const result = await Promise.race([
+      slot.worker.initDone.then(
+        () => "ok" as const,
+        () => "exited" as const,
+      ),
+      timedOut,
+    ]);
+    clearTimeout(timer);
+    slot.initMs = performance.now() - t0;
+    if (result === "ok") {
+      slot.state = "ready";
+      return;
+    }
+    slot.worker.kill();
+    slot.state = "failed";
+    slot.failure =
+      result === "timeout"
+        ? { code: 450, message: "Init container timeout", type: "InitContainerTimeout" }
+        : { code: 439, message: "User process exited during init", type: "UserProcessExited" };
+    this.out(`init failed: ${slot.failure.message}`);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? "").split("?")[0];
+    if (path === "/healthz") {
+      res.end("ok");
+      return;
+    }
+    if (path === "/readyz") {
+      res.writeHead(this.ready ? 200 : 503).end(this.ready ? "ok" : "not ready");
+      return;
+    }
+    if (path !== "/invoke" || req.method !== "POST") {
+      res.writeHead(404).end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const id = String(req.headers["x-updraft-request-id"] ?? crypto.randomUUID());
+    const tail = String(req.headers["x-updraft-log-type"] ?? "").toLowerCase() === "tail";
+    // A worker being re-initialised (after a timeout or exit) is waited for, not refused.
+    const slot = this.slots.find((s) => !s.worker.busy && !s.reserved);
+    if (slot) slot.reserved = true;
+    if (!slot || this.draining) {
+      // The activator never sends more than perInstance; this is a platform error.
+      res.writeHead(503, { "Content-Type": "application/json" });
+      res.end(errorBody(500, "instance busy", "InstanceBusy"));
+      return;
+    }
+    this.inFlight++;
+    try {
+      await slot.initializing;
+      const r = await this.invoke(slot, id, Buffer.concat(chunks), tail);
+      res.writeHead(r.status, { "Content-Type": "application/json", ...r.headers });
+      res.end(r.body);
+    } finally {
+      slot.reserved = false;
+      this.inFlight--;
+    }
+  }
+
+  async invoke(slot: Slot, id: string, event: Buffer, tail: boolean): Promise<InvokeResult> {
+    const lines: string[] = [];
+    const print = (l: string) => {
+      lines.push(l);
+      this.out(l);
+    };
+    const headers: Record<string, string> = { "x-updraft-request-id": id };
+    print(startLine(id));
+    if (slot.state === "failed") {
+      // Init timed out (450) or the worker died in init (439): say so, and try again for the next call.
+      const f = slot.failure ?? {
+        code: 450,
+        message: "Init container timeout",
+        type: "InitContainerTimeout",
+      };
+      const body = errorBody(f.code, f.message, f.type);
+      print(errorLine(id, f.message));
+      print(endLine(id));
+      headers["x-updraft-function-error"] = String(f.code);
+      void this.initSlot(slot);
+      return { status: 200, body, headers: this.finishHeaders(headers, lines, tail, 0) };
+    }
+    if (slot.cold) {
+      slot.cold = false;
+      const t = {
+        pullCodeMs: this.pullCodeMs,
+        initRuntimeMs: this.initRuntimeMs,
+        initFunctionMs: slot.initMs,
+      };
+      print(initReportLine(id, t, this.cfg.memoryMB, slot.worker.memUsageBytes(), this.cfg.provisioned));
+      headers["x-updraft-init-duration-ms"] = String(
+        Math.round(t.pullCodeMs + t.initRuntimeMs + t.initFunctionMs),
+      );
+    }
+    slot.log = [];
+    const t0 = performance.now();
+    const outcome = await slot.worker.invoke(id, event, this.cfg.timeoutMs);
+    const duration = performance.now() - t0;
+    const mapped = mapOutcome(outcome, this.cfg.timeoutMs);
+    const userLog = Buffer.concat(slot.log).toString();
+    if (userLog) lines.push(...userLog.replace(/\n$/, "").split("\n"));
+    if (mapped.code !== undefined) {
+      headers["x-updraft-function-error"] = String(mapped.code);
+      const msg = (JSON.parse(mapped.body.toString()) as { errorMessage?: string }).errorMessage ?? "";
+      print(errorLine(id, msg));
+    } else {
+      print(`Response RequestId:${id} RetMsg:${mapped.body.toString().slice(0, 1024)}`);
+    }
+    const mem = slot.worker.memUsageBytes();
+    print(endLine(id));
+    print(reportLine(id, duration, this.cfg.memoryMB, mem));
+    if (mapped.recycle) {
+      // 433 and 439 recycle the instance's worker: kill it, start a fresh one.
+      slot.worker.kill();
+      await slot.worker.waitExit();
+      slot.cold = true;
+      void this.initSlot(slot);
+    }
+    return { status: 200, body: mapped.body, headers: this.finishHeaders(headers, lines, tail, duration) };
+  }
+
+  private finishHeaders(h: Record<string, string>, lines: string[], tail: boolean, durationMs: number) {
+    h["x-updraft-duration-ms"] = durationMs.toFixed(3);
+    h["x-updraft-billed-duration-ms"] = String(billedMs(durationMs));
+    if (tail) {
+      const log = Buffer.from(`${lines.join("\n")}\n`);
+      h["x-updraft-log-result"] = log.subarray(Math.max(0, log.length - 4096)).toString("base64");
+    }
+    return h;
+  }
+
+  /** Stops taking work, lets in-flight invocations finish (up to the timeout), stops workers. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    const deadline = Date.now() + this.cfg.timeoutMs + 1000;
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await Promise.all(this.slots.map((s) => s.worker.close()));
+    this.server?.close();
+  }
+
+  get uptimeMs(): number {
+    return performance.now() - this.startedAt;
+  }
+}
+
+/** Fetches a zip or tar.gz package, checks its SHA-256 and unpacks it into dir. */
+export async function pullCode(url: string, sha256: string, dir: string): Promise<void> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+  if (!res.ok) throw new Error(`code download failed: ${url}: HTTP ${res.status}`);
+  const data = Buffer.from(await res.arrayBuffer());
+  const got = createHash("sha256").update(data).digest("hex");
+  if (got !== sha256) throw new Error(`code package sha256 mismatch: want ${sha256}, got ${got}`);
+  const tmp = mkdtempSync("/tmp/code-");
+  const file = join(tmp, "package");
+  writeFileSync(file, data);
+  const isZip = data.subarray(0, 2).toString() === "PK";
+  if (isZip) execFileSync("unzip", ["-q", "-o", file, "-d", dir]);
+  else execFileSync("tar", ["-xzf", file, "-C", dir]);
+  rmSync(tmp, { recursive: true, force: true });
+}

@@ -1,0 +1,205 @@
+/**
+ * One language worker and the SCF runtime API it speaks to (on 127.0.0.1:<port>):
+ *   POST /runtime/init/ready          init done (first call counts)
+ *   GET  /runtime/invocation/next     long poll; body = event; headers request_id,
+ *                                     memory_limit_in_mb, time_limit_in_ms
+ *   POST /runtime/invocation/response the result (first post is final)
+ *   POST /runtime/invocation/error    the failure (first post is final)
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+
+export type Outcome =
+  | { kind: "response"; body: Buffer }
+  | { kind: "error"; body: Buffer }
+  | { kind: "exited"; code: number | null; signal: NodeJS.Signals | null }
+  | { kind: "timeout" };
+
+interface Pending {
+  id: string;
+  event: Buffer;
+  delivered: boolean;
+  settle: (o: Outcome) => void;
+}
+
+export interface WorkerSpec {
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+  port: number;
+  memoryMB: number;
+  timeLimitMs: number;
+  onOutput: (chunk: Buffer) => void;
+}
+
+export class Worker {
+  readonly spec: WorkerSpec;
+  private proc: ChildProcess | undefined;
+  private server: Server | undefined;
+  private poll: ServerResponse | undefined;
+  private current: Pending | undefined;
+  private initResolve: (() => void) | undefined;
+  /** Resolves when the worker called /runtime/init/ready; rejects if it exits first. */
+  initDone: Promise<void> = Promise.resolve();
+  exited = false;
+
+  constructor(spec: WorkerSpec) {
+    this.spec = spec;
+  }
+
+  async listen(): Promise<void> {
+    this.server = createServer((req, res) => this.handle(req, res));
+    this.server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once("error", reject);
+      this.server!.listen(this.spec.port, "127.0.0.1", () => resolve());
+    });
+  }
+
+  /** Starts the worker process; initDone settles when it reports ready or dies. */
+  start(): void {
+    this.exited = false;
+    let initReject: (err: Error) => void = () => undefined;
+    this.initDone = new Promise<void>((resolve, reject) => {
+      this.initResolve = resolve;
+      initReject = reject;
+    });
+    this.initDone.catch(() => undefined);
+    const [cmd, ...args] = this.spec.argv;
+    const proc = spawn(cmd!, args, {
+      cwd: this.spec.cwd,
+      env: this.spec.env,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true, // its own process group, so a kill takes its children too
+    });
+    this.proc = proc;
+    proc.stdout?.on("data", (b: Buffer) => this.spec.onOutput(b));
+    proc.stderr?.on("data", (b: Buffer) => this.spec.onOutput(b));
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (this.proc !== proc) return;
+      this.exited = true;
+      initReject(new Error(`worker exited during init (code ${code}, signal ${signal})`));
+      this.poll = undefined;
+      const cur = this.current;
+      this.current = undefined;
+      cur?.settle({ kind: "exited", code, signal });
+    };
+    proc.once("exit", onExit);
+    proc.once("error", (err) => {
+      this.spec.onOutput(Buffer.from(`failed to start ${cmd}: ${err.message}\n`));
+      onExit(127, null);
+    });
+  }
+
+  kill(): void {
+    const p = this.proc;
+    if (!p?.pid || this.exited) return;
+    try {
+      process.kill(-p.pid, "SIGKILL");
+    } catch {
+      p.kill("SIGKILL");
+    }
+  }
+
+  /** Waits until the process is gone (after kill()). */
+  async waitExit(): Promise<void> {
+    const p = this.proc;
+    if (!p || this.exited || p.exitCode !== null || p.signalCode !== null) return;
+    await new Promise((r) => p.once("exit", r));
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /** Resident memory of the worker, from /proc. */
+  memUsageBytes(): number {
+    try {
+      const kb = Number(
+        /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${this.proc?.pid}/status`, "utf8"))?.[1] ?? 0,
+      );
+      return kb * 1024;
+    } catch {
+      return 0;
+    }
+  }
+
+  get busy(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** Hands the event to the worker; resolves with what happened. */
+  invoke(id: string, event: Buffer, timeoutMs: number): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      let settled = false;
+      const timer = setTimeout(() => settle({ kind: "timeout" }), timeoutMs);
+      const settle = (o: Outcome) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (this.current?.id === id) this.current = undefined;
+        resolve(o);
+      };
+      this.current = { id, event, delivered: false, settle };
+      this.deliver();
+    });
+  }
+
+  private deliver(): void {
+    const cur = this.current;
+    const res = this.poll;
+    if (!cur || cur.delivered || !res) return;
+    cur.delivered = true;
+    this.poll = undefined;
+    res.writeHead(200, {
+      "Content-Type": "application/json",
+      request_id: cur.id,
+      memory_limit_in_mb: String(this.spec.memoryMB),
+      time_limit_in_ms: String(this.spec.timeLimitMs),
+    });
+    res.end(cur.event);
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const path = (req.url ?? "").split("?")[0];
+      if (req.method === "POST" && path === "/runtime/init/ready") {
+        this.initResolve?.();
+        res.end();
+        return;
+      }
+      if (req.method === "GET" && path === "/runtime/invocation/next") {
+        // A worker asking for the next event is also done initialising.
+        this.initResolve?.();
+        this.poll = res;
+        res.on("close", () => {
+          if (this.poll === res) this.poll = undefined;
+        });
+        this.deliver();
+        return;
+      }
+      if (
+        req.method === "POST" &&
+        (path === "/runtime/invocation/response" || path === "/runtime/invocation/error")
+      ) {
+        const cur = this.current;
+        if (cur?.delivered) {
+          cur.settle({ kind: path.endsWith("response") ? "response" : "error", body });
+        }
+        res.end();
+        return;
+      }
+      res.writeHead(404).end();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.kill();
+    await this.waitExit();
+    await new Promise((r) => this.server?.close(r) ?? r(undefined));
+  }
+}
