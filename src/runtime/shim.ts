@@ -144,6 +144,7 @@ export class Shim {
         cold: true,
         initMs: 0,
         log: [],
+        initializing: Promise.resolve(),
       };
       slot.worker = new Worker({
         argv: workerArgv(this.cfg.runtime, this.cfg.appDir, this.cfg.codeDir),
