@@ -301,7 +301,11 @@ env_() {
   [[ -x $bin/helm-$HELM_VERSION ]] && ln -sf "$bin/helm-$HELM_VERSION" "$dir/path/helm"
   echo "export KUBECONFIG=$kubeconfig"
   echo "export UPDRAFT_CLUSTER_DIR=$dir"
-  echo "export PATH=$dir/path:\$PATH"
+  echo "export PATH=$dir/path:$root/bin:\$PATH"
+  # The activator's ClusterIP: the agent proxies it on this machine.
+  local ip
+  ip=$(kctl -n updraft-system get service updraft-activator -o jsonpath='{.spec.clusterIP}' 2>/dev/null || true)
+  [[ -n $ip ]] && echo "export UPDRAFT_URL=http://$ip:8080"
 }
 
 case ${1:-} in

@@ -17,7 +17,11 @@ fi
 say "installing Updraft from deploy/updraft.yaml (CRDs, RBAC, controller Deployment)"
 kubectl apply --server-side --force-conflicts -f "$root/deploy/updraft.yaml" >/dev/null
 kubectl wait --for=condition=Established crd/functions.updraft.dev crd/triggers.updraft.dev --timeout=60s >/dev/null
-kubectl -n updraft-system rollout status deployment/updraft-controller --timeout=120s
+# The image is this working tree: restart, so the pods run the code as it is now.
+kubectl -n updraft-system rollout restart deployment/updraft-controller deployment/updraft-autoscaler deployment/updraft-activator >/dev/null
+for d in updraft-controller updraft-autoscaler updraft-activator; do
+  kubectl -n updraft-system rollout status "deployment/$d" --timeout=120s
+done
 
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl -n demo apply -f "$root/examples/" >/dev/null
@@ -28,6 +32,6 @@ cat <<MSG
 
 Updraft is up. Try:
   eval "\$(make -s cluster-env)"
+  updraft invoke hello-nodejs -n demo --data '{"name":"world"}'
   kubectl -n demo get fn,trig
-  kubectl -n demo describe fn hello-nodejs
 MSG

@@ -1,0 +1,29 @@
+/**
+ * The activator's capacity math, pure: which ready instance takes the next request. An
+ * instance takes at most perInstance requests at once; among those with room, the least
+ * busy wins, ties broken round robin so equal instances share the load.
+ *
+ * Example: perInstance 2, in flight [2, 1, 0] → the third instance (0 < 1 < 2); with
+ * [2, 2, 2] nobody has room and the request waits.
+ */
+export interface Instance {
+  ip: string;
+  inFlight: number;
+}
+
+export function pickInstance(instances: readonly Instance[], perInstance: number, cursor: number): number {
+  let best = -1;
+  const n = instances.length;
+  for (let k = 0; k < n; k++) {
+    const i = (cursor + k) % n;
+    const inst = instances[i]!;
+    if (inst.inFlight >= perInstance) continue;
+    if (best === -1 || inst.inFlight < instances[best]!.inFlight) best = i;
+  }
+  return best;
+}
+
+/** Free request slots across the ready instances: Σ max(0, perInstance − inFlight). */
+export function freeSlots(instances: readonly Instance[], perInstance: number): number {
+  return instances.reduce((sum, i) => sum + Math.max(0, perInstance - i.inFlight), 0);
+}

@@ -1,0 +1,214 @@
+/**
+ * The activator's invoke API (DESIGN.md, data path):
+ *   POST /v1/namespaces/{ns}/functions/{name}/invocations
+ * Validates the event (435 unknown function, 406 over 6 MB, 400 not JSON), takes a slot on
+ * a ready instance — waiting for one while the function scales from zero — forwards to the
+ * instance's runtime shim, and answers with the function's result and X-Updraft-* headers.
+ * Error codes become HTTP statuses here, at the edge, and nowhere else.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Counter, Histogram } from "prom-client";
+import { Agent, request } from "undici";
+import { UpdraftError } from "../lib/errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { FunctionTable } from "./table.ts";
+
+export const SYNC_LIMIT_BYTES = 6 * 1024 * 1024;
+
+/** SCF's codes as HTTP statuses, with the error body SCF uses. */
+export function httpError(code: string): { status: number; scfCode: number } {
+  switch (code) {
+    case "FunctionNotFound":
+      return { status: 435, scfCode: 435 };
+    case "RequestTooLarge":
+      return { status: 406, scfCode: 406 };
+    case "InvalidEvent":
+      return { status: 400, scfCode: 400 };
+    case "QueueFull":
+      return { status: 429, scfCode: 429 };
+    case "NoInstanceReady":
+      return { status: 503, scfCode: 500 };
+    case "NotFound":
+      return { status: 404, scfCode: 404 };
+    default:
+      return { status: 500, scfCode: 500 };
+  }
+}
+
+export interface ActivatorMetrics {
+  requests: Counter<"namespace" | "function" | "code">;
+  duration: Histogram<"namespace" | "function">;
+}
+
+export class ActivatorServer {
+  private readonly table: FunctionTable;
+  private readonly log: Logger;
+  private readonly metrics: ActivatorMetrics;
+  private readonly dispatcher = new Agent({ keepAliveTimeout: 60_000, connections: 256, pipelining: 0 });
+  private server: Server | undefined;
+  private inFlight = 0;
+  draining = false;
+
+  constructor(table: FunctionTable, log: Logger, metrics: ActivatorMetrics) {
+    this.table = table;
+    this.log = log;
+    this.metrics = metrics;
+  }
+
+  listen(port: number): Promise<void> {
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        this.log.error("request failed", { err: String(err) });
+        if (!res.headersSent)
+          this.fail(res, "", new UpdraftError("InternalError", "internal error", { cause: err }));
+      });
+    });
+    this.server.keepAliveTimeout = 65_000;
+    this.server.headersTimeout = 66_000;
+    return new Promise((resolve) => this.server!.listen(port, "0.0.0.0", () => resolve()));
+  }
+
+  private fail(res: ServerResponse, requestId: string, err: UpdraftError): void {
+    const { status, scfCode } = httpError(err.code);
+    res.writeHead(status, {
+      "Content-Type": "application/json",
+      ...(requestId ? { "X-Updraft-Request-Id": requestId } : {}),
+    });
+    res.end(
+      JSON.stringify({ errorCode: scfCode, errorMessage: err.message, errorType: err.code, stackTrace: "" }),
+    );
+  }
+
+  private async readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > limit)
+      throw new UpdraftError("RequestTooLarge", `event is ${declared} bytes; the limit is ${limit}`);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      if (size > limit) throw new UpdraftError("RequestTooLarge", `event is over ${limit} bytes`);
+      chunks.push(c as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? "/";
+    const m = /^\/v1\/namespaces\/([a-z0-9-]+)\/functions\/([a-z0-9-]+)\/invocations\/?(\?.*)?$/.exec(url);
+    if (!m || req.method !== "POST") {
+      req.resume();
+      this.fail(res, "", new UpdraftError("NotFound", `no route for ${req.method} ${url}`));
+      return;
+    }
+    const [, ns, name] = m as unknown as [string, string, string];
+    const requestId = randomUUID();
+    const st = this.table.get(ns, name);
+    if (!st) {
+      req.resume();
+      this.count(ns, name, 435);
+      this.fail(res, requestId, new UpdraftError("FunctionNotFound", `function ${ns}/${name} not found`));
+      return;
+    }
+    let body: Buffer;
+    try {
+      body = await this.readBody(req, SYNC_LIMIT_BYTES);
+      if (body.length > 0) JSON.parse(body.toString());
+      else body = Buffer.from("{}");
+    } catch (err) {
+      const e =
+        err instanceof UpdraftError ? err : new UpdraftError("InvalidEvent", "the event is not valid JSON");
+      if (e.code === "RequestTooLarge") res.setHeader("Connection", "close");
+      this.count(ns, name, httpError(e.code).status);
+      this.fail(res, requestId, e);
+      return;
+    }
+    if (this.draining) {
+      this.fail(res, requestId, new UpdraftError("NoInstanceReady", "activator is draining"));
+      return;
+    }
+    const start = performance.now();
+    // Bounded wait: long enough for an instance to start and initialise.
+    const waitMs = (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000;
+    let inst: Awaited<ReturnType<FunctionTable["acquire"]>>;
+    try {
+      inst = await this.table.acquire(st, waitMs);
+    } catch (err) {
+      const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
+      this.count(ns, name, httpError(e.code).status);
+      this.fail(res, requestId, e);
+      return;
+    }
+    this.inFlight++;
+    try {
+      const upstream = await request(`http://${inst.ip}:8080/invoke`, {
+        method: "POST",
+        body,
+        headers: {
+          "content-type": "application/json",
+          "x-updraft-request-id": requestId,
+          ...(req.headers["x-updraft-log-type"]
+            ? { "x-updraft-log-type": String(req.headers["x-updraft-log-type"]) }
+            : {}),
+        },
+        dispatcher: this.dispatcher,
+        headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,
+        bodyTimeout: (st.spec.timeoutSeconds + 10) * 1000,
+      });
+      const payload = Buffer.from(await upstream.body.arrayBuffer());
+      const out: Record<string, string> = {
+        "Content-Type": "application/json",
+        "X-Updraft-Request-Id": requestId,
+      };
+      for (const h of [
+        "duration-ms",
+        "billed-duration-ms",
+        "init-duration-ms",
+        "function-error",
+        "log-result",
+      ]) {
+        const v = upstream.headers[`x-updraft-${h}`];
+        if (v !== undefined)
+          out[`X-Updraft-${h.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase())}`] =
+            String(v);
+      }
+      if (upstream.statusCode !== 200) {
+        this.count(ns, name, 500);
+        this.fail(
+          res,
+          requestId,
+          new UpdraftError("InternalError", `instance answered ${upstream.statusCode}: ${payload}`),
+        );
+        return;
+      }
+      res.writeHead(200, out);
+      res.end(payload);
+      this.count(ns, name, 200);
+      this.metrics.duration.observe({ namespace: ns, function: name }, (performance.now() - start) / 1000);
+    } catch (err) {
+      this.count(ns, name, 500);
+      this.fail(
+        res,
+        requestId,
+        new UpdraftError("InternalError", `forwarding to ${inst.ip} failed: ${String(err)}`),
+      );
+    } finally {
+      this.inFlight--;
+      this.table.release(st, inst);
+    }
+  }
+
+  private count(ns: string, name: string, code: number): void {
+    this.metrics.requests.inc({ namespace: ns, function: name, code: String(code) });
+  }
+
+  /** Stops taking new requests; waits for those in flight (at most maxMs). */
+  async drain(maxMs: number): Promise<void> {
+    this.draining = true;
+    const deadline = Date.now() + maxMs;
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    this.server?.close();
+    await this.dispatcher.close();
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The activator's view of every function: its spec (from the Function informer) and its
+ * ready instances (from the EndpointSlices of its Service), with the requests in flight
+ * on each and the requests waiting for room. Slots are handed out in arrival order.
+ */
+import type { V1EndpointSlice } from "@kubernetes/client-node";
+import { type ResolvedFunctionSpec, resolveFunctionSpec, type UpdraftFunction } from "../api/v1alpha1.ts";
+import { UpdraftError } from "../lib/errors.ts";
+import { type Instance, pickInstance } from "./capacity.ts";
+
+interface Waiter {
+  resolve: (i: Instance) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export interface FunctionState {
+  key: string;
+  spec: ResolvedFunctionSpec;
+  instances: Instance[];
+  waiters: Waiter[];
+  cursor: number;
+  inFlight: number;
+  requests: number;
+  lastRequestAt: number;
+}
+
+export interface TableOptions {
+  maxWaiting: number;
+  /** Called when a request finds no ready instance: scale from zero now. */
+  onColdRequest: (namespace: string, name: string) => void;
+}
+
+export class FunctionTable {
+  private readonly fns = new Map<string, FunctionState>();
+  private readonly opts: TableOptions;
+
+  constructor(opts: TableOptions) {
+    this.opts = opts;
+  }
+
+  setFunctions(list: readonly UpdraftFunction[]): void {
+    const seen = new Set<string>();
+    for (const fn of list) {
+      const key = `${fn.metadata.namespace}/${fn.metadata.name}`;
+      seen.add(key);
+      const spec = resolveFunctionSpec(fn.spec);
+      const st = this.fns.get(key);
+      if (st) st.spec = spec;
+      else
+        this.fns.set(key, {
+          key,
+          spec,
+          instances: [],
+          waiters: [],
+          cursor: 0,
+          inFlight: 0,
+          requests: 0,
+          lastRequestAt: 0,
+        });
+    }
+    for (const [key, st] of this.fns) {
+      if (seen.has(key)) continue;
+      for (const w of st.waiters.splice(0)) {
+        clearTimeout(w.timer);
+        w.reject(new UpdraftError("FunctionNotFound", `function ${key} was deleted`, { permanent: true }));
+      }
+      this.fns.delete(key);
+    }
+  }
+
+  /** Ready addresses per function from all EndpointSlices labelled updraft.dev/function. */
+  setEndpointSlices(slices: readonly V1EndpointSlice[]): void {
+    const ready = new Map<string, Set<string>>();
+    for (const s of slices) {
+      const fn = s.metadata?.labels?.["updraft.dev/function"];
+      if (!fn) continue;
+      const key = `${s.metadata?.namespace}/${fn}`;
+      const set = ready.get(key) ?? new Set<string>();
+      for (const e of s.endpoints ?? []) {
+        if (e.conditions?.ready === false || e.conditions?.terminating) continue;
+        for (const a of e.addresses ?? []) set.add(a);
+      }
+      ready.set(key, set);
+    }
+    for (const st of this.fns.values()) {
+      const ips = ready.get(st.key) ?? new Set<string>();
+      // Keep in-flight counts of instances that stay; requests on removed ones finish on their own.
+      st.instances = [...ips].map((ip) => st.instances.find((i) => i.ip === ip) ?? { ip, inFlight: 0 });
+      this.dispatch(st);
+    }
+  }
+
+  get(namespace: string, name: string): FunctionState | undefined {
+    return this.fns.get(`${namespace}/${name}`);
+  }
+
+  all(): IterableIterator<FunctionState> {
+    return this.fns.values();
+  }
+
+  /** A slot on an instance now, or once one is free, or a coded error at the deadline. */
+  acquire(st: FunctionState, waitMs: number): Promise<Instance> {
+    st.requests++;
+    st.lastRequestAt = Date.now();
+    const i = pickInstance(st.instances, st.spec.concurrency.perInstance, st.cursor);
+    if (i >= 0 && st.waiters.length === 0) return Promise.resolve(this.take(st, i));
+    if (st.instances.length === 0) {
+      const [ns, name] = st.key.split("/") as [string, string];
+      this.opts.onColdRequest(ns, name);
+    }
+    if (st.waiters.length >= this.opts.maxWaiting) {
+      return Promise.reject(
+        new UpdraftError("QueueFull", `too many requests waiting for ${st.key} (${this.opts.maxWaiting})`),
+      );
+    }
+    return new Promise<Instance>((resolve, reject) => {
+      const w: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          st.waiters = st.waiters.filter((x) => x !== w);
+          reject(
+            new UpdraftError("NoInstanceReady", `no instance of ${st.key} became ready within ${waitMs} ms`),
+          );
+        }, waitMs),
+      };
+      st.waiters.push(w);
+    });
+  }
+
+  release(st: FunctionState, inst: Instance): void {
+    inst.inFlight--;
+    st.inFlight--;
+    this.dispatch(st);
+  }
+
+  private take(st: FunctionState, i: number): Instance {
+    const inst = st.instances[i]!;
+    inst.inFlight++;
+    st.inFlight++;
+    st.cursor = (i + 1) % st.instances.length;
+    return inst;
+  }
+
+  private dispatch(st: FunctionState): void {
+    while (st.waiters.length > 0) {
+      const i = pickInstance(st.instances, st.spec.concurrency.perInstance, st.cursor);
+      if (i < 0) return;
+      const w = st.waiters.shift()!;
+      clearTimeout(w.timer);
+      w.resolve(this.take(st, i));
+    }
+  }
+}

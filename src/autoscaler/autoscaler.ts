@@ -1,0 +1,200 @@
+/**
+ * The autoscaler: activators tell it about traffic (POST /v1/activity every second) and
+ * about requests waiting for a function at zero (POST /v1/activate, answered at once);
+ * a 1 s loop applies decideReplicas to every function and writes the Deployment's scale
+ * subresource when the answer differs.
+ */
+
+import type { Server } from "node:http";
+import {
+  AppsV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Deployment,
+} from "@kubernetes/client-node";
+import express from "express";
+import { Counter, Gauge, type Registry } from "prom-client";
+import {
+  FUNCTIONS,
+  GROUP,
+  Labels,
+  resolveFunctionSpec,
+  type UpdraftFunction,
+  VERSION,
+} from "../api/v1alpha1.ts";
+import { childName } from "../controller/builders.ts";
+import { errorMessage } from "../lib/errors.ts";
+import { makeResilientInformer, type ResilientInformer } from "../lib/kube.ts";
+import type { Logger } from "../lib/logger.ts";
+import { decideReplicas } from "./decide.ts";
+
+const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+
+interface Activity {
+  lastActivityMs: number;
+  inFlight: number;
+  activationRequested: boolean;
+}
+
+export class Autoscaler {
+  private readonly apps: AppsV1Api;
+  private readonly functions: ResilientInformer<UpdraftFunction>;
+  private readonly deployments: ResilientInformer<V1Deployment>;
+  private readonly activity = new Map<string, Activity>();
+  private readonly log: Logger;
+  private timer: NodeJS.Timeout | undefined;
+  private server: Server | undefined;
+  private leading = false;
+  private readonly decisions: Counter<"reason">;
+  private readonly desired: Gauge<"namespace" | "function">;
+
+  constructor(kc: KubeConfig, log: Logger, registry: Registry) {
+    this.log = log;
+    this.apps = kc.makeApiClient(AppsV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    this.functions = makeResilientInformer<UpdraftFunction>(
+      kc,
+      `/apis/${GROUP}/${VERSION}/${FUNCTIONS}`,
+      () =>
+        custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FUNCTIONS }) as Promise<
+          KubernetesListObject<UpdraftFunction>
+        >,
+      log,
+    );
+    const sel = `${Labels.function},${Labels.managedBy}=updraft`;
+    this.deployments = makeResilientInformer<V1Deployment>(
+      kc,
+      "/apis/apps/v1/deployments",
+      () => this.apps.listDeploymentForAllNamespaces({ labelSelector: sel }),
+      log,
+      sel,
+    );
+    this.decisions = new Counter({
+      name: "updraft_autoscaler_scale_total",
+      help: "Scale writes by reason",
+      labelNames: ["reason"],
+      registers: [registry],
+    });
+    this.desired = new Gauge({
+      name: "updraft_autoscaler_desired_replicas",
+      help: "Desired instances per function",
+      labelNames: ["namespace", "function"],
+      registers: [registry],
+    });
+  }
+
+  async start(port: number): Promise<void> {
+    await Promise.all([this.functions.start(), this.deployments.start()]);
+    const app = express();
+    app.use(express.json({ limit: "4mb" }));
+    app.post("/v1/activate", (req, res) => {
+      const { namespace, name } = req.body as { namespace?: string; name?: string };
+      if (!namespace || !name) {
+        res.status(400).json({ error: "namespace and name are required" });
+        return;
+      }
+      if (!this.leading) {
+        res.status(503).json({ error: "not the leader" });
+        return;
+      }
+      const a = this.activityOf(`${namespace}/${name}`);
+      a.activationRequested = true;
+      a.lastActivityMs = Date.now();
+      void this.reconcile(`${namespace}/${name}`);
+      res.status(202).json({ ok: true });
+    });
+    app.post("/v1/activity", (req, res) => {
+      const items = ((req.body as { items?: unknown[] }).items ?? []) as Array<{
+        key: string;
+        inFlight: number;
+        requests: number;
+      }>;
+      const now = Date.now();
+      for (const it of items) {
+        const a = this.activityOf(it.key);
+        if (it.requests > 0 || it.inFlight > 0) a.lastActivityMs = now;
+        a.inFlight = it.inFlight;
+      }
+      res.json({ ok: true });
+    });
+    this.server = await new Promise<Server>((resolve) => {
+      const s = app.listen(port, () => resolve(s));
+    });
+  }
+
+  setLeading(leading: boolean): void {
+    this.leading = leading;
+    if (leading && !this.timer) {
+      this.timer = setInterval(() => void this.tick(), 1000);
+    } else if (!leading && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  private activityOf(key: string): Activity {
+    let a = this.activity.get(key);
+    if (!a) {
+      // First sight: count it as activity, so a function is never scaled down before its grace period.
+      a = { lastActivityMs: Date.now(), inFlight: 0, activationRequested: false };
+      this.activity.set(key, a);
+    }
+    return a;
+  }
+
+  private async tick(): Promise<void> {
+    for (const fn of this.functions.list()) {
+      await this.reconcile(`${fn.metadata.namespace}/${fn.metadata.name}`);
+    }
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    const [namespace, name] = key.split("/") as [string, string];
+    const fn = this.functions.get(name, namespace);
+    const d = this.deployments.get(childName(name), namespace);
+    if (!fn || !d) return;
+    const spec = resolveFunctionSpec(fn.spec);
+    const a = this.activityOf(key);
+    const replicas = d.spec?.replicas ?? 0;
+    const decision = decideReplicas({
+      replicas,
+      minInstances: spec.scaling.minInstances,
+      provisioned: spec.concurrency.provisioned,
+      ...(spec.scaling.maxInstances !== undefined ? { maxInstances: spec.scaling.maxInstances } : {}),
+      scaleToZeroAfterMs: spec.scaling.scaleToZeroAfterSeconds * 1000,
+      lastActivityMs: a.lastActivityMs,
+      inFlight: a.inFlight,
+      activationRequested: a.activationRequested,
+      nowMs: Date.now(),
+    });
+    a.activationRequested = false;
+    this.desired.set({ namespace, function: name }, decision.replicas);
+    if (decision.replicas === replicas) return;
+    try {
+      await this.apps.patchNamespacedDeploymentScale(
+        { name: childName(name), namespace, body: { spec: { replicas: decision.replicas } } },
+        mergePatch,
+      );
+      // Reflect it at once so the next tick does not write it again before the informer catches up.
+      d.spec = { ...d.spec!, replicas: decision.replicas };
+      this.decisions.inc({ reason: decision.reason });
+      this.log.info("scaled", {
+        function: key,
+        from: replicas,
+        to: decision.replicas,
+        reason: decision.reason,
+      });
+    } catch (err) {
+      this.log.warn("scale failed", { function: key, err: errorMessage(err) });
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.setLeading(false);
+    this.server?.close();
+    await Promise.all([this.functions.stop(), this.deployments.stop()]);
+  }
+}

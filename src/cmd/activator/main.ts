@@ -1,0 +1,134 @@
+/**
+ * updraft-activator: wiring only. Config, logger, informers (Functions, EndpointSlices of
+ * function Services), the function table, the invoke API, activity reports to the
+ * autoscaler, metrics/health, drain on SIGTERM.
+ */
+import {
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  type KubernetesListObject,
+  type V1EndpointSlice,
+} from "@kubernetes/client-node";
+import { Counter, Histogram } from "prom-client";
+import { ActivatorServer } from "../../activator/server.ts";
+import { FunctionTable } from "../../activator/table.ts";
+import { FUNCTIONS, GROUP, type UpdraftFunction, VERSION } from "../../api/v1alpha1.ts";
+import { UpdraftError } from "../../lib/errors.ts";
+import { loadKubeConfig, makeResilientInformer } from "../../lib/kube.ts";
+import { makeLogger } from "../../lib/logger.ts";
+import { makeRegistry, serveOps } from "../../lib/metrics.ts";
+
+function port(key: string, def: number): number {
+  const raw = process.env[key];
+  const n = raw ? Number(raw) : def;
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new UpdraftError("InvalidConfig", `${key} must be a port, got "${raw}"`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const apiPort = port("UPDRAFT_PORT", 8080);
+  const metricsPort = port("UPDRAFT_METRICS_PORT", 9090);
+  const autoscalerUrl =
+    process.env.UPDRAFT_AUTOSCALER_URL ?? "http://updraft-autoscaler.updraft-system.svc:8080";
+  if (!/^https?:\/\//.test(autoscalerUrl))
+    throw new UpdraftError("InvalidConfig", `UPDRAFT_AUTOSCALER_URL is not a URL: "${autoscalerUrl}"`);
+  const log = makeLogger("activator", process.env.LOG_LEVEL ?? "info");
+  const kc = loadKubeConfig();
+  const registry = makeRegistry("activator");
+
+  const tellAutoscaler = (path: string, body: unknown) =>
+    fetch(`${autoscalerUrl}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(2000),
+    });
+  const lastActivate = new Map<string, number>();
+  const table = new FunctionTable({
+    maxWaiting: Number(process.env.UPDRAFT_MAX_WAITING ?? 10_000),
+    // Scale from zero now, not at the next autoscaler tick; at most once per 500 ms per function.
+    onColdRequest: (namespace, name) => {
+      const key = `${namespace}/${name}`;
+      if (Date.now() - (lastActivate.get(key) ?? 0) < 500) return;
+      lastActivate.set(key, Date.now());
+      const attempt = (n: number) =>
+        tellAutoscaler("/v1/activate", { namespace, name }).then(
+          (r) => {
+            if (!r.ok && n < 5) setTimeout(() => attempt(n + 1), 200);
+          },
+          (err: unknown) => {
+            log.warn("activate failed", { function: key, err: String(err) });
+            if (n < 5) setTimeout(() => attempt(n + 1), 200);
+          },
+        );
+      attempt(0);
+    },
+  });
+
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const discovery = kc.makeApiClient(DiscoveryV1Api);
+  const functions = makeResilientInformer<UpdraftFunction>(
+    kc,
+    `/apis/${GROUP}/${VERSION}/${FUNCTIONS}`,
+    () =>
+      custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FUNCTIONS }) as Promise<
+        KubernetesListObject<UpdraftFunction>
+      >,
+    log,
+  );
+  const slices = makeResilientInformer<V1EndpointSlice>(
+    kc,
+    "/apis/discovery.k8s.io/v1/endpointslices",
+    () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: "updraft.dev/function" }),
+    log,
+    "updraft.dev/function",
+  );
+  functions.onChange(() => table.setFunctions(functions.list()));
+  slices.onChange(() => table.setEndpointSlices(slices.list()));
+  await Promise.all([functions.start(), slices.start()]);
+  table.setFunctions(functions.list());
+  table.setEndpointSlices(slices.list());
+
+  const server = new ActivatorServer(table, log, {
+    requests: new Counter({
+      name: "updraft_activator_requests_total",
+      help: "Invocations by outcome",
+      labelNames: ["namespace", "function", "code"],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: "updraft_activator_request_seconds",
+      help: "Invocation latency through the activator",
+      labelNames: ["namespace", "function"],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [registry],
+    }),
+  });
+  await server.listen(apiPort);
+  const ops = await serveOps(registry, metricsPort, () => !server.draining);
+
+  // Traffic report to the autoscaler every second: what keeps a busy function from going to zero.
+  const report = setInterval(() => {
+    // Requests waiting for an instance count as in flight: they are work the function has.
+    const items = [...table.all()].map((s) => ({ key: s.key, inFlight: s.inFlight + s.waiters.length, requests: s.requests }));
+    for (const s of table.all()) s.requests = 0;
+    tellAutoscaler("/v1/activity", { items }).catch(() => undefined);
+  }, 1000);
+  log.info("started", { apiPort, metricsPort, autoscalerUrl });
+
+  const stop = async () => {
+    clearInterval(report);
+    await server.drain(30_000);
+    await Promise.all([functions.stop(), slices.stop()]);
+    ops.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop());
+  process.on("SIGINT", () => void stop());
+}
+
+main().catch((err: unknown) => {
+  console.error(`updraft-activator: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,57 @@
+/** updraft-autoscaler: wiring only. Config, logger, leader election, the autoscaler, drain. */
+
+import { hostname } from "node:os";
+import { CoordinationV1Api } from "@kubernetes/client-node";
+import { Autoscaler } from "../../autoscaler/autoscaler.ts";
+import { UpdraftError } from "../../lib/errors.ts";
+import { loadKubeConfig } from "../../lib/kube.ts";
+import { LeaderElector } from "../../lib/leader.ts";
+import { makeLogger } from "../../lib/logger.ts";
+import { makeRegistry, serveOps } from "../../lib/metrics.ts";
+
+function port(key: string, def: number): number {
+  const raw = process.env[key];
+  const n = raw ? Number(raw) : def;
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new UpdraftError("InvalidConfig", `${key} must be a port, got "${raw}"`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const apiPort = port("UPDRAFT_PORT", 8080);
+  const metricsPort = port("UPDRAFT_METRICS_PORT", 9090);
+  const log = makeLogger("autoscaler", process.env.LOG_LEVEL ?? "info");
+  const kc = loadKubeConfig();
+  const registry = makeRegistry("autoscaler");
+  const autoscaler = new Autoscaler(kc, log, registry);
+  await autoscaler.start(apiPort);
+  const elector = new LeaderElector(
+    kc.makeApiClient(CoordinationV1Api),
+    {
+      namespace: process.env.UPDRAFT_NAMESPACE ?? "updraft-system",
+      name: process.env.UPDRAFT_LEASE_NAME ?? "updraft-autoscaler",
+      identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
+      leaseDurationSeconds: 15,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+    },
+    log,
+    { onStartedLeading: () => autoscaler.setLeading(true), onStoppedLeading: () => process.exit(1) },
+  );
+  elector.start();
+  const ops = await serveOps(registry, metricsPort, () => true);
+  log.info("started", { apiPort, metricsPort });
+  const stop = async () => {
+    await autoscaler.stop();
+    await elector.stop();
+    ops.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop());
+  process.on("SIGINT", () => void stop());
+}
+
+main().catch((err: unknown) => {
+  console.error(`updraft-autoscaler: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,77 @@
+/**
+ * updraft CLI.
+ *   updraft invoke <function> [-n ns] [--data JSON | --file F] [--log]
+ * Prints the result, then the request id and durations (on stderr, so stdout stays the
+ * function's JSON). Talks to $UPDRAFT_URL (the activator; `make -s cluster-env` sets it).
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+
+const usage = `usage: updraft invoke <function> [-n namespace] [--data JSON | --file FILE] [--log]`;
+
+async function invoke(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      namespace: { type: "string", short: "n", default: "default" },
+      data: { type: "string", short: "d" },
+      file: { type: "string", short: "f" },
+      log: { type: "boolean", default: false },
+    },
+  });
+  const name = positionals[0];
+  if (!name) {
+    console.error(usage);
+    return 2;
+  }
+  const base = process.env.UPDRAFT_URL;
+  if (!base) {
+    console.error('updraft: UPDRAFT_URL is not set (eval "$(make -s cluster-env)")');
+    return 2;
+  }
+  const body = values.file ? readFileSync(values.file) : Buffer.from(values.data ?? "{}");
+  const t0 = performance.now();
+  const res = await fetch(
+    `${base.replace(/\/$/, "")}/v1/namespaces/${values.namespace}/functions/${name}/invocations`,
+    {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(values.log ? { "X-Updraft-Log-Type": "Tail" } : {}),
+      },
+      body,
+    },
+  );
+  const text = await res.text();
+  console.log(text);
+  const h = (k: string) => res.headers.get(k);
+  const parts = [
+    `status ${res.status}`,
+    `request id ${h("x-updraft-request-id") ?? "-"}`,
+    `duration ${h("x-updraft-duration-ms") ?? "-"} ms (billed ${h("x-updraft-billed-duration-ms") ?? "-"} ms)`,
+    ...(h("x-updraft-init-duration-ms") ? [`init ${h("x-updraft-init-duration-ms")} ms (cold start)`] : []),
+    ...(h("x-updraft-function-error") ? [`function error ${h("x-updraft-function-error")}`] : []),
+    `round trip ${Math.round(performance.now() - t0)} ms`,
+  ];
+  console.error(parts.join(" · "));
+  if (values.log && h("x-updraft-log-result")) {
+    console.error(Buffer.from(h("x-updraft-log-result")!, "base64").toString());
+  }
+  return res.status === 200 && !h("x-updraft-function-error") ? 0 : 1;
+}
+
+async function main(): Promise<number> {
+  const [cmd, ...rest] = process.argv.slice(2);
+  if (cmd === "invoke") return invoke(rest);
+  console.error(usage);
+  return 2;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`updraft: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);
