@@ -74,6 +74,10 @@ export async function createNetwork(
   await sh("ip", ["link", "set", peer, "netns", names.netns]);
   const inNs = (...args: string[]) => sh("ip", ["netns", "exec", names.netns, "ip", ...args]);
   await inNs("link", "set", peer, "name", "eth0");
+  // Announce the address when eth0 comes up (gratuitous ARP), so neighbours that cached an
+  // earlier pod's MAC for this IP update at once instead of timing out.
+  await sh("ip", ["netns", "exec", names.netns, "sysctl", "-qw", "net.ipv4.conf.eth0.arp_notify=1"]);
+  await shQuiet("ip", ["neigh", "flush", "to", podIP]);
   await inNs("addr", "add", `${podIP}/${prefix}`, "dev", "eth0");
   await inNs("link", "set", "eth0", "up");
   await inNs("link", "set", "lo", "up");

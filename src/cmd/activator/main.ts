@@ -111,7 +111,11 @@ async function main(): Promise<void> {
   // Traffic report to the autoscaler every second: what keeps a busy function from going to zero.
   const report = setInterval(() => {
     // Requests waiting for an instance count as in flight: they are work the function has.
-    const items = [...table.all()].map((s) => ({ key: s.key, inFlight: s.inFlight + s.waiters.length, requests: s.requests }));
+    const items = [...table.all()].map((s) => ({
+      key: s.key,
+      inFlight: s.inFlight + s.waiters.length,
+      requests: s.requests,
+    }));
     for (const s of table.all()) s.requests = 0;
     tellAutoscaler("/v1/activity", { items }).catch(() => undefined);
   }, 1000);
