@@ -5,6 +5,27 @@
 // the handler started (timers, sockets) has finished, as on SCF.
 const http = require("node:http");
 const path = require("node:path");
+const { AsyncLocalStorage, createHook } = require("node:async_hooks");
+
+// Resources (timers, sockets, file operations) the current invocation started, directly or
+// from its callbacks: the "event loop" that callbackWaitsForEmptyEventLoop waits for.
+const invocation = new AsyncLocalStorage();
+const pending = new Set();
+createHook({
+  init(id, type) {
+    // Promises are not loop work; stdout/stderr handles are the process's, made lazily by
+    // the first console.log wherever it happens.
+    if (type === "PROMISE" || type === "PROMISEWRAP" || type === "PIPEWRAP" || type === "TTYWRAP") return;
+    if (invocation.getStore()) pending.add(id);
+  },
+  destroy(id) {
+    pending.delete(id);
+  },
+  promiseResolve() {},
+}).enable();
+// Open stdout and stderr now, outside any invocation.
+void process.stdout;
+void process.stderr;
 
 const api = {
   host: process.env.SCF_RUNTIME_API || "127.0.0.1",
@@ -88,10 +109,10 @@ function contextFor(headers) {
   };
 }
 
-const baseline = () => process.getActiveResourcesInfo().filter((r) => r !== "TTYWrap").length;
-
-async function waitForEmptyLoop(before, deadline) {
-  while (baseline() > before && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+async function waitForEmptyLoop(deadline) {
+  while (pending.size > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 function run(fn, event, context) {
@@ -103,18 +124,20 @@ function run(fn, event, context) {
       resolve({ err, result });
     };
     context.done = finish;
-    try {
-      if (fn.length >= 3) {
-        fn(event, context, finish);
-      } else {
-        Promise.resolve(fn(event, context)).then(
-          (r) => finish(null, r),
-          (e) => finish(e === undefined ? new Error("rejected") : e),
-        );
+    invocation.run(true, () => {
+      try {
+        if (fn.length >= 3) {
+          fn(event, context, finish);
+        } else {
+          Promise.resolve(fn(event, context)).then(
+            (r) => finish(null, r),
+            (e) => finish(e === undefined ? new Error("rejected") : e),
+          );
+        }
+      } catch (err) {
+        finish(err);
       }
-    } catch (err) {
-      finish(err);
-    }
+    });
   });
 }
 
@@ -138,10 +161,10 @@ async function main() {
     } catch {
       event = next.body;
     }
-    const before = baseline();
+    pending.clear();
     const { err, result } = await run(loaded.fn, event, context);
     if (context.callbackWaitsForEmptyEventLoop) {
-      await waitForEmptyLoop(before, Date.now() + context.time_limit_in_ms);
+      await waitForEmptyLoop(Date.now() + context.time_limit_in_ms);
     }
     if (err) {
       console.error(err && err.stack ? err.stack : String(err));

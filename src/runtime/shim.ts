@@ -30,6 +30,15 @@ export interface ShimConfig {
   env: Record<string, string>;
 }
 
+/**
+ * Language workers per instance: one per concurrent request, but no more than one per
+ * 64 MB of the function's memory (a worker costs 40–50 MB). perInstance 20 at 128 MB → 2
+ * workers, and the other requests wait in the shim for one of them.
+ */
+export function workerCount(perInstance: number, memoryMB: number): number {
+  return Math.max(1, Math.min(perInstance, Math.floor(memoryMB / 64)));
+}
+
 /** The command that runs a runtime's bootstrap. */
 export function workerArgv(runtime: string, appDir: string, codeDir: string): string[] {
   if (runtime.startsWith("nodejs")) return ["node", join(appDir, "runtimes/nodejs/bootstrap.cjs")];
@@ -137,7 +146,7 @@ export class Shim {
     this.server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve) => this.server!.listen(this.cfg.port, "0.0.0.0", () => resolve()));
     const t1 = performance.now();
-    for (let i = 0; i < this.cfg.perInstance; i++) {
+    for (let i = 0; i < workerCount(this.cfg.perInstance, this.cfg.memoryMB); i++) {
       const slot: Slot = {
         worker: undefined as unknown as Worker,
         state: "init",
@@ -223,25 +232,41 @@ export class Shim {
     for await (const c of req) chunks.push(c as Buffer);
     const id = String(req.headers["x-updraft-request-id"] ?? crypto.randomUUID());
     const tail = String(req.headers["x-updraft-log-type"] ?? "").toLowerCase() === "tail";
-    // A worker being re-initialised (after a timeout or exit) is waited for, not refused.
-    const slot = this.slots.find((s) => !s.worker.busy && !s.reserved);
-    if (slot) slot.reserved = true;
-    if (!slot || this.draining) {
-      // The activator never sends more than perInstance; this is a platform error.
+    if (this.draining) {
       res.writeHead(503, { "Content-Type": "application/json" });
-      res.end(errorBody(500, "instance busy", "InstanceBusy"));
+      res.end(errorBody(500, "instance draining", "InstanceDraining"));
       return;
     }
     this.inFlight++;
+    // The activator sends at most perInstance; with fewer workers than that, requests wait
+    // here for a worker, in arrival order. A worker being re-initialised is waited for too.
+    const slot = await this.takeSlot();
     try {
       await slot.initializing;
       const r = await this.invoke(slot, id, Buffer.concat(chunks), tail);
       res.writeHead(r.status, { "Content-Type": "application/json", ...r.headers });
       res.end(r.body);
     } finally {
-      slot.reserved = false;
+      this.giveSlot(slot);
       this.inFlight--;
     }
+  }
+
+  private readonly slotWaiters: Array<(s: Slot) => void> = [];
+
+  private takeSlot(): Promise<Slot> {
+    const free = this.slots.find((s) => !s.reserved);
+    if (free) {
+      free.reserved = true;
+      return Promise.resolve(free);
+    }
+    return new Promise((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  private giveSlot(slot: Slot): void {
+    const next = this.slotWaiters.shift();
+    if (next) next(slot);
+    else slot.reserved = false;
   }
 
   async invoke(slot: Slot, id: string, event: Buffer, tail: boolean): Promise<InvokeResult> {

@@ -1,0 +1,356 @@
+/**
+ * End to end on the local cluster: Updraft installed from deploy/updraft.yaml (controller,
+ * activator and autoscaler as pods on the node agent), functions invoked through the
+ * activator's Service, woken from zero and put back to zero.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { applyYaml, apps, core, deleteNamespace, kubectlOk, newNamespace, ROOT, waitFor } from "./harness.ts";
+
+let base = "";
+let ns = "";
+
+interface Invocation {
+  status: number;
+  body: string;
+  json: unknown;
+  headers: Headers;
+}
+
+async function invoke(
+  name: string,
+  body: string | Buffer = "{}",
+  headers: Record<string, string> = {},
+): Promise<Invocation> {
+  const res = await fetch(`${base}/v1/namespaces/${ns}/functions/${name}/invocations`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body,
+    signal: AbortSignal.timeout(120_000),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, body: text, json, headers: res.headers };
+}
+
+const fn = (
+  name: string,
+  runtime: string,
+  files: Record<string, string>,
+  extra = "",
+  handler = "index.main_handler",
+) =>
+  `apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: ${name}}
+spec:
+  runtime: ${runtime}
+${handler ? `  handler: ${handler}\n` : ""}  scaling: {scaleToZeroAfterSeconds: 8}
+${extra}  code:
+    inline:
+${Object.entries(files)
+  .map(
+    ([f, c]) =>
+      `      ${f}: |\n${c
+        .split("\n")
+        .map((l) => `        ${l}`)
+        .join("\n")}`,
+  )
+  .join("\n")}
+`;
+
+const NODE_HELLO = `exports.main_handler = async (event, context) => {
+  console.log("node saw", JSON.stringify(event));
+  return { hello: event.name, context, env: { SCF_FUNCTIONNAME: process.env.SCF_FUNCTIONNAME, cwd: process.cwd() } };
+};`;
+const PY_HELLO = `import os
+def main_handler(event, context):
+    print("python saw", event)
+    return {"hello": event.get("name"), "context": context, "cwd": os.getcwd()}`;
+
+async function replicas(name: string): Promise<number> {
+  return (await apps.readNamespacedDeployment({ name: `fn-${name}`, namespace: ns })).spec?.replicas ?? -1;
+}
+
+describe("end to end", () => {
+  before(async () => {
+    // Updraft as users install it.
+    kubectlOk(["apply", "--server-side", "--force-conflicts", "-f", join(ROOT, "deploy/updraft.yaml")]);
+    kubectlOk([
+      "-n",
+      "updraft-system",
+      "rollout",
+      "restart",
+      "deployment/updraft-controller",
+      "deployment/updraft-autoscaler",
+      "deployment/updraft-activator",
+    ]);
+    for (const d of ["updraft-controller", "updraft-autoscaler", "updraft-activator"]) {
+      kubectlOk(["-n", "updraft-system", "rollout", "status", `deployment/${d}`, "--timeout=120s"]);
+    }
+    const svc = await core.readNamespacedService({ name: "updraft-activator", namespace: "updraft-system" });
+    base = `http://${svc.spec!.clusterIP}:8080`;
+    ns = await newNamespace("e2e");
+    applyYaml(
+      ns,
+      [
+        fn("node-hello", "nodejs24", { "index.js": NODE_HELLO }),
+        fn("py-hello", "python3.12", { "index.py": PY_HELLO }),
+        fn("echo", "python3.12", { "index.py": "def main_handler(event, context):\n    return event" }),
+        fn(
+          "errors",
+          "nodejs24",
+          {
+            "index.js": `exports.main_handler = async (event) => {
+  if (event.throw) throw new TypeError("bad input: " + event.throw);
+  if (event.sleep) await new Promise((r) => setTimeout(r, event.sleep));
+  if (event.exit) process.exit(event.exit);
+  return "ok";
+};`,
+          },
+          "  timeoutSeconds: 1\n",
+        ),
+        fn("no-handler", "python3.12", { "index.py": "def other(event, context):\n    return 1" }),
+        fn(
+          "slow-init",
+          "python3.12",
+          { "index.py": "import time\ntime.sleep(30)\ndef main_handler(e, c):\n    return 1" },
+          "  initTimeoutSeconds: 2\n",
+        ),
+        fn("callback", "nodejs24", {
+          "index.js": `exports.main_handler = (event, context, callback) => {
+  let later = "unset";
+  setTimeout(() => { later = "ran"; console.log("timer ran"); }, 300);
+  callback(null, { at: "callback", waits: context.callbackWaitsForEmptyEventLoop });
+};`,
+        }),
+        fn(
+          "bash-custom",
+          "custom",
+          {
+            bootstrap: `#!/bin/bash
+# A custom runtime written against SCF's documented runtime API, with curl.
+set -euo pipefail
+api="http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT"
+curl -s -X POST "$api/runtime/init/ready" -d ''
+while true; do
+  headers=$(mktemp)
+  event=$(curl -s -D "$headers" "$api/runtime/invocation/next")
+  rid=$(grep -i '^request_id:' "$headers" | tr -d '\\r' | awk '{print $2}')
+  echo "bash got $event"
+  curl -s -X POST "$api/runtime/invocation/response" -d "{\\"echo\\": $event, \\"rid\\": \\"$rid\\"}"
+  rm -f "$headers"
+done`,
+          },
+          "  memoryMB: 64\n",
+          "",
+        ),
+      ].join("---\n"),
+    );
+    await waitFor(
+      "functions Ready",
+      () => {
+        const out = kubectlOk([
+          "get",
+          "functions",
+          "-n",
+          ns,
+          "-o",
+          'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}',
+        ]);
+        return out.split(" ").filter((s) => s === "True").length === 8;
+      },
+      60_000,
+    );
+  });
+  after(async () => deleteNamespace(ns));
+
+  it("Node.js hello: cold from zero, then warm", async () => {
+    assert.equal(await replicas("node-hello"), 0, "starts at zero");
+    const cold = await invoke("node-hello", JSON.stringify({ name: "cold" }), {
+      "X-Updraft-Log-Type": "Tail",
+    });
+    assert.equal(cold.status, 200, cold.body);
+    assert.equal((cold.json as { hello: string }).hello, "cold");
+    assert.ok(cold.headers.get("x-updraft-init-duration-ms"), "a cold start reports its init duration");
+    const log = Buffer.from(cold.headers.get("x-updraft-log-result") ?? "", "base64").toString();
+    const rid = cold.headers.get("x-updraft-request-id")!;
+    assert.match(log, new RegExp(`^START RequestId:${rid}$`, "m"));
+    assert.match(
+      log,
+      new RegExp(
+        `^Init Report RequestId: ${rid} Coldstart: \\d+ms \\(PullCode: \\d+ms InitRuntime: \\d+ms InitFunction: \\d+ms\\) Memory: 128MB MemUsage: [\\d.]+MB$`,
+        "m",
+      ),
+    );
+    assert.match(log, /^node saw \{"name":"cold"\}$/m);
+    assert.match(log, new RegExp(`^END RequestId:${rid}$`, "m"));
+    assert.match(
+      log,
+      new RegExp(`^Report RequestId:${rid} Duration:\\d+ms Memory:128MB MemUsage:[\\d.]+MB$`, "m"),
+    );
+    const warm = await invoke("node-hello", JSON.stringify({ name: "warm" }));
+    assert.equal(warm.status, 200);
+    assert.equal(warm.headers.get("x-updraft-init-duration-ms"), null, "warm: no init");
+    assert.match(warm.headers.get("x-updraft-billed-duration-ms") ?? "", /^\d+$/);
+    assert.ok(Number(warm.headers.get("x-updraft-duration-ms")) >= 0);
+  });
+
+  it("Python hello: cold then warm, with every context field and the SCF environment", async () => {
+    const cold = await invoke("py-hello", JSON.stringify({ name: "py" }));
+    assert.equal(cold.status, 200, cold.body);
+    const r = cold.json as { hello: string; cwd: string; context: Record<string, unknown> };
+    assert.equal(r.hello, "py");
+    assert.equal(r.cwd, "/var/user");
+    const c = r.context;
+    for (const k of [
+      "memory_limit_in_mb",
+      "time_limit_in_ms",
+      "request_id",
+      "environment",
+      "environ",
+      "function_version",
+      "function_name",
+      "namespace",
+      "tencentcloud_region",
+      "tencentcloud_appid",
+      "tencentcloud_uin",
+    ]) {
+      assert.ok(k in c, `context.${k}`);
+    }
+    assert.equal(c.memory_limit_in_mb, 128);
+    assert.equal(c.time_limit_in_ms, 3000);
+    assert.equal(c.request_id, cold.headers.get("x-updraft-request-id"));
+    assert.equal(c.function_name, "py-hello");
+    assert.equal(c.function_version, "$LATEST");
+    assert.equal(c.namespace, ns);
+    assert.equal(JSON.parse(String(c.environment)).SCF_NAMESPACE, ns);
+    assert.match(String(c.environ), new RegExp(`SCF_NAMESPACE=${ns}`));
+    const warm = await invoke("py-hello", JSON.stringify({ name: "again" }));
+    assert.equal((warm.json as { hello: string }).hello, "again");
+    assert.equal(warm.headers.get("x-updraft-init-duration-ms"), null);
+  });
+
+  it("every event shape in the fixtures reaches the function unchanged", async () => {
+    // Copies of ../shared/fixtures/events, SCF's event shapes.
+    const dir = join(ROOT, "test/fixtures/events");
+    for (const f of ["timer.json", "apigw-request.json", "cos.json", "ckafka.json", "cmq-topic.json"]) {
+      const text = readFileSync(join(dir, f), "utf8");
+      const r = await invoke("echo", text);
+      assert.equal(r.status, 200, `${f}: ${r.body}`);
+      assert.deepEqual(r.json, JSON.parse(text), `${f} arrives unchanged`);
+    }
+  });
+
+  it("a user exception is 430 with the traceback", async () => {
+    const r = await invoke("errors", JSON.stringify({ throw: "x" }));
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get("x-updraft-function-error"), "430");
+    const e = r.json as { errorCode: number; errorMessage: string; errorType: string; stackTrace: string };
+    assert.equal(e.errorCode, 430);
+    assert.equal(e.errorMessage, "bad input: x");
+    assert.match(e.stackTrace, /TypeError: bad input: x/);
+  });
+
+  it("a time-out is 433, and the instance recovers", async () => {
+    const r = await invoke("errors", JSON.stringify({ sleep: 5000 }));
+    assert.equal(r.headers.get("x-updraft-function-error"), "433", r.body);
+    assert.equal((r.json as { errorCode: number }).errorCode, 433);
+    const ok = await invoke("errors", "{}");
+    assert.equal(ok.body, '"ok"');
+  });
+
+  it("a process exit is 439, and the instance recovers", async () => {
+    const r = await invoke("errors", JSON.stringify({ exit: 3 }));
+    assert.equal(r.headers.get("x-updraft-function-error"), "439", r.body);
+    const ok = await invoke("errors", "{}");
+    assert.equal(ok.body, '"ok"');
+  });
+
+  it("a missing handler is 437", async () => {
+    const r = await invoke("no-handler", "{}");
+    assert.equal(r.headers.get("x-updraft-function-error"), "437", r.body);
+    assert.equal((r.json as { errorType: string }).errorType, "HandlerNotFound");
+  });
+
+  it("an init that outlasts initTimeoutSeconds is 450", async () => {
+    const r = await invoke("slow-init", "{}");
+    assert.equal(r.headers.get("x-updraft-function-error"), "450", r.body);
+  });
+
+  it("callback handlers answer, and wait for the event loop by default", async () => {
+    const r = await invoke("callback", "{}", { "X-Updraft-Log-Type": "Tail" });
+    assert.deepEqual(r.json, { at: "callback", waits: true });
+    const log = Buffer.from(r.headers.get("x-updraft-log-result") ?? "", "base64").toString();
+    assert.match(log, /^timer ran$/m, "the timer finished before the answer");
+  });
+
+  it("a bash + curl custom runtime written against SCF's API works unmodified", async () => {
+    const r = await invoke("bash-custom", JSON.stringify({ n: 1 }));
+    assert.equal(r.status, 200, r.body);
+    assert.deepEqual((r.json as { echo: unknown }).echo, { n: 1 });
+    assert.equal((r.json as { rid: string }).rid, r.headers.get("x-updraft-request-id"));
+  });
+
+  it("platform refusals: 435 unknown function, 400 not JSON, 406 over 6 MB", async () => {
+    const unknown = await invoke("does-not-exist", "{}");
+    assert.equal(unknown.status, 435);
+    assert.equal((unknown.json as { errorCode: number }).errorCode, 435);
+    const bad = await invoke("node-hello", "{not json");
+    assert.equal(bad.status, 400);
+    assert.equal((bad.json as { errorType: string }).errorType, "InvalidEvent");
+    const big = await invoke("node-hello", Buffer.alloc(6 * 1024 * 1024 + 10, "a"));
+    assert.equal(big.status, 406);
+  });
+
+  it("200 concurrent requests against a function at zero: all answered, no platform errors, then back to zero", async () => {
+    applyYaml(
+      ns,
+      fn(
+        "burst",
+        "nodejs24",
+        { "index.js": "exports.main_handler = async (e) => ({ i: e.i });" },
+        "  concurrency: {perInstance: 20}\n",
+      ),
+    );
+    await waitFor("burst at zero and Ready", async () => (await replicas("burst")) === 0, 60_000);
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => invoke("burst", JSON.stringify({ i }))),
+    );
+    const statuses = new Map<number, number>();
+    for (const r of results) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+    assert.deepEqual([...statuses], [[200, 200]], `statuses: ${JSON.stringify([...statuses])}`);
+    for (const [i, r] of results.entries()) assert.deepEqual(r.json, { i });
+    assert.ok(results.every((r) => !r.headers.get("x-updraft-function-error")));
+    await waitFor("burst back at zero", async () => (await replicas("burst")) === 0, 60_000, 500);
+    await waitFor(
+      "burst pods gone",
+      async () =>
+        (await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=burst" })).items
+          .length === 0,
+      60_000,
+      500,
+    );
+  });
+
+  it("the CLI invokes and prints the result, the request id and the duration", () => {
+    const out = execFileSync(
+      join(ROOT, "bin/updraft"),
+      ["invoke", "node-hello", "-n", ns, "--data", '{"name":"cli"}'],
+      {
+        env: { ...process.env, UPDRAFT_URL: base },
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    assert.equal((JSON.parse(out) as { hello: string }).hello, "cli");
+  });
+});
