@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { initReportLine, reportLine } from "./scf-log.ts";
+import { mapOutcome, workerArgv, workerCount } from "./shim.ts";
+
+describe("SCF log lines", () => {
+  it("Report has no space after the colons", () => {
+    assert.equal(
+      reportLine("r1", 0.4, 128, 31178752),
+      "Report RequestId:r1 Duration:1ms Memory:128MB MemUsage:29.734375MB",
+    );
+  });
+  it("Init Report has spaces, the sum as Coldstart, and MemUsage to 2 decimals", () => {
+    assert.equal(
+      initReportLine("r1", { pullCodeMs: 70, initRuntimeMs: 8, initFunctionMs: 158 }, 640, 60_672_000),
+      "Init Report RequestId: r1 Coldstart: 236ms (PullCode: 70ms InitRuntime: 8ms InitFunction: 158ms) Memory: 640MB MemUsage: 57.86MB",
+    );
+  });
+  it("a provisioned instance logs Provisioned Report", () => {
+    assert.match(
+      initReportLine("r", { pullCodeMs: 0, initRuntimeMs: 0, initFunctionMs: 0 }, 128, 0, true),
+      /^Provisioned Report /,
+    );
+  });
+});
+
+describe("mapOutcome", () => {
+  const cases: Array<{
+    why: string;
+    o: Parameters<typeof mapOutcome>[0];
+    code: number | undefined;
+    recycle: boolean;
+  }> = [
+    {
+      why: "a JSON result passes through",
+      o: { kind: "response", body: Buffer.from('{"a":1}') },
+      code: undefined,
+      recycle: false,
+    },
+    {
+      why: "our bootstraps' 437 is kept",
+      o: { kind: "error", body: Buffer.from('{"errorCode":437,"errorMessage":"x"}') },
+      code: 437,
+      recycle: false,
+    },
+    {
+      why: "a custom runtime's free-form error is a user error, 430",
+      o: { kind: "error", body: Buffer.from("oops") },
+      code: 430,
+      recycle: false,
+    },
+    { why: "a time-out is 433 and recycles the worker", o: { kind: "timeout" }, code: 433, recycle: true },
+    {
+      why: "an exit is 439 and recycles the worker",
+      o: { kind: "exited", code: 1, signal: null },
+      code: 439,
+      recycle: true,
+    },
+  ];
+  for (const c of cases) {
+    it(c.why, () => {
+      const m = mapOutcome(c.o, 3000);
+      assert.equal(m.code, c.code);
+      assert.equal(m.recycle, c.recycle);
+      JSON.parse(m.body.toString()); // always JSON
+    });
+  }
+  it("plain text from a custom runtime becomes a JSON string", () => {
+    assert.equal(mapOutcome({ kind: "response", body: Buffer.from("hi") }, 1000).body.toString(), '"hi"');
+  });
+});
+
+describe("workers", () => {
+  it("one per concurrent request, at most one per 64 MB, at least one", () => {
+    assert.deepEqual(
+      [
+        workerCount(1, 128),
+        workerCount(20, 128),
+        workerCount(20, 3072),
+        workerCount(4, 64),
+        workerCount(2, 32),
+      ],
+      [1, 2, 20, 1, 1],
+    );
+  });
+  it("runtimes map to their bootstraps; custom runs the user's", () => {
+    assert.deepEqual(workerArgv("nodejs24", "/app", "/var/user"), [
+      "node",
+      "/app/runtimes/nodejs/bootstrap.cjs",
+    ]);
+    assert.deepEqual(workerArgv("python3.12", "/app", "/var/user"), [
+      "python3",
+      "-u",
+      "/app/runtimes/python/bootstrap.py",
+    ]);
+    assert.deepEqual(workerArgv("custom", "/app", "/var/user"), ["/var/user/bootstrap"]);
+  });
+});
