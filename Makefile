@@ -6,7 +6,7 @@ NODE_BIN := $(shell hack/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
 .PHONY: help deps build-binaries cluster-up cluster-down cluster-status cluster-env cluster-clean \
-	up down lint typecheck test test-unit test-integration bench bench-controller bench-node format manifests
+	up down lint typecheck test test-unit test-integration bench bench-controller bench-node bench-invoke format manifests
 
 help:
 	@echo "make up          local cluster + Updraft + examples"
@@ -64,10 +64,13 @@ test-integration: deps cluster-up
 
 test: lint typecheck test-unit test-integration
 
-bench: bench-controller bench-node
+bench: bench-controller bench-node bench-invoke
 
 bench-controller: deps cluster-up
 	eval "$$(hack/cluster.sh env)" && node bench/controller-500.ts
 
 bench-node: deps cluster-up
 	eval "$$(hack/cluster.sh env)" && node bench/node-scale-up.ts
+
+bench-invoke: deps cluster-up
+	eval "$$(hack/cluster.sh env)" && node bench/invoke.ts

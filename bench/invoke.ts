@@ -1,0 +1,209 @@
+/**
+ * Invocation benches, one command, ratios from the same run:
+ *  1. warm: C concurrent clients for D seconds through the activator, and the same load
+ *     straight at the pod's /invoke (the baseline): throughput ratio, added p50 and p99;
+ *  2. cold: N times, a function at zero invoked once; time to the answer, split into
+ *     scale decision + scheduling (request → pod bound), process start (bound → container
+ *     running), init (the shim's Init Report) and routing (the rest: probe, EndpointSlice,
+ *     activator, forwarding).
+ *
+ *   make bench-invoke        (or: node bench/invoke.ts [clients] [seconds] [coldRuns])
+ */
+import { type V1Pod, Watch } from "@kubernetes/client-node";
+import {
+  applyYaml,
+  apps,
+  core,
+  deleteNamespace,
+  kc,
+  kubectlOk,
+  newNamespace,
+  waitFor,
+} from "../test/integration/harness.ts";
+
+const clients = Number(process.argv[2] ?? 10);
+const seconds = Number(process.argv[3] ?? 10);
+const coldRuns = Number(process.argv[4] ?? 20);
+
+function pct(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? Number.NaN;
+}
+
+async function load(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+  const lat: number[] = [];
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        const r = await fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...headers },
+          body: '{"x":1}',
+        });
+        await r.arrayBuffer();
+        if (r.status !== 200) errors++;
+        lat.push(performance.now() - t0);
+      }
+    }),
+  );
+  return {
+    rps: Math.round(lat.length / seconds),
+    p50: Number(pct(lat, 0.5).toFixed(2)),
+    p99: Number(pct(lat, 0.99).toFixed(2)),
+    errors,
+  };
+}
+
+async function main(): Promise<void> {
+  kubectlOk([
+    "apply",
+    "--server-side",
+    "--force-conflicts",
+    "-f",
+    new URL("../deploy/updraft.yaml", import.meta.url).pathname,
+  ]);
+  for (const d of ["updraft-controller", "updraft-autoscaler", "updraft-activator"]) {
+    kubectlOk(["-n", "updraft-system", "rollout", "status", `deployment/${d}`, "--timeout=120s"]);
+  }
+  const svc = await core.readNamespacedService({ name: "updraft-activator", namespace: "updraft-system" });
+  const base = `http://${svc.spec!.clusterIP}:8080`;
+  const ns = await newNamespace("bench-invoke");
+  applyYaml(
+    ns,
+    `apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: warm}
+spec:
+  runtime: nodejs24
+  handler: index.main_handler
+  memoryMB: 1024
+  concurrency: {perInstance: ${clients}}
+  scaling: {minInstances: 1}
+  code: {inline: {index.js: "exports.main_handler = async (e) => e;"}}
+---
+apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: cold}
+spec:
+  runtime: nodejs24
+  handler: index.main_handler
+  scaling: {scaleToZeroAfterSeconds: 600}
+  code: {inline: {index.js: "exports.main_handler = async (e) => e;"}}
+`,
+  );
+  const readyPod = await waitFor(
+    "warm instance ready",
+    async () => {
+      const pods = (
+        await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=warm" })
+      ).items;
+      return pods.find((p) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+    },
+    120_000,
+  );
+  const via = `${base}/v1/namespaces/${ns}/functions/warm/invocations`;
+  const direct = `http://${readyPod.status!.podIP}:8080/invoke`;
+  await load(via, {}); // warm both paths' connections and the worker
+  const d = await load(direct, { "x-updraft-request-id": "bench" });
+  const a = await load(via, {});
+  const warm = {
+    clients,
+    seconds,
+    direct: d,
+    activator: a,
+    throughputRatio: Number((a.rps / d.rps).toFixed(2)),
+    addedP50Ms: Number((a.p50 - d.p50).toFixed(2)),
+    addedP99Ms: Number((a.p99 - d.p99).toFixed(2)),
+  };
+
+  // Cold starts, observed through a pod watch with this process's clock.
+  const seen = new Map<string, { created?: number; bound?: number; running?: number; ready?: number }>();
+  const watch = await new Watch(kc).watch(
+    `/api/v1/namespaces/${ns}/pods`,
+    { labelSelector: "updraft.dev/function=cold" },
+    (_type: string, pod: V1Pod) => {
+      const now = performance.now();
+      const s = seen.get(pod.metadata!.uid!) ?? { created: now };
+      if (pod.spec?.nodeName && s.bound === undefined) s.bound = now;
+      if (pod.status?.containerStatuses?.[0]?.state?.running && s.running === undefined) s.running = now;
+      if (
+        pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") &&
+        s.ready === undefined
+      )
+        s.ready = now;
+      seen.set(pod.metadata!.uid!, s);
+    },
+    () => undefined,
+  );
+  const runs: Array<{ total: number; schedule: number; start: number; init: number; routing: number }> = [];
+  for (let i = 0; i < coldRuns; i++) {
+    await waitFor(
+      "cold at zero with no pods",
+      async () => {
+        const dep = await apps.readNamespacedDeployment({ name: "fn-cold", namespace: ns });
+        const pods = await core.listNamespacedPod({
+          namespace: ns,
+          labelSelector: "updraft.dev/function=cold",
+        });
+        return dep.spec?.replicas === 0 && pods.items.length === 0;
+      },
+      60_000,
+      50,
+    );
+    seen.clear();
+    const t0 = performance.now();
+    const r = await fetch(`${base}/v1/namespaces/${ns}/functions/cold/invocations`, {
+      method: "POST",
+      body: "{}",
+    });
+    await r.arrayBuffer();
+    const total = performance.now() - t0;
+    const s = [...seen.values()][0] ?? {};
+    const init = Number(r.headers.get("x-updraft-init-duration-ms") ?? 0);
+    const schedule = (s.bound ?? t0) - t0;
+    const start = (s.running ?? s.bound ?? t0) - (s.bound ?? t0);
+    runs.push({ total, schedule, start, init, routing: Math.max(0, total - schedule - start - init) });
+    kubectlOk(["scale", "deployment/fn-cold", "-n", ns, "--replicas=0"]);
+  }
+  watch.abort();
+  const med = (k: keyof (typeof runs)[number]) =>
+    Math.round(
+      pct(
+        runs.map((x) => x[k]),
+        0.5,
+      ),
+    );
+  const p90 = (k: keyof (typeof runs)[number]) =>
+    Math.round(
+      pct(
+        runs.map((x) => x[k]),
+        0.9,
+      ),
+    );
+  const cold = {
+    runs: coldRuns,
+    totalMs: { median: med("total"), p90: p90("total") },
+    medianSplitMs: {
+      decisionAndScheduling: med("schedule"),
+      processStart: med("start"),
+      init: med("init"),
+      routing: med("routing"),
+    },
+  };
+  await deleteNamespace(ns);
+  console.log(JSON.stringify({ warm, cold }, null, 2));
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
