@@ -4,10 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
+import { sandboxNames } from "../../src/node/sandbox.ts";
 import {
   applyYaml,
   core,
@@ -134,14 +135,19 @@ spec: {selector: {app: web}, ports: [{port: 80, targetPort: 8080}]}
       },
       60_000,
     );
-    // Nothing of the pods is left on the machine.
+    // Nothing of the pods is left on the machine: no network namespace, veth, cgroup or state.
     const netns = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
-    for (const ip of ips)
-      assert.ok(!execFileSync("ip", ["-o", "addr"], { encoding: "utf8" }).includes(`${ip}/`), ip);
-    assert.ok(
-      netns.split("\n").filter((l) => l.startsWith("updraft-")).length <= 1 + 2,
-      "pod namespaces removed",
-    );
+    const links = execFileSync("ip", ["-o", "link"], { encoding: "utf8" });
+    for (const p of ready) {
+      const names = sandboxNames("/run/updraft-node", p.metadata!.uid!);
+      assert.ok(!netns.includes(names.netns), `${names.netns} removed`);
+      assert.ok(
+        !links.includes(`${names.hostVeth}@`) && !links.includes(`${names.hostVeth}:`),
+        `${names.hostVeth} removed`,
+      );
+      assert.ok(!existsSync(`/sys/fs/cgroup/memory/updraft/${p.metadata!.uid}`), "cgroup removed");
+      assert.ok(!existsSync(names.podDir), "pod state removed");
+    }
   });
 
   it("service names resolve inside pods, and pods reach ClusterIPs", async () => {
