@@ -74,10 +74,10 @@ function loadHandler() {
         },
       };
     }
-    console.error(err && err.stack ? err.stack : String(err));
+    console.error(err?.stack ? err.stack : String(err));
     return { error: { code: 430, err, type: "UserCodeException" } };
   }
-  const fn = mod && mod[name];
+  const fn = mod?.[name];
   if (typeof fn !== "function") {
     return { error: { code: 437, err: new Error(`Handler not found: ${spec}`), type: "HandlerNotFound" } };
   }
@@ -167,7 +167,7 @@ async function main() {
       await waitForEmptyLoop(Date.now() + context.time_limit_in_ms);
     }
     if (err) {
-      console.error(err && err.stack ? err.stack : String(err));
+      console.error(err?.stack ? err.stack : String(err));
       await call("POST", "/runtime/invocation/error", errorBody(430, err, "UserCodeException"));
     } else {
       await call(
@@ -180,6 +180,6 @@ async function main() {
 }
 
 main().catch((err) => {
-  console.error(`bootstrap: ${err && err.stack ? err.stack : err}`);
+  console.error(`bootstrap: ${err?.stack ? err.stack : err}`);
   process.exit(1);
 });

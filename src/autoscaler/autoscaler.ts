@@ -8,26 +8,17 @@
 import type { Server } from "node:http";
 import {
   AppsV1Api,
-  CustomObjectsApi,
   type KubeConfig,
-  type KubernetesListObject,
   PatchStrategy,
   setHeaderOptions,
   type V1Deployment,
 } from "@kubernetes/client-node";
 import express from "express";
 import { Counter, Gauge, type Registry } from "prom-client";
-import {
-  FUNCTIONS,
-  GROUP,
-  Labels,
-  resolveFunctionSpec,
-  type UpdraftFunction,
-  VERSION,
-} from "../api/v1alpha1.ts";
+import { Labels, resolveFunctionSpec, type UpdraftFunction } from "../api/v1alpha1.ts";
 import { childName } from "../controller/builders.ts";
 import { errorMessage } from "../lib/errors.ts";
-import { makeResilientInformer, type ResilientInformer } from "../lib/kube.ts";
+import { makeFunctionInformer, makeResilientInformer, type ResilientInformer } from "../lib/kube.ts";
 import type { Logger } from "../lib/logger.ts";
 import { decideReplicas } from "./decide.ts";
 
@@ -54,16 +45,7 @@ export class Autoscaler {
   constructor(kc: KubeConfig, log: Logger, registry: Registry) {
     this.log = log;
     this.apps = kc.makeApiClient(AppsV1Api);
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    this.functions = makeResilientInformer<UpdraftFunction>(
-      kc,
-      `/apis/${GROUP}/${VERSION}/${FUNCTIONS}`,
-      () =>
-        custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FUNCTIONS }) as Promise<
-          KubernetesListObject<UpdraftFunction>
-        >,
-      log,
-    );
+    this.functions = makeFunctionInformer(kc, log);
     const sel = `${Labels.function},${Labels.managedBy}=updraft`;
     this.deployments = makeResilientInformer<V1Deployment>(
       kc,

@@ -3,7 +3,7 @@
  * fails fast with the name of the key.
  */
 import { hostname } from "node:os";
-import { UpdraftError } from "../lib/errors.ts";
+import { envBool as bool, type Env, envInt as int, envString as str } from "../lib/env.ts";
 
 export interface ControllerConfig {
   logLevel: string;
@@ -17,37 +17,6 @@ export interface ControllerConfig {
   runtimeImagePrefix: string;
   runtimeImageTag: string;
   activatorUrl: string;
-}
-
-type Env = Record<string, string | undefined>;
-
-function int(env: Env, key: string, def: number, min: number, max: number): number {
-  const raw = env[key];
-  if (raw === undefined || raw === "") return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UpdraftError("InvalidConfig", `${key} must be an integer in [${min}, ${max}], got "${raw}"`, {
-      permanent: true,
-    });
-  }
-  return n;
-}
-
-function bool(env: Env, key: string, def: boolean): boolean {
-  const raw = env[key];
-  if (raw === undefined || raw === "") return def;
-  if (raw === "true") return true;
-  if (raw === "false") return false;
-  throw new UpdraftError("InvalidConfig", `${key} must be true or false, got "${raw}"`, { permanent: true });
-}
-
-function str(env: Env, key: string, def: string, pattern?: RegExp): string {
-  const raw = env[key];
-  const value = raw === undefined || raw === "" ? def : raw;
-  if (pattern && !pattern.test(value)) {
-    throw new UpdraftError("InvalidConfig", `${key} is not valid: "${value}"`, { permanent: true });
-  }
-  return value;
 }
 
 export function parseControllerConfig(env: Env): ControllerConfig {

@@ -16,7 +16,6 @@ import {
 } from "@kubernetes/client-node";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import {
-  FUNCTIONS,
   GROUP,
   Labels,
   TRIGGERS,
@@ -25,7 +24,7 @@ import {
   VERSION,
 } from "../api/v1alpha1.ts";
 import { errorMessage, isPermanent } from "../lib/errors.ts";
-import { keyOf, makeResilientInformer, type ResilientInformer } from "../lib/kube.ts";
+import { keyOf, makeFunctionInformer, makeResilientInformer, type ResilientInformer } from "../lib/kube.ts";
 import type { Logger } from "../lib/logger.ts";
 import { runWorkers, WorkQueue } from "../lib/workqueue.ts";
 import { KubeControllerApi } from "./api.ts";
@@ -60,15 +59,7 @@ export class Controller {
     const apps = kc.makeApiClient(AppsV1Api);
     const core = kc.makeApiClient(CoreV1Api);
     const owned = `${Labels.function},${Labels.managedBy}=updraft`;
-    this.functions = makeResilientInformer<UpdraftFunction>(
-      kc,
-      `/apis/${GROUP}/${VERSION}/${FUNCTIONS}`,
-      () =>
-        custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FUNCTIONS }) as Promise<
-          KubernetesListObject<UpdraftFunction>
-        >,
-      log,
-    );
+    this.functions = makeFunctionInformer(kc, log);
     this.triggers = makeResilientInformer<UpdraftTrigger>(
       kc,
       `/apis/${GROUP}/${VERSION}/${TRIGGERS}`,

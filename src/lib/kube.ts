@@ -4,12 +4,14 @@
  * for the custom resources.
  */
 import {
+  CustomObjectsApi,
   KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
   ListWatch,
   Watch,
 } from "@kubernetes/client-node";
+import { FUNCTIONS, GROUP, type UpdraftFunction, VERSION } from "../api/v1alpha1.ts";
 import type { Logger } from "./logger.ts";
 
 export type Handler<T> = (obj: T) => void;
@@ -123,4 +125,18 @@ export const keyOf = (namespace: string | undefined, name: string | undefined): 
 export function splitKey(key: string): { namespace: string; name: string } {
   const i = key.indexOf("/");
   return { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+/** The informer on every Function in the cluster, which controller, activator and autoscaler share. */
+export function makeFunctionInformer(kc: KubeConfig, log: Logger): ResilientInformer<UpdraftFunction> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  return makeResilientInformer<UpdraftFunction>(
+    kc,
+    `/apis/${GROUP}/${VERSION}/${FUNCTIONS}`,
+    () =>
+      custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FUNCTIONS }) as Promise<
+        KubernetesListObject<UpdraftFunction>
+      >,
+    log,
+  );
 }

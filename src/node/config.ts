@@ -1,5 +1,6 @@
 /** The node agent's configuration, parsed once at start; a bad value names its key. */
 import { resolve } from "node:path";
+import { type Env, envInt as int, envRequired as need } from "../lib/env.ts";
 import { UpdraftError } from "../lib/errors.ts";
 
 export interface NodeConfig {
@@ -23,26 +24,6 @@ export interface NodeConfig {
   restartBackoffBaseMs: number;
   maxPods: number;
   kubeletVersion: string;
-}
-
-type Env = Record<string, string | undefined>;
-
-function need(env: Env, key: string): string {
-  const v = env[key];
-  if (!v) throw new UpdraftError("InvalidConfig", `${key} is required`, { permanent: true });
-  return v;
-}
-
-function int(env: Env, key: string, def: number, min: number, max: number): number {
-  const raw = env[key];
-  if (raw === undefined || raw === "") return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UpdraftError("InvalidConfig", `${key} must be an integer in [${min}, ${max}], got "${raw}"`, {
-      permanent: true,
-    });
-  }
-  return n;
 }
 
 function ipv4(env: Env, key: string, def?: string): string {

@@ -3,32 +3,19 @@
  * function Services), the function table, the invoke API, activity reports to the
  * autoscaler, metrics/health, drain on SIGTERM.
  */
-import {
-  CustomObjectsApi,
-  DiscoveryV1Api,
-  type KubernetesListObject,
-  type V1EndpointSlice,
-} from "@kubernetes/client-node";
+import { DiscoveryV1Api, type V1EndpointSlice } from "@kubernetes/client-node";
 import { Counter, Histogram } from "prom-client";
 import { ActivatorServer } from "../../activator/server.ts";
 import { FunctionTable } from "../../activator/table.ts";
-import { FUNCTIONS, GROUP, type UpdraftFunction, VERSION } from "../../api/v1alpha1.ts";
+import { envPort } from "../../lib/env.ts";
 import { UpdraftError } from "../../lib/errors.ts";
-import { loadKubeConfig, makeResilientInformer } from "../../lib/kube.ts";
+import { loadKubeConfig, makeFunctionInformer, makeResilientInformer } from "../../lib/kube.ts";
 import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
 
-function port(key: string, def: number): number {
-  const raw = process.env[key];
-  const n = raw ? Number(raw) : def;
-  if (!Number.isInteger(n) || n < 1 || n > 65535)
-    throw new UpdraftError("InvalidConfig", `${key} must be a port, got "${raw}"`);
-  return n;
-}
-
 async function main(): Promise<void> {
-  const apiPort = port("UPDRAFT_PORT", 8080);
-  const metricsPort = port("UPDRAFT_METRICS_PORT", 9090);
+  const apiPort = envPort(process.env, "UPDRAFT_PORT", 8080);
+  const metricsPort = envPort(process.env, "UPDRAFT_METRICS_PORT", 9090);
   const autoscalerUrl =
     process.env.UPDRAFT_AUTOSCALER_URL ?? "http://updraft-autoscaler.updraft-system.svc:8080";
   if (!/^https?:\/\//.test(autoscalerUrl))
@@ -66,17 +53,8 @@ async function main(): Promise<void> {
     },
   });
 
-  const custom = kc.makeApiClient(CustomObjectsApi);
   const discovery = kc.makeApiClient(DiscoveryV1Api);
-  const functions = makeResilientInformer<UpdraftFunction>(
-    kc,
-    `/apis/${GROUP}/${VERSION}/${FUNCTIONS}`,
-    () =>
-      custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FUNCTIONS }) as Promise<
-        KubernetesListObject<UpdraftFunction>
-      >,
-    log,
-  );
+  const functions = makeFunctionInformer(kc, log);
   const slices = makeResilientInformer<V1EndpointSlice>(
     kc,
     "/apis/discovery.k8s.io/v1/endpointslices",

@@ -3,23 +3,15 @@
 import { hostname } from "node:os";
 import { CoordinationV1Api } from "@kubernetes/client-node";
 import { Autoscaler } from "../../autoscaler/autoscaler.ts";
-import { UpdraftError } from "../../lib/errors.ts";
+import { envPort } from "../../lib/env.ts";
 import { loadKubeConfig } from "../../lib/kube.ts";
 import { LeaderElector } from "../../lib/leader.ts";
 import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
 
-function port(key: string, def: number): number {
-  const raw = process.env[key];
-  const n = raw ? Number(raw) : def;
-  if (!Number.isInteger(n) || n < 1 || n > 65535)
-    throw new UpdraftError("InvalidConfig", `${key} must be a port, got "${raw}"`);
-  return n;
-}
-
 async function main(): Promise<void> {
-  const apiPort = port("UPDRAFT_PORT", 8080);
-  const metricsPort = port("UPDRAFT_METRICS_PORT", 9090);
+  const apiPort = envPort(process.env, "UPDRAFT_PORT", 8080);
+  const metricsPort = envPort(process.env, "UPDRAFT_METRICS_PORT", 9090);
   const log = makeLogger("autoscaler", process.env.LOG_LEVEL ?? "info");
   const kc = loadKubeConfig();
   const registry = makeRegistry("autoscaler");
