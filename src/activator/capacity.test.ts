@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { freeSlots, pickInstance } from "./capacity.ts";
+import { concurrencyShare, freeSlots, pickInstance } from "./capacity.ts";
 
 const inst = (...inFlight: number[]) => inFlight.map((n, i) => ({ ip: `10.0.0.${i}`, inFlight: n }));
 
@@ -26,4 +26,23 @@ describe("freeSlots", () => {
   it("sums the room left on each instance, never negative", () => {
     assert.equal(freeSlots(inst(0, 3, 5), 4), 4 + 1 + 0);
   });
+});
+
+describe("concurrencyShare", () => {
+  const cases: Array<[number, number, number[]]> = [
+    [5, 2, [3, 2]],
+    [1, 3, [1, 0, 0]],
+    [10, 1, [10]],
+    [7, 3, [3, 2, 2]],
+  ];
+  for (const [max, n, want] of cases) {
+    it(`max ${max} over ${n} activators is ${want.join("+")}, adding up to max`, () => {
+      const parts = Array.from({ length: n }, (_, index) => concurrencyShare(max, { count: n, index }));
+      assert.deepEqual(parts, want);
+      assert.equal(
+        parts.reduce((a, b) => a + b, 0),
+        max,
+      );
+    });
+  }
 });

@@ -27,3 +27,14 @@ export function pickInstance(instances: readonly Instance[], perInstance: number
 export function freeSlots(instances: readonly Instance[], perInstance: number): number {
   return instances.reduce((sum, i) => sum + Math.max(0, perInstance - i.inFlight), 0);
 }
+
+/**
+ * An activator replica's part of a function's concurrency.max: max split evenly over the
+ * ready replicas, the remainder to the first ones, so the parts add up to max exactly.
+ * max 5 over 2 activators → 3 and 2; max 1 over 3 → 1, 0, 0.
+ */
+export function concurrencyShare(max: number, place: { count: number; index: number }): number {
+  const n = Math.max(1, place.count);
+  const i = Math.max(0, place.index);
+  return Math.floor(max / n) + (i < max % n ? 1 : 0);
+}

@@ -9,12 +9,35 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Counter, Histogram } from "prom-client";
-import { Agent, request } from "undici";
+import { Agent, type Dispatcher, request } from "undici";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
-import type { FunctionTable } from "./table.ts";
+import type { Instance } from "./capacity.ts";
+import type { FunctionState, FunctionTable } from "./table.ts";
 
 export const SYNC_LIMIT_BYTES = 6 * 1024 * 1024;
+
+/** The shim's answer headers the caller gets, with their public spelling. */
+const FORWARDED_HEADERS: ReadonlyArray<[string, string]> = [
+  ["x-updraft-duration-ms", "X-Updraft-Duration-Ms"],
+  ["x-updraft-billed-duration-ms", "X-Updraft-Billed-Duration-Ms"],
+  ["x-updraft-init-duration-ms", "X-Updraft-Init-Duration-Ms"],
+  ["x-updraft-function-error", "X-Updraft-Function-Error"],
+  ["x-updraft-log-result", "X-Updraft-Log-Result"],
+];
+
+/** Errors raised before a connection existed: the instance never saw the request. */
+export function notDelivered(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return (
+    code === "ECONNREFUSED" ||
+    code === "EHOSTUNREACH" ||
+    code === "ENETUNREACH" ||
+    code === "UND_ERR_CONNECT_TIMEOUT" ||
+    (code === "UND_ERR_SOCKET" &&
+      /ECONNREFUSED|EHOSTUNREACH/.test(String((err as { cause?: unknown }).cause)))
+  );
+}
 
 /** SCF's codes as HTTP statuses, with the error body SCF uses. */
 export function httpError(code: string): { status: number; scfCode: number } {
@@ -27,6 +50,8 @@ export function httpError(code: string): { status: number; scfCode: number } {
       return { status: 400, scfCode: 400 };
     case "QueueFull":
       return { status: 429, scfCode: 429 };
+    case "ConcurrencyLimit":
+      return { status: 432, scfCode: 432 };
     case "NoInstanceReady":
       return { status: 503, scfCode: 500 };
     case "NotFound":
@@ -130,24 +155,59 @@ export class ActivatorServer {
     }
     const start = performance.now();
     // Bounded wait: long enough for an instance to start and initialise.
-    const waitMs = (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000;
-    let inst: Awaited<ReturnType<FunctionTable["acquire"]>>;
-    try {
-      inst = await this.table.acquire(st, waitMs);
-    } catch (err) {
-      const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
-      this.count(ns, name, httpError(e.code).status);
-      this.fail(res, requestId, e);
-      return;
-    }
+    const deadline = Date.now() + (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000;
     this.inFlight++;
     try {
-      const upstream = await request(`http://${inst.ip}:8080/invoke`, {
+      // A request that never reached an instance (it was gone, or draining) is safe to
+      // send again, to another instance or one that is starting.
+      for (;;) {
+        let inst: Awaited<ReturnType<FunctionTable["acquire"]>>;
+        // No instance at all: this request is the one waiting for a cold start.
+        const cold = st.instances.length === 0;
+        try {
+          inst = await this.table.acquire(st, Math.max(1, deadline - Date.now()));
+        } catch (err) {
+          const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
+          this.count(ns, name, httpError(e.code).status);
+          this.fail(res, requestId, e);
+          return;
+        }
+        let outcome: "done" | "retry";
+        try {
+          outcome = await this.forward(req, res, st, inst, body, requestId, ns, name, start, cold);
+        } finally {
+          this.table.release(st, inst);
+        }
+        if (outcome === "done") return;
+        this.table.markUnreachable(st, inst);
+      }
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** Sends the event to one instance; "retry" when it provably never got there. */
+  private async forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    st: FunctionState,
+    inst: Instance,
+    body: Buffer,
+    requestId: string,
+    ns: string,
+    name: string,
+    start: number,
+    cold: boolean,
+  ): Promise<"done" | "retry"> {
+    let upstream: Dispatcher.ResponseData;
+    try {
+      upstream = await request(`http://${inst.ip}:8080/invoke`, {
         method: "POST",
         body,
         headers: {
           "content-type": "application/json",
           "x-updraft-request-id": requestId,
+          ...(cold ? { "x-updraft-cold-start": "true" } : {}),
           ...(req.headers["x-updraft-log-type"]
             ? { "x-updraft-log-type": String(req.headers["x-updraft-log-type"]) }
             : {}),
@@ -156,47 +216,40 @@ export class ActivatorServer {
         headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,
         bodyTimeout: (st.spec.timeoutSeconds + 10) * 1000,
       });
-      const payload = Buffer.from(await upstream.body.arrayBuffer());
-      const out: Record<string, string> = {
-        "Content-Type": "application/json",
-        "X-Updraft-Request-Id": requestId,
-      };
-      for (const h of [
-        "duration-ms",
-        "billed-duration-ms",
-        "init-duration-ms",
-        "function-error",
-        "log-result",
-      ]) {
-        const v = upstream.headers[`x-updraft-${h}`];
-        if (v !== undefined)
-          out[`X-Updraft-${h.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase())}`] =
-            String(v);
-      }
-      if (upstream.statusCode !== 200) {
-        this.count(ns, name, 500);
-        this.fail(
-          res,
-          requestId,
-          new UpdraftError("InternalError", `instance answered ${upstream.statusCode}: ${payload}`),
-        );
-        return;
-      }
-      res.writeHead(200, out);
-      res.end(payload);
-      this.count(ns, name, 200);
-      this.metrics.duration.observe({ namespace: ns, function: name }, (performance.now() - start) / 1000);
     } catch (err) {
+      if (notDelivered(err)) return "retry";
       this.count(ns, name, 500);
       this.fail(
         res,
         requestId,
         new UpdraftError("InternalError", `forwarding to ${inst.ip} failed: ${String(err)}`),
       );
-    } finally {
-      this.inFlight--;
-      this.table.release(st, inst);
+      return "done";
     }
+    const payload = Buffer.from(await upstream.body.arrayBuffer());
+    if (upstream.statusCode === 503) return "retry"; // the instance is draining: it did not run it
+    if (upstream.statusCode !== 200) {
+      this.count(ns, name, 500);
+      this.fail(
+        res,
+        requestId,
+        new UpdraftError("InternalError", `instance answered ${upstream.statusCode}: ${payload}`),
+      );
+      return "done";
+    }
+    const out: Record<string, string> = {
+      "Content-Type": "application/json",
+      "X-Updraft-Request-Id": requestId,
+    };
+    for (const [h, name2] of FORWARDED_HEADERS) {
+      const v = upstream.headers[h];
+      if (v !== undefined) out[name2] = String(v);
+    }
+    res.writeHead(200, out);
+    res.end(payload);
+    this.count(ns, name, 200);
+    this.metrics.duration.observe({ namespace: ns, function: name }, (performance.now() - start) / 1000);
+    return "done";
   }
 
   private count(ns: string, name: string, code: number): void {

@@ -23,10 +23,16 @@ export interface FunctionState {
   inFlight: number;
   requests: number;
   lastRequestAt: number;
+  /** ∫ (in flight + waiting) dt since periodStartMs, for the time-averaged concurrency. */
+  demandIntegral: number;
+  lastChangeMs: number;
+  periodStartMs: number;
 }
 
 export interface TableOptions {
   maxWaiting: number;
+  /** This activator's part of concurrency.max (undefined: unlimited). */
+  maxShare: (max: number | undefined) => number | undefined;
   /** Called when a request finds no ready instance: scale from zero now. */
   onColdRequest: (namespace: string, name: string) => void;
 }
@@ -57,6 +63,9 @@ export class FunctionTable {
           inFlight: 0,
           requests: 0,
           lastRequestAt: 0,
+          demandIntegral: 0,
+          lastChangeMs: Date.now(),
+          periodStartMs: Date.now(),
         });
     }
     for (const [key, st] of this.fns) {
@@ -101,6 +110,17 @@ export class FunctionTable {
 
   /** A slot on an instance now, or once one is free, or a coded error at the deadline. */
   acquire(st: FunctionState, waitMs: number): Promise<Instance> {
+    const share = this.opts.maxShare(st.spec.concurrency.max);
+    if (share !== undefined && st.inFlight + st.waiters.length >= share) {
+      // Sync calls over the reserved concurrency are refused (432); async events wait elsewhere.
+      return Promise.reject(
+        new UpdraftError(
+          "ConcurrencyLimit",
+          `concurrency limit exceeded: function ${st.key} may run ${st.spec.concurrency.max} invocations at once`,
+        ),
+      );
+    }
+    this.touch(st);
     st.requests++;
     st.lastRequestAt = Date.now();
     const i = pickInstance(st.instances, st.spec.concurrency.perInstance, st.cursor);
@@ -119,6 +139,7 @@ export class FunctionTable {
         resolve,
         reject,
         timer: setTimeout(() => {
+          this.touch(st);
           st.waiters = st.waiters.filter((x) => x !== w);
           reject(
             new UpdraftError("NoInstanceReady", `no instance of ${st.key} became ready within ${waitMs} ms`),
@@ -129,10 +150,42 @@ export class FunctionTable {
     });
   }
 
+  /**
+   * An instance that could not be reached (its pod is gone before its EndpointSlice said
+   * so) leaves the table now; the next EndpointSlice update is the truth again.
+   */
+  markUnreachable(st: FunctionState, inst: Instance): void {
+    st.instances = st.instances.filter((i) => i !== inst);
+    if (st.instances.length === 0) {
+      const [ns, name] = st.key.split("/") as [string, string];
+      this.opts.onColdRequest(ns, name);
+    }
+  }
+
   release(st: FunctionState, inst: Instance): void {
+    this.touch(st);
     inst.inFlight--;
     st.inFlight--;
     this.dispatch(st);
+  }
+
+  /** Accumulates demand × time up to now; call before demand changes. */
+  private touch(st: FunctionState, now = Date.now()): void {
+    st.demandIntegral += (st.inFlight + st.waiters.length) * (now - st.lastChangeMs);
+    st.lastChangeMs = now;
+  }
+
+  /**
+   * Time-averaged demand (in flight + waiting) since the last call, and a new period.
+   * Example: 2 requests for the whole second and 1 more for half of it → 2.5.
+   */
+  takeConcurrency(st: FunctionState, now = Date.now()): number {
+    this.touch(st, now);
+    const span = now - st.periodStartMs;
+    const c = span > 0 ? st.demandIntegral / span : st.inFlight + st.waiters.length;
+    st.demandIntegral = 0;
+    st.periodStartMs = now;
+    return c;
   }
 
   private take(st: FunctionState, i: number): Instance {

@@ -20,7 +20,8 @@ import { childName } from "../controller/builders.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { makeFunctionInformer, makeResilientInformer, type ResilientInformer } from "../lib/kube.ts";
 import type { Logger } from "../lib/logger.ts";
-import { decideReplicas } from "./decide.ts";
+import { decideReplicas, PANIC_WINDOW_MS, type ScaleState, STABLE_WINDOW_MS } from "./decide.ts";
+import { ConcurrencyWindows } from "./windows.ts";
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
@@ -28,6 +29,9 @@ interface Activity {
   lastActivityMs: number;
   inFlight: number;
   activationRequested: boolean;
+  /** Per-second buckets of observed concurrency, summed over activators. */
+  windows: ConcurrencyWindows;
+  state: ScaleState;
 }
 
 export class Autoscaler {
@@ -41,6 +45,8 @@ export class Autoscaler {
   private leading = false;
   private readonly decisions: Counter<"reason">;
   private readonly desired: Gauge<"namespace" | "function">;
+  private readonly observed: Gauge<"namespace" | "function" | "window">;
+  private readonly panicking: Gauge<"namespace" | "function">;
 
   constructor(kc: KubeConfig, log: Logger, registry: Registry) {
     this.log = log;
@@ -58,6 +64,18 @@ export class Autoscaler {
       name: "updraft_autoscaler_scale_total",
       help: "Scale writes by reason",
       labelNames: ["reason"],
+      registers: [registry],
+    });
+    this.observed = new Gauge({
+      name: "updraft_autoscaler_observed_concurrency",
+      help: "Observed concurrency per function, averaged over the stable (60 s) and panic (6 s) windows",
+      labelNames: ["namespace", "function", "window"],
+      registers: [registry],
+    });
+    this.panicking = new Gauge({
+      name: "updraft_autoscaler_panic_mode",
+      help: "1 while a function is in panic mode",
+      labelNames: ["namespace", "function"],
       registers: [registry],
     });
     this.desired = new Gauge({
@@ -121,7 +139,13 @@ export class Autoscaler {
     let a = this.activity.get(key);
     if (!a) {
       // First sight: count it as activity, so a function is never scaled down before its grace period.
-      a = { lastActivityMs: Date.now(), inFlight: 0, activationRequested: false };
+      a = {
+        lastActivityMs: Date.now(),
+        inFlight: 0,
+        activationRequested: false,
+        windows: new ConcurrencyWindows(),
+        state: {},
+      };
       this.activity.set(key, a);
     }
     return a;
@@ -141,17 +165,33 @@ export class Autoscaler {
     const spec = resolveFunctionSpec(fn.spec);
     const a = this.activityOf(key);
     const replicas = d.spec?.replicas ?? 0;
+    const now = Date.now();
+    const stable = a.windows.average(STABLE_WINDOW_MS, now);
+    const panicC = a.windows.average(PANIC_WINDOW_MS, now);
     const decision = decideReplicas({
+      spec: {
+        perInstance: spec.concurrency.perInstance,
+        targetUtilization: spec.scaling.targetUtilization,
+        minInstances: spec.scaling.minInstances,
+        provisioned: spec.concurrency.provisioned,
+        ...(spec.scaling.maxInstances !== undefined ? { maxInstances: spec.scaling.maxInstances } : {}),
+        ...(spec.concurrency.max !== undefined ? { maxConcurrency: spec.concurrency.max } : {}),
+        scaleToZeroAfterMs: spec.scaling.scaleToZeroAfterSeconds * 1000,
+      },
       replicas,
-      minInstances: spec.scaling.minInstances,
-      provisioned: spec.concurrency.provisioned,
-      ...(spec.scaling.maxInstances !== undefined ? { maxInstances: spec.scaling.maxInstances } : {}),
-      scaleToZeroAfterMs: spec.scaling.scaleToZeroAfterSeconds * 1000,
+      readyReplicas: d.status?.readyReplicas ?? 0,
+      stableConcurrency: stable,
+      panicConcurrency: panicC,
       lastActivityMs: a.lastActivityMs,
       inFlight: a.inFlight,
       activationRequested: a.activationRequested,
-      nowMs: Date.now(),
+      nowMs: now,
+      state: a.state,
     });
+    a.state = decision.state;
+    this.observed.set({ namespace, function: name, window: "stable" }, stable);
+    this.observed.set({ namespace, function: name, window: "panic" }, panicC);
+    this.panicking.set({ namespace, function: name }, decision.panic ? 1 : 0);
     a.activationRequested = false;
     this.desired.set({ namespace, function: name }, decision.replicas);
     if (decision.replicas === replicas) return;

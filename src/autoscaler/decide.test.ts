@@ -2,65 +2,170 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { decideReplicas, type ScaleInput } from "./decide.ts";
 
-const base: ScaleInput = {
-  replicas: 0,
-  minInstances: 0,
-  provisioned: 0,
-  scaleToZeroAfterMs: 30_000,
-  lastActivityMs: 0,
+const NOW = 1_000_000;
+const input = (
+  over: Omit<Partial<ScaleInput>, "spec"> & { spec?: Partial<ScaleInput["spec"]> } = {},
+): ScaleInput => ({
+  replicas: 1,
+  readyReplicas: 1,
+  stableConcurrency: 0,
+  panicConcurrency: 0,
+  lastActivityMs: NOW,
   inFlight: 0,
   activationRequested: false,
-  nowMs: 100_000,
-};
+  nowMs: NOW,
+  state: {},
+  ...over,
+  spec: {
+    perInstance: 1,
+    targetUtilization: 0.7,
+    minInstances: 0,
+    provisioned: 0,
+    scaleToZeroAfterMs: 30_000,
+    ...over.spec,
+  },
+});
 
 describe("decideReplicas", () => {
-  const cases: Array<{ why: string; in: Partial<ScaleInput>; want: [number, string] }> = [
+  const cases: Array<{ why: string; in: ScaleInput; want: [number, string] }> = [
+    {
+      why: "steady load: ceil(concurrency / (perInstance × target)); 14 / (4 × 0.7) = 5",
+      in: input({
+        replicas: 5,
+        readyReplicas: 5,
+        stableConcurrency: 14,
+        panicConcurrency: 14,
+        spec: { perInstance: 4 },
+      }),
+      want: [5, "Steady"],
+    },
+    {
+      why: "more load in the stable window scales up (2.8 / 0.7 = 4; the panic window asks only 1.3× ready)",
+      in: input({
+        replicas: 3,
+        readyReplicas: 3,
+        stableConcurrency: 2.8,
+        panicConcurrency: 2.8,
+        spec: { perInstance: 1 },
+      }),
+      want: [4, "ScaleUp"],
+    },
+    {
+      why: "a spike (panic window ≥ 2× ready) follows the panic window at once",
+      in: input({
+        replicas: 1,
+        readyReplicas: 1,
+        stableConcurrency: 1,
+        panicConcurrency: 7,
+        spec: { perInstance: 1, targetUtilization: 1 },
+      }),
+      want: [7, "PanicScaleUp"],
+    },
+    {
+      why: "in panic, never scale down even if the panic window dropped",
+      in: input({
+        replicas: 8,
+        readyReplicas: 8,
+        stableConcurrency: 1,
+        panicConcurrency: 1,
+        state: { panicSinceMs: NOW - 10_000, lastPanicTriggerMs: NOW - 10_000 },
+      }),
+      want: [8, "Steady"],
+    },
+    {
+      why: "panic ends after a calm stable window; then scale-down is limited to ÷2",
+      in: input({
+        replicas: 8,
+        readyReplicas: 8,
+        stableConcurrency: 0.7,
+        panicConcurrency: 0.7,
+        state: { panicSinceMs: NOW - 120_000, lastPanicTriggerMs: NOW - 61_000 },
+      }),
+      want: [4, "ScaleDown"],
+    },
     {
       why: "a request waiting at zero wakes one instance at once",
-      in: { activationRequested: true, lastActivityMs: 100_000 },
+      in: input({ replicas: 0, readyReplicas: 0, activationRequested: true }),
       want: [1, "ScaleFromZero"],
     },
     {
-      why: "waking respects a larger floor",
-      in: { activationRequested: true, minInstances: 3 },
-      want: [3, "ScaleFromZero"],
-    },
-    {
-      why: "waking respects maxInstances",
-      in: { activationRequested: true, minInstances: 3, maxInstances: 2 },
-      want: [2, "ScaleFromZero"],
-    },
-    {
-      why: "idle past the grace period goes to zero",
-      in: { replicas: 1, lastActivityMs: 69_999 },
+      why: "idle past the grace period goes to zero, whatever the windows remember",
+      in: input({ replicas: 3, readyReplicas: 3, stableConcurrency: 0.5, lastActivityMs: NOW - 30_001 }),
       want: [0, "ScaleToZero"],
     },
     {
-      why: "idle but within the grace period stays",
-      in: { replicas: 1, lastActivityMs: 70_001 },
+      why: "idle but within the grace period keeps one warm",
+      in: input({ replicas: 1, readyReplicas: 1, lastActivityMs: NOW - 29_000 }),
       want: [1, "Steady"],
     },
     {
-      why: "work in flight is never scaled away, however old the last request",
-      in: { replicas: 1, inFlight: 1 },
+      why: "work in flight is never scaled away",
+      in: input({ replicas: 1, inFlight: 1, lastActivityMs: NOW - 600_000 }),
       want: [1, "Steady"],
     },
     {
-      why: "idle goes down to the floor, not below",
-      in: { replicas: 3, provisioned: 2 },
+      why: "idle goes to the floor max(minInstances, provisioned), not below",
+      in: input({
+        replicas: 4,
+        readyReplicas: 4,
+        lastActivityMs: 0,
+        spec: { provisioned: 2, minInstances: 1 },
+      }),
       want: [2, "ScaleToFloor"],
     },
     {
-      why: "below the floor (provisioned raised) goes up to it",
-      in: { replicas: 0, provisioned: 2 },
-      want: [2, "BelowFloor"],
+      why: "provisioned instances are kept through idle periods",
+      in: input({ replicas: 2, readyReplicas: 2, lastActivityMs: 0, spec: { provisioned: 2 } }),
+      want: [2, "Steady"],
     },
-    { why: "at zero with no request stays at zero", in: {}, want: [0, "Steady"] },
+    {
+      why: "below the floor goes up to it",
+      in: input({ replicas: 0, readyReplicas: 0, lastActivityMs: 0, spec: { provisioned: 2 } }),
+      want: [2, "ScaleToFloor"],
+    },
+    {
+      why: "maxInstances caps the answer",
+      in: input({
+        replicas: 2,
+        readyReplicas: 2,
+        stableConcurrency: 70,
+        panicConcurrency: 70,
+        spec: { maxInstances: 5 },
+      }),
+      want: [5, "PanicScaleUp"],
+    },
+    {
+      why: "concurrency.max caps instances at ceil(max / perInstance): 10 / 4 → 3",
+      in: input({
+        replicas: 2,
+        readyReplicas: 2,
+        stableConcurrency: 70,
+        panicConcurrency: 70,
+        spec: { perInstance: 4, maxConcurrency: 10 },
+      }),
+      want: [3, "PanicScaleUp"],
+    },
+    {
+      why: "scale-up is limited to ×1000 of what is ready",
+      in: input({
+        replicas: 1,
+        readyReplicas: 1,
+        stableConcurrency: 5000,
+        panicConcurrency: 5000,
+        spec: { targetUtilization: 1 },
+      }),
+      want: [1000, "PanicScaleUp"],
+    },
   ];
   for (const c of cases) {
     it(c.why, () => {
-      const d = decideReplicas({ ...base, ...c.in });
+      const d = decideReplicas(c.in);
       assert.deepEqual([d.replicas, d.reason], c.want);
     });
   }
+  it("entering panic records when; the state carries it to the next decision", () => {
+    const d = decideReplicas(input({ replicas: 1, readyReplicas: 1, panicConcurrency: 10 }));
+    assert.equal(d.panic, true);
+    assert.equal(d.state.panicSinceMs, NOW);
+  });
 });

@@ -1,35 +1,114 @@
 /**
- * The scale decision, pure (issue 4 part: wake from zero, back to zero when idle; the
- * requests × duration rule comes with issue 5).
+ * The scale decision, pure (DESIGN.md, scaling): a function of the spec, the metric
+ * windows, the previous state and the clock.
  *
- * floor = max(minInstances, provisioned).
- * - A request waiting for a function with no instance: at least 1 (and at least floor).
- * - Traffic (requests or work in flight) within scaleToZeroAfterSeconds: keep what it has,
- *   never below floor.
- * - Idle for longer than scaleToZeroAfterSeconds: floor (0 for a plain function).
- * Example: scaleToZeroAfterSeconds 30, last request at 10:00:00, now 10:00:31, one
- * replica, floor 0 → 0.
+ * desired = ceil(observed concurrency / (perInstance × targetUtilization)), where observed
+ * concurrency is the time-averaged number of requests in flight (= requests/s × average
+ * duration, Little's law), averaged over a 60 s stable window and a 6 s panic window.
+ * Example: 10 requests/s of 1.4 s each → concurrency 14; perInstance 4, target 0.7 →
+ * 14 / 2.8 = 5 instances.
+ *
+ * Panic: when the panic window asks for ≥ 2× the ready instances, follow the panic window
+ * and never scale down until it has been calm for a whole stable window (60 s).
+ * Rates: at most ×1000 up and ÷2 down per decision. Clamps: [floor, maxInstances] and
+ * ceil(concurrency.max / perInstance), with floor = max(minInstances, provisioned).
+ * Zero: only after scaleToZeroAfterSeconds with no traffic and nothing in flight.
  */
-export interface ScaleInput {
-  replicas: number;
+export interface ScaleSpec {
+  perInstance: number;
+  targetUtilization: number;
   minInstances: number;
   provisioned: number;
   maxInstances?: number;
+  maxConcurrency?: number;
   scaleToZeroAfterMs: number;
+}
+
+export interface ScaleState {
+  /** Since when the function is panicking (undefined: not panicking). */
+  panicSinceMs?: number;
+  /** The last time the panic window asked for ≥ 2× the ready instances. */
+  lastPanicTriggerMs?: number;
+}
+
+export interface ScaleInput {
+  spec: ScaleSpec;
+  replicas: number;
+  readyReplicas: number;
+  /** Averages of observed concurrency over the windows. */
+  stableConcurrency: number;
+  panicConcurrency: number;
   lastActivityMs: number;
   inFlight: number;
   activationRequested: boolean;
   nowMs: number;
+  state: ScaleState;
 }
 
-export function decideReplicas(i: ScaleInput): { replicas: number; reason: string } {
-  const floor = Math.max(i.minInstances, i.provisioned);
-  const cap = (n: number) => (i.maxInstances !== undefined ? Math.min(n, i.maxInstances) : n);
-  if (i.activationRequested && i.replicas === 0)
-    return { replicas: cap(Math.max(1, floor)), reason: "ScaleFromZero" };
-  if (i.replicas < floor) return { replicas: cap(floor), reason: "BelowFloor" };
-  const idle = i.inFlight === 0 && i.nowMs - i.lastActivityMs > i.scaleToZeroAfterMs;
-  if (idle && i.replicas > floor)
-    return { replicas: floor, reason: floor === 0 ? "ScaleToZero" : "ScaleToFloor" };
-  return { replicas: i.replicas, reason: "Steady" };
+export interface ScaleDecision {
+  replicas: number;
+  reason: string;
+  panic: boolean;
+  state: ScaleState;
+}
+
+export const STABLE_WINDOW_MS = 60_000;
+export const PANIC_WINDOW_MS = 6_000;
+export const PANIC_THRESHOLD = 2;
+export const MAX_SCALE_UP_RATE = 1000;
+export const MAX_SCALE_DOWN_RATE = 2;
+
+export function decideReplicas(i: ScaleInput): ScaleDecision {
+  const s = i.spec;
+  const floor = Math.max(s.minInstances, s.provisioned);
+  const capByConcurrency =
+    s.maxConcurrency !== undefined ? Math.ceil(s.maxConcurrency / s.perInstance) : Infinity;
+  const ceiling = Math.min(s.maxInstances ?? Infinity, capByConcurrency);
+  const clamp = (n: number) => Math.max(floor, Math.min(n, ceiling));
+  const target = s.perInstance * s.targetUtilization;
+
+  const wantStable = Math.ceil(i.stableConcurrency / target - 1e-9);
+  const wantPanic = Math.ceil(i.panicConcurrency / target - 1e-9);
+  const base = Math.max(i.readyReplicas, 1);
+
+  // Panic mode: entered when the short window wants ≥ 2× what is ready; left after a
+  // whole stable window without that trigger.
+  const state: ScaleState = { ...i.state };
+  if (wantPanic / base >= PANIC_THRESHOLD && i.panicConcurrency > 0) {
+    state.lastPanicTriggerMs = i.nowMs;
+    state.panicSinceMs ??= i.nowMs;
+  } else if (
+    state.panicSinceMs !== undefined &&
+    i.nowMs - (state.lastPanicTriggerMs ?? 0) >= STABLE_WINDOW_MS
+  ) {
+    state.panicSinceMs = undefined;
+  }
+  const panic = state.panicSinceMs !== undefined;
+
+  if (i.activationRequested && i.replicas === 0) {
+    return { replicas: Math.max(1, clamp(Math.max(1, wantPanic))), reason: "ScaleFromZero", panic, state };
+  }
+
+  // No traffic and nothing in flight for the grace period: straight to the floor (the
+  // windows may still remember old load; idleness is the stronger fact).
+  const idle = i.inFlight === 0 && i.nowMs - i.lastActivityMs > s.scaleToZeroAfterMs;
+  if (idle && !panic) {
+    const replicas = floor;
+    const reason = replicas === i.replicas ? "Steady" : replicas === 0 ? "ScaleToZero" : "ScaleToFloor";
+    return { replicas, reason, panic, state };
+  }
+
+  let want = panic ? Math.max(wantPanic, i.replicas) : wantStable;
+  // Rate limits relative to what is ready (Knative's defaults).
+  want = Math.min(want, Math.ceil(MAX_SCALE_UP_RATE * base));
+  if (!panic) want = Math.max(want, Math.floor(i.replicas / MAX_SCALE_DOWN_RATE));
+  if (want === 0 && i.replicas > 0) want = 1; // traffic is recent: keep one warm until idle
+
+  const replicas = clamp(want);
+  let reason = "Steady";
+  if (replicas > i.replicas)
+    reason = replicas === floor && want < floor ? "BelowFloor" : panic ? "PanicScaleUp" : "ScaleUp";
+  else if (replicas < i.replicas)
+    reason = replicas === 0 ? "ScaleToZero" : replicas === floor ? "ScaleToFloor" : "ScaleDown";
+  return { replicas, reason, panic, state };
 }

@@ -123,6 +123,7 @@ export function functionEnv(fn: UpdraftFunction, spec: ResolvedFunctionSpec, sha
     { name: "UPDRAFT_INIT_TIMEOUT_MS", value: String(spec.initTimeoutSeconds * 1000) },
     { name: "UPDRAFT_PER_INSTANCE", value: String(spec.concurrency.perInstance) },
     { name: "UPDRAFT_CODE_SHA256", value: sha },
+    { name: "UPDRAFT_PROVISIONED", value: String(spec.concurrency.provisioned > 0) },
   ];
   if (spec.handler) env.push({ name: "_HANDLER", value: spec.handler });
   if (spec.code.url) env.push({ name: "UPDRAFT_CODE_URL", value: spec.code.url });

@@ -232,6 +232,7 @@ export class Shim {
     for await (const c of req) chunks.push(c as Buffer);
     const id = String(req.headers["x-updraft-request-id"] ?? crypto.randomUUID());
     const tail = String(req.headers["x-updraft-log-type"] ?? "").toLowerCase() === "tail";
+    const waitedForColdStart = req.headers["x-updraft-cold-start"] === "true";
     if (this.draining) {
       res.writeHead(503, { "Content-Type": "application/json" });
       res.end(errorBody(500, "instance draining", "InstanceDraining"));
@@ -243,7 +244,7 @@ export class Shim {
     const slot = await this.takeSlot();
     try {
       await slot.initializing;
-      const r = await this.invoke(slot, id, Buffer.concat(chunks), tail);
+      const r = await this.invoke(slot, id, Buffer.concat(chunks), tail, waitedForColdStart);
       res.writeHead(r.status, { "Content-Type": "application/json", ...r.headers });
       res.end(r.body);
     } finally {
@@ -269,7 +270,13 @@ export class Shim {
     else slot.reserved = false;
   }
 
-  async invoke(slot: Slot, id: string, event: Buffer, tail: boolean): Promise<InvokeResult> {
+  async invoke(
+    slot: Slot,
+    id: string,
+    event: Buffer,
+    tail: boolean,
+    waitedForColdStart = true,
+  ): Promise<InvokeResult> {
     const lines: string[] = [];
     const print = (l: string) => {
       lines.push(l);
@@ -298,7 +305,10 @@ export class Shim {
         initRuntimeMs: this.initRuntimeMs,
         initFunctionMs: slot.initMs,
       };
-      print(initReportLine(id, t, this.cfg.memoryMB, slot.worker.memUsageBytes(), this.cfg.provisioned));
+      // A provisioned function's instance that was warm before its first request came (the
+      // request did not wait for it) logs "Provisioned Report", as SCF does.
+      const provisioned = this.cfg.provisioned && !waitedForColdStart;
+      print(initReportLine(id, t, this.cfg.memoryMB, slot.worker.memUsageBytes(), provisioned));
       headers["x-updraft-init-duration-ms"] = String(
         Math.round(t.pullCodeMs + t.initRuntimeMs + t.initFunctionMs),
       );
@@ -340,7 +350,11 @@ export class Shim {
     return h;
   }
 
-  /** Stops taking work, lets in-flight invocations finish (up to the timeout), stops workers. */
+  /**
+   * Stops taking work, lets in-flight invocations finish (up to the timeout), stops
+   * workers. New requests after SIGTERM get 503, which the activator retries elsewhere
+   * (the instance never ran them), while the EndpointSlices catch up.
+   */
   async drain(): Promise<void> {
     this.draining = true;
     const deadline = Date.now() + this.cfg.timeoutMs + 1000;

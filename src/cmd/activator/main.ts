@@ -3,8 +3,11 @@
  * function Services), the function table, the invoke API, activity reports to the
  * autoscaler, metrics/health, drain on SIGTERM.
  */
+
+import { hostname } from "node:os";
 import { DiscoveryV1Api, type V1EndpointSlice } from "@kubernetes/client-node";
 import { Counter, Histogram } from "prom-client";
+import { concurrencyShare } from "../../activator/capacity.ts";
 import { ActivatorServer } from "../../activator/server.ts";
 import { FunctionTable } from "../../activator/table.ts";
 import { envPort } from "../../lib/env.ts";
@@ -14,6 +17,7 @@ import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
 
 async function main(): Promise<void> {
+  const ownNamespace = process.env.UPDRAFT_NAMESPACE ?? "updraft-system";
   const apiPort = envPort(process.env, "UPDRAFT_PORT", 8080);
   const metricsPort = envPort(process.env, "UPDRAFT_METRICS_PORT", 9090);
   const autoscalerUrl =
@@ -32,7 +36,32 @@ async function main(): Promise<void> {
       signal: AbortSignal.timeout(2000),
     });
   const lastActivate = new Map<string, number>();
+  // The activator replicas share concurrency.max: each takes its part of it, by its place
+  // among the ready replicas (from the activator Service's EndpointSlices).
+  const myIP = process.env.POD_IP ?? "";
+  const peers = makeResilientInformer<V1EndpointSlice>(
+    kc,
+    `/apis/discovery.k8s.io/v1/namespaces/${ownNamespace}/endpointslices`,
+    () =>
+      discovery.listNamespacedEndpointSlice({
+        namespace: ownNamespace,
+        labelSelector: "kubernetes.io/service-name=updraft-activator",
+      }),
+    log,
+    "kubernetes.io/service-name=updraft-activator",
+  );
+  const replicaPlace = (): { count: number; index: number } => {
+    const ips = new Set<string>();
+    for (const sl of peers.list()) {
+      for (const e of sl.endpoints ?? [])
+        if (e.conditions?.ready !== false) for (const a of e.addresses) ips.add(a);
+    }
+    ips.add(myIP);
+    const sorted = [...ips].sort();
+    return { count: sorted.length, index: sorted.indexOf(myIP) };
+  };
   const table = new FunctionTable({
+    maxShare: (max) => (max === undefined ? undefined : concurrencyShare(max, replicaPlace())),
     maxWaiting: Number(process.env.UPDRAFT_MAX_WAITING ?? 10_000),
     // Scale from zero now, not at the next autoscaler tick; at most once per 500 ms per function.
     onColdRequest: (namespace, name) => {
@@ -64,7 +93,7 @@ async function main(): Promise<void> {
   );
   functions.onChange(() => table.setFunctions(functions.list()));
   slices.onChange(() => table.setEndpointSlices(slices.list()));
-  await Promise.all([functions.start(), slices.start()]);
+  await Promise.all([functions.start(), slices.start(), peers.start()]);
   table.setFunctions(functions.list());
   table.setEndpointSlices(slices.list());
 
@@ -93,16 +122,17 @@ async function main(): Promise<void> {
       key: s.key,
       inFlight: s.inFlight + s.waiters.length,
       requests: s.requests,
+      concurrency: table.takeConcurrency(s),
     }));
     for (const s of table.all()) s.requests = 0;
-    tellAutoscaler("/v1/activity", { items }).catch(() => undefined);
+    tellAutoscaler("/v1/activity", { activator: myIP || hostname(), items }).catch(() => undefined);
   }, 1000);
   log.info("started", { apiPort, metricsPort, autoscalerUrl });
 
   const stop = async () => {
     clearInterval(report);
     await server.drain(30_000);
-    await Promise.all([functions.stop(), slices.stop()]);
+    await Promise.all([functions.stop(), slices.stop(), peers.stop()]);
     ops.close();
     process.exit(0);
   };
