@@ -153,7 +153,7 @@ describe("spec hash", () => {
   });
   it("ignores replicas, which the autoscaler owns", () => {
     const a = makeDeployment(fn(), cfg, "s");
-    const b = makeDeployment(fn({ concurrency: { provisioned: 5 } }), cfg, "s");
+    const b = makeDeployment(fn({ scaling: { minInstances: 5 } }), cfg, "s");
     assert.notEqual(a.spec?.replicas, b.spec?.replicas);
     assert.equal(deploymentSpecHash(a), deploymentSpecHash(b));
   });
