@@ -33,6 +33,8 @@ export interface TableOptions {
   maxWaiting: number;
   /** This activator's part of concurrency.max (undefined: unlimited). */
   maxShare: (max: number | undefined) => number | undefined;
+  /** Probes a starting instance's /readyz; undefined: wait for the EndpointSlice alone. */
+  probe?: (ip: string) => Promise<boolean>;
   /** Called when a request finds no ready instance: scale from zero now. */
   onColdRequest: (namespace: string, name: string) => void;
 }
@@ -81,23 +83,69 @@ export class FunctionTable {
   /** Ready addresses per function from all EndpointSlices labelled updraft.dev/function. */
   setEndpointSlices(slices: readonly V1EndpointSlice[]): void {
     const ready = new Map<string, Set<string>>();
+    const starting = new Map<string, Set<string>>();
     for (const s of slices) {
       const fn = s.metadata?.labels?.["updraft.dev/function"];
       if (!fn) continue;
       const key = `${s.metadata?.namespace}/${fn}`;
       const set = ready.get(key) ?? new Set<string>();
+      const notYet = starting.get(key) ?? new Set<string>();
       for (const e of s.endpoints ?? []) {
-        if (e.conditions?.ready === false || e.conditions?.terminating) continue;
-        for (const a of e.addresses ?? []) set.add(a);
+        if (e.conditions?.terminating) continue;
+        for (const a of e.addresses ?? []) (e.conditions?.ready === false ? notYet : set).add(a);
       }
       ready.set(key, set);
+      starting.set(key, notYet);
     }
-    for (const st of this.fns.values()) {
-      const ips = ready.get(st.key) ?? new Set<string>();
-      // Keep in-flight counts of instances that stay; requests on removed ones finish on their own.
-      st.instances = [...ips].map((ip) => st.instances.find((i) => i.ip === ip) ?? { ip, inFlight: 0 });
-      this.dispatch(st);
+    this.endpoints = { ready, starting };
+    // Forget probe results of addresses no longer starting (ready now, or gone).
+    const stillStarting = new Set([...starting.values()].flatMap((s) => [...s]));
+    for (const ip of this.probedReady) if (!stillStarting.has(ip)) this.probedReady.delete(ip);
+    for (const st of this.fns.values()) this.refresh(st);
+  }
+
+  private endpoints: { ready: Map<string, Set<string>>; starting: Map<string, Set<string>> } = {
+    ready: new Map(),
+    starting: new Map(),
+  };
+  /** Addresses of starting instances that answered our own readiness probe. */
+  private readonly probedReady = new Set<string>();
+  private readonly probing = new Set<string>();
+
+  private refresh(st: FunctionState): void {
+    const ips = new Set(this.endpoints.ready.get(st.key) ?? []);
+    const starting = this.endpoints.starting.get(st.key) ?? new Set<string>();
+    for (const ip of starting) {
+      if (this.probedReady.has(ip)) ips.add(ip);
+      else this.probe(st, ip);
     }
+    // Keep in-flight counts of instances that stay; requests on removed ones finish on their own.
+    st.instances = [...ips].map((ip) => st.instances.find((i) => i.ip === ip) ?? { ip, inFlight: 0 });
+    this.dispatch(st);
+  }
+
+  /**
+   * A starting instance is probed directly (GET /readyz every 25 ms) so requests waiting for
+   * a cold start go to it the moment its shim is ready, not a readiness period plus an
+   * EndpointSlice update later (Knative's activator does the same).
+   */
+  private probe(st: FunctionState, ip: string): void {
+    if (this.probing.has(ip) || !this.opts.probe) return;
+    this.probing.add(ip);
+    const check = this.opts.probe;
+    const loop = async () => {
+      const deadline = Date.now() + (st.spec.initTimeoutSeconds + 5) * 1000;
+      while (Date.now() < deadline && (this.endpoints.starting.get(st.key)?.has(ip) ?? false)) {
+        if (await check(ip)) {
+          this.probedReady.add(ip);
+          this.refresh(st);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      this.probing.delete(ip);
+    };
+    void loop();
   }
 
   get(namespace: string, name: string): FunctionState | undefined {
@@ -156,6 +204,7 @@ export class FunctionTable {
    */
   markUnreachable(st: FunctionState, inst: Instance): void {
     st.instances = st.instances.filter((i) => i !== inst);
+    this.probedReady.delete(inst.ip);
     if (st.instances.length === 0) {
       const [ns, name] = st.key.split("/") as [string, string];
       this.opts.onColdRequest(ns, name);

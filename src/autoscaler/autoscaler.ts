@@ -107,16 +107,19 @@ export class Autoscaler {
       res.status(202).json({ ok: true });
     });
     app.post("/v1/activity", (req, res) => {
-      const items = ((req.body as { items?: unknown[] }).items ?? []) as Array<{
+      const body = req.body as { activator?: string; items?: unknown[] };
+      const items = (body.items ?? []) as Array<{
         key: string;
         inFlight: number;
         requests: number;
+        concurrency?: number;
       }>;
       const now = Date.now();
       for (const it of items) {
         const a = this.activityOf(it.key);
         if (it.requests > 0 || it.inFlight > 0) a.lastActivityMs = now;
         a.inFlight = it.inFlight;
+        a.windows.record(body.activator ?? "", it.concurrency ?? it.inFlight, now);
       }
       res.json({ ok: true });
     });

@@ -61,6 +61,15 @@ async function main(): Promise<void> {
     return { count: sorted.length, index: sorted.indexOf(myIP) };
   };
   const table = new FunctionTable({
+    probe: async (ip) => {
+      try {
+        const r = await fetch(`http://${ip}:8080/readyz`, { signal: AbortSignal.timeout(500) });
+        await r.arrayBuffer();
+        return r.ok;
+      } catch {
+        return false;
+      }
+    },
     maxShare: (max) => (max === undefined ? undefined : concurrencyShare(max, replicaPlace())),
     maxWaiting: Number(process.env.UPDRAFT_MAX_WAITING ?? 10_000),
     // Scale from zero now, not at the next autoscaler tick; at most once per 500 ms per function.

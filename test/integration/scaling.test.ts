@@ -1,0 +1,189 @@
+/**
+ * Autoscaling and concurrency limits on the local cluster, through the activator: a steady
+ * load settles at ceil(R·D / (perInstance · targetUtilization)), a spike panics and scales
+ * up fast, idle functions go back to zero, concurrency.max refuses the excess with 432,
+ * provisioned instances stay warm.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { applyYaml, apps, core, deleteNamespace, kubectlOk, newNamespace, ROOT, waitFor } from "./harness.ts";
+
+let base = "";
+let ns = "";
+
+const sleepFn = (name: string, extra: string) => `apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: ${name}}
+spec:
+  runtime: python3.12
+  handler: index.main_handler
+  timeoutSeconds: 30
+${extra}  code:
+    inline:
+      index.py: |
+        import time
+        def main_handler(event, context):
+            time.sleep(event.get("sleep", 0))
+            return "slept"
+`;
+
+async function invoke(name: string, event: unknown): Promise<number> {
+  const res = await fetch(`${base}/v1/namespaces/${ns}/functions/${name}/invocations`, {
+    method: "POST",
+    body: JSON.stringify(event),
+    signal: AbortSignal.timeout(120_000),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+async function replicas(name: string): Promise<{ spec: number; ready: number }> {
+  const d = await apps.readNamespacedDeployment({ name: `fn-${name}`, namespace: ns });
+  return { spec: d.spec?.replicas ?? 0, ready: d.status?.readyReplicas ?? 0 };
+}
+
+/** Sends `rate` requests per second, each sleeping `duration` s, until stop() is called. */
+function steadyLoad(name: string, rate: number, duration: number): { stop: () => Promise<number[]> } {
+  const pending: Array<Promise<number>> = [];
+  const timer = setInterval(() => pending.push(invoke(name, { sleep: duration })), 1000 / rate);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      return Promise.all(pending);
+    },
+  };
+}
+
+async function autoscalerMetric(metric: string, fn: string): Promise<number> {
+  const pod = (
+    await core.listNamespacedPod({
+      namespace: "updraft-system",
+      labelSelector: "app.kubernetes.io/name=updraft-autoscaler",
+    })
+  ).items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp);
+  const text = await (await fetch(`http://${pod!.status!.podIP}:9090/metrics`)).text();
+  const line = text
+    .split("\n")
+    .find((l) => l.startsWith(metric) && l.includes(`function="${fn}"`) && l.includes(`namespace="${ns}"`));
+  return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
+}
+
+describe("scaling", () => {
+  before(async () => {
+    kubectlOk(["apply", "--server-side", "--force-conflicts", "-f", join(ROOT, "deploy/updraft.yaml")]);
+    for (const d of ["updraft-controller", "updraft-autoscaler", "updraft-activator"]) {
+      kubectlOk(["-n", "updraft-system", "rollout", "status", `deployment/${d}`, "--timeout=120s"]);
+    }
+    const svc = await core.readNamespacedService({ name: "updraft-activator", namespace: "updraft-system" });
+    base = `http://${svc.spec!.clusterIP}:8080`;
+    ns = await newNamespace("scaling");
+  });
+  after(async () => deleteNamespace(ns));
+
+  it("a steady load settles at ceil(R·D / (perInstance·target)) within 15 s, holds, then returns to zero", async () => {
+    // R = 4/s, D = 0.5 s → concurrency 2; perInstance 1, target 0.7 → ceil(2.86) = 3.
+    applyYaml(ns, sleepFn("steady", "  scaling: {scaleToZeroAfterSeconds: 10}\n"));
+    await waitFor("steady Ready at zero", async () => (await replicas("steady")).spec === 0, 60_000);
+    const want = Math.ceil((4 * 0.5) / (1 * 0.7));
+    const load = steadyLoad("steady", 4, 0.5);
+    const t0 = Date.now();
+    try {
+      await waitFor(
+        `${want} ready instances`,
+        async () => (await replicas("steady")).ready === want,
+        15_000,
+        250,
+      );
+      const settledMs = Date.now() - t0;
+      assert.ok(settledMs <= 15_000, `settled in ${settledMs} ms`);
+      // Holds: sampled for 10 s, never far from the target.
+      const samples: number[] = [];
+      const end = Date.now() + 10_000;
+      while (Date.now() < end) {
+        samples.push((await replicas("steady")).spec);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      assert.ok(
+        samples.every((n) => n >= want && n <= want + 1),
+        `held: ${samples.join(",")}`,
+      );
+    } finally {
+      const statuses = await load.stop();
+      assert.ok(
+        statuses.every((s) => s === 200),
+        `statuses ${[...new Set(statuses)]}`,
+      );
+    }
+    await waitFor(
+      "back to zero after the grace period",
+      async () => (await replicas("steady")).spec === 0,
+      60_000,
+      500,
+    );
+  });
+
+  it("a spike enters panic mode and scales up within 4 s", async () => {
+    applyYaml(ns, sleepFn("spiky", "  scaling: {scaleToZeroAfterSeconds: 60, targetUtilization: 1}\n"));
+    await waitFor("spiky Ready", async () => (await replicas("spiky")).spec === 0, 60_000);
+    // A trickle keeps one instance warm, then 10 concurrent 3 s requests arrive.
+    assert.equal(await invoke("spiky", { sleep: 0 }), 200);
+    await waitFor("one ready", async () => (await replicas("spiky")).ready === 1, 30_000);
+    const t0 = Date.now();
+    const spike = Array.from({ length: 10 }, () => invoke("spiky", { sleep: 3 }));
+    await waitFor(
+      "panic and scale-up",
+      async () => {
+        const r = await replicas("spiky");
+        return r.spec >= 5 && (await autoscalerMetric("updraft_autoscaler_panic_mode", "spiky")) === 1;
+      },
+      4_000,
+      100,
+    );
+    const took = Date.now() - t0;
+    assert.ok(took <= 4_000, `scaled up in ${took} ms`);
+    const statuses = await Promise.all(spike);
+    assert.ok(
+      statuses.every((s) => s === 200),
+      `statuses ${statuses}`,
+    );
+  });
+
+  it("with max: 5, 20 concurrent sync calls give 5 successes and 432 for the rest", async () => {
+    applyYaml(
+      ns,
+      sleepFn("limited", "  concurrency: {max: 5, perInstance: 5}\n  scaling: {minInstances: 1}\n"),
+    );
+    await waitFor("limited ready", async () => (await replicas("limited")).ready === 1, 60_000);
+    const results = await Promise.all(Array.from({ length: 20 }, () => invoke("limited", { sleep: 2 })));
+    const ok = results.filter((s) => s === 200).length;
+    const refused = results.filter((s) => s === 432).length;
+    assert.deepEqual([ok, refused], [5, 15], `statuses ${results}`);
+  });
+
+  it("provisioned instances stay ready through an idle minute", async () => {
+    applyYaml(
+      ns,
+      sleepFn("warm", "  concurrency: {provisioned: 2}\n  scaling: {scaleToZeroAfterSeconds: 5}\n"),
+    );
+    await waitFor("2 provisioned ready", async () => (await replicas("warm")).ready === 2, 60_000);
+    const end = Date.now() + 60_000;
+    while (Date.now() < end) {
+      const r = await replicas("warm");
+      assert.ok(
+        r.spec === 2 && r.ready === 2,
+        `at ${Math.round((end - Date.now()) / 1000)} s left: ${JSON.stringify(r)}`,
+      );
+      await new Promise((res) => setTimeout(res, 2000));
+    }
+    // Their first invocation logs Provisioned Report, not Init Report.
+    const res = await fetch(`${base}/v1/namespaces/${ns}/functions/warm/invocations`, {
+      method: "POST",
+      body: "{}",
+      headers: { "X-Updraft-Log-Type": "Tail" },
+    });
+    await res.arrayBuffer();
+    const log = Buffer.from(res.headers.get("x-updraft-log-result") ?? "", "base64").toString();
+    assert.match(log, /^Provisioned Report RequestId: /m, log);
+  });
+});
