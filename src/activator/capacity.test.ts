@@ -20,6 +20,11 @@ describe("pickInstance", () => {
     { why: "the cursor wraps around", in: [0, 0, 0], per: 1, cursor: 5, want: 2 },
   ];
   for (const c of cases) it(c.why, () => assert.equal(pickInstance(inst(...c.in), c.per, c.cursor), c.want));
+  it("only instances this activator is allowed (its subset) are picked", () => {
+    const all = inst(0, 0, 0, 0);
+    const evenOnly = (i: { ip: string }) => Number(i.ip.split(".")[3]) % 2 === 0;
+    assert.equal(pickInstance(all, 1, 1, evenOnly), 2);
+  });
 });
 
 describe("freeSlots", () => {

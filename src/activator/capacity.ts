@@ -11,13 +11,18 @@ export interface Instance {
   inFlight: number;
 }
 
-export function pickInstance(instances: readonly Instance[], perInstance: number, cursor: number): number {
+export function pickInstance(
+  instances: readonly Instance[],
+  perInstance: number,
+  cursor: number,
+  allowed?: (i: Instance) => boolean,
+): number {
   let best = -1;
   const n = instances.length;
   for (let k = 0; k < n; k++) {
     const i = (cursor + k) % n;
     const inst = instances[i]!;
-    if (inst.inFlight >= perInstance) continue;
+    if (inst.inFlight >= perInstance || (allowed && !allowed(inst))) continue;
     if (best === -1 || inst.inFlight < instances[best]!.inFlight) best = i;
   }
   return best;

@@ -33,6 +33,8 @@ export interface TableOptions {
   maxWaiting: number;
   /** This activator's part of concurrency.max (undefined: unlimited). */
   maxShare: (max: number | undefined) => number | undefined;
+  /** This activator's place among the ready activators (for instance subsetting). */
+  place?: () => { count: number; index: number };
   /** Probes a starting instance's /readyz; undefined: wait for the EndpointSlice alone. */
   probe?: (ip: string) => Promise<boolean>;
   /** Called when a request finds no ready instance: scale from zero now. */
@@ -171,7 +173,7 @@ export class FunctionTable {
     this.touch(st);
     st.requests++;
     st.lastRequestAt = Date.now();
-    const i = pickInstance(st.instances, st.spec.concurrency.perInstance, st.cursor);
+    const i = pickInstance(st.instances, st.spec.concurrency.perInstance, st.cursor, this.mine(st));
     if (i >= 0 && st.waiters.length === 0) return Promise.resolve(this.take(st, i));
     if (st.instances.length === 0) {
       const [ns, name] = st.key.split("/") as [string, string];
@@ -218,6 +220,18 @@ export class FunctionTable {
     this.dispatch(st);
   }
 
+  /**
+   * Which instances this activator sends to: with at least as many instances as
+   * activators, each activator takes its own subset (instances sorted by IP, every n-th),
+   * so two activators do not both fill the same instance's perInstance; with fewer, all.
+   */
+  private mine(st: FunctionState): ((i: Instance) => boolean) | undefined {
+    const place = this.opts.place?.();
+    if (!place || place.count <= 1 || st.instances.length < place.count) return undefined;
+    const order = [...st.instances].map((i) => i.ip).sort(compareIp);
+    return (inst) => order.indexOf(inst.ip) % place.count === place.index;
+  }
+
   /** Accumulates demand × time up to now; call before demand changes. */
   private touch(st: FunctionState, now = Date.now()): void {
     st.demandIntegral += (st.inFlight + st.waiters.length) * (now - st.lastChangeMs);
@@ -247,11 +261,19 @@ export class FunctionTable {
 
   private dispatch(st: FunctionState): void {
     while (st.waiters.length > 0) {
-      const i = pickInstance(st.instances, st.spec.concurrency.perInstance, st.cursor);
+      const i = pickInstance(st.instances, st.spec.concurrency.perInstance, st.cursor, this.mine(st));
       if (i < 0) return;
       const w = st.waiters.shift()!;
       clearTimeout(w.timer);
       w.resolve(this.take(st, i));
     }
   }
+}
+
+/** Orders dotted IPv4 addresses numerically: 10.0.0.9 before 10.0.0.10. */
+export function compareIp(a: string, b: string): number {
+  const pa = a.split(".").map(Number);
+  const pb = b.split(".").map(Number);
+  for (let k = 0; k < 4; k++) if (pa[k] !== pb[k]) return (pa[k] ?? 0) - (pb[k] ?? 0);
+  return 0;
 }

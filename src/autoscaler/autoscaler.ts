@@ -211,6 +211,10 @@ export class Autoscaler {
         from: replicas,
         to: decision.replicas,
         reason: decision.reason,
+        stableConcurrency: Number(stable.toFixed(2)),
+        panicConcurrency: Number(panicC.toFixed(2)),
+        readyReplicas: d.status?.readyReplicas ?? 0,
+        panic: decision.panic,
       });
     } catch (err) {
       this.log.warn("scale failed", { function: key, err: errorMessage(err) });

@@ -82,11 +82,11 @@ describe("scaling", () => {
   after(async () => deleteNamespace(ns));
 
   it("a steady load settles at ceil(R·D / (perInstance·target)) within 15 s, holds, then returns to zero", async () => {
-    // R = 4/s, D = 0.5 s → concurrency 2; perInstance 1, target 0.7 → ceil(2.86) = 3.
+    // R = 2/s, D = 1 s → concurrency 2; perInstance 1, target 0.7 → ceil(2.86) = 3.
     applyYaml(ns, sleepFn("steady", "  scaling: {scaleToZeroAfterSeconds: 10}\n"));
     await waitFor("steady Ready at zero", async () => (await replicas("steady")).spec === 0, 60_000);
-    const want = Math.ceil((4 * 0.5) / (1 * 0.7));
-    const load = steadyLoad("steady", 4, 0.5);
+    const want = Math.ceil((2 * 1) / (1 * 0.7));
+    const load = steadyLoad("steady", 2, 1);
     const t0 = Date.now();
     try {
       await waitFor(

@@ -61,6 +61,7 @@ async function main(): Promise<void> {
     return { count: sorted.length, index: sorted.indexOf(myIP) };
   };
   const table = new FunctionTable({
+    place: replicaPlace,
     probe: async (ip) => {
       try {
         const r = await fetch(`http://${ip}:8080/readyz`, { signal: AbortSignal.timeout(500) });
