@@ -94,6 +94,16 @@ describe("decideReplicas", () => {
       want: [0, "ScaleToZero"],
     },
     {
+      why: "idle past the grace period ends a panic and goes to zero",
+      in: input({
+        replicas: 15,
+        readyReplicas: 15,
+        lastActivityMs: NOW - 30_001,
+        state: { panicSinceMs: NOW - 40_000, lastPanicTriggerMs: NOW - 31_000 },
+      }),
+      want: [0, "ScaleToZero"],
+    },
+    {
       why: "idle but within the grace period keeps one warm",
       in: input({ replicas: 1, readyReplicas: 1, lastActivityMs: NOW - 29_000 }),
       want: [1, "Steady"],

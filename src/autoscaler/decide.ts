@@ -91,11 +91,12 @@ export function decideReplicas(i: ScaleInput): ScaleDecision {
 
   // No traffic and nothing in flight for the grace period: straight to the floor (the
   // windows may still remember old load; idleness is the stronger fact).
+  // Idleness also ends a panic: a burst that is over leaves nothing to protect.
   const idle = i.inFlight === 0 && i.nowMs - i.lastActivityMs > s.scaleToZeroAfterMs;
-  if (idle && !panic) {
+  if (idle) {
     const replicas = floor;
     const reason = replicas === i.replicas ? "Steady" : replicas === 0 ? "ScaleToZero" : "ScaleToFloor";
-    return { replicas, reason, panic, state };
+    return { replicas, reason, panic: false, state: {} };
   }
 
   let want = panic ? Math.max(wantPanic, i.replicas) : wantStable;
