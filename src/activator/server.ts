@@ -26,6 +26,27 @@ const FORWARDED_HEADERS: ReadonlyArray<[string, string]> = [
   ["x-updraft-log-result", "X-Updraft-Log-Result"],
 ];
 
+/** Reads and drops the rest of a request body; destroys the connection past `cap` bytes. */
+function discardBody(req: IncomingMessage, cap: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (req.readableEnded) {
+      resolve();
+      return;
+    }
+    let seen = 0;
+    req.on("data", (c: Buffer) => {
+      seen += c.length;
+      if (seen > cap) {
+        req.socket.destroy();
+        resolve();
+      }
+    });
+    req.once("end", () => resolve());
+    req.once("close", () => resolve());
+    req.resume();
+  });
+}
+
 /** Errors raised before a connection existed: the instance never saw the request. */
 export function notDelivered(err: unknown): boolean {
   const code = (err as { code?: string }).code;
@@ -105,18 +126,32 @@ export class ActivatorServer {
     );
   }
 
-  private async readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  /** The body, or RequestTooLarge past `limit` (the stream is left open, to be drained). */
+  private readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > limit)
-      throw new UpdraftError("RequestTooLarge", `event is ${declared} bytes; the limit is ${limit}`);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req) {
-      size += (c as Buffer).length;
-      if (size > limit) throw new UpdraftError("RequestTooLarge", `event is over ${limit} bytes`);
-      chunks.push(c as Buffer);
+    if (declared > limit) {
+      return Promise.reject(
+        new UpdraftError("RequestTooLarge", `event is ${declared} bytes; the limit is ${limit}`),
+      );
     }
-    return Buffer.concat(chunks);
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const onData = (c: Buffer) => {
+        size += c.length;
+        if (size > limit) {
+          req.off("data", onData);
+          req.off("end", onEnd);
+          reject(new UpdraftError("RequestTooLarge", `event is over ${limit} bytes`));
+          return;
+        }
+        chunks.push(c);
+      };
+      const onEnd = () => resolve(Buffer.concat(chunks));
+      req.on("data", onData);
+      req.once("end", onEnd);
+      req.once("error", reject);
+    });
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -144,8 +179,10 @@ export class ActivatorServer {
     } catch (err) {
       const e =
         err instanceof UpdraftError ? err : new UpdraftError("InvalidEvent", "the event is not valid JSON");
-      if (e.code === "RequestTooLarge") res.setHeader("Connection", "close");
       this.count(ns, name, httpError(e.code).status);
+      // Answer once the client has finished sending: a client still uploading when the
+      // connection closes sees a reset, not our 406. Past 4× the limit, cut it off.
+      if (e.code === "RequestTooLarge") await discardBody(req, 4 * SYNC_LIMIT_BYTES);
       this.fail(res, requestId, e);
       return;
     }
