@@ -14,6 +14,8 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
+const SUBSET_MIN_PER_ACTIVATOR = 4;
+
 export interface FunctionState {
   key: string;
   spec: ResolvedFunctionSpec;
@@ -221,13 +223,16 @@ export class FunctionTable {
   }
 
   /**
-   * Which instances this activator sends to: with at least as many instances as
-   * activators, each activator takes its own subset (instances sorted by IP, every n-th),
-   * so two activators do not both fill the same instance's perInstance; with fewer, all.
+   * Which instances this activator sends to: with at least 4 instances per activator, each
+   * activator takes its own subset (instances sorted by IP, every n-th), so two activators
+   * do not both fill the same instance's perInstance; with fewer, all of them.
    */
   private mine(st: FunctionState): ((i: Instance) => boolean) | undefined {
     const place = this.opts.place?.();
-    if (!place || place.count <= 1 || st.instances.length < place.count) return undefined;
+    // Small fleets are shared: a subset of one instance at full load queues without bound
+    // (seen: 3 instances for 2 activators made one activator's single instance the bottleneck).
+    if (!place || place.count <= 1 || st.instances.length < SUBSET_MIN_PER_ACTIVATOR * place.count)
+      return undefined;
     const order = [...st.instances].map((i) => i.ip).sort(compareIp);
     return (inst) => order.indexOf(inst.ip) % place.count === place.index;
   }
