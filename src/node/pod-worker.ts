@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { V1Container, V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import type { V1Container, V1Pod, V1PodStatus, V1Volume } from "@kubernetes/client-node";
 import type { Logger } from "../lib/logger.ts";
 import { type ImageEntry, resolveImage } from "./images.ts";
 import {
@@ -36,7 +36,7 @@ import {
   sandboxNames,
   unmountTree,
 } from "./sandbox.ts";
-import { materializeVolume, type VolumeApi } from "./volumes.ts";
+import { type MaterializedVolume, materializeVolume, type VolumeApi } from "./volumes.ts";
 
 export interface PodWorkerDeps {
   nodeName: string;
@@ -90,6 +90,7 @@ export class PodWorker {
   private terminating = false;
   private terminated = false;
   private tokenTimer: NodeJS.Timeout | undefined;
+  private readonly volumes = new Map<string, Promise<MaterializedVolume>>();
 
   constructor(pod: V1Pod, deps: PodWorkerDeps) {
     this.pod = pod;
@@ -192,19 +193,37 @@ export class PodWorker {
     for (const m of c.spec.volumeMounts ?? []) {
       const v = volumes.get(m.name);
       if (!v) throw new ContainerConfigError(`volumeMount ${m.name} names no volume`);
-      const mat = await materializeVolume(
+      const mat = await this.volume(v);
+      const source = m.subPath ? join(mat.hostPath, m.subPath) : mat.hostPath;
+      binds.push({ source, target: m.mountPath, readOnly: !!m.readOnly });
+    }
+    return binds;
+  }
+
+  /**
+   * A volume of the pod, made once and shared by every container that mounts it (two
+   * containers mounting one emptyDir see the same files); `again` re-makes it, for token
+   * refresh.
+   */
+  private volume(v: V1Volume, again = false): Promise<MaterializedVolume> {
+    let made = this.volumes.get(v.name);
+    if (!made || again) {
+      made = materializeVolume(
         this.pod,
         v,
         this.names.podDir,
         this.d.volumeApi,
         this.facts(),
         this.d.now,
-      );
-      if (mat.refreshAt) this.scheduleTokenRefresh(mat.refreshAt);
-      const source = m.subPath ? join(mat.hostPath, m.subPath) : mat.hostPath;
-      binds.push({ source, target: m.mountPath, readOnly: !!m.readOnly });
+      ).then((m) => {
+        if (m.refreshAt) this.scheduleTokenRefresh(m.refreshAt);
+        return m;
+      });
+      // A failure is not cached: the next container start tries again.
+      made.catch(() => this.volumes.delete(v.name));
+      this.volumes.set(v.name, made);
     }
-    return binds;
+    return made;
   }
 
   /** Re-materialises projected volumes (service-account tokens) before their tokens expire. */
@@ -217,15 +236,7 @@ export class PodWorker {
       for (const v of this.pod.spec?.volumes ?? []) {
         if (!v.projected) continue;
         try {
-          const mat = await materializeVolume(
-            this.pod,
-            v,
-            this.names.podDir,
-            this.d.volumeApi,
-            this.facts(),
-            this.d.now,
-          );
-          if (mat.refreshAt) this.scheduleTokenRefresh(mat.refreshAt);
+          await this.volume(v, true);
         } catch (err) {
           this.d.log.warn("token refresh failed", { pod: this.key, err: String(err) });
           this.scheduleTokenRefresh(new Date(this.d.now().getTime() + 10_000));

@@ -619,4 +619,35 @@ spec:
     const last = containerState(restarted)?.lastState?.terminated;
     assert.ok(last, "the killed run is in lastState");
   });
+
+  it("two containers of a pod share an emptyDir", async () => {
+    applyYaml(
+      ns,
+      `apiVersion: v1
+kind: Pod
+metadata: {name: shared}
+spec:
+  restartPolicy: Never
+  containers:
+    - name: writer
+      image: busybox
+      command: [sh, -c, "echo from-writer > /shared/note"]
+      volumeMounts: [{name: s, mountPath: /shared}]
+    - name: reader
+      image: busybox
+      command: [sh, -c, "i=0; until [ -f /shared/note ] || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done; cat /shared/note"]
+      volumeMounts: [{name: s, mountPath: /shared}]
+  volumes: [{name: s, emptyDir: {}}]
+`,
+    );
+    await waitFor(
+      "shared done",
+      async () => {
+        const pod = await core.readNamespacedPod({ name: "shared", namespace: ns });
+        return pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed";
+      },
+      60_000,
+    );
+    assert.equal(kubectlOk(["logs", "-n", ns, "shared", "-c", "reader"]).trim(), "from-writer");
+  });
 });
