@@ -20,45 +20,11 @@ import {
   newNamespace,
   waitFor,
 } from "../test/integration/harness.ts";
+import { closedLoop, percentile } from "./load.ts";
 
 const clients = Number(process.argv[2] ?? 10);
 const seconds = Number(process.argv[3] ?? 10);
 const coldRuns = Number(process.argv[4] ?? 20);
-
-function pct(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? Number.NaN;
-}
-
-async function load(
-  url: string,
-  headers: Record<string, string>,
-): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
-  const lat: number[] = [];
-  let errors = 0;
-  const end = performance.now() + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (performance.now() < end) {
-        const t0 = performance.now();
-        const r = await fetch(url, {
-          method: "POST",
-          headers: { "content-type": "application/json", ...headers },
-          body: '{"x":1}',
-        });
-        await r.arrayBuffer();
-        if (r.status !== 200) errors++;
-        lat.push(performance.now() - t0);
-      }
-    }),
-  );
-  return {
-    rps: Math.round(lat.length / seconds),
-    p50: Number(pct(lat, 0.5).toFixed(2)),
-    p99: Number(pct(lat, 0.99).toFixed(2)),
-    errors,
-  };
-}
 
 async function main(): Promise<void> {
   kubectlOk([
@@ -109,9 +75,9 @@ spec:
   );
   const via = `${base}/v1/namespaces/${ns}/functions/warm/invocations`;
   const direct = `http://${readyPod.status!.podIP}:8080/invoke`;
-  await load(via, {}); // warm both paths' connections and the worker
-  const d = await load(direct, { "x-updraft-request-id": "bench" });
-  const a = await load(via, {});
+  await closedLoop(via, clients, seconds); // warm both paths' connections and the worker
+  const d = await closedLoop(direct, clients, seconds, { "x-updraft-request-id": "bench" });
+  const a = await closedLoop(via, clients, seconds);
   const warm = {
     clients,
     seconds,
@@ -174,14 +140,14 @@ spec:
   watch.abort();
   const med = (k: keyof (typeof runs)[number]) =>
     Math.round(
-      pct(
+      percentile(
         runs.map((x) => x[k]),
         0.5,
       ),
     );
   const p90 = (k: keyof (typeof runs)[number]) =>
     Math.round(
-      pct(
+      percentile(
         runs.map((x) => x[k]),
         0.9,
       ),

@@ -1,0 +1,80 @@
+/**
+ * Activator warm throughput at 1, 10 and 50 concurrent clients, each against the same
+ * load sent straight to the pod (baseline), in the same run.
+ *
+ *   make bench-activator      (or: node bench/activator-clients.ts [seconds] [clients,...])
+ */
+import { join } from "node:path";
+import {
+  applyYaml,
+  core,
+  deleteNamespace,
+  kubectlOk,
+  newNamespace,
+  ROOT,
+  waitFor,
+} from "../test/integration/harness.ts";
+import { closedLoop } from "./load.ts";
+
+const seconds = Number(process.argv[2] ?? 10);
+const series = (process.argv[3] ?? "1,10,50").split(",").map(Number);
+
+async function main(): Promise<void> {
+  kubectlOk(["apply", "--server-side", "--force-conflicts", "-f", join(ROOT, "deploy/updraft.yaml")]);
+  for (const d of ["updraft-controller", "updraft-autoscaler", "updraft-activator"]) {
+    kubectlOk(["-n", "updraft-system", "rollout", "status", `deployment/${d}`, "--timeout=120s"]);
+  }
+  const svc = await core.readNamespacedService({ name: "updraft-activator", namespace: "updraft-system" });
+  const ns = await newNamespace("bench-activator");
+  const most = Math.max(...series);
+  // One instance with room for the largest series; the autoscaler may add more, which
+  // direct-to-pod cannot use, so maxInstances pins it to one for a fair comparison.
+  applyYaml(
+    ns,
+    `apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: echo}
+spec:
+  runtime: nodejs24
+  handler: index.main_handler
+  memoryMB: 1024
+  concurrency: {perInstance: ${most}}
+  scaling: {minInstances: 1, maxInstances: 1}
+  code: {inline: {index.js: "exports.main_handler = async (e) => e;"}}
+`,
+  );
+  const pod = await waitFor(
+    "instance ready",
+    async () =>
+      (
+        await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=echo" })
+      ).items.find((p) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")),
+    120_000,
+  );
+  const via = `http://${svc.spec!.clusterIP}:8080/v1/namespaces/${ns}/functions/echo/invocations`;
+  const direct = `http://${pod.status!.podIP}:8080/invoke`;
+  await closedLoop(via, most, 3); // warm-up
+  const rows = [];
+  for (const clients of series) {
+    const d = await closedLoop(direct, clients, seconds, { "x-updraft-request-id": "bench" });
+    const a = await closedLoop(via, clients, seconds);
+    rows.push({
+      clients,
+      direct: d,
+      activator: a,
+      throughputRatio: Number((a.rps / d.rps).toFixed(2)),
+      addedP50Ms: Number((a.p50 - d.p50).toFixed(2)),
+      addedP99Ms: Number((a.p99 - d.p99).toFixed(2)),
+    });
+  }
+  await deleteNamespace(ns);
+  console.log(JSON.stringify({ seconds, rows }, null, 2));
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
