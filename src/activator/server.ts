@@ -195,19 +195,9 @@ export class ActivatorServer {
     const deadline = Date.now() + (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000;
     this.inFlight++;
     try {
-      // A request that never reached an instance (it was gone, draining, or full) is safe
-      // to send again, to another instance or one that is starting.
-      let busy = 0;
+      // A request that never reached an instance (it was gone, or draining) is safe to
+      // send again, to another instance or one that is starting.
       for (;;) {
-        if (Date.now() > deadline) {
-          this.count(ns, name, 503);
-          this.fail(
-            res,
-            requestId,
-            new UpdraftError("NoInstanceReady", `no instance of ${st.key} took the request in time`),
-          );
-          return;
-        }
         let inst: Awaited<ReturnType<FunctionTable["acquire"]>>;
         // No instance at all: this request is the one waiting for a cold start.
         const cold = st.instances.length === 0;
@@ -219,19 +209,13 @@ export class ActivatorServer {
           this.fail(res, requestId, e);
           return;
         }
-        let outcome: "done" | "retry" | "busy";
+        let outcome: "done" | "retry";
         try {
           outcome = await this.forward(req, res, st, inst, body, requestId, ns, name, start, cold);
         } finally {
           this.table.release(st, inst);
         }
         if (outcome === "done") return;
-        if (outcome === "busy") {
-          // Try the others first; back off a little if every instance keeps saying so.
-          busy++;
-          if (busy % Math.max(1, st.instances.length) === 0) await new Promise((r) => setTimeout(r, 5));
-          continue;
-        }
         this.table.markUnreachable(st, inst);
       }
     } finally {
@@ -251,7 +235,7 @@ export class ActivatorServer {
     name: string,
     start: number,
     cold: boolean,
-  ): Promise<"done" | "retry" | "busy"> {
+  ): Promise<"done" | "retry"> {
     let upstream: Dispatcher.ResponseData;
     try {
       upstream = await request(`http://${inst.ip}:8080/invoke`, {
@@ -281,7 +265,6 @@ export class ActivatorServer {
     }
     const payload = Buffer.from(await upstream.body.arrayBuffer());
     if (upstream.statusCode === 503) return "retry"; // the instance is draining: it did not run it
-    if (upstream.statusCode === 429) return "busy"; // another activator filled it: it did not run it
     if (upstream.statusCode !== 200) {
       this.count(ns, name, 500);
       this.fail(
