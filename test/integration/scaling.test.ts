@@ -140,7 +140,7 @@ describe("scaling", () => {
       async () => {
         const r = await replicas("spiky");
         // Panic entered and a scale-up written (the panic window then keeps growing it).
-      return r.spec > 1 && (await autoscalerMetric("updraft_autoscaler_panic_mode", "spiky")) === 1;
+        return r.spec > 1 && (await autoscalerMetric("updraft_autoscaler_panic_mode", "spiky")) === 1;
       },
       4_000,
       100,
