@@ -1,17 +1,9 @@
-/**
- * Activator warm throughput at 1, 10 and 50 concurrent clients, each against the same
- * load sent straight to the pod (baseline), in the same run.
- *
- *   make bench-activator      (or: node bench/activator-clients.ts [seconds] [clients,...])
- */
-import { join } from "node:path";
 import {
   applyYaml,
   core,
   deleteNamespace,
-  kubectlOk,
+  installFullUpdraft,
   newNamespace,
-  ROOT,
   waitFor,
 } from "../test/integration/harness.ts";
 import { closedLoop } from "./load.ts";
@@ -20,11 +12,7 @@ const seconds = Number(process.argv[2] ?? 10);
 const series = (process.argv[3] ?? "1,10,50").split(",").map(Number);
 
 async function main(): Promise<void> {
-  kubectlOk(["apply", "--server-side", "--force-conflicts", "-f", join(ROOT, "deploy/updraft.yaml")]);
-  for (const d of ["updraft-controller", "updraft-autoscaler", "updraft-activator"]) {
-    kubectlOk(["-n", "updraft-system", "rollout", "status", `deployment/${d}`, "--timeout=120s"]);
-  }
-  const svc = await core.readNamespacedService({ name: "updraft-activator", namespace: "updraft-system" });
+  const base = await installFullUpdraft();
   const ns = await newNamespace("bench-activator");
   const most = Math.max(...series);
   // One instance with room for the largest series; the autoscaler may add more, which
@@ -51,7 +39,7 @@ spec:
       ).items.find((p) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")),
     120_000,
   );
-  const via = `http://${svc.spec!.clusterIP}:8080/v1/namespaces/${ns}/functions/echo/invocations`;
+  const via = `${base}/v1/namespaces/${ns}/functions/echo/invocations`;
   const direct = `http://${pod.status!.podIP}:8080/invoke`;
   await closedLoop(via, most, 3); // warm-up
   const rows = [];

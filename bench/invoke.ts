@@ -15,8 +15,8 @@ import {
   apps,
   core,
   deleteNamespace,
+  installFullUpdraft,
   kc,
-  kubectlOk,
   newNamespace,
   waitFor,
 } from "../test/integration/harness.ts";
@@ -27,18 +27,7 @@ const seconds = Number(process.argv[3] ?? 10);
 const coldRuns = Number(process.argv[4] ?? 20);
 
 async function main(): Promise<void> {
-  kubectlOk([
-    "apply",
-    "--server-side",
-    "--force-conflicts",
-    "-f",
-    new URL("../deploy/updraft.yaml", import.meta.url).pathname,
-  ]);
-  for (const d of ["updraft-controller", "updraft-autoscaler", "updraft-activator"]) {
-    kubectlOk(["-n", "updraft-system", "rollout", "status", `deployment/${d}`, "--timeout=120s"]);
-  }
-  const svc = await core.readNamespacedService({ name: "updraft-activator", namespace: "updraft-system" });
-  const base = `http://${svc.spec!.clusterIP}:8080`;
+  const base = await installFullUpdraft();
   const ns = await newNamespace("bench-invoke");
   applyYaml(
     ns,

@@ -8,7 +8,17 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { applyYaml, apps, core, deleteNamespace, kubectlOk, newNamespace, ROOT, waitFor } from "./harness.ts";
+import {
+  applyYaml,
+  apps,
+  core,
+  deleteNamespace,
+  installFullUpdraft,
+  kubectlOk,
+  newNamespace,
+  ROOT,
+  waitFor,
+} from "./harness.ts";
 
 let base = "";
 let ns = "";
@@ -83,21 +93,7 @@ async function replicas(name: string): Promise<number> {
 describe("end to end", () => {
   before(async () => {
     // Updraft as users install it.
-    kubectlOk(["apply", "--server-side", "--force-conflicts", "-f", join(ROOT, "deploy/updraft.yaml")]);
-    kubectlOk([
-      "-n",
-      "updraft-system",
-      "rollout",
-      "restart",
-      "deployment/updraft-controller",
-      "deployment/updraft-autoscaler",
-      "deployment/updraft-activator",
-    ]);
-    for (const d of ["updraft-controller", "updraft-autoscaler", "updraft-activator"]) {
-      kubectlOk(["-n", "updraft-system", "rollout", "status", `deployment/${d}`, "--timeout=120s"]);
-    }
-    const svc = await core.readNamespacedService({ name: "updraft-activator", namespace: "updraft-system" });
-    base = `http://${svc.spec!.clusterIP}:8080`;
+    base = await installFullUpdraft(true);
     ns = await newNamespace("e2e");
     applyYaml(
       ns,

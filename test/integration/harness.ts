@@ -281,3 +281,21 @@ export function auditWrites(filter: (e: AuditEvent) => boolean): AuditEvent[] {
 export function applyYaml(namespace: string, text: string): void {
   kubectlOk(["apply", "-n", namespace, "-f", "-"], text);
 }
+
+const COMPONENTS = ["updraft-controller", "updraft-autoscaler", "updraft-activator"];
+
+/**
+ * Updraft as users install it (kubectl apply -f deploy/), its components rolled out —
+ * restarted first when `restart`, so pods run the working tree as it is now — and the
+ * activator's base URL (its ClusterIP, which the node agent proxies on this machine).
+ */
+export async function installFullUpdraft(restart = false): Promise<string> {
+  kubectlOk(["apply", "--server-side", "--force-conflicts", "-f", join(ROOT, "deploy/updraft.yaml")]);
+  if (restart)
+    kubectlOk(["-n", SYSTEM_NAMESPACE, "rollout", "restart", ...COMPONENTS.map((d) => `deployment/${d}`)]);
+  for (const d of COMPONENTS) {
+    kubectlOk(["-n", SYSTEM_NAMESPACE, "rollout", "status", `deployment/${d}`, "--timeout=120s"]);
+  }
+  const svc = await core.readNamespacedService({ name: "updraft-activator", namespace: SYSTEM_NAMESPACE });
+  return `http://${svc.spec!.clusterIP}:8080`;
+}

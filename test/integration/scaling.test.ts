@@ -5,9 +5,16 @@
  * provisioned instances stay warm.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { applyYaml, apps, core, deleteNamespace, kubectlOk, newNamespace, ROOT, waitFor } from "./harness.ts";
+import {
+  applyYaml,
+  apps,
+  core,
+  deleteNamespace,
+  installFullUpdraft,
+  newNamespace,
+  waitFor,
+} from "./harness.ts";
 
 let base = "";
 let ns = "";
@@ -71,12 +78,7 @@ async function autoscalerMetric(metric: string, fn: string): Promise<number> {
 
 describe("scaling", () => {
   before(async () => {
-    kubectlOk(["apply", "--server-side", "--force-conflicts", "-f", join(ROOT, "deploy/updraft.yaml")]);
-    for (const d of ["updraft-controller", "updraft-autoscaler", "updraft-activator"]) {
-      kubectlOk(["-n", "updraft-system", "rollout", "status", `deployment/${d}`, "--timeout=120s"]);
-    }
-    const svc = await core.readNamespacedService({ name: "updraft-activator", namespace: "updraft-system" });
-    base = `http://${svc.spec!.clusterIP}:8080`;
+    base = await installFullUpdraft();
     ns = await newNamespace("scaling");
   });
   after(async () => deleteNamespace(ns));
