@@ -8,7 +8,12 @@
  */
 export interface Instance {
   ip: string;
+  /** This activator's requests on it. */
   inFlight: number;
+  /** Answered "at capacity" (another activator filled it): skipped until then (ms). */
+  busyUntil?: number;
+  /** "At capacity" answers in a row, for the back-off. */
+  busyStreak?: number;
 }
 
 export function pickInstance(

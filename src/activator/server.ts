@@ -82,6 +82,8 @@ export function httpError(code: string): { status: number; scfCode: number } {
   }
 }
 
+type Outcome = number | "done" | "retry" | "busy";
+
 export interface ActivatorMetrics {
   requests: Counter<"namespace" | "function" | "code">;
   duration: Histogram<"namespace" | "function">;
@@ -193,37 +195,60 @@ export class ActivatorServer {
     const start = performance.now();
     // Bounded wait: long enough for an instance to start and initialise.
     const deadline = Date.now() + (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000;
+    let admittedAt: number;
+    try {
+      admittedAt = this.table.admit(st);
+    } catch (err) {
+      const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
+      this.count(ns, name, httpError(e.code).status);
+      this.fail(res, requestId, e);
+      return;
+    }
+    let executionMs: number | undefined;
     this.inFlight++;
     try {
-      // A request that never reached an instance (it was gone, or draining) is safe to
-      // send again, to another instance or one that is starting.
+      // A request that never reached an instance (it was gone, or draining), or that an
+      // instance refused as at capacity, is safe to send again, to another instance or
+      // to one that is starting.
+      let again = false;
       for (;;) {
         let inst: Awaited<ReturnType<FunctionTable["acquire"]>>;
         // No instance at all: this request is the one waiting for a cold start.
         const cold = st.instances.length === 0;
         try {
-          inst = await this.table.acquire(st, Math.max(1, deadline - Date.now()));
+          inst = await this.table.acquire(st, Math.max(1, deadline - Date.now()), again);
         } catch (err) {
           const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
           this.count(ns, name, httpError(e.code).status);
           this.fail(res, requestId, e);
           return;
         }
-        let outcome: "done" | "retry";
+        let outcome: Outcome;
         try {
           outcome = await this.forward(req, res, st, inst, body, requestId, ns, name, start, cold);
         } finally {
-          this.table.release(st, inst);
+          this.table.release(st, inst, !(outcome! === "busy" || outcome! === "retry"));
+        }
+        if (typeof outcome === "number") {
+          executionMs = outcome;
+          return;
         }
         if (outcome === "done") return;
-        this.table.markUnreachable(st, inst);
+        if (outcome === "busy") this.table.markBusy(st, inst);
+        else this.table.markUnreachable(st, inst);
+        again = true;
       }
     } finally {
       this.inFlight--;
+      this.table.finish(st, admittedAt, executionMs);
     }
   }
 
-  /** Sends the event to one instance; "retry" when it provably never got there. */
+  /**
+   * Sends the event to one instance. The outcome: the instance's execution time (ms) when
+   * it ran it, "retry" when it provably never got there, "busy" when it refused it as at
+   * capacity, "done" when the caller got an error.
+   */
   private async forward(
     req: IncomingMessage,
     res: ServerResponse,
@@ -235,8 +260,9 @@ export class ActivatorServer {
     name: string,
     start: number,
     cold: boolean,
-  ): Promise<"done" | "retry"> {
+  ): Promise<Outcome> {
     let upstream: Dispatcher.ResponseData;
+    const sent = performance.now();
     try {
       upstream = await request(`http://${inst.ip}:8080/invoke`, {
         method: "POST",
@@ -265,6 +291,7 @@ export class ActivatorServer {
     }
     const payload = Buffer.from(await upstream.body.arrayBuffer());
     if (upstream.statusCode === 503) return "retry"; // the instance is draining: it did not run it
+    if (upstream.statusCode === 429) return "busy"; // another activator filled it: it did not run it
     if (upstream.statusCode !== 200) {
       this.count(ns, name, 500);
       this.fail(
@@ -286,7 +313,8 @@ export class ActivatorServer {
     res.end(payload);
     this.count(ns, name, 200);
     this.metrics.duration.observe({ namespace: ns, function: name }, (performance.now() - start) / 1000);
-    return "done";
+    const ran = Number(upstream.headers["x-updraft-duration-ms"]);
+    return Number.isFinite(ran) ? ran : performance.now() - sent;
   }
 
   private count(ns: string, name: string, code: number): void {

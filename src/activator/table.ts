@@ -22,13 +22,36 @@ export interface FunctionState {
   instances: Instance[];
   waiters: Waiter[];
   cursor: number;
+  /** Requests on an instance now. */
   inFlight: number;
-  requests: number;
+  /** Requests admitted and not finished: on an instance, waiting, or between attempts. */
+  held: number;
+  /** Σ admission times of the held requests (ms), for their mean age. */
+  heldSinceSum: number;
+  /** Requests admitted since periodStartMs. */
+  arrivals: number;
   lastRequestAt: number;
-  /** ∫ (in flight + waiting) dt since periodStartMs, for the time-averaged concurrency. */
-  demandIntegral: number;
+  /** ∫ held dt and ∫ inFlight dt since periodStartMs (request·ms). */
+  heldIntegral: number;
+  busyIntegral: number;
   lastChangeMs: number;
   periodStartMs: number;
+  /** Moving average of the instances' execution time (ms); undefined before a first answer. */
+  durationEwmaMs: number | undefined;
+}
+
+/**
+ * What an activator saw of one function during one period (about a second), for the
+ * autoscaler: `held` and `busy` are time-averaged counts (requests admitted / requests on
+ * an instance), `arrivals` a count, `durationMs` the expected execution time of a request.
+ */
+export interface ActivitySample {
+  arrivals: number;
+  held: number;
+  busy: number;
+  durationMs: number;
+  /** Requests held right now (what keeps a function from being idle). */
+  heldNow: number;
 }
 
 export interface TableOptions {
@@ -41,14 +64,24 @@ export interface TableOptions {
   probe?: (ip: string) => Promise<boolean>;
   /** Called when a request finds no ready instance: scale from zero now. */
   onColdRequest: (namespace: string, name: string) => void;
+  /** The clock (ms); Date.now unless a test drives it. */
+  now?: () => number;
 }
+
+/** Weight of the newest execution time in the moving average (about the last 5 count). */
+const DURATION_EWMA_ALPHA = 0.2;
+/** An instance that answered "at capacity" is skipped for 20 ms, doubling up to 640 ms. */
+const BUSY_BACKOFF_MIN_MS = 20;
+const BUSY_BACKOFF_MAX_MS = 640;
 
 export class FunctionTable {
   private readonly fns = new Map<string, FunctionState>();
   private readonly opts: TableOptions;
+  private readonly now: () => number;
 
   constructor(opts: TableOptions) {
     this.opts = opts;
+    this.now = opts.now ?? Date.now;
   }
 
   setFunctions(list: readonly UpdraftFunction[]): void {
@@ -67,11 +100,15 @@ export class FunctionTable {
           waiters: [],
           cursor: 0,
           inFlight: 0,
-          requests: 0,
+          held: 0,
+          heldSinceSum: 0,
+          arrivals: 0,
           lastRequestAt: 0,
-          demandIntegral: 0,
-          lastChangeMs: Date.now(),
-          periodStartMs: Date.now(),
+          heldIntegral: 0,
+          busyIntegral: 0,
+          lastChangeMs: this.now(),
+          periodStartMs: this.now(),
+          durationEwmaMs: undefined,
         });
     }
     for (const [key, st] of this.fns) {
@@ -160,28 +197,58 @@ export class FunctionTable {
     return this.fns.values();
   }
 
-  /** A slot on an instance now, or once one is free, or a coded error at the deadline. */
-  acquire(st: FunctionState, waitMs: number): Promise<Instance> {
+  /**
+   * Admits a request: refused with ConcurrencyLimit (432) when this activator's part of
+   * concurrency.max is held already; otherwise counted until finish(). Returns its
+   * admission time, to give back to finish().
+   */
+  admit(st: FunctionState): number {
     const share = this.opts.maxShare(st.spec.concurrency.max);
-    if (share !== undefined && st.inFlight + st.waiters.length >= share) {
+    if (share !== undefined && st.held >= share) {
       // Sync calls over the reserved concurrency are refused (432); async events wait elsewhere.
-      return Promise.reject(
-        new UpdraftError(
-          "ConcurrencyLimit",
-          `concurrency limit exceeded: function ${st.key} may run ${st.spec.concurrency.max} invocations at once`,
-        ),
+      throw new UpdraftError(
+        "ConcurrencyLimit",
+        `concurrency limit exceeded: function ${st.key} may run ${st.spec.concurrency.max} invocations at once`,
       );
     }
+    const now = this.now();
+    this.touch(st, now);
+    st.held++;
+    st.heldSinceSum += now;
+    st.arrivals++;
+    st.lastRequestAt = now;
+    return now;
+  }
+
+  /**
+   * An admitted request is over. `executionMs`: how long the instance ran it (the shim's
+   * X-Updraft-Duration-Ms), when it ran.
+   */
+  finish(st: FunctionState, admittedAt: number, executionMs?: number): void {
     this.touch(st);
-    st.requests++;
-    st.lastRequestAt = Date.now();
-    const i = pickInstance(st.instances, st.spec.concurrency.perInstance, st.cursor, this.mine(st));
+    st.held--;
+    st.heldSinceSum -= admittedAt;
+    if (executionMs !== undefined && Number.isFinite(executionMs) && executionMs >= 0) {
+      st.durationEwmaMs =
+        st.durationEwmaMs === undefined
+          ? executionMs
+          : st.durationEwmaMs + DURATION_EWMA_ALPHA * (executionMs - st.durationEwmaMs);
+    }
+  }
+
+  /**
+   * A slot on an instance now, or once one is free, or a coded error at the deadline.
+   * `again`: the request had a slot that did not take it (instance gone or at capacity);
+   * it goes to the front of the queue, it has waited longest.
+   */
+  acquire(st: FunctionState, waitMs: number, again = false): Promise<Instance> {
+    const i = this.pick(st);
     if (i >= 0 && st.waiters.length === 0) return Promise.resolve(this.take(st, i));
     if (st.instances.length === 0) {
       const [ns, name] = st.key.split("/") as [string, string];
       this.opts.onColdRequest(ns, name);
     }
-    if (st.waiters.length >= this.opts.maxWaiting) {
+    if (!again && st.waiters.length >= this.opts.maxWaiting) {
       return Promise.reject(
         new UpdraftError("QueueFull", `too many requests waiting for ${st.key} (${this.opts.maxWaiting})`),
       );
@@ -191,15 +258,28 @@ export class FunctionTable {
         resolve,
         reject,
         timer: setTimeout(() => {
-          this.touch(st);
           st.waiters = st.waiters.filter((x) => x !== w);
           reject(
             new UpdraftError("NoInstanceReady", `no instance of ${st.key} became ready within ${waitMs} ms`),
           );
         }, waitMs),
       };
-      st.waiters.push(w);
+      if (again) st.waiters.unshift(w);
+      else st.waiters.push(w);
     });
+  }
+
+  /**
+   * The instance answered "at capacity": another activator filled it (each one counts only
+   * its own requests). It is skipped for a short, growing while, then tried again; the
+   * waiting requests go to other instances meanwhile, and nothing spins.
+   * Example: busy 3 times in a row → skipped 20, 40, then 80 ms.
+   */
+  markBusy(st: FunctionState, inst: Instance): void {
+    inst.busyStreak = (inst.busyStreak ?? 0) + 1;
+    const backoff = Math.min(BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_MIN_MS * 2 ** (inst.busyStreak - 1));
+    inst.busyUntil = this.now() + backoff;
+    setTimeout(() => this.dispatch(st), backoff + 1).unref?.();
   }
 
   /**
@@ -215,10 +295,12 @@ export class FunctionTable {
     }
   }
 
-  release(st: FunctionState, inst: Instance): void {
+  /** The instance answered (`took`: it ran the request, so it is not at capacity). */
+  release(st: FunctionState, inst: Instance, took = true): void {
     this.touch(st);
     inst.inFlight--;
     st.inFlight--;
+    if (took) inst.busyStreak = 0;
     this.dispatch(st);
   }
 
@@ -237,26 +319,41 @@ export class FunctionTable {
     return (inst) => order.indexOf(inst.ip) % place.count === place.index;
   }
 
-  /** Accumulates demand × time up to now; call before demand changes. */
-  private touch(st: FunctionState, now = Date.now()): void {
-    st.demandIntegral += (st.inFlight + st.waiters.length) * (now - st.lastChangeMs);
+  /** Accumulates held × time and busy × time up to now; call before either changes. */
+  private touch(st: FunctionState, now = this.now()): void {
+    const dt = now - st.lastChangeMs;
+    st.heldIntegral += st.held * dt;
+    st.busyIntegral += st.inFlight * dt;
     st.lastChangeMs = now;
   }
 
   /**
-   * Time-averaged demand (in flight + waiting) since the last call, and a new period.
-   * Example: 2 requests for the whole second and 1 more for half of it → 2.5.
+   * What this activator saw of a function since the last call, and a new period.
+   * held/busy are time averages: 2 requests for the whole second and 1 more for half of
+   * it → 2.5. durationMs is the moving average of execution times, but never less than
+   * the mean age of the requests held now: when a function that took 5 ms starts taking
+   * 3 s, the requests waiting say so before the first of them answers.
    */
-  takeConcurrency(st: FunctionState, now = Date.now()): number {
+  takeActivity(st: FunctionState, now = this.now()): ActivitySample {
     this.touch(st, now);
     const span = now - st.periodStartMs;
-    const c = span > 0 ? st.demandIntegral / span : st.inFlight + st.waiters.length;
-    st.demandIntegral = 0;
+    const meanAge = st.held > 0 ? now - st.heldSinceSum / st.held : 0;
+    const sample: ActivitySample = {
+      arrivals: st.arrivals,
+      held: span > 0 ? st.heldIntegral / span : st.held,
+      busy: span > 0 ? st.busyIntegral / span : st.inFlight,
+      durationMs: Math.max(st.durationEwmaMs ?? 0, meanAge),
+      heldNow: st.held,
+    };
+    st.heldIntegral = 0;
+    st.busyIntegral = 0;
+    st.arrivals = 0;
     st.periodStartMs = now;
-    return c;
+    return sample;
   }
 
   private take(st: FunctionState, i: number): Instance {
+    this.touch(st);
     const inst = st.instances[i]!;
     inst.inFlight++;
     st.inFlight++;
@@ -264,9 +361,21 @@ export class FunctionTable {
     return inst;
   }
 
+  /** The instance for the next request: room left, in this activator's subset, not busy. */
+  private pick(st: FunctionState): number {
+    const now = this.now();
+    const mine = this.mine(st);
+    return pickInstance(
+      st.instances,
+      st.spec.concurrency.perInstance,
+      st.cursor,
+      (inst) => (inst.busyUntil === undefined || inst.busyUntil <= now) && (!mine || mine(inst)),
+    );
+  }
+
   private dispatch(st: FunctionState): void {
     while (st.waiters.length > 0) {
-      const i = pickInstance(st.instances, st.spec.concurrency.perInstance, st.cursor, this.mine(st));
+      const i = this.pick(st);
       if (i < 0) return;
       const w = st.waiters.shift()!;
       clearTimeout(w.timer);

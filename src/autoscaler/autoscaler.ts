@@ -21,7 +21,12 @@ import { errorMessage } from "../lib/errors.ts";
 import { makeFunctionInformer, makeResilientInformer, type ResilientInformer } from "../lib/kube.ts";
 import type { Logger } from "../lib/logger.ts";
 import { decideReplicas, PANIC_WINDOW_MS, type ScaleState, STABLE_WINDOW_MS } from "./decide.ts";
-import { ConcurrencyWindows } from "./windows.ts";
+import { type ActivitySample, ConcurrencyWindows } from "./windows.ts";
+
+/** A finite, non-negative number from a report, or 0. */
+function num(v: unknown): number {
+  return typeof v === "number" && Number.isFinite(v) && v > 0 ? v : 0;
+}
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
@@ -108,18 +113,21 @@ export class Autoscaler {
     });
     app.post("/v1/activity", (req, res) => {
       const body = req.body as { activator?: string; items?: unknown[] };
-      const items = (body.items ?? []) as Array<{
-        key: string;
-        inFlight: number;
-        requests: number;
-        concurrency?: number;
-      }>;
+      const items = (body.items ?? []) as Array<{ key: string; heldNow?: number } & Partial<ActivitySample>>;
       const now = Date.now();
       for (const it of items) {
+        if (typeof it.key !== "string") continue;
         const a = this.activityOf(it.key);
-        if (it.requests > 0 || it.inFlight > 0) a.lastActivityMs = now;
-        a.inFlight = it.inFlight;
-        a.windows.record(body.activator ?? "", it.concurrency ?? it.inFlight, now);
+        const heldNow = num(it.heldNow);
+        const sample: ActivitySample = {
+          arrivals: num(it.arrivals),
+          held: num(it.held),
+          busy: num(it.busy),
+          durationMs: num(it.durationMs),
+        };
+        if (sample.arrivals > 0 || heldNow > 0) a.lastActivityMs = now;
+        a.inFlight = heldNow;
+        a.windows.record(body.activator ?? "", sample, now);
       }
       res.json({ ok: true });
     });
@@ -169,8 +177,10 @@ export class Autoscaler {
     const a = this.activityOf(key);
     const replicas = d.spec?.replicas ?? 0;
     const now = Date.now();
-    const stable = a.windows.average(STABLE_WINDOW_MS, now);
-    const panicC = a.windows.average(PANIC_WINDOW_MS, now);
+    const stableView = a.windows.average(STABLE_WINDOW_MS, now);
+    const panicView = a.windows.average(PANIC_WINDOW_MS, now);
+    const stable = stableView.concurrency;
+    const panicC = panicView.concurrency;
     const decision = decideReplicas({
       spec: {
         perInstance: spec.concurrency.perInstance,
@@ -213,6 +223,10 @@ export class Autoscaler {
         reason: decision.reason,
         stableConcurrency: Number(stable.toFixed(2)),
         panicConcurrency: Number(panicC.toFixed(2)),
+        // Its parts over the panic window: R × D, held (incl. waiting), on instances.
+        panicWork: Number(panicView.work.toFixed(2)),
+        panicHeld: Number(panicView.held.toFixed(2)),
+        panicBusy: Number(panicView.busy.toFixed(2)),
         readyReplicas: d.status?.readyReplicas ?? 0,
         panic: decision.panic,
       });

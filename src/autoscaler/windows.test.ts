@@ -1,31 +1,70 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConcurrencyWindows } from "./windows.ts";
+import { type ActivitySample, ConcurrencyWindows } from "./windows.ts";
+
+const sample = (s: Partial<ActivitySample>): ActivitySample => ({
+  arrivals: 0,
+  held: 0,
+  busy: 0,
+  durationMs: 0,
+  ...s,
+});
 
 describe("ConcurrencyWindows", () => {
   it("sums activators per second and averages over the observed part of the window", () => {
+    // Two activators each see 1 request/s of 1 s (held 1) for 3 s: concurrency 2, not 1
+    // (a 6 s window observed for 3 s divides by 3).
     const w = new ConcurrencyWindows();
     for (let s = 0; s < 3; s++) {
-      w.record("a", 2, s * 1000 + 100);
-      w.record("b", 1, s * 1000 + 200);
+      w.record("a", sample({ arrivals: 1, held: 1, busy: 1, durationMs: 1000 }), s * 1000 + 100);
+      w.record("b", sample({ arrivals: 1, held: 1, busy: 1, durationMs: 1000 }), s * 1000 + 200);
     }
-    assert.equal(w.average(6000, 2500), 3);
+    assert.deepEqual(w.average(6000, 2500), { concurrency: 2, held: 2, busy: 2, work: 2 });
+  });
+  it("a cold start's waiting does not count: R × D under held wins", () => {
+    // R = 2/s, D = 1 s, requests wait 0.8 s for instances: held 3.6, busy 1 (one ready).
+    const w = new ConcurrencyWindows();
+    for (let s = 0; s < 6; s++)
+      w.record("a", sample({ arrivals: 2, held: 3.6, busy: 1, durationMs: 1000 }), s * 1000);
+    assert.equal(w.average(6000, 5500).concurrency, 2);
+  });
+  it("a one-off burst of long requests is capped by what is held", () => {
+    // 100 requests of 10 s arrive in the first second and are held for the whole window:
+    // R × D = 100 × 10 / 6 = 167, but only 100 exist.
+    const w = new ConcurrencyWindows();
+    w.record("a", sample({ arrivals: 100, held: 100, busy: 5, durationMs: 10_000 }), 0);
+    for (let s = 1; s < 6; s++) w.record("a", sample({ held: 100, busy: 5, durationMs: 10_000 }), s * 1000);
+    assert.equal(w.average(6000, 5500).concurrency, 100);
+  });
+  it("requests running from before the window still count (busy floors it)", () => {
+    // 3 requests of 100 s started earlier: no arrivals in the window, 3 busy.
+    const w = new ConcurrencyWindows();
+    for (let s = 0; s < 6; s++) w.record("a", sample({ held: 3, busy: 3, durationMs: 100_000 }), s * 1000);
+    assert.equal(w.average(6000, 5500).concurrency, 3);
+  });
+  it("uses each activator's latest duration (a function that got slower)", () => {
+    // 10 arrivals when D looked like 5 ms; a second later the held requests are 1 s old.
+    const w = new ConcurrencyWindows();
+    w.record("a", sample({ arrivals: 10, held: 5, busy: 0.5, durationMs: 5 }), 0);
+    w.record("a", sample({ held: 10, busy: 1, durationMs: 1000 }), 1000);
+    // R = 10 / 2 s, D = 1 s → 5; held (5 + 10) / 2 = 7.5 → 5.
+    assert.equal(w.average(6000, 1500).concurrency, 5);
   });
   it("a second re-reported by the same activator counts once (latest wins)", () => {
     const w = new ConcurrencyWindows();
-    w.record("a", 5, 1000);
-    w.record("a", 2, 1500);
-    assert.equal(w.average(1000, 1900), 2);
+    w.record("a", sample({ held: 5, busy: 5 }), 1000);
+    w.record("a", sample({ held: 2, busy: 2 }), 1500);
+    assert.equal(w.average(1000, 1900).concurrency, 2);
   });
   it("silent seconds count as zero", () => {
     const w = new ConcurrencyWindows();
-    w.record("a", 6, 0);
-    assert.equal(w.average(6000, 5500), 1); // 6 in the first of 6 seconds
+    w.record("a", sample({ held: 6, busy: 6 }), 0);
+    assert.equal(w.average(6000, 5500).concurrency, 1); // 6 in the first of 6 seconds
   });
   it("forgets seconds older than it keeps", () => {
     const w = new ConcurrencyWindows(10_000);
-    w.record("a", 100, 0);
-    w.record("a", 0, 20_000);
-    assert.equal(w.average(60_000, 20_000), 0);
+    w.record("a", sample({ held: 100, busy: 100 }), 0);
+    w.record("a", sample({}), 20_000);
+    assert.equal(w.average(60_000, 20_000).concurrency, 0);
   });
 });

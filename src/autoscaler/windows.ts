@@ -1,15 +1,40 @@
 /**
- * Observed concurrency over time: each activator reports, every second, the time-averaged
- * number of requests it held for a function (in flight or waiting). A second's value is
- * the sum over activators (each counted once per second, the latest report winning); a
- * window's value is the mean over its seconds, counting seconds with no report as 0 but
- * never more seconds than the function has been observed.
+ * Observed concurrency over time (DESIGN.md, scaling: requests per second × average
+ * duration, Little's law). Each activator reports, every second, per function: requests
+ * admitted (arrivals), the time-averaged number it held (on an instance or waiting: held),
+ * the time-averaged number on an instance (busy) and the expected execution time
+ * (durationMs). A second's value is the sum over activators (latest report wins); a
+ * window averages its seconds, counting silent seconds as 0 but never more seconds than
+ * the function has been observed.
  *
- * Example: activators A and B report 2 and 1 each second for 3 s → average over a 6 s
- * window = 3 (3 observed seconds of 3), not 1.5.
+ * concurrency = max(busy, min(R × D, held)):
+ * - R × D is the work arriving: it leaves out the time requests wait for an instance, so
+ *   a cold start does not inflate it. R = 2/s of D = 1 s, waiting 0.8 s for instances to
+ *   start → held 3.6, R × D = 2, and 2 it is (3 instances at 0.7, not 6).
+ * - held caps it: a one-off burst of 100 requests of 10 s is 100 requests, not the
+ *   100 × 10 s / 6 s = 167 that R × D says over a 6 s window.
+ * - busy floors it: a request of 100 s that arrived before the window began is still
+ *   running on an instance, though it is not an arrival of the window.
  */
+export interface ActivitySample {
+  arrivals: number;
+  held: number;
+  busy: number;
+  durationMs: number;
+}
+
+export interface WindowView {
+  concurrency: number;
+  held: number;
+  busy: number;
+  /** R × D: arrivals per second × expected duration (s). */
+  work: number;
+}
+
 export class ConcurrencyWindows {
-  private readonly seconds = new Map<number, Map<string, number>>();
+  private readonly seconds = new Map<number, Map<string, ActivitySample>>();
+  /** Each activator's latest expected duration: its most informed estimate. */
+  private readonly latestDurationMs = new Map<string, number>();
   private firstSecond: number | undefined;
   private readonly keepMs: number;
 
@@ -17,7 +42,7 @@ export class ConcurrencyWindows {
     this.keepMs = keepMs;
   }
 
-  record(activator: string, concurrency: number, nowMs: number): void {
+  record(activator: string, sample: ActivitySample, nowMs: number): void {
     const s = Math.floor(nowMs / 1000);
     this.firstSecond ??= s;
     let bucket = this.seconds.get(s);
@@ -25,20 +50,33 @@ export class ConcurrencyWindows {
       bucket = new Map();
       this.seconds.set(s, bucket);
     }
-    bucket.set(activator, concurrency);
+    bucket.set(activator, sample);
+    this.latestDurationMs.set(activator, sample.durationMs);
     const oldest = Math.floor((nowMs - this.keepMs) / 1000);
     for (const k of this.seconds.keys()) if (k < oldest) this.seconds.delete(k);
   }
 
-  average(windowMs: number, nowMs: number): number {
-    if (this.firstSecond === undefined) return 0;
+  average(windowMs: number, nowMs: number): WindowView {
+    const none = { concurrency: 0, held: 0, busy: 0, work: 0 };
+    if (this.firstSecond === undefined) return none;
     const now = Math.floor(nowMs / 1000);
     const span = Math.min(Math.ceil(windowMs / 1000), now - this.firstSecond + 1);
-    if (span <= 0) return 0;
-    let sum = 0;
+    if (span <= 0) return none;
+    let held = 0;
+    let busy = 0;
+    const arrivals = new Map<string, number>();
     for (let s = now - span + 1; s <= now; s++) {
-      for (const v of this.seconds.get(s)?.values() ?? []) sum += v;
+      for (const [activator, v] of this.seconds.get(s) ?? []) {
+        held += v.held;
+        busy += v.busy;
+        arrivals.set(activator, (arrivals.get(activator) ?? 0) + v.arrivals);
+      }
     }
-    return sum / span;
+    let work = 0;
+    for (const [activator, n] of arrivals)
+      work += (n / span) * ((this.latestDurationMs.get(activator) ?? 0) / 1000);
+    held /= span;
+    busy /= span;
+    return { concurrency: Math.max(busy, Math.min(work, held)), held, busy, work };
   }
 }

@@ -238,6 +238,13 @@ export class Shim {
       res.end(errorBody(500, "instance draining", "InstanceDraining"));
       return;
     }
+    // Each activator keeps this instance within perInstance, but two activators can both
+    // think it has room: the second one is told at once, and tries another instance.
+    if (this.inFlight >= this.cfg.perInstance) {
+      res.writeHead(429, { "Content-Type": "application/json" });
+      res.end(errorBody(429, "instance at capacity", "InstanceAtCapacity"));
+      return;
+    }
     this.inFlight++;
     // The activator sends at most perInstance; with fewer workers than that, requests wait
     // here for a worker, in arrival order. A worker being re-initialised is waited for too.

@@ -127,14 +127,7 @@ async function main(): Promise<void> {
 
   // Traffic report to the autoscaler every second: what keeps a busy function from going to zero.
   const report = setInterval(() => {
-    // Requests waiting for an instance count as in flight: they are work the function has.
-    const items = [...table.all()].map((s) => ({
-      key: s.key,
-      inFlight: s.inFlight + s.waiters.length,
-      requests: s.requests,
-      concurrency: table.takeConcurrency(s),
-    }));
-    for (const s of table.all()) s.requests = 0;
+    const items = [...table.all()].map((s) => ({ key: s.key, ...table.takeActivity(s) }));
     tellAutoscaler("/v1/activity", { activator: myIP || hostname(), items }).catch(() => undefined);
   }, 1000);
   log.info("started", { apiPort, metricsPort, autoscalerUrl });

@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { V1EndpointSlice } from "@kubernetes/client-node";
+import type { UpdraftFunction } from "../api/v1alpha1.ts";
+import { FunctionTable } from "./table.ts";
+
+function fn(name: string, concurrency: Record<string, number> = {}): UpdraftFunction {
+  return {
+    apiVersion: "updraft.dev/v1alpha1",
+    kind: "Function",
+    metadata: { name, namespace: "ns" },
+    spec: {
+      runtime: "nodejs24",
+      handler: "index.main_handler",
+      code: { inline: { "index.js": "" } },
+      concurrency,
+    },
+  } as UpdraftFunction;
+}
+
+function slice(name: string, ready: string[]): V1EndpointSlice {
+  return {
+    addressType: "IPv4",
+    metadata: { name: `fn-${name}-x`, namespace: "ns", labels: { "updraft.dev/function": name } },
+    endpoints: ready.map((ip) => ({ addresses: [ip], conditions: { ready: true } })),
+  };
+}
+
+/** A table on a clock the test moves. */
+function tableAt(opts: { share?: number } = {}) {
+  const clock = { t: 1_000_000 };
+  const cold: string[] = [];
+  const table = new FunctionTable({
+    maxWaiting: 10,
+    maxShare: (max) => (max === undefined ? undefined : (opts.share ?? max)),
+    onColdRequest: (ns, name) => cold.push(`${ns}/${name}`),
+    now: () => clock.t,
+  });
+  return { table, clock, cold };
+}
+
+describe("FunctionTable", () => {
+  it("reports arrivals, time-averaged held and busy, and the moving execution time", async () => {
+    const { table, clock } = tableAt();
+    table.setFunctions([fn("f")]);
+    table.setEndpointSlices([slice("f", ["10.0.0.1"])]);
+    const st = table.get("ns", "f")!;
+    table.takeActivity(st); // start a period at t0
+    // Request A runs the whole second; B arrives at 500 ms and waits (perInstance 1).
+    const a = table.admit(st);
+    const instA = await table.acquire(st, 5000);
+    clock.t += 500;
+    const b = table.admit(st);
+    const waitingB = table.acquire(st, 5000);
+    clock.t += 500;
+    const s1 = table.takeActivity(st);
+    // held: 1 for 1 s + 1 for 0.5 s = 1.5; busy: 1; B's age 0.5 s and A's 1 s → mean 0.75 s.
+    assert.deepEqual(s1, { arrivals: 2, held: 1.5, busy: 1, durationMs: 750, heldNow: 2 });
+    // A ends after running 1000 ms: B gets the instance.
+    table.release(st, instA);
+    table.finish(st, a, 1000);
+    const instB = await waitingB;
+    clock.t += 200;
+    table.release(st, instB);
+    table.finish(st, b, 200);
+    clock.t += 800;
+    const s2 = table.takeActivity(st);
+    // held and busy 1 for 200 ms of 1 s; EWMA 1000 + 0.2 × (200 − 1000) = 840; nothing held.
+    assert.deepEqual(s2, { arrivals: 0, held: 0.2, busy: 0.2, durationMs: 840, heldNow: 0 });
+  });
+
+  it("refuses with ConcurrencyLimit once this activator's share of max is held", () => {
+    const { table } = tableAt({ share: 2 });
+    table.setFunctions([fn("f", { max: 5, perInstance: 5 })]);
+    const st = table.get("ns", "f")!;
+    table.admit(st);
+    table.admit(st);
+    assert.throws(() => table.admit(st), { code: "ConcurrencyLimit" });
+  });
+
+  it("skips an instance another activator filled, and tries it again after the back-off", async () => {
+    const { table, clock } = tableAt();
+    table.setFunctions([fn("f")]);
+    table.setEndpointSlices([slice("f", ["10.0.0.1", "10.0.0.2"])]);
+    const st = table.get("ns", "f")!;
+    const first = await table.acquire(st, 5000);
+    // The instance said "at capacity": the request goes to the other one at once.
+    table.release(st, first, false);
+    table.markBusy(st, first);
+    const second = await table.acquire(st, 5000, true);
+    assert.notEqual(second.ip, first.ip);
+    // Both taken now (one busy elsewhere, one ours): the next request waits…
+    let got: string | undefined;
+    const third = table.acquire(st, 5000).then((i) => {
+      got = i.ip;
+      return i;
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(got, undefined);
+    // …and gets the busy one once its 20 ms back-off is over (the table's timer re-dispatches).
+    clock.t += 21;
+    assert.equal((await third).ip, first.ip);
+  });
+
+  it("a request for a function with no instance asks for a cold start and waits", async () => {
+    const { table, cold } = tableAt();
+    table.setFunctions([fn("f")]);
+    const st = table.get("ns", "f")!;
+    const waiting = table.acquire(st, 5000);
+    assert.deepEqual(cold, ["ns/f"]);
+    table.setEndpointSlices([slice("f", ["10.0.0.7"])]);
+    assert.equal((await waiting).ip, "10.0.0.7");
+  });
+});
