@@ -13,7 +13,7 @@ import { Agent, type Dispatcher, request } from "undici";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Instance } from "./capacity.ts";
-import type { FunctionState, FunctionTable } from "./table.ts";
+import type { FunctionState, FunctionTable, Slot } from "./table.ts";
 
 export const SYNC_LIMIT_BYTES = 6 * 1024 * 1024;
 
@@ -195,9 +195,8 @@ export class ActivatorServer {
     const start = performance.now();
     // Bounded wait: long enough for an instance to start and initialise.
     const deadline = Date.now() + (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000;
-    let admittedAt: number;
     try {
-      admittedAt = this.table.admit(st);
+      this.table.admit(st);
     } catch (err) {
       const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
       this.count(ns, name, httpError(e.code).status);
@@ -212,11 +211,11 @@ export class ActivatorServer {
       // to one that is starting.
       let again = false;
       for (;;) {
-        let inst: Awaited<ReturnType<FunctionTable["acquire"]>>;
+        let slot: Slot;
         // No instance at all: this request is the one waiting for a cold start.
         const cold = st.instances.length === 0;
         try {
-          inst = await this.table.acquire(st, Math.max(1, deadline - Date.now()), again);
+          slot = await this.table.acquire(st, Math.max(1, deadline - Date.now()), again);
         } catch (err) {
           const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
           this.count(ns, name, httpError(e.code).status);
@@ -225,22 +224,22 @@ export class ActivatorServer {
         }
         let outcome: Outcome;
         try {
-          outcome = await this.forward(req, res, st, inst, body, requestId, ns, name, start, cold);
+          outcome = await this.forward(req, res, st, slot.inst, body, requestId, ns, name, start, cold);
         } finally {
-          this.table.release(st, inst, !(outcome! === "busy" || outcome! === "retry"));
+          this.table.release(st, slot, !(outcome! === "busy" || outcome! === "retry"));
         }
         if (typeof outcome === "number") {
           executionMs = outcome;
           return;
         }
         if (outcome === "done") return;
-        if (outcome === "busy") this.table.markBusy(st, inst);
-        else this.table.markUnreachable(st, inst);
+        if (outcome === "busy") this.table.markBusy(st, slot.inst);
+        else this.table.markUnreachable(st, slot.inst);
         again = true;
       }
     } finally {
       this.inFlight--;
-      this.table.finish(st, admittedAt, executionMs);
+      this.table.finish(st, executionMs);
     }
   }
 

@@ -47,26 +47,27 @@ describe("FunctionTable", () => {
     const st = table.get("ns", "f")!;
     table.takeActivity(st); // start a period at t0
     // Request A runs the whole second; B arrives at 500 ms and waits (perInstance 1).
-    const a = table.admit(st);
+    table.admit(st);
     const instA = await table.acquire(st, 5000);
     clock.t += 500;
-    const b = table.admit(st);
+    table.admit(st);
     const waitingB = table.acquire(st, 5000);
     clock.t += 500;
     const s1 = table.takeActivity(st);
-    // held: 1 for 1 s + 1 for 0.5 s = 1.5; busy: 1; B's age 0.5 s and A's 1 s → mean 0.75 s.
-    assert.deepEqual(s1, { arrivals: 2, held: 1.5, busy: 1, durationMs: 750, heldNow: 2 });
+    // held: 1 for 1 s + 1 for 0.5 s = 1.5; busy: 1; no answer yet, but A has run 1 s
+    // (B's waiting is not work, so it does not lower or raise the estimate).
+    assert.deepEqual(s1, { arrivals: 2, held: 1.5, busy: 1, durationMs: 1000, heldNow: 2, periodMs: 1000 });
     // A ends after running 1000 ms: B gets the instance.
     table.release(st, instA);
-    table.finish(st, a, 1000);
+    table.finish(st, 1000);
     const instB = await waitingB;
     clock.t += 200;
     table.release(st, instB);
-    table.finish(st, b, 200);
+    table.finish(st, 200);
     clock.t += 800;
     const s2 = table.takeActivity(st);
     // held and busy 1 for 200 ms of 1 s; EWMA 1000 + 0.2 × (200 − 1000) = 840; nothing held.
-    assert.deepEqual(s2, { arrivals: 0, held: 0.2, busy: 0.2, durationMs: 840, heldNow: 0 });
+    assert.deepEqual(s2, { arrivals: 0, held: 0.2, busy: 0.2, durationMs: 840, heldNow: 0, periodMs: 1000 });
   });
 
   it("refuses with ConcurrencyLimit once this activator's share of max is held", () => {
@@ -86,20 +87,20 @@ describe("FunctionTable", () => {
     const first = await table.acquire(st, 5000);
     // The instance said "at capacity": the request goes to the other one at once.
     table.release(st, first, false);
-    table.markBusy(st, first);
+    table.markBusy(st, first.inst);
     const second = await table.acquire(st, 5000, true);
-    assert.notEqual(second.ip, first.ip);
+    assert.notEqual(second.inst.ip, first.inst.ip);
     // Both taken now (one busy elsewhere, one ours): the next request waits…
     let got: string | undefined;
     const third = table.acquire(st, 5000).then((i) => {
-      got = i.ip;
+      got = i.inst.ip;
       return i;
     });
     await new Promise((r) => setImmediate(r));
     assert.equal(got, undefined);
     // …and gets the busy one once its 20 ms back-off is over (the table's timer re-dispatches).
     clock.t += 21;
-    assert.equal((await third).ip, first.ip);
+    assert.equal((await third).inst.ip, first.inst.ip);
   });
 
   it("a request for a function with no instance asks for a cold start and waits", async () => {
@@ -109,6 +110,6 @@ describe("FunctionTable", () => {
     const waiting = table.acquire(st, 5000);
     assert.deepEqual(cold, ["ns/f"]);
     table.setEndpointSlices([slice("f", ["10.0.0.7"])]);
-    assert.equal((await waiting).ip, "10.0.0.7");
+    assert.equal((await waiting).inst.ip, "10.0.0.7");
   });
 });

@@ -8,8 +8,15 @@ import { type ResolvedFunctionSpec, resolveFunctionSpec, type UpdraftFunction } 
 import { UpdraftError } from "../lib/errors.ts";
 import { type Instance, pickInstance } from "./capacity.ts";
 
+/** A request's place on an instance, from acquire() to release(). */
+export interface Slot {
+  inst: Instance;
+  /** When it was taken (ms), for the running requests' mean age. */
+  at: number;
+}
+
 interface Waiter {
-  resolve: (i: Instance) => void;
+  resolve: (s: Slot) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -26,8 +33,8 @@ export interface FunctionState {
   inFlight: number;
   /** Requests admitted and not finished: on an instance, waiting, or between attempts. */
   held: number;
-  /** Σ admission times of the held requests (ms), for their mean age. */
-  heldSinceSum: number;
+  /** Σ times the running requests were sent to their instance (ms), for their mean age. */
+  busySinceSum: number;
   /** Requests admitted since periodStartMs. */
   arrivals: number;
   lastRequestAt: number;
@@ -50,6 +57,8 @@ export interface ActivitySample {
   held: number;
   busy: number;
   durationMs: number;
+  /** The period this sample covers (ms). */
+  periodMs: number;
   /** Requests held right now (what keeps a function from being idle). */
   heldNow: number;
 }
@@ -101,7 +110,7 @@ export class FunctionTable {
           cursor: 0,
           inFlight: 0,
           held: 0,
-          heldSinceSum: 0,
+          busySinceSum: 0,
           arrivals: 0,
           lastRequestAt: 0,
           heldIntegral: 0,
@@ -200,7 +209,7 @@ export class FunctionTable {
   /**
    * Admits a request: refused with ConcurrencyLimit (432) when this activator's part of
    * concurrency.max is held already; otherwise counted until finish(). Returns its
-   * admission time, to give back to finish().
+   * admission time.
    */
   admit(st: FunctionState): number {
     const share = this.opts.maxShare(st.spec.concurrency.max);
@@ -214,7 +223,6 @@ export class FunctionTable {
     const now = this.now();
     this.touch(st, now);
     st.held++;
-    st.heldSinceSum += now;
     st.arrivals++;
     st.lastRequestAt = now;
     return now;
@@ -224,10 +232,9 @@ export class FunctionTable {
    * An admitted request is over. `executionMs`: how long the instance ran it (the shim's
    * X-Updraft-Duration-Ms), when it ran.
    */
-  finish(st: FunctionState, admittedAt: number, executionMs?: number): void {
+  finish(st: FunctionState, executionMs?: number): void {
     this.touch(st);
     st.held--;
-    st.heldSinceSum -= admittedAt;
     if (executionMs !== undefined && Number.isFinite(executionMs) && executionMs >= 0) {
       st.durationEwmaMs =
         st.durationEwmaMs === undefined
@@ -241,7 +248,7 @@ export class FunctionTable {
    * `again`: the request had a slot that did not take it (instance gone or at capacity);
    * it goes to the front of the queue, it has waited longest.
    */
-  acquire(st: FunctionState, waitMs: number, again = false): Promise<Instance> {
+  acquire(st: FunctionState, waitMs: number, again = false): Promise<Slot> {
     const i = this.pick(st);
     if (i >= 0 && st.waiters.length === 0) return Promise.resolve(this.take(st, i));
     if (st.instances.length === 0) {
@@ -253,7 +260,7 @@ export class FunctionTable {
         new UpdraftError("QueueFull", `too many requests waiting for ${st.key} (${this.opts.maxWaiting})`),
       );
     }
-    return new Promise<Instance>((resolve, reject) => {
+    return new Promise<Slot>((resolve, reject) => {
       const w: Waiter = {
         resolve,
         reject,
@@ -296,10 +303,12 @@ export class FunctionTable {
   }
 
   /** The instance answered (`took`: it ran the request, so it is not at capacity). */
-  release(st: FunctionState, inst: Instance, took = true): void {
+  release(st: FunctionState, slot: Slot, took = true): void {
     this.touch(st);
+    const inst = slot.inst;
     inst.inFlight--;
     st.inFlight--;
+    st.busySinceSum -= slot.at;
     if (took) inst.busyStreak = 0;
     this.dispatch(st);
   }
@@ -331,19 +340,21 @@ export class FunctionTable {
    * What this activator saw of a function since the last call, and a new period.
    * held/busy are time averages: 2 requests for the whole second and 1 more for half of
    * it → 2.5. durationMs is the moving average of execution times, but never less than
-   * the mean age of the requests held now: when a function that took 5 ms starts taking
-   * 3 s, the requests waiting say so before the first of them answers.
+   * the mean age of the requests running now: when a function that took 5 ms starts
+   * taking 3 s, the running requests say so before the first of them answers. (Not the
+   * age of waiting ones: time spent waiting for an instance is not work.)
    */
   takeActivity(st: FunctionState, now = this.now()): ActivitySample {
     this.touch(st, now);
     const span = now - st.periodStartMs;
-    const meanAge = st.held > 0 ? now - st.heldSinceSum / st.held : 0;
+    const meanAge = st.inFlight > 0 ? now - st.busySinceSum / st.inFlight : 0;
     const sample: ActivitySample = {
       arrivals: st.arrivals,
       held: span > 0 ? st.heldIntegral / span : st.held,
       busy: span > 0 ? st.busyIntegral / span : st.inFlight,
       durationMs: Math.max(st.durationEwmaMs ?? 0, meanAge),
       heldNow: st.held,
+      periodMs: span,
     };
     st.heldIntegral = 0;
     st.busyIntegral = 0;
@@ -352,13 +363,15 @@ export class FunctionTable {
     return sample;
   }
 
-  private take(st: FunctionState, i: number): Instance {
-    this.touch(st);
+  private take(st: FunctionState, i: number): Slot {
+    const now = this.now();
+    this.touch(st, now);
     const inst = st.instances[i]!;
     inst.inFlight++;
     st.inFlight++;
+    st.busySinceSum += now;
     st.cursor = (i + 1) % st.instances.length;
-    return inst;
+    return { inst, at: now };
   }
 
   /** The instance for the next request: room left, in this activator's subset, not busy. */

@@ -124,6 +124,7 @@ export class Autoscaler {
           held: num(it.held),
           busy: num(it.busy),
           durationMs: num(it.durationMs),
+          periodMs: num(it.periodMs) || 1000,
         };
         if (sample.arrivals > 0 || heldNow > 0) a.lastActivityMs = now;
         a.inFlight = heldNow;

@@ -7,6 +7,7 @@ const sample = (s: Partial<ActivitySample>): ActivitySample => ({
   held: 0,
   busy: 0,
   durationMs: 0,
+  periodMs: 1000,
   ...s,
 });
 
@@ -50,11 +51,18 @@ describe("ConcurrencyWindows", () => {
     // R = 10 / 2 s, D = 1 s → 5; held (5 + 10) / 2 = 7.5 → 5.
     assert.equal(w.average(6000, 1500).concurrency, 5);
   });
-  it("a second re-reported by the same activator counts once (latest wins)", () => {
+  it("two reports of one activator in the same second both count, weighted by their periods", () => {
+    // A late timer: reports at 1.05 s and 1.95 s (periods 1050 and 900 ms), none in second 2.
     const w = new ConcurrencyWindows();
-    w.record("a", sample({ held: 5, busy: 5 }), 1000);
-    w.record("a", sample({ held: 2, busy: 2 }), 1500);
-    assert.equal(w.average(1000, 1900).concurrency, 2);
+    w.record("a", sample({ arrivals: 2, held: 2, busy: 2, durationMs: 1000, periodMs: 1050 }), 1050);
+    w.record("a", sample({ arrivals: 2, held: 2, busy: 2, durationMs: 1000, periodMs: 900 }), 1950);
+    // Seconds 1 and 2 observed: (2 × 1.05 + 2 × 0.9) / 2 = 1.95 held; 4 arrivals / 2 s × 1 s = 2.
+    const v = w.average(6000, 2100);
+    const round = (x: number) => Math.round(x * 1e9) / 1e9;
+    assert.deepEqual(
+      { concurrency: round(v.concurrency), held: round(v.held), busy: round(v.busy), work: round(v.work) },
+      { concurrency: 1.95, held: 1.95, busy: 1.95, work: 2 },
+    );
   });
   it("silent seconds count as zero", () => {
     const w = new ConcurrencyWindows();

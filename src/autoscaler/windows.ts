@@ -3,9 +3,10 @@
  * duration, Little's law). Each activator reports, every second, per function: requests
  * admitted (arrivals), the time-averaged number it held (on an instance or waiting: held),
  * the time-averaged number on an instance (busy) and the expected execution time
- * (durationMs). A second's value is the sum over activators (latest report wins); a
- * window averages its seconds, counting silent seconds as 0 but never more seconds than
- * the function has been observed.
+ * (durationMs), each over its report period (periodMs, about 1 s). A report counts in
+ * the second it arrives, weighted by its period: nothing is lost when a late timer puts
+ * two reports of one activator in the same second. A window averages its seconds,
+ * counting silent seconds as 0 but never more seconds than the function has been observed.
  *
  * concurrency = max(busy, min(R × D, held)):
  * - R × D is the work arriving: it leaves out the time requests wait for an instance, so
@@ -21,6 +22,14 @@ export interface ActivitySample {
   held: number;
   busy: number;
   durationMs: number;
+  periodMs: number;
+}
+
+/** One activator's reports within one second: arrivals, and held/busy × seconds. */
+interface Bucket {
+  arrivals: number;
+  heldSeconds: number;
+  busySeconds: number;
 }
 
 export interface WindowView {
@@ -32,7 +41,7 @@ export interface WindowView {
 }
 
 export class ConcurrencyWindows {
-  private readonly seconds = new Map<number, Map<string, ActivitySample>>();
+  private readonly seconds = new Map<number, Map<string, Bucket>>();
   /** Each activator's latest expected duration: its most informed estimate. */
   private readonly latestDurationMs = new Map<string, number>();
   private firstSecond: number | undefined;
@@ -50,7 +59,11 @@ export class ConcurrencyWindows {
       bucket = new Map();
       this.seconds.set(s, bucket);
     }
-    bucket.set(activator, sample);
+    const b = bucket.get(activator) ?? { arrivals: 0, heldSeconds: 0, busySeconds: 0 };
+    b.arrivals += sample.arrivals;
+    b.heldSeconds += (sample.held * sample.periodMs) / 1000;
+    b.busySeconds += (sample.busy * sample.periodMs) / 1000;
+    bucket.set(activator, b);
     this.latestDurationMs.set(activator, sample.durationMs);
     const oldest = Math.floor((nowMs - this.keepMs) / 1000);
     for (const k of this.seconds.keys()) if (k < oldest) this.seconds.delete(k);
@@ -67,8 +80,8 @@ export class ConcurrencyWindows {
     const arrivals = new Map<string, number>();
     for (let s = now - span + 1; s <= now; s++) {
       for (const [activator, v] of this.seconds.get(s) ?? []) {
-        held += v.held;
-        busy += v.busy;
+        held += v.heldSeconds;
+        busy += v.busySeconds;
         arrivals.set(activator, (arrivals.get(activator) ?? 0) + v.arrivals);
       }
     }

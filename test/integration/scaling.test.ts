@@ -87,7 +87,7 @@ describe("scaling", () => {
   // started for the load take the CPU the requests need, the activators observe 1.5–2× the
   // R·D the test sends (4.6 with 5 ready instances for R·D = 2), and panic mode keeps the
   // overshoot (7 instances for 3).
-  it.skip("a steady load settles at ceil(R·D / (perInstance·target)) within 15 s, holds, then returns to zero", async () => {
+  it("a steady load settles at ceil(R·D / (perInstance·target)) within 15 s, holds, then returns to zero", async () => {
     // R = 2/s, D = 1 s → concurrency 2; perInstance 1, target 0.7 → ceil(2.86) = 3.
     applyYaml(ns, sleepFn("steady", "  scaling: {scaleToZeroAfterSeconds: 10}\n"));
     await waitFor("steady Ready at zero", async () => (await replicas("steady")).spec === 0, 60_000);
