@@ -226,6 +226,7 @@ export class Autoscaler {
         panicConcurrency: Number(panicC.toFixed(2)),
         // Its parts over the panic window: R × D, held (incl. waiting), on instances.
         panicWork: Number(panicView.work.toFixed(2)),
+        panicRate: Number(panicView.rate.toFixed(2)),
         panicHeld: Number(panicView.held.toFixed(2)),
         panicBusy: Number(panicView.busy.toFixed(2)),
         readyReplicas: d.status?.readyReplicas ?? 0,

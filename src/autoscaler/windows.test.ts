@@ -20,7 +20,7 @@ describe("ConcurrencyWindows", () => {
       w.record("a", sample({ arrivals: 1, held: 1, busy: 1, durationMs: 1000 }), s * 1000 + 100);
       w.record("b", sample({ arrivals: 1, held: 1, busy: 1, durationMs: 1000 }), s * 1000 + 200);
     }
-    assert.deepEqual(w.average(6000, 2500), { concurrency: 2, held: 2, busy: 2, work: 2 });
+    assert.deepEqual(w.average(6000, 2500), { concurrency: 2, held: 2, busy: 2, work: 2, rate: 2 });
   });
   it("a cold start's waiting does not count: R × D under held wins", () => {
     // R = 2/s, D = 1 s, requests wait 0.8 s for instances: held 3.6, busy 1 (one ready).
@@ -37,7 +37,14 @@ describe("ConcurrencyWindows", () => {
     for (let s = 1; s < 6; s++) w.record("a", sample({ held: 100, busy: 5, durationMs: 10_000 }), s * 1000);
     assert.equal(w.average(6000, 5500).concurrency, 100);
   });
-  it("requests running from before the window still count (busy floors it)", () => {
+  it("a backlog being worked off does not count twice", () => {
+    // Instances came up under a backlog: 5.6 busy, 5.3 more waiting, R·D = 3.5.
+    const w = new ConcurrencyWindows();
+    for (let s = 0; s < 6; s++)
+      w.record("a", sample({ arrivals: 3.5, held: 10.9, busy: 5.6, durationMs: 1000 }), s * 1000);
+    assert.equal(w.average(6000, 5500).concurrency, 3.5);
+  });
+  it("requests running from before the window still count (what runs floors it)", () => {
     // 3 requests of 100 s started earlier: no arrivals in the window, 3 busy.
     const w = new ConcurrencyWindows();
     for (let s = 0; s < 6; s++) w.record("a", sample({ held: 3, busy: 3, durationMs: 100_000 }), s * 1000);

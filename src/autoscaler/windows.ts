@@ -8,14 +8,17 @@
  * two reports of one activator in the same second. A window averages its seconds,
  * counting silent seconds as 0 but never more seconds than the function has been observed.
  *
- * concurrency = max(busy, min(R × D, held)):
+ * concurrency = max(busy − waiting, min(R × D, held)), waiting = held − busy:
  * - R × D is the work arriving: it leaves out the time requests wait for an instance, so
  *   a cold start does not inflate it. R = 2/s of D = 1 s, waiting 0.8 s for instances to
  *   start → held 3.6, R × D = 2, and 2 it is (3 instances at 0.7, not 6).
  * - held caps it: a one-off burst of 100 requests of 10 s is 100 requests, not the
  *   100 × 10 s / 6 s = 167 that R × D says over a 6 s window.
- * - busy floors it: a request of 100 s that arrived before the window began is still
- *   running on an instance, though it is not an arrival of the window.
+ * - what runs floors it: a request of 100 s that arrived before the window began is
+ *   still running on an instance, though it is not an arrival of the window. Less what
+ *   waits: while instances work off a backlog they are all busy, and sizing for that
+ *   catch-up would overshoot (seen: a step to R·D = 4 had 5.6 busy and 5.3 waiting over
+ *   6 s, and busy alone asked for 9 instances instead of 6).
  */
 export interface ActivitySample {
   arrivals: number;
@@ -38,6 +41,8 @@ export interface WindowView {
   busy: number;
   /** R × D: arrivals per second × expected duration (s). */
   work: number;
+  /** R: arrivals per second. */
+  rate: number;
 }
 
 export class ConcurrencyWindows {
@@ -70,7 +75,7 @@ export class ConcurrencyWindows {
   }
 
   average(windowMs: number, nowMs: number): WindowView {
-    const none = { concurrency: 0, held: 0, busy: 0, work: 0 };
+    const none = { concurrency: 0, held: 0, busy: 0, work: 0, rate: 0 };
     if (this.firstSecond === undefined) return none;
     const now = Math.floor(nowMs / 1000);
     const span = Math.min(Math.ceil(windowMs / 1000), now - this.firstSecond + 1);
@@ -86,10 +91,14 @@ export class ConcurrencyWindows {
       }
     }
     let work = 0;
-    for (const [activator, n] of arrivals)
+    let rate = 0;
+    for (const [activator, n] of arrivals) {
       work += (n / span) * ((this.latestDurationMs.get(activator) ?? 0) / 1000);
+      rate += n / span;
+    }
     held /= span;
     busy /= span;
-    return { concurrency: Math.max(busy, Math.min(work, held)), held, busy, work };
+    const running = Math.max(0, busy - (held - busy));
+    return { concurrency: Math.max(running, Math.min(work, held)), held, busy, work, rate };
   }
 }
