@@ -63,18 +63,19 @@ describe("ConcurrencyWindows", () => {
     const w = new ConcurrencyWindows();
     w.record("a", sample({ arrivals: 2, held: 2, busy: 2, durationMs: 1000, periodMs: 1050 }), 1050);
     w.record("a", sample({ arrivals: 2, held: 2, busy: 2, durationMs: 1000, periodMs: 900 }), 1950);
-    // Seconds 1 and 2 observed: (2 × 1.05 + 2 × 0.9) / 2 = 1.95 held; 4 arrivals / 2 s × 1 s = 2.
+    // They cover 1.95 s: held (2 × 1.05 + 2 × 0.9) / 1.95 = 2; 4 arrivals / 1.95 s × 1 s = 2.05.
     const v = w.average(6000, 2100);
     const round = (x: number) => Math.round(x * 1e9) / 1e9;
     assert.deepEqual(
       { concurrency: round(v.concurrency), held: round(v.held), busy: round(v.busy), work: round(v.work) },
-      { concurrency: 1.95, held: 1.95, busy: 1.95, work: 2 },
+      { concurrency: 2, held: 2, busy: 2, work: round(4 / 1.95) },
     );
   });
-  it("silent seconds count as zero", () => {
+  it("an activator that stopped reporting fades out", () => {
+    // One report of 6 in the first of 6 seconds: divided by the window less a second.
     const w = new ConcurrencyWindows();
     w.record("a", sample({ held: 6, busy: 6 }), 0);
-    assert.equal(w.average(6000, 5500).concurrency, 1); // 6 in the first of 6 seconds
+    assert.equal(w.average(6000, 5500).concurrency, 1.2);
   });
   it("forgets seconds older than it keeps", () => {
     const w = new ConcurrencyWindows(10_000);

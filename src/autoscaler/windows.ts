@@ -4,9 +4,10 @@
  * admitted (arrivals), the time-averaged number it held (on an instance or waiting: held),
  * the time-averaged number on an instance (busy) and the expected execution time
  * (durationMs), each over its report period (periodMs, about 1 s). A report counts in
- * the second it arrives, weighted by its period: nothing is lost when a late timer puts
- * two reports of one activator in the same second. A window averages its seconds,
- * counting silent seconds as 0 but never more seconds than the function has been observed.
+ * the second it arrives. A window divides each activator's reports by the time they
+ * cover, so a late timer that puts two reports in one second counts neither twice nor
+ * zero times; but by no less than the window less a second (and never more seconds than
+ * the function has been observed), so an activator that stopped reporting fades out.
  *
  * concurrency = max(busy − waiting, min(R × D, held)), waiting = held − busy:
  * - R × D is the work arriving: it leaves out the time requests wait for an instance, so
@@ -28,11 +29,12 @@ export interface ActivitySample {
   periodMs: number;
 }
 
-/** One activator's reports within one second: arrivals, and held/busy × seconds. */
+/** One activator's reports within one second: arrivals, held/busy × seconds, seconds covered. */
 interface Bucket {
   arrivals: number;
   heldSeconds: number;
   busySeconds: number;
+  coveredSeconds: number;
 }
 
 export interface WindowView {
@@ -64,7 +66,8 @@ export class ConcurrencyWindows {
       bucket = new Map();
       this.seconds.set(s, bucket);
     }
-    const b = bucket.get(activator) ?? { arrivals: 0, heldSeconds: 0, busySeconds: 0 };
+    const b = bucket.get(activator) ?? { arrivals: 0, heldSeconds: 0, busySeconds: 0, coveredSeconds: 0 };
+    b.coveredSeconds += sample.periodMs / 1000;
     b.arrivals += sample.arrivals;
     b.heldSeconds += (sample.held * sample.periodMs) / 1000;
     b.busySeconds += (sample.busy * sample.periodMs) / 1000;
@@ -80,24 +83,34 @@ export class ConcurrencyWindows {
     const now = Math.floor(nowMs / 1000);
     const span = Math.min(Math.ceil(windowMs / 1000), now - this.firstSecond + 1);
     if (span <= 0) return none;
-    let held = 0;
-    let busy = 0;
-    const arrivals = new Map<string, number>();
+    const perActivator = new Map<string, Bucket>();
     for (let s = now - span + 1; s <= now; s++) {
       for (const [activator, v] of this.seconds.get(s) ?? []) {
-        held += v.heldSeconds;
-        busy += v.busySeconds;
-        arrivals.set(activator, (arrivals.get(activator) ?? 0) + v.arrivals);
+        const sum = perActivator.get(activator) ?? {
+          arrivals: 0,
+          heldSeconds: 0,
+          busySeconds: 0,
+          coveredSeconds: 0,
+        };
+        sum.arrivals += v.arrivals;
+        sum.heldSeconds += v.heldSeconds;
+        sum.busySeconds += v.busySeconds;
+        sum.coveredSeconds += v.coveredSeconds;
+        perActivator.set(activator, sum);
       }
     }
+    let held = 0;
+    let busy = 0;
     let work = 0;
     let rate = 0;
-    for (const [activator, n] of arrivals) {
-      work += (n / span) * ((this.latestDurationMs.get(activator) ?? 0) / 1000);
-      rate += n / span;
+    for (const [activator, sum] of perActivator) {
+      const seconds = Math.max(sum.coveredSeconds, span - 1);
+      if (seconds <= 0) continue;
+      held += sum.heldSeconds / seconds;
+      busy += sum.busySeconds / seconds;
+      rate += sum.arrivals / seconds;
+      work += (sum.arrivals / seconds) * ((this.latestDurationMs.get(activator) ?? 0) / 1000);
     }
-    held /= span;
-    busy /= span;
     const running = Math.max(0, busy - (held - busy));
     return { concurrency: Math.max(running, Math.min(work, held)), held, busy, work, rate };
   }
