@@ -56,7 +56,15 @@ describe("FunctionTable", () => {
     const s1 = table.takeActivity(st);
     // held: 1 for 1 s + 1 for 0.5 s = 1.5; busy: 1; no answer yet, but A has run 1 s
     // (B's waiting is not work, so it does not lower or raise the estimate).
-    assert.deepEqual(s1, { arrivals: 2, held: 1.5, busy: 1, durationMs: 1000, heldNow: 2, periodMs: 1000 });
+    assert.deepEqual(s1, {
+      arrivals: 2,
+      held: 1.5,
+      busy: 1,
+      durationMs: 1000,
+      heldNow: 2,
+      periodMs: 1000,
+      longRunning: { 6: 0, 60: 0 },
+    });
     // A ends after running 1000 ms: B gets the instance.
     table.release(st, instA);
     table.finish(st, 1000);
@@ -67,7 +75,30 @@ describe("FunctionTable", () => {
     clock.t += 800;
     const s2 = table.takeActivity(st);
     // held and busy 1 for 200 ms of 1 s; EWMA 1000 + 0.2 × (200 − 1000) = 840; nothing held.
-    assert.deepEqual(s2, { arrivals: 0, held: 0.2, busy: 0.2, durationMs: 840, heldNow: 0, periodMs: 1000 });
+    assert.deepEqual(s2, {
+      arrivals: 0,
+      held: 0.2,
+      busy: 0.2,
+      durationMs: 840,
+      heldNow: 0,
+      periodMs: 1000,
+      longRunning: { 6: 0, 60: 0 },
+    });
+  });
+
+  it("counts requests running longer than each autoscaler window", async () => {
+    const { table, clock } = tableAt();
+    table.setFunctions([fn("f", { perInstance: 3 })]);
+    table.setEndpointSlices([slice("f", ["10.0.0.1"])]);
+    const st = table.get("ns", "f")!;
+    table.admit(st);
+    await table.acquire(st, 5000); // runs from 0
+    clock.t += 50_000;
+    table.admit(st);
+    await table.acquire(st, 5000); // runs from 50 s
+    clock.t += 11_000;
+    // At 61 s: one has run 61 s (over both windows), the other 11 s (over 6 s only).
+    assert.deepEqual(table.takeActivity(st).longRunning, { 6: 2, 60: 1 });
   });
 
   it("refuses with ConcurrencyLimit once this activator's share of max is held", () => {

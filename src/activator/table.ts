@@ -5,6 +5,7 @@
  */
 import type { V1EndpointSlice } from "@kubernetes/client-node";
 import { type ResolvedFunctionSpec, resolveFunctionSpec, type UpdraftFunction } from "../api/v1alpha1.ts";
+import { PANIC_WINDOW_MS, STABLE_WINDOW_MS } from "../autoscaler/decide.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import { type Instance, pickInstance } from "./capacity.ts";
 
@@ -33,8 +34,8 @@ export interface FunctionState {
   inFlight: number;
   /** Requests admitted and not finished: on an instance, waiting, or between attempts. */
   held: number;
-  /** Σ times the running requests were sent to their instance (ms), for their mean age. */
-  busySinceSum: number;
+  /** The requests on an instance now, for their ages. */
+  running: Set<Slot>;
   /** Requests admitted since periodStartMs. */
   arrivals: number;
   lastRequestAt: number;
@@ -59,6 +60,11 @@ export interface ActivitySample {
   durationMs: number;
   /** The period this sample covers (ms). */
   periodMs: number;
+  /**
+   * Requests running now for longer than each window ("6", "60" seconds): work that is
+   * real though it arrived before the window.
+   */
+  longRunning: Record<string, number>;
   /** Requests held right now (what keeps a function from being idle). */
   heldNow: number;
 }
@@ -76,6 +82,9 @@ export interface TableOptions {
   /** The clock (ms); Date.now unless a test drives it. */
   now?: () => number;
 }
+
+/** The autoscaler's windows (s), for the long-running counts. */
+const LONG_RUNNING_WINDOWS_S = [PANIC_WINDOW_MS / 1000, STABLE_WINDOW_MS / 1000];
 
 /** Weight of the newest execution time in the moving average (about the last 5 count). */
 const DURATION_EWMA_ALPHA = 0.2;
@@ -110,7 +119,7 @@ export class FunctionTable {
           cursor: 0,
           inFlight: 0,
           held: 0,
-          busySinceSum: 0,
+          running: new Set(),
           arrivals: 0,
           lastRequestAt: 0,
           heldIntegral: 0,
@@ -308,7 +317,7 @@ export class FunctionTable {
     const inst = slot.inst;
     inst.inFlight--;
     st.inFlight--;
-    st.busySinceSum -= slot.at;
+    st.running.delete(slot);
     if (took) inst.busyStreak = 0;
     this.dispatch(st);
   }
@@ -347,13 +356,22 @@ export class FunctionTable {
   takeActivity(st: FunctionState, now = this.now()): ActivitySample {
     this.touch(st, now);
     const span = now - st.periodStartMs;
-    const meanAge = st.inFlight > 0 ? now - st.busySinceSum / st.inFlight : 0;
+    let ageSum = 0;
+    const longRunning: Record<string, number> = {};
+    for (const w of LONG_RUNNING_WINDOWS_S) longRunning[w] = 0;
+    for (const slot of st.running) {
+      const age = now - slot.at;
+      ageSum += age;
+      for (const w of LONG_RUNNING_WINDOWS_S) if (age > w * 1000) longRunning[w]!++;
+    }
+    const meanAge = st.running.size > 0 ? ageSum / st.running.size : 0;
     const sample: ActivitySample = {
       arrivals: st.arrivals,
       held: span > 0 ? st.heldIntegral / span : st.held,
       busy: span > 0 ? st.busyIntegral / span : st.inFlight,
       durationMs: Math.max(st.durationEwmaMs ?? 0, meanAge),
       heldNow: st.held,
+      longRunning,
       periodMs: span,
     };
     st.heldIntegral = 0;
@@ -369,9 +387,10 @@ export class FunctionTable {
     const inst = st.instances[i]!;
     inst.inFlight++;
     st.inFlight++;
-    st.busySinceSum += now;
     st.cursor = (i + 1) % st.instances.length;
-    return { inst, at: now };
+    const slot = { inst, at: now };
+    st.running.add(slot);
+    return slot;
   }
 
   /** The instance for the next request: room left, in this activator's subset, not busy. */

@@ -125,6 +125,9 @@ export class Autoscaler {
           busy: num(it.busy),
           durationMs: num(it.durationMs),
           periodMs: num(it.periodMs) || 1000,
+          longRunning: Object.fromEntries(
+            Object.entries(it.longRunning ?? {}).map(([window, n]) => [window, num(n)]),
+          ),
         };
         if (sample.arrivals > 0 || heldNow > 0) a.lastActivityMs = now;
         a.inFlight = heldNow;

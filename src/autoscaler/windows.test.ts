@@ -44,10 +44,15 @@ describe("ConcurrencyWindows", () => {
       w.record("a", sample({ arrivals: 3.5, held: 10.9, busy: 5.6, durationMs: 1000 }), s * 1000);
     assert.equal(w.average(6000, 5500).concurrency, 3.5);
   });
-  it("requests running from before the window still count (what runs floors it)", () => {
-    // 3 requests of 100 s started earlier: no arrivals in the window, 3 busy.
+  it("requests running from before the window still count (long-running floors it)", () => {
+    // 3 requests of 100 s started 20 s ago: no arrivals in the 6 s window, 3 running > 6 s.
     const w = new ConcurrencyWindows();
-    for (let s = 0; s < 6; s++) w.record("a", sample({ held: 3, busy: 3, durationMs: 100_000 }), s * 1000);
+    for (let s = 0; s < 6; s++)
+      w.record(
+        "a",
+        sample({ held: 3, busy: 3, durationMs: 100_000, longRunning: { 6: 3, 60: 0 } }),
+        s * 1000,
+      );
     assert.equal(w.average(6000, 5500).concurrency, 3);
   });
   it("uses each activator's latest duration (a function that got slower)", () => {
@@ -74,12 +79,12 @@ describe("ConcurrencyWindows", () => {
   it("an activator that stopped reporting fades out", () => {
     // One report of 6 in the first of 6 seconds: divided by the window less a second.
     const w = new ConcurrencyWindows();
-    w.record("a", sample({ held: 6, busy: 6 }), 0);
+    w.record("a", sample({ arrivals: 6, held: 6, busy: 6, durationMs: 1000 }), 0);
     assert.equal(w.average(6000, 5500).concurrency, 1.2);
   });
   it("forgets seconds older than it keeps", () => {
     const w = new ConcurrencyWindows(10_000);
-    w.record("a", sample({ held: 100, busy: 100 }), 0);
+    w.record("a", sample({ arrivals: 100, held: 100, busy: 100, durationMs: 1000 }), 0);
     w.record("a", sample({}), 20_000);
     assert.equal(w.average(60_000, 20_000).concurrency, 0);
   });

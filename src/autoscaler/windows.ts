@@ -9,17 +9,17 @@
  * zero times; but by no less than the window less a second (and never more seconds than
  * the function has been observed), so an activator that stopped reporting fades out.
  *
- * concurrency = max(busy − waiting, min(R × D, held)), waiting = held − busy:
+ * concurrency = max(long-running, min(R × D, held)):
  * - R × D is the work arriving: it leaves out the time requests wait for an instance, so
  *   a cold start does not inflate it. R = 2/s of D = 1 s, waiting 0.8 s for instances to
  *   start → held 3.6, R × D = 2, and 2 it is (3 instances at 0.7, not 6).
  * - held caps it: a one-off burst of 100 requests of 10 s is 100 requests, not the
  *   100 × 10 s / 6 s = 167 that R × D says over a 6 s window.
- * - what runs floors it: a request of 100 s that arrived before the window began is
- *   still running on an instance, though it is not an arrival of the window. Less what
- *   waits: while instances work off a backlog they are all busy, and sizing for that
- *   catch-up would overshoot (seen: a step to R·D = 4 had 5.6 busy and 5.3 waiting over
- *   6 s, and busy alone asked for 9 instances instead of 6).
+ * - long-running floors it: a request of 100 s that arrived before the window began is
+ *   still running on an instance, though it is not an arrival of the window. Not all
+ *   that runs (busy): while instances work off a backlog they are all busy, and sizing
+ *   for that catch-up overshoots (seen: a step to R·D = 4 had 5.6 busy and 5.3 waiting
+ *   over 6 s, and busy asked for 9 instances instead of 6).
  */
 export interface ActivitySample {
   arrivals: number;
@@ -27,6 +27,8 @@ export interface ActivitySample {
   busy: number;
   durationMs: number;
   periodMs: number;
+  /** Requests running now for longer than a window, by window length in seconds ("6", "60"). */
+  longRunning?: Record<string, number>;
 }
 
 /** One activator's reports within one second: arrivals, held/busy × seconds, seconds covered. */
@@ -51,6 +53,7 @@ export class ConcurrencyWindows {
   private readonly seconds = new Map<number, Map<string, Bucket>>();
   /** Each activator's latest expected duration: its most informed estimate. */
   private readonly latestDurationMs = new Map<string, number>();
+  private readonly latestLongRunning = new Map<string, Record<string, number>>();
   private firstSecond: number | undefined;
   private readonly keepMs: number;
 
@@ -73,6 +76,7 @@ export class ConcurrencyWindows {
     b.busySeconds += (sample.busy * sample.periodMs) / 1000;
     bucket.set(activator, b);
     this.latestDurationMs.set(activator, sample.durationMs);
+    this.latestLongRunning.set(activator, sample.longRunning ?? {});
     const oldest = Math.floor((nowMs - this.keepMs) / 1000);
     for (const k of this.seconds.keys()) if (k < oldest) this.seconds.delete(k);
   }
@@ -103,7 +107,9 @@ export class ConcurrencyWindows {
     let busy = 0;
     let work = 0;
     let rate = 0;
+    let longRunning = 0;
     for (const [activator, sum] of perActivator) {
+      longRunning += this.latestLongRunning.get(activator)?.[String(windowMs / 1000)] ?? 0;
       const seconds = Math.max(sum.coveredSeconds, span - 1);
       if (seconds <= 0) continue;
       held += sum.heldSeconds / seconds;
@@ -111,7 +117,6 @@ export class ConcurrencyWindows {
       rate += sum.arrivals / seconds;
       work += (sum.arrivals / seconds) * ((this.latestDurationMs.get(activator) ?? 0) / 1000);
     }
-    const running = Math.max(0, busy - (held - busy));
-    return { concurrency: Math.max(running, Math.min(work, held)), held, busy, work, rate };
+    return { concurrency: Math.max(longRunning, Math.min(work, held)), held, busy, work, rate };
   }
 }
