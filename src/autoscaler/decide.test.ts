@@ -51,6 +51,27 @@ describe("decideReplicas", () => {
       want: [4, "ScaleUp"],
     },
     {
+      why: "within the 10 % tolerance nothing changes: 2.17 is 1.03× what 3 instances at 0.7 are sized for (ceil would say 4)",
+      in: input({
+        replicas: 3,
+        readyReplicas: 3,
+        stableConcurrency: 2.17,
+        panicConcurrency: 2.17,
+        state: { panicSinceMs: NOW - 5000, lastPanicTriggerMs: NOW - 5000 },
+      }),
+      want: [3, "Steady"],
+    },
+    {
+      why: "just past the tolerance it scales: 2.35 is 1.12× what 3 instances are sized for → ceil(3.36) = 4",
+      in: input({ replicas: 3, readyReplicas: 3, stableConcurrency: 2.35, panicConcurrency: 2.35 }),
+      want: [4, "ScaleUp"],
+    },
+    {
+      why: "well outside the tolerance it scales down: 1.3 is 0.62× what 3 instances are sized for → ceil(1.86) = 2",
+      in: input({ replicas: 3, readyReplicas: 3, stableConcurrency: 1.3, panicConcurrency: 1.3 }),
+      want: [2, "ScaleDown"],
+    },
+    {
       why: "a spike (panic window ≥ 2× ready) follows the panic window at once",
       in: input({
         replicas: 1,
