@@ -51,7 +51,7 @@ describe("decideReplicas", () => {
       want: [4, "ScaleUp"],
     },
     {
-      why: "within the 10 % tolerance nothing changes: 2.17 is 1.03× what 3 instances at 0.7 are sized for (ceil would say 4)",
+      why: "in panic, within the 10 % tolerance nothing changes: 2.17 is 1.03× what 3 instances at 0.7 are sized for (ceil would say 4)",
       in: input({
         replicas: 3,
         readyReplicas: 3,
@@ -62,12 +62,23 @@ describe("decideReplicas", () => {
       want: [3, "Steady"],
     },
     {
-      why: "just past the tolerance it scales: 2.35 is 1.12× what 3 instances are sized for → ceil(3.36) = 4",
-      in: input({ replicas: 3, readyReplicas: 3, stableConcurrency: 2.35, panicConcurrency: 2.35 }),
-      want: [4, "ScaleUp"],
+      why: "in panic, past the tolerance it scales: 2.35 is 1.12× what 3 instances are sized for → ceil(3.36) = 4",
+      in: input({
+        replicas: 3,
+        readyReplicas: 3,
+        stableConcurrency: 2.35,
+        panicConcurrency: 2.35,
+        state: { panicSinceMs: NOW - 5000, lastPanicTriggerMs: NOW - 5000 },
+      }),
+      want: [4, "PanicScaleUp"],
     },
     {
-      why: "well outside the tolerance it scales down: 1.3 is 0.62× what 3 instances are sized for → ceil(1.86) = 2",
+      why: "outside panic the formula holds exactly: 6.0 at 0.7 → ceil(8.57) = 9, though 8 are within 10 %",
+      in: input({ replicas: 8, readyReplicas: 8, stableConcurrency: 6, panicConcurrency: 6 }),
+      want: [9, "ScaleUp"],
+    },
+    {
+      why: "scale-down follows the stable window: 1.3 → ceil(1.86) = 2",
       in: input({ replicas: 3, readyReplicas: 3, stableConcurrency: 1.3, panicConcurrency: 1.3 }),
       want: [2, "ScaleDown"],
     },
