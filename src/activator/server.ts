@@ -13,6 +13,7 @@ import { Agent, type Dispatcher, request } from "undici";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Instance } from "./capacity.ts";
+import { apiGatewayEvent, type HttpRoutes, httpAnswer, parseHttpUrl } from "./http-trigger.ts";
 import type { FunctionState, FunctionTable, Slot } from "./table.ts";
 
 export const SYNC_LIMIT_BYTES = 6 * 1024 * 1024;
@@ -82,7 +83,43 @@ export function httpError(code: string): { status: number; scfCode: number } {
   }
 }
 
-type Outcome = number | "done" | "retry" | "busy";
+/** A function's answer from its instance. */
+interface Invocation {
+  /** The X-Updraft-* headers the caller gets. */
+  headers: Record<string, string>;
+  payload: Buffer;
+  functionError: boolean;
+  executionMs: number;
+}
+
+type Outcome = Invocation | "retry" | "busy";
+
+/** What an HTTP caller is told to wait before trying again (429, 503). */
+const RETRY_AFTER_SECONDS = 1;
+/** Request bodies of HTTP triggers: 6 MB, as SCF's synchronous limit. */
+const HTTP_BODY_LIMIT_BYTES = 6 * 1024 * 1024;
+
+/** Platform refusals to HTTP-trigger callers: status as HTTP clients know them, SCF's code in the body. */
+export function httpTriggerError(code: string): { status: number; scfCode: number } {
+  switch (code) {
+    case "ConcurrencyLimit":
+      return { status: 429, scfCode: 432 };
+    case "QueueFull":
+      return { status: 429, scfCode: 429 };
+    case "NoInstanceReady":
+      return { status: 503, scfCode: 500 };
+    case "RequestTooLarge":
+      return { status: 413, scfCode: 406 };
+    case "MethodNotAllowed":
+      return { status: 405, scfCode: 405 };
+    case "FunctionNotFound":
+      return { status: 404, scfCode: 435 };
+    case "NotFound":
+      return { status: 404, scfCode: 404 };
+    default:
+      return { status: 502, scfCode: 500 };
+  }
+}
 
 export interface ActivatorMetrics {
   requests: Counter<"namespace" | "function" | "code">;
@@ -91,6 +128,7 @@ export interface ActivatorMetrics {
 
 export class ActivatorServer {
   private readonly table: FunctionTable;
+  private readonly routes: HttpRoutes;
   private readonly log: Logger;
   private readonly metrics: ActivatorMetrics;
   private readonly dispatcher = new Agent({ keepAliveTimeout: 60_000, connections: 256, pipelining: 0 });
@@ -98,8 +136,9 @@ export class ActivatorServer {
   private inFlight = 0;
   draining = false;
 
-  constructor(table: FunctionTable, log: Logger, metrics: ActivatorMetrics) {
+  constructor(table: FunctionTable, routes: HttpRoutes, log: Logger, metrics: ActivatorMetrics) {
     this.table = table;
+    this.routes = routes;
     this.log = log;
     this.metrics = metrics;
   }
@@ -158,6 +197,11 @@ export class ActivatorServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? "/";
+    const http = parseHttpUrl(url);
+    if (http) {
+      await this.handleHttp(req, res, http);
+      return;
+    }
     const m = /^\/v1\/namespaces\/([a-z0-9-]+)\/functions\/([a-z0-9-]+)\/invocations\/?(\?.*)?$/.exec(url);
     if (!m || req.method !== "POST") {
       req.resume();
@@ -188,51 +232,152 @@ export class ActivatorServer {
       this.fail(res, requestId, e);
       return;
     }
-    if (this.draining) {
-      this.fail(res, requestId, new UpdraftError("NoInstanceReady", "activator is draining"));
-      return;
-    }
+    const logType = req.headers["x-updraft-log-type"];
     const start = performance.now();
-    // Bounded wait: long enough for an instance to start and initialise.
-    const deadline = Date.now() + (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000;
+    let result: Invocation;
     try {
-      this.table.admit(st);
+      result = await this.invoke(st, body, requestId, typeof logType === "string" ? logType : undefined);
     } catch (err) {
       const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
       this.count(ns, name, httpError(e.code).status);
       this.fail(res, requestId, e);
       return;
     }
+    res.writeHead(200, {
+      "Content-Type": "application/json",
+      "X-Updraft-Request-Id": requestId,
+      ...result.headers,
+    });
+    res.end(result.payload);
+    this.count(ns, name, 200);
+    this.metrics.duration.observe({ namespace: ns, function: name }, (performance.now() - start) / 1000);
+  }
+
+  /**
+   * An HTTP trigger's request: /http/{namespace}{path}. The function gets SCF's
+   * API-gateway event; the caller gets the function's answer (integrated or not). Limits
+   * answer as HTTP clients expect: 429 with Retry-After over the concurrency limit or a
+   * full queue, 503 with Retry-After when no instance came up.
+   */
+  private async handleHttp(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: { namespace: string; path: string; query: string },
+  ): Promise<void> {
+    const requestId = randomUUID();
+    const method = req.method ?? "GET";
+    const m = this.routes.match(target.namespace, target.path, method);
+    if (m.kind !== "found") {
+      req.resume();
+      const e =
+        m.kind === "method"
+          ? new UpdraftError("MethodNotAllowed", `${method} is not served on ${target.path}`)
+          : new UpdraftError("NotFound", `no HTTP trigger serves ${target.path} in ${target.namespace}`);
+      this.failHttp(res, requestId, e);
+      return;
+    }
+    const { route } = m;
+    const st = this.table.get(route.namespace, route.function);
+    if (!st) {
+      req.resume();
+      this.failHttp(
+        res,
+        requestId,
+        new UpdraftError("FunctionNotFound", `function ${route.namespace}/${route.function} not found`),
+      );
+      return;
+    }
+    let raw: Buffer;
+    try {
+      raw = await this.readBody(req, HTTP_BODY_LIMIT_BYTES);
+    } catch (err) {
+      const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
+      if (e.code === "RequestTooLarge") await discardBody(req, 4 * SYNC_LIMIT_BYTES);
+      this.count(route.namespace, route.function, httpError(e.code).status);
+      this.failHttp(res, requestId, e);
+      return;
+    }
+    const event = apiGatewayEvent(
+      {
+        method,
+        path: target.path,
+        query: target.query,
+        headers: req.headers,
+        body: raw,
+        sourceIp: (req.socket.remoteAddress ?? "").replace(/^::ffff:/, ""),
+        requestId,
+      },
+      route,
+    );
+    const start = performance.now();
+    let result: Invocation;
+    try {
+      result = await this.invoke(st, Buffer.from(JSON.stringify(event)), requestId, undefined);
+    } catch (err) {
+      const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
+      this.count(route.namespace, route.function, httpError(e.code).status);
+      this.failHttp(res, requestId, e);
+      return;
+    }
+    this.count(route.namespace, route.function, 200);
+    this.metrics.duration.observe(
+      { namespace: route.namespace, function: route.function },
+      (performance.now() - start) / 1000,
+    );
+    // A function error is the gateway's 502 with SCF's error body.
+    const answer = result.functionError
+      ? { status: 502, headers: { "content-type": "application/json" }, body: result.payload }
+      : httpAnswer(result.payload, route.integratedResponse);
+    res.writeHead(answer.status, { ...answer.headers, "x-updraft-request-id": requestId });
+    res.end(answer.body);
+  }
+
+  /** A platform refusal to an HTTP caller: SCF's body; 429/503 say when to come back. */
+  private failHttp(res: ServerResponse, requestId: string, err: UpdraftError): void {
+    const { status, scfCode } = httpTriggerError(err.code);
+    res.writeHead(status, {
+      "Content-Type": "application/json",
+      "X-Updraft-Request-Id": requestId,
+      ...(status === 429 || status === 503 ? { "Retry-After": String(RETRY_AFTER_SECONDS) } : {}),
+    });
+    res.end(
+      JSON.stringify({ errorCode: scfCode, errorMessage: err.message, errorType: err.code, stackTrace: "" }),
+    );
+  }
+
+  /**
+   * Runs an event on an instance: admitted (or ConcurrencyLimit), a slot taken (waiting
+   * for a cold start if need be), forwarded; sent again when it provably did not run
+   * (instance gone, draining, or at capacity). Throws UpdraftError for every refusal.
+   */
+  private async invoke(
+    st: FunctionState,
+    body: Buffer,
+    requestId: string,
+    logType: string | undefined,
+  ): Promise<Invocation> {
+    if (this.draining) throw new UpdraftError("NoInstanceReady", "activator is draining");
+    // Bounded wait: long enough for an instance to start and initialise.
+    const deadline = Date.now() + (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000;
+    this.table.admit(st);
     let executionMs: number | undefined;
     this.inFlight++;
     try {
-      // A request that never reached an instance (it was gone, or draining), or that an
-      // instance refused as at capacity, is safe to send again, to another instance or
-      // to one that is starting.
       let again = false;
       for (;;) {
-        let slot: Slot;
         // No instance at all: this request is the one waiting for a cold start.
         const cold = st.instances.length === 0;
+        const slot: Slot = await this.table.acquire(st, Math.max(1, deadline - Date.now()), again);
+        let outcome: Outcome | undefined;
         try {
-          slot = await this.table.acquire(st, Math.max(1, deadline - Date.now()), again);
-        } catch (err) {
-          const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
-          this.count(ns, name, httpError(e.code).status);
-          this.fail(res, requestId, e);
-          return;
-        }
-        let outcome: Outcome;
-        try {
-          outcome = await this.forward(req, res, st, slot.inst, body, requestId, ns, name, start, cold);
+          outcome = await this.forward(st, slot.inst, body, requestId, cold, logType);
         } finally {
-          this.table.release(st, slot, !(outcome! === "busy" || outcome! === "retry"));
+          this.table.release(st, slot, !(outcome === "busy" || outcome === "retry"));
         }
-        if (typeof outcome === "number") {
-          executionMs = outcome;
-          return;
+        if (typeof outcome === "object") {
+          executionMs = outcome.executionMs;
+          return outcome;
         }
-        if (outcome === "done") return;
         if (outcome === "busy") this.table.markBusy(st, slot.inst);
         else this.table.markUnreachable(st, slot.inst);
         again = true;
@@ -244,21 +389,16 @@ export class ActivatorServer {
   }
 
   /**
-   * Sends the event to one instance. The outcome: the instance's execution time (ms) when
-   * it ran it, "retry" when it provably never got there, "busy" when it refused it as at
-   * capacity, "done" when the caller got an error.
+   * Sends the event to one instance: its answer, or "retry" when it provably never got
+   * there, or "busy" when it refused it as at capacity. Throws when the outcome is unknown.
    */
   private async forward(
-    req: IncomingMessage,
-    res: ServerResponse,
     st: FunctionState,
     inst: Instance,
     body: Buffer,
     requestId: string,
-    ns: string,
-    name: string,
-    start: number,
     cold: boolean,
+    logType: string | undefined,
   ): Promise<Outcome> {
     let upstream: Dispatcher.ResponseData;
     const sent = performance.now();
@@ -270,9 +410,7 @@ export class ActivatorServer {
           "content-type": "application/json",
           "x-updraft-request-id": requestId,
           ...(cold ? { "x-updraft-cold-start": "true" } : {}),
-          ...(req.headers["x-updraft-log-type"]
-            ? { "x-updraft-log-type": String(req.headers["x-updraft-log-type"]) }
-            : {}),
+          ...(logType ? { "x-updraft-log-type": logType } : {}),
         },
         dispatcher: this.dispatcher,
         headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,
@@ -280,40 +418,27 @@ export class ActivatorServer {
       });
     } catch (err) {
       if (notDelivered(err)) return "retry";
-      this.count(ns, name, 500);
-      this.fail(
-        res,
-        requestId,
-        new UpdraftError("InternalError", `forwarding to ${inst.ip} failed: ${String(err)}`),
-      );
-      return "done";
+      throw new UpdraftError("InternalError", `forwarding to ${inst.ip} failed: ${String(err)}`, {
+        cause: err,
+      });
     }
     const payload = Buffer.from(await upstream.body.arrayBuffer());
     if (upstream.statusCode === 503) return "retry"; // the instance is draining: it did not run it
     if (upstream.statusCode === 429) return "busy"; // another activator filled it: it did not run it
-    if (upstream.statusCode !== 200) {
-      this.count(ns, name, 500);
-      this.fail(
-        res,
-        requestId,
-        new UpdraftError("InternalError", `instance answered ${upstream.statusCode}: ${payload}`),
-      );
-      return "done";
-    }
-    const out: Record<string, string> = {
-      "Content-Type": "application/json",
-      "X-Updraft-Request-Id": requestId,
-    };
+    if (upstream.statusCode !== 200)
+      throw new UpdraftError("InternalError", `instance answered ${upstream.statusCode}: ${payload}`);
+    const headers: Record<string, string> = {};
     for (const [h, name2] of FORWARDED_HEADERS) {
       const v = upstream.headers[h];
-      if (v !== undefined) out[name2] = String(v);
+      if (v !== undefined) headers[name2] = String(v);
     }
-    res.writeHead(200, out);
-    res.end(payload);
-    this.count(ns, name, 200);
-    this.metrics.duration.observe({ namespace: ns, function: name }, (performance.now() - start) / 1000);
     const ran = Number(upstream.headers["x-updraft-duration-ms"]);
-    return Number.isFinite(ran) ? ran : performance.now() - sent;
+    return {
+      headers,
+      payload,
+      functionError: upstream.headers["x-updraft-function-error"] !== undefined,
+      executionMs: Number.isFinite(ran) ? ran : performance.now() - sent,
+    };
   }
 
   private count(ns: string, name: string, code: number): void {

@@ -253,6 +253,11 @@ export function makeService(fn: UpdraftFunction): V1Service {
   return service;
 }
 
+/** Where an Http Trigger is served: /http/{namespace}{path} on the activator. */
+export function httpTriggerUrl(namespace: string, path: string, activatorUrl: string): string {
+  return `${activatorUrl.replace(/\/+$/, "")}/http/${namespace}${path}`;
+}
+
 export function functionUrl(fn: UpdraftFunction, cfg: BuilderConfig): string {
   const base = cfg.activatorUrl.replace(/\/+$/, "");
   return `${base}/v1/namespaces/${fn.metadata.namespace}/functions/${fn.metadata.name}/invocations`;

@@ -144,6 +144,7 @@ export class Controller {
       api,
       events,
       now,
+      activatorUrl: cfg.activatorUrl,
     });
 
     // Informer callbacks only enqueue keys.

@@ -1,7 +1,8 @@
 /**
  * Trigger reconcile, first part: a Trigger is Ready only when its Function exists in the
  * Trigger's own namespace (spec.function is a bare name, so another namespace cannot even
- * be named). The adapters that make triggers fire come in later issues.
+ * be named). An Http Trigger's status.url says where the activator serves it. The
+ * adapters that make other triggers fire come in later issues.
  */
 import {
   TriggerConditions as T,
@@ -14,6 +15,7 @@ import { deepCopy, semanticEqual } from "../lib/deep.ts";
 import type { Cache } from "../lib/kube.ts";
 import { splitKey } from "../lib/kube.ts";
 import type { ControllerApi } from "./api.ts";
+import { httpTriggerUrl } from "./builders.ts";
 import type { EventRecorder } from "./events.ts";
 
 export interface TriggerReconcilerDeps {
@@ -22,6 +24,8 @@ export interface TriggerReconcilerDeps {
   api: Pick<ControllerApi, "replaceTriggerStatus">;
   events: EventRecorder;
   now: () => Date;
+  /** The activator's base URL, for an Http Trigger's status.url. */
+  activatorUrl: string;
 }
 
 export class TriggerReconciler {
@@ -55,6 +59,8 @@ export class TriggerReconciler {
       observedGeneration: trigger.metadata.generation,
       conditions: conds.list([T.Ready, T.FunctionFound]),
     };
+    if (trigger.spec.type === "Http" && trigger.spec.http)
+      status.url = httpTriggerUrl(namespace, trigger.spec.http.path, this.d.activatorUrl);
     if (!semanticEqual(status, trigger.status)) {
       trigger.status = status;
       await this.d.api.replaceTriggerStatus(trigger);

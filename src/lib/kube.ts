@@ -11,7 +11,14 @@ import {
   ListWatch,
   Watch,
 } from "@kubernetes/client-node";
-import { FUNCTIONS, GROUP, type UpdraftFunction, VERSION } from "../api/v1alpha1.ts";
+import {
+  FUNCTIONS,
+  GROUP,
+  TRIGGERS,
+  type UpdraftFunction,
+  type UpdraftTrigger,
+  VERSION,
+} from "../api/v1alpha1.ts";
 import type { Logger } from "./logger.ts";
 
 export type Handler<T> = (obj: T) => void;
@@ -128,6 +135,19 @@ export function splitKey(key: string): { namespace: string; name: string } {
 }
 
 /** The informer on every Function in the cluster, which controller, activator and autoscaler share. */
+export function makeTriggerInformer(kc: KubeConfig, log: Logger): ResilientInformer<UpdraftTrigger> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  return makeResilientInformer<UpdraftTrigger>(
+    kc,
+    `/apis/${GROUP}/${VERSION}/${TRIGGERS}`,
+    () =>
+      custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: TRIGGERS }) as Promise<
+        KubernetesListObject<UpdraftTrigger>
+      >,
+    log,
+  );
+}
+
 export function makeFunctionInformer(kc: KubeConfig, log: Logger): ResilientInformer<UpdraftFunction> {
   const custom = kc.makeApiClient(CustomObjectsApi);
   return makeResilientInformer<UpdraftFunction>(

@@ -110,10 +110,10 @@ export async function deleteNamespace(name: string): Promise<void> {
   await core.deleteNamespace({ name }).catch(() => undefined);
 }
 
-/** A kubeconfig that authenticates as the controller's ServiceAccount (token from the TokenRequest API). */
-export async function controllerKubeconfig(): Promise<string> {
+/** A kubeconfig that authenticates as one of Updraft's ServiceAccounts (token from the TokenRequest API). */
+export async function controllerKubeconfig(serviceAccount = "updraft-controller"): Promise<string> {
   const tr = await core.createNamespacedServiceAccountToken({
-    name: "updraft-controller",
+    name: serviceAccount,
     namespace: SYSTEM_NAMESPACE,
     body: { spec: { audiences: [], expirationSeconds: 7200 } },
   });

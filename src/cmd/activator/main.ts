@@ -8,11 +8,17 @@ import { hostname } from "node:os";
 import { DiscoveryV1Api, type V1EndpointSlice } from "@kubernetes/client-node";
 import { Counter, Histogram } from "prom-client";
 import { concurrencyShare } from "../../activator/capacity.ts";
+import { HttpRoutes } from "../../activator/http-trigger.ts";
 import { ActivatorServer } from "../../activator/server.ts";
 import { FunctionTable } from "../../activator/table.ts";
 import { envPort } from "../../lib/env.ts";
 import { UpdraftError } from "../../lib/errors.ts";
-import { loadKubeConfig, makeFunctionInformer, makeResilientInformer } from "../../lib/kube.ts";
+import {
+  loadKubeConfig,
+  makeFunctionInformer,
+  makeResilientInformer,
+  makeTriggerInformer,
+} from "../../lib/kube.ts";
 import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
 
@@ -101,13 +107,18 @@ async function main(): Promise<void> {
     log,
     "updraft.dev/function",
   );
+  // HTTP triggers: their routes follow the Trigger informer.
+  const routes = new HttpRoutes();
+  const triggers = makeTriggerInformer(kc, log);
   functions.onChange(() => table.setFunctions(functions.list()));
   slices.onChange(() => table.setEndpointSlices(slices.list()));
-  await Promise.all([functions.start(), slices.start(), peers.start()]);
+  triggers.onChange(() => routes.setTriggers(triggers.list()));
+  await Promise.all([functions.start(), slices.start(), peers.start(), triggers.start()]);
   table.setFunctions(functions.list());
   table.setEndpointSlices(slices.list());
+  routes.setTriggers(triggers.list());
 
-  const server = new ActivatorServer(table, log, {
+  const server = new ActivatorServer(table, routes, log, {
     requests: new Counter({
       name: "updraft_activator_requests_total",
       help: "Invocations by outcome",
@@ -135,7 +146,7 @@ async function main(): Promise<void> {
   const stop = async () => {
     clearInterval(report);
     await server.drain(30_000);
-    await Promise.all([functions.stop(), slices.stop(), peers.stop()]);
+    await Promise.all([functions.stop(), slices.stop(), peers.stop(), triggers.stop()]);
     ops.close();
     process.exit(0);
   };
