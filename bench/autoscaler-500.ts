@@ -89,7 +89,7 @@ async function main(): Promise<void> {
       UPDRAFT_METRICS_PORT: String(metricsPort),
       UPDRAFT_LEASE_NAME: "bench-autoscaler",
       POD_NAME: "bench-autoscaler",
-      LOG_LEVEL: "warn",
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
     },
     stdio: ["ignore", "inherit", "inherit"],
   });

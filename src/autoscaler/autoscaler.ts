@@ -24,13 +24,34 @@ import { decideReplicas, PANIC_WINDOW_MS, type ScaleState, STABLE_WINDOW_MS } fr
 import { type ActivitySample, ConcurrencyWindows } from "./windows.ts";
 
 /** A finite, non-negative number from a report, or 0. */
+/**
+ * The Deployment's replicas as we last left them: the informer's copy, unless it is older
+ * than our last write (a lagging watch would otherwise make us write the same scale again
+ * every second — seen: 70 writes for one function with 500 functions on two cores).
+ * resourceVersions are compared as numbers when both are (etcd revisions); otherwise the
+ * cache is trusted.
+ */
+export function currentReplicas(
+  d: V1Deployment,
+  written: { replicas: number; resourceVersion: string } | undefined,
+): number {
+  const cached = d.spec?.replicas ?? 0;
+  const rv = d.metadata?.resourceVersion ?? "";
+  if (!written || !/^\d+$/.test(rv) || !/^\d+$/.test(written.resourceVersion)) return cached;
+  return BigInt(rv) < BigInt(written.resourceVersion) ? written.replicas : cached;
+}
+
 function num(v: unknown): number {
   return typeof v === "number" && Number.isFinite(v) && v > 0 ? v : 0;
 }
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+/** Scale writes in flight at once during a pass. */
+const TICK_PARALLELISM = 8;
 
 interface Activity {
+  /** Our last scale write: what the cache may not show yet. */
+  written?: { replicas: number; resourceVersion: string };
   lastActivityMs: number;
   inFlight: number;
   activationRequested: boolean;
@@ -48,6 +69,8 @@ export class Autoscaler {
   private timer: NodeJS.Timeout | undefined;
   private server: Server | undefined;
   private leading = false;
+  private ticking = false;
+  private readonly reconciling = new Set<string>();
   private readonly decisions: Counter<"reason">;
   private readonly desired: Gauge<"namespace" | "function">;
   private readonly observed: Gauge<"namespace" | "function" | "window">;
@@ -166,20 +189,45 @@ export class Autoscaler {
     return a;
   }
 
+  /**
+   * One pass over every function. A pass that outlasts the second (500 first scale-ups
+   * write 500 scales) is not overlapped by the next: the next tick is skipped.
+   */
   private async tick(): Promise<void> {
-    for (const fn of this.functions.list()) {
-      await this.reconcile(`${fn.metadata.namespace}/${fn.metadata.name}`);
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const keys = this.functions.list().map((fn) => `${fn.metadata.namespace}/${fn.metadata.name}`);
+      // A few writes in flight at once, so a pass with many scale writes stays short.
+      let next = 0;
+      const worker = async () => {
+        while (next < keys.length) await this.reconcile(keys[next++]!);
+      };
+      await Promise.all(Array.from({ length: TICK_PARALLELISM }, worker));
+    } finally {
+      this.ticking = false;
     }
   }
 
+  /** Never two decisions for one function at once: the second would write the same scale again. */
   private async reconcile(key: string): Promise<void> {
+    if (this.reconciling.has(key)) return;
+    this.reconciling.add(key);
+    try {
+      await this.reconcileOnce(key);
+    } finally {
+      this.reconciling.delete(key);
+    }
+  }
+
+  private async reconcileOnce(key: string): Promise<void> {
     const [namespace, name] = key.split("/") as [string, string];
     const fn = this.functions.get(name, namespace);
     const d = this.deployments.get(childName(name), namespace);
     if (!fn || !d) return;
     const spec = resolveFunctionSpec(fn.spec);
     const a = this.activityOf(key);
-    const replicas = d.spec?.replicas ?? 0;
+    const replicas = currentReplicas(d, a.written);
     const now = Date.now();
     const stableView = a.windows.average(STABLE_WINDOW_MS, now);
     const panicView = a.windows.average(PANIC_WINDOW_MS, now);
@@ -213,12 +261,11 @@ export class Autoscaler {
     this.desired.set({ namespace, function: name }, decision.replicas);
     if (decision.replicas === replicas) return;
     try {
-      await this.apps.patchNamespacedDeploymentScale(
+      const scale = await this.apps.patchNamespacedDeploymentScale(
         { name: childName(name), namespace, body: { spec: { replicas: decision.replicas } } },
         mergePatch,
       );
-      // Reflect it at once so the next tick does not write it again before the informer catches up.
-      d.spec = { ...d.spec!, replicas: decision.replicas };
+      a.written = { replicas: decision.replicas, resourceVersion: scale.metadata?.resourceVersion ?? "" };
       this.decisions.inc({ reason: decision.reason });
       this.log.info("scaled", {
         function: key,
