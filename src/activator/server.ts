@@ -112,6 +112,8 @@ export function httpTriggerError(code: string): { status: number; scfCode: numbe
       return { status: 413, scfCode: 406 };
     case "MethodNotAllowed":
       return { status: 405, scfCode: 405 };
+    case "NotImplemented":
+      return { status: 501, scfCode: 501 };
     case "FunctionNotFound":
       return { status: 404, scfCode: 435 };
     case "NotFound":
@@ -284,6 +286,15 @@ export class ActivatorServer {
         res,
         requestId,
         new UpdraftError("FunctionNotFound", `function ${route.namespace}/${route.function} not found`),
+      );
+      return;
+    }
+    if (st.spec.type === "Web") {
+      req.resume();
+      this.failHttp(
+        res,
+        requestId,
+        new UpdraftError("NotImplemented", `${route.function} is a Web function; they are not served yet`),
       );
       return;
     }

@@ -90,7 +90,19 @@ describe("HTTP triggers", () => {
       ),
     );
     applyYaml(ns, httpTrigger("slow", "slow", "{path: /slow}"));
-    await Promise.all([served(ns, "/echo"), served(ns, "/page"), served(ns, "/slow")]);
+    applyYaml(
+      ns,
+      `apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: web}
+spec:
+  runtime: custom
+  type: Web
+  code: {inline: {scf_bootstrap: "#!/bin/sh\\nexit 0\\n"}}
+`,
+    );
+    applyYaml(ns, httpTrigger("web", "web", "{path: /web}"));
+    await Promise.all([served(ns, "/echo"), served(ns, "/page"), served(ns, "/slow"), served(ns, "/web")]);
   });
   after(async () => {
     await deleteNamespace(ns);
@@ -144,6 +156,12 @@ describe("HTTP triggers", () => {
     const na = await fetch(`${base}/http/${ns}/page`, { method: "DELETE" });
     assert.equal(na.status, 405);
     await na.arrayBuffer();
+  });
+
+  it("a Web function behind an Http trigger is refused clearly (501), not run as an Event function", async () => {
+    const res = await fetch(`${base}/http/${ns}/web`);
+    assert.equal(res.status, 501);
+    assert.equal(((await res.json()) as { errorType: string }).errorType, "NotImplemented");
   });
 
   it("a namespace cannot reach another namespace's trigger", async () => {
