@@ -164,6 +164,54 @@ describe("scaling", () => {
     assert.deepEqual([ok, refused], [5, 15], `statuses ${results}`);
   });
 
+  it("work in flight is not cut when the limits change", async () => {
+    applyYaml(
+      ns,
+      sleepFn("relimit", "  concurrency: {max: 4, perInstance: 2}\n  scaling: {minInstances: 1}\n"),
+    );
+    await waitFor("relimit ready", async () => (await replicas("relimit")).ready === 1, 60_000);
+    // Two 4 s calls in flight, then max and perInstance lowered (the Deployment rolls).
+    const inFlight = [invoke("relimit", { sleep: 4 }), invoke("relimit", { sleep: 4 })];
+    await waitFor(
+      "both running on the instance",
+      async () => {
+        const pod = (
+          await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=relimit" })
+        ).items[0];
+        if (!pod) return false;
+        const log = await core.readNamespacedPodLog({ name: pod.metadata!.name!, namespace: ns });
+        return (log.match(/^START RequestId:/gm) ?? []).length >= 2;
+      },
+      30_000,
+      100,
+    );
+    applyYaml(
+      ns,
+      sleepFn("relimit", "  concurrency: {max: 1, perInstance: 1}\n  scaling: {minInstances: 1}\n"),
+    );
+    assert.deepEqual(await Promise.all(inFlight), [200, 200]);
+    // And the new limit holds afterwards: once the rolled instance serves, 3 at once → 1 runs.
+    await waitFor(
+      "rolled to the new spec",
+      async () => {
+        const d = await apps.readNamespacedDeployment({ name: "fn-relimit", namespace: ns });
+        return (
+          (d.status?.updatedReplicas ?? 0) === 1 &&
+          (d.status?.readyReplicas ?? 0) === 1 &&
+          (d.status?.replicas ?? 0) === 1
+        );
+      },
+      60_000,
+    );
+    const after = await Promise.all([1, 2, 3].map(() => invoke("relimit", { sleep: 1 })));
+    // max 1 over the two activators is 1 + 0: at most one runs.
+    assert.ok(after.filter((c) => c === 200).length <= 1, `statuses ${after}`);
+    assert.ok(
+      after.every((c) => c === 200 || c === 432),
+      `statuses ${after}`,
+    );
+  });
+
   it("provisioned instances stay ready through an idle minute", async () => {
     applyYaml(
       ns,
