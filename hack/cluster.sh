@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The local cluster: a real etcd, kube-apiserver, kube-controller-manager and
-# kube-scheduler on this machine, built from the Go module proxy (hack/build-binaries.sh).
+# kube-scheduler on this machine, built from the Go module proxy (hack/build-binaries.sh),
+# and nats-server with JetStream (file storage) for async invocations, reachable from pods
+# as the Service updraft-nats.updraft-system (hack/nats-service.yaml).
 #   hack/cluster.sh up|down|status|env|clean
 # State (certificates, kubeconfigs, etcd data, pids, logs) lives in $UPDRAFT_CLUSTER_DIR
 # (default: .cluster/ in the work tree, git-ignored). `up` is idempotent and recovers
@@ -22,6 +24,8 @@ bridge_ip=${bridge_cidr%/*}
 service_cidr=10.96.0.0/16
 etcd_port=23790
 etcd_peer_port=23800
+nats_port=4222
+nats_http_port=8222
 apiserver_port=${UPDRAFT_APISERVER_PORT:-6443}
 kubeconfig=$dir/admin.kubeconfig
 node_name=${UPDRAFT_NODE_NAME:-updraft-local}
@@ -55,7 +59,7 @@ stop_one() {
 # instance of these binaries would hold our ports anyway.
 stop_strays() {
   local pids
-  pids=$( (pgrep -f -- "^$bin/(etcd|kube-apiserver|kube-controller-manager|kube-scheduler)-" || true; pgrep -f -- "$root/src/cmd/" || true) | sort -u)
+  pids=$( (pgrep -f -- "^$bin/(etcd|kube-apiserver|kube-controller-manager|kube-scheduler|nats-server)-" || true; pgrep -f -- "$root/src/cmd/" || true) | sort -u)
   [[ -z $pids ]] && return 0
   say "stopping stray processes: $(echo "$pids" | tr '\n' ' ')"
   kill -TERM $pids 2>/dev/null || true
@@ -143,7 +147,7 @@ start() { # name args...
 }
 
 version_of() {
-  case $1 in etcd) echo "$ETCD_VERSION" ;; *) echo "$K8S_VERSION" ;; esac
+  case $1 in etcd) echo "$ETCD_VERSION" ;; nats-server) echo "$NATS_VERSION" ;; *) echo "$K8S_VERSION" ;; esac
 }
 
 wait_for() { # what timeout-seconds command...
@@ -164,10 +168,11 @@ up() {
   local t0=$SECONDS
   "$root/hack/build-binaries.sh" k8s
   "$root/hack/build-binaries.sh" etcd
-  mkdir -p "$logs" "$run" "$dir/etcd"
+  "$root/hack/build-binaries.sh" nats
+  mkdir -p "$logs" "$run" "$dir/etcd" "$dir/nats"
   # A previous run may have been killed: drop pid files of dead processes and stop
   # whatever of ours is still running without one.
-  for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler nats-server; do
     is_ours "$c" || rm -f "$run/$c.pid"
   done
   if ! is_ours kube-apiserver; then stop_strays; fi
@@ -184,6 +189,12 @@ up() {
     --initial-cluster="updraft=http://127.0.0.1:$etcd_peer_port" --unsafe-no-fsync --log-level=warn \
     --quota-backend-bytes=4294967296
   wait_for etcd 60 curl -sf "http://127.0.0.1:$etcd_port/health"
+
+  # JetStream with file storage under the cluster dir: accepted async events survive a
+  # restart of nats-server. On the bridge address, so pods reach it too.
+  start nats-server --jetstream --store_dir="$dir/nats" --addr="$bridge_ip" --port="$nats_port" \
+    --http_port="$nats_http_port" --server_name=updraft-local
+  wait_for nats-server 60 curl -sf "http://$bridge_ip:$nats_http_port/healthz?js-enabled-only=true"
 
   start kube-apiserver --etcd-servers="http://127.0.0.1:$etcd_port" \
     --secure-port="$apiserver_port" --bind-address=0.0.0.0 --advertise-address="$bridge_ip" \
@@ -215,6 +226,7 @@ up() {
   wait_for "kube-controller-manager" 120 kctl -n default get serviceaccount default
   # A kubelet-like agent also reads EndpointSlices (as kube-proxy does).
   kctl apply -f "$root/hack/node-rbac.yaml" >/dev/null
+  sed "s/@NATS_IP@/$bridge_ip/; s/@NATS_PORT@/$nats_port/" "$root/hack/nats-service.yaml" | kctl apply -f - >/dev/null
   start_node
   wait_for "node $node_name Ready" 60 node_ready
   say "cluster up in $((SECONDS - t0)) s — eval \"\$(make -s cluster-env)\""
@@ -277,7 +289,7 @@ stop_components() {
 down() {
   stop_components
   cleanup_node_leftovers
-  for c in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_one "$c"; done
+  for c in kube-scheduler kube-controller-manager kube-apiserver etcd nats-server; do stop_one "$c"; done
   stop_strays
   if ip link show "$bridge" >/dev/null 2>&1; then ip link del "$bridge" 2>/dev/null || true; fi
   say "cluster down"
@@ -285,7 +297,7 @@ down() {
 
 status() {
   local rc=0
-  for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler nats-server; do
     if is_ours "$c"; then printf '%-26s running (pid %s)\n' "$c" "$(<"$run/$c.pid")"
     else printf '%-26s stopped\n' "$c"; rc=1; fi
   done
@@ -301,6 +313,7 @@ env_() {
   [[ -x $bin/helm-$HELM_VERSION ]] && ln -sf "$bin/helm-$HELM_VERSION" "$dir/path/helm"
   echo "export KUBECONFIG=$kubeconfig"
   echo "export UPDRAFT_CLUSTER_DIR=$dir"
+  echo "export UPDRAFT_NATS_URL=nats://$bridge_ip:$nats_port"
   echo "export PATH=$dir/path:$root/bin:\$PATH"
   # The activator's ClusterIP: the agent proxies it on this machine.
   local ip
