@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Counter, Histogram } from "prom-client";
 import { Agent, type Dispatcher, request } from "undici";
+import { ASYNC_LIMIT_BYTES, type AsyncQueue } from "../async/queue.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Instance } from "./capacity.ts";
@@ -78,6 +79,14 @@ export function httpError(code: string): { status: number; scfCode: number } {
       return { status: 503, scfCode: 500 };
     case "NotFound":
       return { status: 404, scfCode: 404 };
+    case "InvocationNotFound":
+      return { status: 404, scfCode: 404 };
+    case "AsyncQueueFull":
+      return { status: 429, scfCode: 429 };
+    case "QueueUnavailable":
+      return { status: 503, scfCode: 500 };
+    case "InvalidInvocationType":
+      return { status: 400, scfCode: 400 };
     default:
       return { status: 500, scfCode: 500 };
   }
@@ -131,6 +140,8 @@ export interface ActivatorMetrics {
 export class ActivatorServer {
   private readonly table: FunctionTable;
   private readonly routes: HttpRoutes;
+  /** The async queue, once NATS is connected. */
+  queue: AsyncQueue | undefined;
   private readonly log: Logger;
   private readonly metrics: ActivatorMetrics;
   private readonly dispatcher = new Agent({ keepAliveTimeout: 60_000, connections: 256, pipelining: 0 });
@@ -204,6 +215,11 @@ export class ActivatorServer {
       await this.handleHttp(req, res, http);
       return;
     }
+    const rec = /^\/v1\/namespaces\/([a-z0-9-]+)\/invocations\/([A-Za-z0-9-]+)\/?$/.exec(url);
+    if (rec && req.method === "GET") {
+      await this.getInvocation(res, rec[1]!, rec[2]!);
+      return;
+    }
     const m = /^\/v1\/namespaces\/([a-z0-9-]+)\/functions\/([a-z0-9-]+)\/invocations\/?(\?.*)?$/.exec(url);
     if (!m || req.method !== "POST") {
       req.resume();
@@ -219,9 +235,23 @@ export class ActivatorServer {
       this.fail(res, requestId, new UpdraftError("FunctionNotFound", `function ${ns}/${name} not found`));
       return;
     }
+    const invocationType = String(req.headers["x-updraft-invocation-type"] ?? "RequestResponse");
+    if (invocationType !== "RequestResponse" && invocationType !== "Event") {
+      req.resume();
+      this.fail(
+        res,
+        requestId,
+        new UpdraftError(
+          "InvalidInvocationType",
+          `X-Updraft-Invocation-Type must be RequestResponse or Event, not "${invocationType}"`,
+        ),
+      );
+      return;
+    }
+    const async = invocationType === "Event";
     let body: Buffer;
     try {
-      body = await this.readBody(req, SYNC_LIMIT_BYTES);
+      body = await this.readBody(req, async ? ASYNC_LIMIT_BYTES : SYNC_LIMIT_BYTES);
       if (body.length > 0) JSON.parse(body.toString());
       else body = Buffer.from("{}");
     } catch (err) {
@@ -232,6 +262,10 @@ export class ActivatorServer {
       // connection closes sees a reset, not our 406. Past 4× the limit, cut it off.
       if (e.code === "RequestTooLarge") await discardBody(req, 4 * SYNC_LIMIT_BYTES);
       this.fail(res, requestId, e);
+      return;
+    }
+    if (async) {
+      await this.enqueue(res, st, ns, name, requestId, body);
       return;
     }
     const logType = req.headers["x-updraft-log-type"];
@@ -253,6 +287,54 @@ export class ActivatorServer {
     res.end(result.payload);
     this.count(ns, name, 200);
     this.metrics.duration.observe({ namespace: ns, function: name }, (performance.now() - start) / 1000);
+  }
+
+  /**
+   * An async event (X-Updraft-Invocation-Type: Event): 202 with the request id only once
+   * JetStream stored it; a full queue is 429 (AsyncQueueFull), no queue 503.
+   */
+  private async enqueue(
+    res: ServerResponse,
+    st: FunctionState,
+    ns: string,
+    name: string,
+    requestId: string,
+    body: Buffer,
+  ): Promise<void> {
+    try {
+      if (st.spec.type === "Web")
+        throw new UpdraftError(
+          "InvalidInvocationType",
+          `${name} is a Web function: it takes no async events`,
+        );
+      if (!this.queue) throw new UpdraftError("QueueUnavailable", "the async queue is not connected yet");
+      await this.queue.enqueue(ns, name, requestId, body, Date.now());
+    } catch (err) {
+      const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
+      this.count(ns, name, httpError(e.code).status);
+      this.fail(res, requestId, e);
+      return;
+    }
+    this.count(ns, name, 202);
+    res.writeHead(202, { "Content-Type": "application/json", "X-Updraft-Request-Id": requestId });
+    res.end(JSON.stringify({ requestId }));
+  }
+
+  /** GET /v1/namespaces/{ns}/invocations/{requestId}: the invocation's record. */
+  private async getInvocation(res: ServerResponse, ns: string, requestId: string): Promise<void> {
+    try {
+      if (!this.queue) throw new UpdraftError("QueueUnavailable", "the async queue is not connected yet");
+      const rec = await this.queue.getRecord(ns, requestId);
+      if (!rec) throw new UpdraftError("InvocationNotFound", `no invocation ${requestId} in ${ns}`);
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(JSON.stringify(rec));
+    } catch (err) {
+      this.fail(
+        res,
+        requestId,
+        err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err)),
+      );
+    }
   }
 
   /**
@@ -361,12 +443,7 @@ export class ActivatorServer {
    * for a cold start if need be), forwarded; sent again when it provably did not run
    * (instance gone, draining, or at capacity). Throws UpdraftError for every refusal.
    */
-  private async invoke(
-    st: FunctionState,
-    body: Buffer,
-    requestId: string,
-    logType: string | undefined,
-  ): Promise<Invocation> {
+  async invoke(st: FunctionState, body: Buffer, requestId: string, logType?: string): Promise<Invocation> {
     if (this.draining) throw new UpdraftError("NoInstanceReady", "activator is draining");
     // Bounded wait: long enough for an instance to start and initialise.
     const deadline = Date.now() + (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000;

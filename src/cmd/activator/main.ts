@@ -6,12 +6,16 @@
 
 import { hostname } from "node:os";
 import { DiscoveryV1Api, type V1EndpointSlice } from "@kubernetes/client-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Counter, Histogram } from "prom-client";
 import { concurrencyShare } from "../../activator/capacity.ts";
 import { HttpRoutes } from "../../activator/http-trigger.ts";
 import { ActivatorServer } from "../../activator/server.ts";
 import { FunctionTable } from "../../activator/table.ts";
-import { envPort } from "../../lib/env.ts";
+import { Dispatcher } from "../../async/dispatcher.ts";
+import { parseDelays } from "../../async/policy.ts";
+import { AsyncQueue } from "../../async/queue.ts";
+import { envInt, envPort, envString } from "../../lib/env.ts";
 import { UpdraftError } from "../../lib/errors.ts";
 import {
   loadKubeConfig,
@@ -30,6 +34,30 @@ async function main(): Promise<void> {
     process.env.UPDRAFT_AUTOSCALER_URL ?? "http://updraft-autoscaler.updraft-system.svc:8080";
   if (!/^https?:\/\//.test(autoscalerUrl))
     throw new UpdraftError("InvalidConfig", `UPDRAFT_AUTOSCALER_URL is not a URL: "${autoscalerUrl}"`);
+  const natsUrl = envString(
+    process.env,
+    "UPDRAFT_NATS_URL",
+    "nats://updraft-nats.updraft-system.svc:4222",
+    /^nats:\/\//,
+  );
+  const queueConfig = {
+    maxPerFunction: envInt(process.env, "UPDRAFT_ASYNC_MAX_PER_FUNCTION", 100_000, 1, 10_000_000),
+    maxAgeMs: 6 * 3600_000,
+    recordTtlMs: envInt(process.env, "UPDRAFT_ASYNC_RECORD_TTL_SECONDS", 86_400, 60, 30 * 86_400) * 1000,
+    duplicateWindowMs: 120_000,
+  };
+  let userRetryDelaysMs: number[];
+  try {
+    userRetryDelaysMs = parseDelays(envString(process.env, "UPDRAFT_ASYNC_RETRY_DELAYS_SECONDS", "60,120"));
+  } catch (err) {
+    throw new UpdraftError("InvalidConfig", `UPDRAFT_ASYNC_RETRY_DELAYS_SECONDS: ${String(err)}`);
+  }
+  const dispatcherConfig = {
+    userRetryDelaysMs,
+    platformBackoffBaseMs: envInt(process.env, "UPDRAFT_ASYNC_BACKOFF_BASE_MS", 1000, 1, 600_000),
+    platformBackoffMaxMs: envInt(process.env, "UPDRAFT_ASYNC_BACKOFF_MAX_MS", 60_000, 1, 3_600_000),
+    prefetch: envInt(process.env, "UPDRAFT_ASYNC_PREFETCH", 32, 1, 10_000),
+  };
   const log = makeLogger("activator", process.env.LOG_LEVEL ?? "info");
   const kc = loadKubeConfig();
   const registry = makeRegistry("activator");
@@ -110,7 +138,11 @@ async function main(): Promise<void> {
   // HTTP triggers: their routes follow the Trigger informer.
   const routes = new HttpRoutes();
   const triggers = makeTriggerInformer(kc, log);
-  functions.onChange(() => table.setFunctions(functions.list()));
+  let dispatcher: Dispatcher | undefined;
+  functions.onChange(() => {
+    table.setFunctions(functions.list());
+    dispatcher?.sync(table.all());
+  });
   slices.onChange(() => table.setEndpointSlices(slices.list()));
   triggers.onChange(() => routes.setTriggers(triggers.list()));
   await Promise.all([functions.start(), slices.start(), peers.start(), triggers.start()]);
@@ -143,9 +175,37 @@ async function main(): Promise<void> {
   }, 1000);
   log.info("started", { apiPort, metricsPort, autoscalerUrl });
 
+  // The async queue: connected in the background, so sync invocations never wait for NATS;
+  // until it is, async calls get 503 QueueUnavailable.
+  let nc: NatsConnection | undefined;
+  const connectQueue = async () => {
+    nc = await connect({
+      servers: natsUrl,
+      waitOnFirstConnect: true,
+      maxReconnectAttempts: -1,
+      name: myIP || hostname(),
+    });
+    for (;;) {
+      try {
+        const queue = await AsyncQueue.open(nc, queueConfig);
+        server.queue = queue;
+        dispatcher = new Dispatcher(queue, server, dispatcherConfig, log);
+        dispatcher.sync(table.all());
+        log.info("async queue connected", { natsUrl });
+        return;
+      } catch (err) {
+        log.warn("async queue setup failed; retrying", { err: String(err) });
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  };
+  void connectQueue().catch((err: unknown) => log.error("async queue unavailable", { err: String(err) }));
+
   const stop = async () => {
+    await dispatcher?.drain(25_000);
     clearInterval(report);
     await server.drain(30_000);
+    await nc?.drain().catch(() => undefined);
     await Promise.all([functions.stop(), slices.stop(), peers.stop(), triggers.stop()]);
     ops.close();
     process.exit(0);

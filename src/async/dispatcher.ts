@@ -1,0 +1,290 @@
+/**
+ * The async dispatcher, in every activator replica (DESIGN.md: the activator is the async
+ * queue consumer): per function, one durable pull consumer shared by the replicas. Each
+ * event runs through the same path as a sync call (admission, a slot on an instance,
+ * cold start), and its message is acknowledged only once the outcome is final: success,
+ * or the dead letter written. Retries are negative acknowledgements with a delay, so a
+ * restart of any activator or of nats-server loses nothing: unacknowledged events come
+ * back after ack_wait.
+ *
+ * docs/async.md has the why of each choice.
+ */
+import { randomUUID } from "node:crypto";
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { FunctionState } from "../activator/table.ts";
+import { UpdraftError } from "../lib/errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import { type AttemptOutcome, afterAttempt, isExpired, type RetryPolicy } from "./policy.ts";
+import { type AsyncQueue, ENQUEUED_AT_HEADER, type InvocationRecord, STREAM } from "./queue.ts";
+
+/** Runs an event as a sync call would (the activator server does). */
+export interface Invoker {
+  invoke(
+    st: FunctionState,
+    body: Buffer,
+    requestId: string,
+  ): Promise<{ payload: Buffer; functionError: boolean; executionMs: number }>;
+}
+
+export interface DispatcherConfig {
+  userRetryDelaysMs: readonly number[];
+  platformBackoffBaseMs: number;
+  platformBackoffMaxMs: number;
+  /** Messages each replica holds per function beyond those running. */
+  prefetch: number;
+}
+
+/** SCF codes of refusals, for the record of an event that could not run. */
+function platformCode(code: string): number {
+  switch (code) {
+    case "ConcurrencyLimit":
+      return 432;
+    case "QueueFull":
+      return 429;
+    default:
+      return 500;
+  }
+}
+
+const TERMINAL = new Set(["Succeeded", "Failed", "DeadLettered"]);
+
+export class Dispatcher {
+  private readonly queue: AsyncQueue;
+  private readonly invoker: Invoker;
+  private readonly cfg: DispatcherConfig;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly running = new Map<string, { messages?: ConsumerMessages; stopped: boolean }>();
+  private inFlight = 0;
+
+  constructor(queue: AsyncQueue, invoker: Invoker, cfg: DispatcherConfig, log: Logger, now = Date.now) {
+    this.queue = queue;
+    this.invoker = invoker;
+    this.cfg = cfg;
+    this.log = log;
+    this.now = now;
+  }
+
+  /** Consumes for the functions that exist (Web functions take no events), stops for the rest. */
+  sync(functions: Iterable<FunctionState>): void {
+    const seen = new Set<string>();
+    for (const st of functions) {
+      if (st.spec.type === "Web") continue;
+      seen.add(st.key);
+      if (!this.running.has(st.key)) {
+        const handle: { messages?: ConsumerMessages; stopped: boolean } = { stopped: false };
+        this.running.set(st.key, handle);
+        void this.consume(st, handle);
+      }
+    }
+    for (const [key, handle] of this.running) {
+      if (seen.has(key)) continue;
+      handle.stopped = true;
+      void handle.messages?.close();
+      this.running.delete(key);
+    }
+  }
+
+  private async consume(st: FunctionState, handle: { messages?: ConsumerMessages; stopped: boolean }) {
+    const [namespace, name] = st.key.split("/") as [string, string];
+    let backoff = 500;
+    while (!handle.stopped) {
+      try {
+        // Long enough for a cold start and a run; working() extends it while an event waits.
+        const ackWaitMs = (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000 + 30_000;
+        const maxAckPending = Math.max(1, st.spec.concurrency.max ?? 1000) + this.cfg.prefetch;
+        const durable = await this.queue.ensureConsumer(namespace, name, ackWaitMs, maxAckPending);
+        const consumer = await this.queue.js.consumers.get(STREAM, durable);
+        const messages = await consumer.consume({ max_messages: this.cfg.prefetch });
+        handle.messages = messages;
+        if (handle.stopped) await messages.close();
+        backoff = 500;
+        for await (const m of messages) {
+          void this.process(st, m).catch((err: unknown) => {
+            // The message was neither acked nor nakked: it comes back after ack_wait.
+            this.log.error("async event handling failed", { function: st.key, err: String(err) });
+          });
+        }
+      } catch (err) {
+        if (handle.stopped) break;
+        this.log.warn("async consumer failed; restarting", { function: st.key, err: String(err) });
+      }
+      if (handle.stopped) break;
+      await new Promise((r) => setTimeout(r, backoff));
+      backoff = Math.min(10_000, backoff * 2);
+    }
+  }
+
+  /** One delivery of one event, to its final state or a delayed retry. */
+  async process(st: FunctionState, m: JsMsg): Promise<void> {
+    const [namespace, name] = st.key.split("/") as [string, string];
+    const requestId = m.headers?.get("Nats-Msg-Id") || randomUUID();
+    const enqueuedAt =
+      Number(m.headers?.get(ENQUEUED_AT_HEADER)) ||
+      Number(BigInt(m.info.timestampNanos) / 1_000_000n) ||
+      this.now();
+    const policy: RetryPolicy = {
+      retryAttempts: st.spec.async.retryAttempts,
+      maxEventAgeMs: st.spec.async.maxEventAgeSeconds * 1000,
+      userRetryDelaysMs: this.cfg.userRetryDelaysMs,
+      platformBackoffBaseMs: this.cfg.platformBackoffBaseMs,
+      platformBackoffMaxMs: this.cfg.platformBackoffMaxMs,
+    };
+    let rec: InvocationRecord = (await this.queue.getRecord(namespace, requestId)) ?? {
+      requestId,
+      namespace,
+      function: name,
+      status: "Queued",
+      attempts: 0,
+      userErrors: 0,
+      platformErrors: 0,
+      enqueuedAt: new Date(enqueuedAt).toISOString(),
+    };
+    // Delivered again after its outcome was written (the ack was lost): nothing to run.
+    if (TERMINAL.has(rec.status)) {
+      m.ack();
+      return;
+    }
+    if (isExpired(enqueuedAt, this.now(), policy)) {
+      await this.deadLetter(st, rec, m, "EventExpired");
+      return;
+    }
+    rec = {
+      ...rec,
+      status: "Running",
+      attempts: rec.attempts + 1,
+      startedAt: new Date(this.now()).toISOString(),
+    };
+    delete rec.nextAttemptAt;
+    await this.queue.putRecord(rec);
+
+    this.inFlight++;
+    const keepAlive = setInterval(() => m.working(), 10_000);
+    let outcome: AttemptOutcome;
+    try {
+      const r = await this.invoker.invoke(st, Buffer.from(m.data), requestId);
+      const payload = parseJson(r.payload);
+      rec.durationMs = r.executionMs;
+      if (r.functionError) {
+        outcome = "userError";
+        rec.userErrors++;
+        rec.error = errorOf(payload);
+      } else {
+        outcome = "success";
+        rec.result = payload;
+        delete rec.error;
+      }
+    } catch (err) {
+      outcome = "platformError";
+      rec.platformErrors++;
+      const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
+      rec.error = { errorCode: platformCode(e.code), errorMessage: e.message, errorType: e.code };
+    } finally {
+      clearInterval(keepAlive);
+      this.inFlight--;
+    }
+
+    const next = afterAttempt(outcome, rec, enqueuedAt, this.now(), policy);
+    if (next.action === "done") {
+      rec = { ...rec, status: "Succeeded", finishedAt: new Date(this.now()).toISOString() };
+      await this.queue.putRecord(rec);
+      m.ack();
+    } else if (next.action === "retry") {
+      rec = { ...rec, status: "Retrying", nextAttemptAt: new Date(this.now() + next.delayMs).toISOString() };
+      await this.queue.putRecord(rec);
+      m.nak(next.delayMs);
+    } else {
+      await this.deadLetter(st, rec, m, next.reason);
+    }
+  }
+
+  /**
+   * Writes the dead letter (SCF's RequestID, ErrorCode, ErrorMessage, and the event) to
+   * the function's target — another Function's queue, or a NATS subject — then the
+   * record, then acks. With no target the event ends Failed.
+   */
+  private async deadLetter(
+    st: FunctionState,
+    rec: InvocationRecord,
+    m: JsMsg,
+    reason: "RetriesExhausted" | "EventExpired",
+  ): Promise<void> {
+    const [namespace, name] = st.key.split("/") as [string, string];
+    const error =
+      reason === "EventExpired" && !rec.error
+        ? {
+            errorCode: 410,
+            errorMessage: `the event is older than maxEventAgeSeconds (${st.spec.async.maxEventAgeSeconds} s)`,
+            errorType: "EventExpired",
+          }
+        : (rec.error ?? { errorCode: 500, errorMessage: "failed", errorType: "InternalError" });
+    const letter = Buffer.from(
+      JSON.stringify({
+        RequestID: rec.requestId,
+        ErrorCode: error.errorCode,
+        ErrorMessage: error.errorMessage,
+        Reason: reason,
+        Namespace: namespace,
+        FunctionName: name,
+        Attempts: rec.attempts,
+        Event: parseJson(Buffer.from(m.data)),
+      }),
+    );
+    const target = st.spec.async.deadLetter;
+    let where: string | undefined;
+    if (target?.function) {
+      // Its own request id, derived, so a repeat of this step is a duplicate JetStream drops.
+      await this.queue.enqueue(namespace, target.function, `${rec.requestId}-dl`, letter, this.now());
+      where = `function ${target.function}`;
+    } else if (target?.subject) {
+      this.queue.nc.publish(target.subject, letter);
+      await this.queue.nc.flush();
+      where = `subject ${target.subject}`;
+    }
+    const final: InvocationRecord = {
+      ...rec,
+      status: where ? "DeadLettered" : "Failed",
+      error,
+      finishedAt: new Date(this.now()).toISOString(),
+      ...(where ? { deadLetter: where } : {}),
+    };
+    delete final.nextAttemptAt;
+    await this.queue.putRecord(final);
+    m.ack();
+    this.log.info("async event ended without success", {
+      function: st.key,
+      requestId: rec.requestId,
+      reason,
+      attempts: rec.attempts,
+      deadLetter: where ?? "none",
+    });
+  }
+
+  /** Stops taking events; waits (at most maxMs) for those running. The rest come back later. */
+  async drain(maxMs: number): Promise<void> {
+    for (const handle of this.running.values()) {
+      handle.stopped = true;
+      await handle.messages?.close().catch(() => undefined);
+    }
+    this.running.clear();
+    const deadline = Date.now() + maxMs;
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function parseJson(b: Buffer): unknown {
+  try {
+    return JSON.parse(b.toString("utf8"));
+  } catch {
+    return b.toString("utf8");
+  }
+}
+
+function errorOf(payload: unknown): InvocationRecord["error"] {
+  const p = (payload ?? {}) as { errorCode?: unknown; errorMessage?: unknown; errorType?: unknown };
+  return {
+    errorCode: typeof p.errorCode === "number" ? p.errorCode : 430,
+    errorMessage: typeof p.errorMessage === "string" ? p.errorMessage : JSON.stringify(payload),
+    errorType: typeof p.errorType === "string" ? p.errorType : "UserCodeException",
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * The durable async queue (DESIGN.md, async): NATS JetStream. One stream, one subject per
+ * function (updraft.async.{namespace}.{function}), file storage, events kept at most 6 h,
+ * at most `maxPerFunction` waiting per function — a full queue refuses at enqueue time,
+ * it never drops — and a duplicate window keyed by the request id. Invocation records
+ * (status, attempts, result or error, timings) live in a key-value bucket with a TTL, so
+ * any activator answers GET /v1/namespaces/{ns}/invocations/{id}.
+ */
+import {
+  AckPolicy,
+  DiscardPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
+import { UpdraftError } from "../lib/errors.ts";
+
+export const STREAM = "UPDRAFT_ASYNC";
+export const RECORDS_BUCKET = "updraft-invocations";
+export const ENQUEUED_AT_HEADER = "Updraft-Enqueued-At";
+export const ASYNC_LIMIT_BYTES = 128 * 1024;
+
+export type InvocationStatus = "Queued" | "Running" | "Retrying" | "Succeeded" | "Failed" | "DeadLettered";
+
+export interface InvocationRecord {
+  requestId: string;
+  namespace: string;
+  function: string;
+  status: InvocationStatus;
+  /** Runs started. */
+  attempts: number;
+  userErrors: number;
+  platformErrors: number;
+  enqueuedAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  nextAttemptAt?: string;
+  durationMs?: number;
+  result?: unknown;
+  error?: { errorCode: number; errorMessage: string; errorType: string };
+  deadLetter?: string;
+}
+
+export interface QueueConfig {
+  maxPerFunction: number;
+  maxAgeMs: number;
+  recordTtlMs: number;
+  duplicateWindowMs: number;
+}
+
+const nanos = (ms: number) => ms * 1_000_000;
+
+export function subjectOf(namespace: string, fn: string): string {
+  return `updraft.async.${namespace}.${fn}`;
+}
+
+export function consumerOf(namespace: string, fn: string): string {
+  return `fn_${namespace}_${fn}`;
+}
+
+export function recordKey(namespace: string, requestId: string): string {
+  return `${namespace}.${requestId}`;
+}
+
+export class AsyncQueue {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly records: KV;
+
+  private constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, records: KV) {
+    this.nc = nc;
+    this.js = js;
+    this.jsm = jsm;
+    this.records = records;
+  }
+
+  /** Connects and makes the stream and the record bucket exist with this configuration. */
+  static async open(nc: NatsConnection, cfg: QueueConfig): Promise<AsyncQueue> {
+    const jsm = await jetstreamManager(nc);
+    const stream = {
+      name: STREAM,
+      subjects: ["updraft.async.>"],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      max_age: nanos(cfg.maxAgeMs),
+      max_msgs_per_subject: cfg.maxPerFunction,
+      discard: DiscardPolicy.New,
+      discard_new_per_subject: true,
+      duplicate_window: nanos(cfg.duplicateWindowMs),
+    };
+    try {
+      await jsm.streams.info(STREAM);
+      await jsm.streams.update(STREAM, stream);
+    } catch (err) {
+      if (!/not found/i.test(String(err))) throw err;
+      await jsm.streams.add(stream);
+    }
+    const records = await new Kvm(nc).create(RECORDS_BUCKET, {
+      ttl: cfg.recordTtlMs,
+      history: 1,
+      storage: StorageType.File,
+    });
+    return new AsyncQueue(nc, jetstream(nc), jsm, records);
+  }
+
+  /**
+   * Stores the event; resolves once JetStream has it on disk (the caller may then answer
+   * 202). A full queue is AsyncQueueFull.
+   */
+  async enqueue(
+    namespace: string,
+    fn: string,
+    requestId: string,
+    event: Buffer,
+    nowMs: number,
+  ): Promise<void> {
+    const record: InvocationRecord = {
+      requestId,
+      namespace,
+      function: fn,
+      status: "Queued",
+      attempts: 0,
+      userErrors: 0,
+      platformErrors: 0,
+      enqueuedAt: new Date(nowMs).toISOString(),
+    };
+    await this.putRecord(record);
+    const h = natsHeaders();
+    h.set(ENQUEUED_AT_HEADER, String(nowMs));
+    try {
+      await this.js.publish(subjectOf(namespace, fn), event, { msgID: requestId, headers: h });
+    } catch (err) {
+      await this.records.delete(recordKey(namespace, requestId)).catch(() => undefined);
+      if (/maximum messages per subject|maximum messages exceeded|discard/i.test(String(err)))
+        throw new UpdraftError(
+          "AsyncQueueFull",
+          `the async queue of ${namespace}/${fn} is full; try again later`,
+          { cause: err },
+        );
+      throw new UpdraftError("QueueUnavailable", `the async queue did not take the event: ${String(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
+  async getRecord(namespace: string, requestId: string): Promise<InvocationRecord | undefined> {
+    const e = await this.records.get(recordKey(namespace, requestId));
+    if (e?.operation !== "PUT") return undefined;
+    return e.json<InvocationRecord>();
+  }
+
+  async putRecord(r: InvocationRecord): Promise<void> {
+    await this.records.put(recordKey(r.namespace, r.requestId), JSON.stringify(r));
+  }
+
+  /** The durable pull consumer of one function, shared by every activator. */
+  async ensureConsumer(
+    namespace: string,
+    fn: string,
+    ackWaitMs: number,
+    maxAckPending: number,
+  ): Promise<string> {
+    const name = consumerOf(namespace, fn);
+    const cfg = {
+      durable_name: name,
+      filter_subject: subjectOf(namespace, fn),
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(ackWaitMs),
+      max_deliver: -1,
+      max_ack_pending: maxAckPending,
+    };
+    try {
+      await this.jsm.consumers.info(STREAM, name);
+      await this.jsm.consumers.update(STREAM, name, {
+        ack_wait: cfg.ack_wait,
+        max_ack_pending: cfg.max_ack_pending,
+      });
+    } catch (err) {
+      if (!/not found/i.test(String(err))) throw err;
+      await this.jsm.consumers.add(STREAM, cfg);
+    }
+    return name;
+  }
+}
