@@ -1,13 +1,46 @@
 /**
  * updraft CLI.
- *   updraft invoke <function> [-n ns] [--data JSON | --file F] [--log]
- * Prints the result, then the request id and durations (on stderr, so stdout stays the
- * function's JSON). Talks to $UPDRAFT_URL (the activator; `make -s cluster-env` sets it).
+ *   updraft invoke <function> [-n ns] [--data JSON | --file F] [--log] [--async]
+ *   updraft invocation <request-id> [-n ns]
+ * invoke prints the result, then the request id and durations (on stderr, so stdout stays
+ * the function's JSON); with --async, the request id of the queued event. invocation prints
+ * an async invocation's record. Talks to $UPDRAFT_URL (the activator; `make -s
+ * cluster-env` sets it).
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
-const usage = `usage: updraft invoke <function> [-n namespace] [--data JSON | --file FILE] [--log]`;
+const usage = `usage: updraft invoke <function> [-n namespace] [--data JSON | --file FILE] [--log] [--async]
+       updraft invocation <request-id> [-n namespace]`;
+
+function baseUrl(): string | undefined {
+  const base = process.env.UPDRAFT_URL;
+  if (!base) console.error('updraft: UPDRAFT_URL is not set (eval "$(make -s cluster-env)")');
+  return base?.replace(/\/$/, "");
+}
+
+async function invocation(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { namespace: { type: "string", short: "n", default: "default" } },
+  });
+  const id = positionals[0];
+  if (!id) {
+    console.error(usage);
+    return 2;
+  }
+  const base = baseUrl();
+  if (!base) return 2;
+  const res = await fetch(`${base}/v1/namespaces/${values.namespace}/invocations/${encodeURIComponent(id)}`);
+  const text = await res.text();
+  try {
+    console.log(JSON.stringify(JSON.parse(text), null, 2));
+  } catch {
+    console.log(text);
+  }
+  return res.status === 200 ? 0 : 1;
+}
 
 async function invoke(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -18,6 +51,7 @@ async function invoke(args: string[]): Promise<number> {
       data: { type: "string", short: "d" },
       file: { type: "string", short: "f" },
       log: { type: "boolean", default: false },
+      async: { type: "boolean", default: false },
     },
   });
   const name = positionals[0];
@@ -25,25 +59,29 @@ async function invoke(args: string[]): Promise<number> {
     console.error(usage);
     return 2;
   }
-  const base = process.env.UPDRAFT_URL;
-  if (!base) {
-    console.error('updraft: UPDRAFT_URL is not set (eval "$(make -s cluster-env)")');
-    return 2;
-  }
+  const base = baseUrl();
+  if (!base) return 2;
   const body = values.file ? readFileSync(values.file) : Buffer.from(values.data ?? "{}");
   const t0 = performance.now();
-  const res = await fetch(
-    `${base.replace(/\/$/, "")}/v1/namespaces/${values.namespace}/functions/${name}/invocations`,
-    {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        ...(values.log ? { "X-Updraft-Log-Type": "Tail" } : {}),
-      },
-      body,
+  const res = await fetch(`${base}/v1/namespaces/${values.namespace}/functions/${name}/invocations`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      ...(values.log ? { "X-Updraft-Log-Type": "Tail" } : {}),
+      ...(values.async ? { "X-Updraft-Invocation-Type": "Event" } : {}),
     },
-  );
+    body,
+  });
   const text = await res.text();
+  if (values.async) {
+    if (res.status !== 202) {
+      console.error(`status ${res.status}: ${text}`);
+      return 1;
+    }
+    // The id alone on stdout, for scripts: updraft invocation "$(updraft invoke f --async)".
+    console.log((JSON.parse(text) as { requestId: string }).requestId);
+    return 0;
+  }
   console.log(text);
   const h = (k: string) => res.headers.get(k);
   const parts = [
@@ -64,6 +102,7 @@ async function invoke(args: string[]): Promise<number> {
 async function main(): Promise<number> {
   const [cmd, ...rest] = process.argv.slice(2);
   if (cmd === "invoke") return invoke(rest);
+  if (cmd === "invocation") return invocation(rest);
   console.error(usage);
   return 2;
 }
