@@ -103,6 +103,18 @@ interface Invocation {
 
 type Outcome = Invocation | "retry" | "busy";
 
+export interface InvokeOptions {
+  logType?: string;
+  /** An async event: the instance remembers its outcome, a repeat never runs twice. */
+  async?: boolean;
+  /** Which attempt of the async event this is (a planned retry runs again; a repeat does not). */
+  attempt?: number;
+  /** The instance a previous delivery of this event was sent to. */
+  preferInstance?: string;
+  /** Called (and awaited) before the event is sent to an instance. */
+  beforeForward?: (ip: string) => Promise<void>;
+}
+
 /** What an HTTP caller is told to wait before trying again (429, 503). */
 const RETRY_AFTER_SECONDS = 1;
 /** Request bodies of HTTP triggers: 6 MB, as SCF's synchronous limit. */
@@ -272,7 +284,7 @@ export class ActivatorServer {
     const start = performance.now();
     let result: Invocation;
     try {
-      result = await this.invoke(st, body, requestId, typeof logType === "string" ? logType : undefined);
+      result = await this.invoke(st, body, requestId, typeof logType === "string" ? { logType } : {});
     } catch (err) {
       const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
       this.count(ns, name, httpError(e.code).status);
@@ -405,7 +417,7 @@ export class ActivatorServer {
     const start = performance.now();
     let result: Invocation;
     try {
-      result = await this.invoke(st, Buffer.from(JSON.stringify(event)), requestId, undefined);
+      result = await this.invoke(st, Buffer.from(JSON.stringify(event)), requestId);
     } catch (err) {
       const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
       this.count(route.namespace, route.function, httpError(e.code).status);
@@ -443,7 +455,12 @@ export class ActivatorServer {
    * for a cold start if need be), forwarded; sent again when it provably did not run
    * (instance gone, draining, or at capacity). Throws UpdraftError for every refusal.
    */
-  async invoke(st: FunctionState, body: Buffer, requestId: string, logType?: string): Promise<Invocation> {
+  async invoke(
+    st: FunctionState,
+    body: Buffer,
+    requestId: string,
+    opts: InvokeOptions = {},
+  ): Promise<Invocation> {
     if (this.draining) throw new UpdraftError("NoInstanceReady", "activator is draining");
     // Bounded wait: long enough for an instance to start and initialise.
     const deadline = Date.now() + (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000;
@@ -451,6 +468,19 @@ export class ActivatorServer {
     let executionMs: number | undefined;
     this.inFlight++;
     try {
+      // A repeated async event goes first to the instance that had it: that instance
+      // answers with the run it already has (or refuses it as unknown and at capacity).
+      const previous = opts.preferInstance
+        ? st.instances.find((i) => i.ip === opts.preferInstance)
+        : undefined;
+      if (previous) {
+        await opts.beforeForward?.(previous.ip);
+        const outcome = await this.forward(st, previous, body, requestId, false, opts);
+        if (typeof outcome === "object") {
+          executionMs = outcome.executionMs;
+          return outcome;
+        }
+      }
       let again = false;
       for (;;) {
         // No instance at all: this request is the one waiting for a cold start.
@@ -458,7 +488,9 @@ export class ActivatorServer {
         const slot: Slot = await this.table.acquire(st, Math.max(1, deadline - Date.now()), again);
         let outcome: Outcome | undefined;
         try {
-          outcome = await this.forward(st, slot.inst, body, requestId, cold, logType);
+          // Recorded before it is sent: a repeat after a crash knows where it may have run.
+          await opts.beforeForward?.(slot.inst.ip);
+          outcome = await this.forward(st, slot.inst, body, requestId, cold, opts);
         } finally {
           this.table.release(st, slot, !(outcome === "busy" || outcome === "retry"));
         }
@@ -486,7 +518,7 @@ export class ActivatorServer {
     body: Buffer,
     requestId: string,
     cold: boolean,
-    logType: string | undefined,
+    opts: InvokeOptions,
   ): Promise<Outcome> {
     let upstream: Dispatcher.ResponseData;
     const sent = performance.now();
@@ -498,7 +530,10 @@ export class ActivatorServer {
           "content-type": "application/json",
           "x-updraft-request-id": requestId,
           ...(cold ? { "x-updraft-cold-start": "true" } : {}),
-          ...(logType ? { "x-updraft-log-type": logType } : {}),
+          ...(opts.logType ? { "x-updraft-log-type": opts.logType } : {}),
+          ...(opts.async
+            ? { "x-updraft-async": "true", "x-updraft-attempt": String(opts.attempt ?? 1) }
+            : {}),
         },
         dispatcher: this.dispatcher,
         headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,

@@ -23,6 +23,12 @@ export interface Invoker {
     st: FunctionState,
     body: Buffer,
     requestId: string,
+    opts: {
+      async?: boolean;
+      attempt?: number;
+      preferInstance?: string;
+      beforeForward?: (ip: string) => Promise<void>;
+    },
   ): Promise<{ payload: Buffer; functionError: boolean; executionMs: number }>;
 }
 
@@ -45,6 +51,8 @@ function platformCode(code: string): number {
       return 500;
   }
 }
+
+const ACK_WAIT_MS = 30_000;
 
 const TERMINAL = new Set(["Succeeded", "Failed", "DeadLettered"]);
 
@@ -90,8 +98,9 @@ export class Dispatcher {
     let backoff = 500;
     while (!handle.stopped) {
       try {
-        // Long enough for a cold start and a run; working() extends it while an event waits.
-        const ackWaitMs = (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000 + 30_000;
+        // working() every 10 s keeps an event that waits or runs long; an event whose
+        // dispatcher died comes back 30 s later.
+        const ackWaitMs = ACK_WAIT_MS;
         const maxAckPending = Math.max(1, st.spec.concurrency.max ?? 1000) + this.cfg.prefetch;
         const durable = await this.queue.ensureConsumer(namespace, name, ackWaitMs, maxAckPending);
         const consumer = await this.queue.js.consumers.get(STREAM, durable);
@@ -149,20 +158,38 @@ export class Dispatcher {
       await this.deadLetter(st, rec, m, "EventExpired");
       return;
     }
-    rec = {
-      ...rec,
-      status: "Running",
-      attempts: rec.attempts + 1,
-      startedAt: new Date(this.now()).toISOString(),
-    };
-    delete rec.nextAttemptAt;
-    await this.queue.putRecord(rec);
+    // Running already: the dispatcher of this attempt died (or lost its ack) mid-way. The
+    // same attempt goes on, on the instance it was sent to, which answers with its run.
+    const repeat = rec.status === "Running";
+    const previous = repeat ? rec.instance : undefined;
+    if (!repeat) {
+      rec = {
+        ...rec,
+        status: "Running",
+        attempts: rec.attempts + 1,
+        startedAt: new Date(this.now()).toISOString(),
+      };
+      delete rec.instance;
+      delete rec.nextAttemptAt;
+      await this.queue.putRecord(rec);
+    }
 
     this.inFlight++;
     const keepAlive = setInterval(() => m.working(), 10_000);
     let outcome: AttemptOutcome;
     try {
-      const r = await this.invoker.invoke(st, Buffer.from(m.data), requestId);
+      // A delivery after a crash goes to the instance the last one was sent to: if it ran
+      // (or runs) there, that instance answers with that run, and it does not run twice.
+      const r = await this.invoker.invoke(st, Buffer.from(m.data), requestId, {
+        async: true,
+        attempt: rec.attempts,
+        ...(previous ? { preferInstance: previous } : {}),
+        beforeForward: async (ip) => {
+          if (rec.instance === ip) return;
+          rec.instance = ip;
+          await this.queue.putRecord(rec);
+        },
+      });
       const payload = parseJson(r.payload);
       rec.durationMs = r.executionMs;
       if (r.functionError) {

@@ -44,6 +44,8 @@ export interface InvocationRecord {
   result?: unknown;
   error?: { errorCode: number; errorMessage: string; errorType: string };
   deadLetter?: string;
+  /** The instance (pod IP) the latest attempt was sent to. */
+  instance?: string;
 }
 
 export interface QueueConfig {

@@ -35,6 +35,9 @@ export interface ShimConfig {
  * 64 MB of the function's memory (a worker costs 40–50 MB). perInstance 20 at 128 MB → 2
  * workers, and the other requests wait in the shim for one of them.
  */
+/** How many async outcomes an instance remembers, to answer a repeated delivery. */
+const ASYNC_OUTCOMES_KEPT = 2000;
+
 export function workerCount(perInstance: number, memoryMB: number): number {
   return Math.max(1, Math.min(perInstance, Math.floor(memoryMB / 64)));
 }
@@ -233,6 +236,22 @@ export class Shim {
     const id = String(req.headers["x-updraft-request-id"] ?? crypto.randomUUID());
     const tail = String(req.headers["x-updraft-log-type"] ?? "").toLowerCase() === "tail";
     const waitedForColdStart = req.headers["x-updraft-cold-start"] === "true";
+    // An async event delivered again (its dispatcher died before recording the outcome)
+    // gets the outcome of the run it already had here, or waits for it: it never runs twice.
+    const async = req.headers["x-updraft-async"] === "true";
+    // Keyed by attempt: a planned retry of a failed event is a new run.
+    const attemptKey = `${id}#${String(req.headers["x-updraft-attempt"] ?? "1")}`;
+    const known = async ? this.asyncOutcomes.get(attemptKey) : undefined;
+    if (known) {
+      const r = await known;
+      res.writeHead(r.status, {
+        "Content-Type": "application/json",
+        ...r.headers,
+        "x-updraft-repeat": "true",
+      });
+      res.end(r.body);
+      return;
+    }
     if (this.draining) {
       res.writeHead(503, { "Content-Type": "application/json" });
       res.end(errorBody(500, "instance draining", "InstanceDraining"));
@@ -248,15 +267,32 @@ export class Shim {
     this.inFlight++;
     // The activator sends at most perInstance; with fewer workers than that, requests wait
     // here for a worker, in arrival order. A worker being re-initialised is waited for too.
-    const slot = await this.takeSlot();
-    try {
-      await slot.initializing;
-      const r = await this.invoke(slot, id, Buffer.concat(chunks), tail, waitedForColdStart);
-      res.writeHead(r.status, { "Content-Type": "application/json", ...r.headers });
-      res.end(r.body);
-    } finally {
-      this.giveSlot(slot);
-      this.inFlight--;
+    const run = (async () => {
+      const slot = await this.takeSlot();
+      try {
+        await slot.initializing;
+        return await this.invoke(slot, id, Buffer.concat(chunks), tail, waitedForColdStart);
+      } finally {
+        this.giveSlot(slot);
+        this.inFlight--;
+      }
+    })();
+    if (async) this.remember(attemptKey, run);
+    const r = await run;
+    res.writeHead(r.status, { "Content-Type": "application/json", ...r.headers });
+    res.end(r.body);
+  }
+
+  /** Outcomes of recent async events by request id, oldest first (bounded by count). */
+  private readonly asyncOutcomes = new Map<string, Promise<InvokeResult>>();
+
+  private remember(id: string, outcome: Promise<InvokeResult>): void {
+    this.asyncOutcomes.set(id, outcome);
+    // 2,000 async outcomes of ≤ 6 MB answers would be too much; results are mostly small,
+    // and an event is repeated within seconds of its run, so a short memory is enough.
+    while (this.asyncOutcomes.size > ASYNC_OUTCOMES_KEPT) {
+      const oldest = this.asyncOutcomes.keys().next().value as string;
+      this.asyncOutcomes.delete(oldest);
     }
   }
 

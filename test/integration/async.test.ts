@@ -131,7 +131,10 @@ describe("async invocations", () => {
     ns = await newNamespace("async");
     applyYaml(
       ns,
-      pyFn("echo", 'def main_handler(event, context):\n    return {"got": event, "id": context["request_id"]}'),
+      pyFn(
+        "echo",
+        'def main_handler(event, context):\n    return {"got": event, "id": context["request_id"]}',
+      ),
     );
     applyYaml(ns, pyFn("sink", "def main_handler(event, context):\n    return event"));
     applyYaml(

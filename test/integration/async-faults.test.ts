@@ -1,0 +1,185 @@
+/**
+ * The async queue under faults, on the local cluster: 5,000 events while every
+ * dispatcher (the activators) is killed with SIGKILL twice and nats-server is restarted
+ * once. Every accepted event must reach exactly one final state, and the function's side
+ * effect — a POST of its request id to a sink this test serves — must show no duplicate
+ * and no gap.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import {
+  applyYaml,
+  core,
+  deleteNamespace,
+  installFullUpdraft,
+  kubectlOk,
+  newNamespace,
+  ROOT,
+  SYSTEM_NAMESPACE,
+  waitFor,
+} from "./harness.ts";
+
+const EVENTS = Number(process.env.UPDRAFT_FAULT_EVENTS ?? 5000);
+const HOST_IP = "10.244.0.1"; // the bridge: pods reach this machine here
+
+let base = "";
+let ns = "";
+let sink: Server;
+let sinkPort = 0;
+const seen = new Map<string, number>();
+
+async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+/** SIGKILL every activator process (the dispatchers), then wait for them to serve again. */
+async function killDispatchers(): Promise<void> {
+  const pids = execFileSync("pgrep", ["-f", "src/cmd/activator/main.ts"]).toString().trim().split("\n");
+  assert.ok(pids.length >= 1 && pids[0] !== "", "no activator process found");
+  execFileSync("kill", ["-KILL", ...pids]);
+  await waitFor(
+    "activators restarted",
+    async () => {
+      const pods = await core.listNamespacedPod({
+        namespace: SYSTEM_NAMESPACE,
+        labelSelector: "app.kubernetes.io/name=updraft-activator",
+      });
+      return pods.items.every(
+        (p) =>
+          (p.status?.containerStatuses?.[0]?.restartCount ?? 0) > 0 &&
+          p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+      );
+    },
+    120_000,
+    250,
+  );
+}
+
+function restartNats(): void {
+  const pidFile = join(process.env.UPDRAFT_CLUSTER_DIR ?? join(ROOT, ".cluster"), "run/nats-server.pid");
+  const pid = readFileSync(pidFile, "utf8").trim();
+  execFileSync("kill", ["-TERM", pid]);
+  // `cluster.sh up` starts what is missing (here: nats-server) and leaves the rest.
+  execFileSync(join(ROOT, "hack/cluster.sh"), ["up"], { stdio: "ignore" });
+}
+
+describe("async queue under faults", () => {
+  before(async () => {
+    base = await installFullUpdraft();
+    ns = await newNamespace("async-faults");
+    sink = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on("end", () => {
+        seen.set(body, (seen.get(body) ?? 0) + 1);
+        res.end("ok");
+      });
+    });
+    await new Promise<void>((r) => sink.listen(0, HOST_IP, () => r()));
+    sinkPort = (sink.address() as { port: number }).port;
+    applyYaml(
+      ns,
+      `apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: effect}
+spec:
+  runtime: nodejs24
+  handler: index.main_handler
+  memoryMB: 256
+  timeoutSeconds: 10
+  concurrency: {perInstance: 8}
+  scaling: {minInstances: 1, maxInstances: 2}
+  code:
+    inline:
+      index.js: |
+        exports.main_handler = async (event, context) => {
+          await new Promise((r) => setTimeout(r, 20));
+          const res = await fetch("http://${HOST_IP}:${sinkPort}/", { method: "POST", body: context.request_id });
+          if (!res.ok) throw new Error("sink said " + res.status);
+          return event.i;
+        };
+`,
+    );
+    await waitFor(
+      "effect ready",
+      async () => {
+        const r = await fetch(`${base}/v1/namespaces/${ns}/functions/effect/invocations`, {
+          method: "POST",
+          body: '{"i":-1}',
+        });
+        await r.arrayBuffer();
+        return r.status === 200;
+      },
+      120_000,
+      500,
+    );
+    seen.clear();
+  });
+  after(async () => {
+    await deleteNamespace(ns);
+    sink?.close();
+  });
+
+  it(`${EVENTS} events, dispatchers SIGKILLed twice, nats-server restarted: each event once, final`, async () => {
+    const ids: string[] = [];
+    await pool(
+      Array.from({ length: EVENTS }, (_, i) => i),
+      32,
+      async (i) => {
+        const r = await fetch(`${base}/v1/namespaces/${ns}/functions/effect/invocations`, {
+          method: "POST",
+          headers: { "X-Updraft-Invocation-Type": "Event" },
+          body: JSON.stringify({ i }),
+        });
+        const body = (await r.json()) as { requestId: string };
+        assert.equal(r.status, 202, JSON.stringify(body));
+        ids.push(body.requestId);
+      },
+    );
+    assert.equal(ids.length, EVENTS);
+    // Faults while the events are being run.
+    const ranBefore = seen.size;
+    assert.ok(ranBefore < EVENTS, `all ${EVENTS} ran before the first fault (${ranBefore})`);
+    await killDispatchers();
+    await killDispatchers();
+    restartNats();
+
+    // Every accepted event reaches a final state.
+    const pending = new Set(ids);
+    await waitFor(
+      "every event final",
+      async () => {
+        await pool([...pending], 32, async (id) => {
+          const r = await fetch(`${base}/v1/namespaces/${ns}/invocations/${id}`).catch(() => undefined);
+          if (!r) return;
+          const rec = r.status === 200 ? ((await r.json()) as { status: string }) : undefined;
+          if (r.status !== 200) await r.arrayBuffer();
+          if (rec?.status === "Succeeded" || rec?.status === "DeadLettered") pending.delete(id);
+        });
+        return pending.size === 0;
+      },
+      600_000,
+      2000,
+    );
+    // Exactly once: every id made its side effect one time.
+    const duplicates = [...seen].filter(([, n]) => n > 1);
+    const missing = ids.filter((id) => !seen.has(id));
+    assert.deepEqual(
+      { duplicates: duplicates.length, missing: missing.length },
+      { duplicates: 0, missing: 0 },
+      `duplicates ${JSON.stringify(duplicates.slice(0, 5))}; missing ${missing.slice(0, 5)}`,
+    );
+    kubectlOk(["-n", SYSTEM_NAMESPACE, "get", "pods"]);
+  });
+});
