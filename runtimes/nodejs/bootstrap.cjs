@@ -1,8 +1,8 @@
 // Node.js bootstrap for SCF functions: loads `file.function` from /var/user and serves
 // invocations through the SCF runtime API (SCF_RUNTIME_API, SCF_RUNTIME_API_PORT).
-// Async handlers return or throw; callback handlers call callback(err, result). With
-// context.callbackWaitsForEmptyEventLoop (default true) the answer waits until the work
-// the handler started (timers, sockets) has finished, as on SCF.
+// Async handlers return or throw, and answer when their promise settles; callback handlers
+// call callback(err, result), and with context.callbackWaitsForEmptyEventLoop (default
+// true) the answer waits until the work the handler started (timers, sockets) has finished.
 const http = require("node:http");
 const path = require("node:path");
 const { AsyncLocalStorage, createHook } = require("node:async_hooks");
@@ -163,7 +163,10 @@ async function main() {
     }
     pending.clear();
     const { err, result } = await run(loaded.fn, event, context);
-    if (context.callbackWaitsForEmptyEventLoop) {
+    // Callback handlers only (as the flag's name, and Lambda's Node.js runtime, say): an
+    // async handler answers when its promise settles. Waiting there too held every async
+    // handler that used fetch until its time-out (undici keeps the socket for reuse).
+    if (loaded.fn.length >= 3 && context.callbackWaitsForEmptyEventLoop) {
       await waitForEmptyLoop(Date.now() + context.time_limit_in_ms);
     }
     if (err) {

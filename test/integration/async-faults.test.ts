@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -41,22 +41,44 @@ async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise
   );
 }
 
-/** SIGKILL every activator process (the dispatchers), then wait for them to serve again. */
+/**
+ * SIGKILL every activator process (the dispatchers, mid-work), then replace their pods at
+ * once — a container restart would wait out the kubelet's crash-loop back-off, which
+ * grows with every kill — and wait until the new ones serve.
+ */
 async function killDispatchers(): Promise<void> {
+  const activators = async () =>
+    (
+      await core.listNamespacedPod({
+        namespace: SYSTEM_NAMESPACE,
+        labelSelector: "app.kubernetes.io/name=updraft-activator",
+      })
+    ).items.filter((p) => !p.metadata?.deletionTimestamp);
+  const before = new Set((await activators()).map((p) => p.metadata!.name!));
   const pids = execFileSync("pgrep", ["-f", "src/cmd/activator/main.ts"]).toString().trim().split("\n");
   assert.ok(pids.length >= 1 && pids[0] !== "", "no activator process found");
   execFileSync("kill", ["-KILL", ...pids]);
+  kubectlOk([
+    "-n",
+    SYSTEM_NAMESPACE,
+    "delete",
+    "pod",
+    "--grace-period=0",
+    "--force",
+    "--wait=false",
+    ...before,
+  ]);
   await waitFor(
-    "activators restarted",
+    "new activators ready",
     async () => {
-      const pods = await core.listNamespacedPod({
-        namespace: SYSTEM_NAMESPACE,
-        labelSelector: "app.kubernetes.io/name=updraft-activator",
-      });
-      return pods.items.every(
-        (p) =>
-          (p.status?.containerStatuses?.[0]?.restartCount ?? 0) > 0 &&
-          p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+      const now = await activators();
+      return (
+        now.length >= before.size &&
+        now.every(
+          (p) =>
+            !before.has(p.metadata!.name!) &&
+            p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+        )
       );
     },
     120_000,
@@ -64,10 +86,11 @@ async function killDispatchers(): Promise<void> {
   );
 }
 
-function restartNats(): void {
+async function restartNats(): Promise<void> {
   const pidFile = join(process.env.UPDRAFT_CLUSTER_DIR ?? join(ROOT, ".cluster"), "run/nats-server.pid");
   const pid = readFileSync(pidFile, "utf8").trim();
   execFileSync("kill", ["-TERM", pid]);
+  await waitFor("nats-server stopped", async () => !existsSync(`/proc/${pid}`), 30_000, 100);
   // `cluster.sh up` starts what is missing (here: nats-server) and leaves the rest.
   execFileSync(join(ROOT, "hack/cluster.sh"), ["up"], { stdio: "ignore" });
 }
@@ -153,7 +176,7 @@ spec:
     assert.ok(ranBefore < EVENTS, `all ${EVENTS} ran before the first fault (${ranBefore})`);
     await killDispatchers();
     await killDispatchers();
-    restartNats();
+    await restartNats();
 
     // Every accepted event reaches a final state.
     const pending = new Set(ids);

@@ -121,6 +121,12 @@ describe("end to end", () => {
           { "index.py": "import time\ntime.sleep(30)\ndef main_handler(e, c):\n    return 1" },
           "  initTimeoutSeconds: 2\n",
         ),
+        fn("fetcher", "nodejs24", {
+          "index.js": `exports.main_handler = async () => {
+  const res = await fetch("http://updraft-activator.updraft-system.svc:8080/nothing-here");
+  return { status: res.status };
+};`,
+        }),
         fn("callback", "nodejs24", {
           "index.js": `exports.main_handler = (event, context, callback) => {
   let later = "unset";
@@ -162,7 +168,7 @@ done`,
           "-o",
           'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}',
         ]);
-        return out.split(" ").filter((s) => s === "True").length === 8;
+        return out.split(" ").filter((s) => s === "True").length === 9;
       },
       60_000,
     );
@@ -287,6 +293,15 @@ done`,
     assert.deepEqual(r.json, { at: "callback", waits: true });
     const log = Buffer.from(r.headers.get("x-updraft-log-result") ?? "", "base64").toString();
     assert.match(log, /^timer ran$/m, "the timer finished before the answer");
+  });
+
+  it("an async handler answers when its promise settles: fetch's kept-alive socket does not hold it", async () => {
+    const t0 = Date.now();
+    const r = await invoke("fetcher", "{}");
+    assert.equal(r.headers.get("x-updraft-function-error"), null, r.body);
+    assert.deepEqual(r.json, { status: 404 }); // the activator's answer to an unknown path
+    // Well under the 3 s time-out it would otherwise have waited for.
+    assert.ok(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`);
   });
 
   it("a bash + curl custom runtime written against SCF's API works unmodified", async () => {
