@@ -73,6 +73,20 @@ export class Dispatcher {
     this.now = now;
   }
 
+  /**
+   * Once, at start: drops the queues of functions deleted while no dispatcher was running
+   * (their consumers are named fn_{namespace}_{function}; names have no "_").
+   */
+  async sweep(functions: Iterable<FunctionState>): Promise<void> {
+    const known = new Set([...functions].map((st) => st.key));
+    for (const c of await this.queue.consumerNames()) {
+      const m = /^fn_([a-z0-9-]+)_([a-z0-9-]+)$/.exec(c);
+      if (!m || known.has(`${m[1]}/${m[2]}`)) continue;
+      await this.queue.forget(m[1]!, m[2]!);
+      this.log.info("dropped the queue of a deleted function", { function: `${m[1]}/${m[2]}` });
+    }
+  }
+
   /** Consumes for the functions that exist (Web functions take no events), stops for the rest. */
   sync(functions: Iterable<FunctionState>): void {
     const seen = new Set<string>();
@@ -90,6 +104,14 @@ export class Dispatcher {
       handle.stopped = true;
       void handle.messages?.close();
       this.running.delete(key);
+      // The function is gone: its waiting events can never run. Drop them and its consumer
+      // (every replica tries; the second finds nothing). Their records stay until the TTL.
+      const [namespace, name] = key.split("/") as [string, string];
+      void this.queue
+        .forget(namespace, name)
+        .catch((err: unknown) =>
+          this.log.warn("dropping a deleted function's queue failed", { function: key, err: String(err) }),
+        );
     }
   }
 

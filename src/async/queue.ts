@@ -161,6 +161,20 @@ export class AsyncQueue {
     await this.records.put(recordKey(r.namespace, r.requestId), JSON.stringify(r));
   }
 
+  async consumerNames(): Promise<string[]> {
+    const names: string[] = [];
+    for await (const c of this.jsm.consumers.list(STREAM)) names.push(c.name);
+    return names;
+  }
+
+  /** A deleted function's waiting events and consumer. */
+  async forget(namespace: string, fn: string): Promise<void> {
+    await this.jsm.streams.purge(STREAM, { filter: subjectOf(namespace, fn) });
+    await this.jsm.consumers.delete(STREAM, consumerOf(namespace, fn)).catch((err: unknown) => {
+      if (!/not found/i.test(String(err))) throw err;
+    });
+  }
+
   /** The durable pull consumer of one function, shared by every activator. */
   async ensureConsumer(
     namespace: string,

@@ -191,6 +191,9 @@ async function main(): Promise<void> {
         server.queue = queue;
         dispatcher = new Dispatcher(queue, server, dispatcherConfig, log);
         dispatcher.sync(table.all());
+        void dispatcher
+          .sweep(table.all())
+          .catch((err: unknown) => log.warn("sweeping old queues failed", { err: String(err) }));
         log.info("async queue connected", { natsUrl });
         return;
       } catch (err) {
