@@ -36,7 +36,14 @@ export interface ShimConfig {
  * workers, and the other requests wait in the shim for one of them.
  */
 /** How many async outcomes an instance remembers, to answer a repeated delivery. */
-const ASYNC_OUTCOMES_KEPT = 2000;
+/**
+ * How long an instance remembers the outcome of an async run, to answer a repeated
+ * delivery: a repeat comes ack_wait (30 s) after its dispatcher died, later if nats-server
+ * was down too. Bounded by bytes as well (answers can be 6 MB): the oldest go first.
+ * (Bounded by count, 2,000, it forgot runs within 30 s at 80 events/s: 6 of 5,000 ran twice.)
+ */
+const ASYNC_OUTCOME_TTL_MS = 10 * 60_000;
+const ASYNC_OUTCOMES_MAX_BYTES = 64 * 1024 * 1024;
 
 export function workerCount(perInstance: number, memoryMB: number): number {
   return Math.max(1, Math.min(perInstance, Math.floor(memoryMB / 64)));
@@ -285,14 +292,30 @@ export class Shim {
 
   /** Outcomes of recent async events by request id, oldest first (bounded by count). */
   private readonly asyncOutcomes = new Map<string, Promise<InvokeResult>>();
+  /** When each outcome was stored and its size, oldest first (Map keeps insertion order). */
+  private readonly asyncOutcomeMeta = new Map<string, { at: number; bytes: number }>();
+  private asyncOutcomeBytes = 0;
 
   private remember(id: string, outcome: Promise<InvokeResult>): void {
     this.asyncOutcomes.set(id, outcome);
-    // 2,000 async outcomes of ≤ 6 MB answers would be too much; results are mostly small,
-    // and an event is repeated within seconds of its run, so a short memory is enough.
-    while (this.asyncOutcomes.size > ASYNC_OUTCOMES_KEPT) {
-      const oldest = this.asyncOutcomes.keys().next().value as string;
-      this.asyncOutcomes.delete(oldest);
+    void outcome.then(
+      (r) => {
+        const bytes = r.body.length + 256;
+        this.asyncOutcomeMeta.set(id, { at: Date.now(), bytes });
+        this.asyncOutcomeBytes += bytes;
+        this.forgetOld();
+      },
+      () => this.asyncOutcomes.delete(id),
+    );
+  }
+
+  private forgetOld(): void {
+    const now = Date.now();
+    for (const [id, meta] of this.asyncOutcomeMeta) {
+      if (now - meta.at < ASYNC_OUTCOME_TTL_MS && this.asyncOutcomeBytes <= ASYNC_OUTCOMES_MAX_BYTES) break;
+      this.asyncOutcomeMeta.delete(id);
+      this.asyncOutcomes.delete(id);
+      this.asyncOutcomeBytes -= meta.bytes;
     }
   }
 
