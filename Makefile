@@ -6,7 +6,7 @@ NODE_BIN := $(shell hack/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
 .PHONY: help deps build-binaries cluster-up cluster-down cluster-status cluster-env cluster-clean \
-	up down lint typecheck test test-unit test-integration bench bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler format manifests
+	up down lint typecheck test test-unit test-integration bench bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler bench-async format manifests
 
 help:
 	@echo "make up          local cluster + Updraft + examples"
@@ -64,7 +64,7 @@ test-integration: deps cluster-up
 
 test: lint typecheck test-unit test-integration
 
-bench: bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler
+bench: bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler bench-async
 
 bench-controller: deps cluster-up
 	eval "$$(hack/cluster.sh env)" && node bench/controller-500.ts
@@ -83,3 +83,6 @@ bench-scaling: deps cluster-up
 
 bench-autoscaler: deps cluster-up
 	eval "$$(hack/cluster.sh env)" && node bench/autoscaler-500.ts
+
+bench-async: deps cluster-up
+	eval "$$(hack/cluster.sh env)" && node bench/async.ts

@@ -228,6 +228,7 @@ export class Dispatcher {
       rec.platformErrors++;
       const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
       rec.error = { errorCode: platformCode(e.code), errorMessage: e.message, errorType: e.code };
+      rec.lastPlatformError = `${e.code}: ${e.message}`;
     } finally {
       clearInterval(keepAlive);
       this.inFlight--;

@@ -44,6 +44,8 @@ export interface InvocationRecord {
   result?: unknown;
   error?: { errorCode: number; errorMessage: string; errorType: string };
   deadLetter?: string;
+  /** The latest platform error (kept after a success, to explain a retry). */
+  lastPlatformError?: string;
   /** The instance (pod IP) the latest attempt was sent to. */
   instance?: string;
 }

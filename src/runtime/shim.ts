@@ -281,13 +281,19 @@ export class Shim {
         return await this.invoke(slot, id, Buffer.concat(chunks), tail, waitedForColdStart);
       } finally {
         this.giveSlot(slot);
-        this.inFlight--;
       }
     })();
     if (async) this.remember(attemptKey, run);
-    const r = await run;
-    res.writeHead(r.status, { "Content-Type": "application/json", ...r.headers });
-    res.end(r.body);
+    try {
+      const r = await run;
+      res.writeHead(r.status, { "Content-Type": "application/json", ...r.headers });
+      // In flight until the answer is written out: a drain that exits before that would
+      // close the socket on a request that ran (seen: the activator retried it elsewhere,
+      // and the async event ran twice).
+      await new Promise<void>((resolve) => res.end(r.body, () => resolve()));
+    } finally {
+      this.inFlight--;
+    }
   }
 
   /** Outcomes of recent async events by request id, oldest first (bounded by count). */
@@ -426,7 +432,15 @@ export class Shim {
     const deadline = Date.now() + this.cfg.timeoutMs + 1000;
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await Promise.all(this.slots.map((s) => s.worker.close()));
-    this.server?.close();
+    // Closing waits for open connections to end (idle keep-alive ones are closed now).
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      const t = setTimeout(resolve, 2000);
+      this.server.close(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
   }
 
   get uptimeMs(): number {
