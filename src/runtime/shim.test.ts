@@ -71,16 +71,17 @@ describe("mapOutcome", () => {
 });
 
 describe("workers", () => {
-  it("one per concurrent request, at most one per 64 MB, at least one", () => {
+  it("one per concurrent request, at most one per 96 MB, at least one", () => {
     assert.deepEqual(
       [
         workerCount(1, 128),
         workerCount(20, 128),
+        workerCount(20, 256),
         workerCount(20, 3072),
         workerCount(4, 64),
         workerCount(2, 32),
       ],
-      [1, 2, 20, 1, 1],
+      [1, 1, 2, 20, 1, 1],
     );
   });
   it("runtimes map to their bootstraps; custom runs the user's", () => {

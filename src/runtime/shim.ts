@@ -32,7 +32,8 @@ export interface ShimConfig {
 
 /**
  * Language workers per instance: one per concurrent request, but no more than one per
- * 64 MB of the function's memory (a worker costs 40–50 MB). perInstance 20 at 128 MB → 2
+ * 96 MB of the function's memory (a Node.js worker costs 45–70 MB under load; at one per
+ * 64 MB, 4 workers at 256 MB were OOM-killed mid-run). perInstance 20 at 256 MB → 2
  * workers, and the other requests wait in the shim for one of them.
  */
 /** How many async outcomes an instance remembers, to answer a repeated delivery. */
@@ -46,7 +47,7 @@ const ASYNC_OUTCOME_TTL_MS = 10 * 60_000;
 const ASYNC_OUTCOMES_MAX_BYTES = 64 * 1024 * 1024;
 
 export function workerCount(perInstance: number, memoryMB: number): number {
-  return Math.max(1, Math.min(perInstance, Math.floor(memoryMB / 64)));
+  return Math.max(1, Math.min(perInstance, Math.floor(memoryMB / 96)));
 }
 
 /** The command that runs a runtime's bootstrap. */

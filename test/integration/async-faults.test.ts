@@ -122,7 +122,7 @@ metadata: {name: effect}
 spec:
   runtime: nodejs24
   handler: index.main_handler
-  memoryMB: 256
+  memoryMB: 512
   timeoutSeconds: 10
   concurrency: {perInstance: 8}
   scaling: {minInstances: 1, maxInstances: 2}
