@@ -156,6 +156,14 @@ describe("async invocations", () => {
     applyYaml(
       ns,
       pyFn(
+        "limited",
+        "import time\ndef main_handler(event, context):\n    time.sleep(0.5)\n    return event",
+        "  concurrency: {max: 2}\n",
+      ),
+    );
+    applyYaml(
+      ns,
+      pyFn(
         "slowq",
         "import time\ndef main_handler(event, context):\n    time.sleep(0.3)\n    return event",
         "  scaling: {maxInstances: 1}\n",
@@ -165,7 +173,7 @@ describe("async invocations", () => {
     await waitFor(
       "functions known to the activators",
       async () => {
-        for (const f of ["echo", "sink", "thrower", "never", "slowq"]) {
+        for (const f of ["echo", "sink", "thrower", "never", "slowq", "limited"]) {
           const r = await fetch(`${base}/v1/namespaces/${ns}/functions/${f}/invocations`, {
             method: "POST",
             headers: { "X-Updraft-Invocation-Type": "Nope" },
@@ -262,6 +270,22 @@ describe("async invocations", () => {
     const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=never" });
     assert.equal(pods.items.length, 0);
     assert.equal((await finalRecord(`${id}-dl`)).status, "Succeeded");
+  });
+
+  it("the function's concurrency limit makes events wait, never fail", async () => {
+    // max 2 (1 per activator), 10 events of 0.5 s at once: over the limit they are retried
+    // with back-off, and all of them succeed.
+    const accepted = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => post("limited", JSON.stringify({ i }))),
+    );
+    assert.deepEqual(
+      accepted.map((r) => r.status),
+      Array(10).fill(202),
+    );
+    for (const r of accepted) {
+      const rec = await finalRecord((r.json as { requestId: string }).requestId, 120_000);
+      assert.equal(rec.status, "Succeeded", JSON.stringify(rec));
+    }
   });
 
   it(`the queue refuses at its limit (${QUEUE_LIMIT}) with 429, and drops nothing it accepted`, async () => {
