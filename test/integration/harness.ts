@@ -62,7 +62,7 @@ export async function waitFor<T>(
 
 let installed = false;
 
-/** Applies deploy/updraft.yaml without the controller Deployment: tests run the controller themselves. */
+/** Applies deploy/updraft.yaml with the controller and autoscaler parked: tests run the controller themselves. */
 export function installUpdraft(): void {
   if (installed) return;
   const r = spawnSync(
@@ -73,18 +73,22 @@ export function installUpdraft(): void {
     },
   );
   if (r.status !== 0) throw new Error(`installing deploy/updraft.yaml failed: ${r.stderr}`);
-  // A controller installed by `make up` would fight the ones the tests start: park it.
-  kubectl(["-n", SYSTEM_NAMESPACE, "scale", "deployment/updraft-controller", "--replicas=0"]);
-  kubectl([
-    "-n",
-    SYSTEM_NAMESPACE,
-    "wait",
-    "--for=delete",
-    "pod",
-    "-l",
-    "app.kubernetes.io/name=updraft-controller",
-    "--timeout=60s",
-  ]);
+  // A controller installed by `make up` (or an earlier test file) would fight the ones the
+  // tests start, and its autoscaler would scale the Deployments these tests scale by hand
+  // (it owns replicas): park both. installFullUpdraft brings them back.
+  for (const d of ["updraft-controller", "updraft-autoscaler"]) {
+    kubectl(["-n", SYSTEM_NAMESPACE, "scale", `deployment/${d}`, "--replicas=0"]);
+    kubectl([
+      "-n",
+      SYSTEM_NAMESPACE,
+      "wait",
+      "--for=delete",
+      "pod",
+      "-l",
+      `app.kubernetes.io/name=${d}`,
+      "--timeout=60s",
+    ]);
+  }
   kubectlOk([
     "wait",
     "--for=condition=Established",
