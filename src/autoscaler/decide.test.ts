@@ -51,6 +51,11 @@ describe("decideReplicas", () => {
       want: [4, "ScaleUp"],
     },
     {
+      why: "a request waiting at zero wakes it even when the activation call was lost (the windows read 0: nothing ran)",
+      in: input({ replicas: 0, readyReplicas: 0, inFlight: 1, lastActivityMs: NOW }),
+      want: [1, "ScaleFromZero"],
+    },
+    {
       why: "in panic, within the 10 % tolerance nothing changes: 2.17 is 1.03× what 3 instances at 0.7 are sized for (ceil would say 4)",
       in: input({
         replicas: 3,

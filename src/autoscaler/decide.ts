@@ -96,7 +96,10 @@ export function decideReplicas(i: ScaleInput): ScaleDecision {
   }
   const panic = state.panicSinceMs !== undefined;
 
-  if (i.activationRequested && i.replicas === 0) {
+  // Requests waiting at zero wake it, whether or not the activator's call got through
+  // (seen: an activation lost while the autoscaler was being replaced left a request
+  // waiting 68 s; the demand windows read 0, nothing having run to measure).
+  if ((i.activationRequested || i.inFlight > 0) && i.replicas === 0) {
     return { replicas: Math.max(1, clamp(Math.max(1, wantPanic))), reason: "ScaleFromZero", panic, state };
   }
 
