@@ -6,12 +6,13 @@ NODE_BIN := $(shell hack/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
 .PHONY: help deps build-binaries cluster-up cluster-down cluster-status cluster-env cluster-clean \
-	up down lint typecheck test test-unit test-integration bench bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler bench-async format manifests
+	up down images lint typecheck test test-unit test-integration bench bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler bench-async format manifests
 
 help:
 	@echo "make up          local cluster + Updraft + examples"
 	@echo "make test        lint, typecheck, unit and integration tests (starts the local cluster)"
 	@echo "make cluster-up | cluster-down | cluster-status | cluster-env | cluster-clean"
+	@echo "make images      build this tree's images and push them to the local registry"
 	@echo "make bench       benchmarks in bench/"
 
 node_modules/.installed: package.json package-lock.json
@@ -59,8 +60,12 @@ typecheck: deps
 test-unit: deps
 	npm run -s test:unit
 
+images: cluster-up
+	hack/images.sh project
+	hack/images.sh sizes
+
 test-integration: deps cluster-up
-	eval "$$(hack/cluster.sh env)" && npm run -s test:integration
+	eval "$$(hack/cluster.sh env)" && export UPDRAFT_IMAGE_TAG=$$(hack/images.sh project) && npm run -s test:integration
 
 test: lint typecheck test-unit test-integration
 

@@ -65,7 +65,7 @@ async function run(base: string, ns: string, sc: Scenario) {
 kind: Function
 metadata: {name: ${name}}
 spec:
-  runtime: python3.12
+  runtime: python3.11
   handler: index.main_handler
   timeoutSeconds: 30
   scaling: {scaleToZeroAfterSeconds: 15, targetUtilization: ${TARGET}}
@@ -192,7 +192,7 @@ spec:
 async function main(): Promise<void> {
   const names = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(SCENARIOS);
   // Restarted: the components run the working tree as it is now.
-  const base = await installFullUpdraft(true);
+  const base = await installFullUpdraft();
   const ns = await newNamespace("bench-scaling");
   const results = [];
   try {

@@ -33,7 +33,7 @@ build_k8s() {
   local v=$K8S_VERSION minor
   minor=$(echo "$v" | cut -d. -f2)
   local missing=()
-  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
     need "$c" "$v" && missing+=("$c")
   done
   ((${#missing[@]})) || return 0
@@ -64,6 +64,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
     (cd "$mod" && go mod tidy -e >/dev/null 2>&1 || true; cd "$mod" && go mod download)
@@ -117,6 +119,10 @@ case $what in
   k8s|all) build_k8s ;;&
   nats|all) build_installable nats-server "$NATS_VERSION" github.com/nats-io/nats-server/v2 ;;&
   helm|all) build_installable helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm ;;&
+  helm4|all) build_installable helm4 "$HELM4_VERSION" helm.sh/helm/v4/cmd/helm ;;&
+  registry|all) build_installable registry "$REGISTRY_VERSION" github.com/distribution/distribution/v3/cmd/registry ;;&
+  coredns|all) build_installable coredns "$COREDNS_VERSION" github.com/coredns/coredns ;;&
+  local-path|all) build_installable local-path-provisioner "$LOCAL_PATH_VERSION" github.com/rancher/local-path-provisioner ;;&
   *) ;;
 esac
 say "binaries ready in $bin"

@@ -12,17 +12,8 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export const FUNCTIONS = "functions";
 export const TRIGGERS = "triggers";
 
-export const RUNTIMES = [
-  "nodejs24",
-  "nodejs22",
-  "python3.12",
-  "python3.11",
-  "go1",
-  "php8",
-  "java17",
-  "java21",
-  "custom",
-] as const;
+/** The runtimes that have an image (runtimes/Dockerfile.<runtime>); the CRD's enum. */
+export const RUNTIMES = ["nodejs24", "python3.11", "custom"] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
 export interface FunctionCode {

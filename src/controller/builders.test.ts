@@ -64,9 +64,9 @@ describe("makeDeployment pod", () => {
   }> = [
     {
       why: "the runtime image is chosen by runtime",
-      spec: { runtime: "python3.12" },
+      spec: { runtime: "python3.11" },
       check: (d) =>
-        assert.equal(d.spec?.template.spec?.containers[0]?.image, "updraft/runtime-python3.12:test"),
+        assert.equal(d.spec?.template.spec?.containers[0]?.image, "updraft/runtime-python3.11:test"),
     },
     {
       why: "image code runs the user's image instead of a runtime image",

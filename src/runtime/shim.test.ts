@@ -89,7 +89,7 @@ describe("workers", () => {
       "node",
       "/app/runtimes/nodejs/bootstrap.cjs",
     ]);
-    assert.deepEqual(workerArgv("python3.12", "/app", "/var/user"), [
+    assert.deepEqual(workerArgv("python3.11", "/app", "/var/user"), [
       "python3",
       "-u",
       "/app/runtimes/python/bootstrap.py",

@@ -24,7 +24,6 @@ import {
 } from "./harness.ts";
 
 const EVENTS = Number(process.env.UPDRAFT_FAULT_EVENTS ?? 5000);
-const HOST_IP = "10.244.0.1"; // the bridge: pods reach this machine here
 
 let base = "";
 let ns = "";
@@ -89,13 +88,22 @@ async function killDispatchers(): Promise<void> {
   );
 }
 
+/** Deletes the release's NATS pod; its StatefulSet starts it again on the same volume. */
 async function restartNats(): Promise<void> {
-  const pidFile = join(process.env.UPDRAFT_CLUSTER_DIR ?? join(ROOT, ".cluster"), "run/nats-server.pid");
-  const pid = readFileSync(pidFile, "utf8").trim();
-  await run("kill", ["-TERM", pid]);
-  await waitFor("nats-server stopped", async () => !existsSync(`/proc/${pid}`), 30_000, 100);
-  // `cluster.sh up` starts what is missing (here: nats-server) and leaves the rest.
-  await run(join(ROOT, "hack/cluster.sh"), ["up"]);
+  const old = await core.readNamespacedPod({ name: "updraft-nats-0", namespace: SYSTEM_NAMESPACE });
+  await core.deleteNamespacedPod({ name: "updraft-nats-0", namespace: SYSTEM_NAMESPACE });
+  await waitFor(
+    "a new NATS pod Ready",
+    async () => {
+      const p = await core.readNamespacedPod({ name: "updraft-nats-0", namespace: SYSTEM_NAMESPACE });
+      return (
+        p.metadata?.uid !== old.metadata?.uid &&
+        p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
+      );
+    },
+    120_000,
+    250,
+  );
 }
 
 describe("async queue under faults", () => {

@@ -15,6 +15,7 @@ import {
   deleteNamespace,
   installFullUpdraft,
   kubectlOk,
+  natsUrl,
   newNamespace,
   ROOT,
   SYSTEM_NAMESPACE,
@@ -29,7 +30,7 @@ const pyFn = (name: string, body: string, extra = "") => `apiVersion: updraft.de
 kind: Function
 metadata: {name: ${name}}
 spec:
-  runtime: python3.12
+  runtime: python3.11
   handler: index.main_handler
 ${extra}  code:
     inline:
@@ -109,25 +110,11 @@ async function runsOf(fn: string, id: string): Promise<number> {
 
 describe("async invocations", () => {
   before(async () => {
-    base = await installFullUpdraft();
-    // The cluster setting that shortens SCF's 1 min / 2 min retry delays, and a small queue.
-    kubectlOk([
-      "-n",
-      SYSTEM_NAMESPACE,
-      "set",
-      "env",
-      "deployment/updraft-activator",
-      "UPDRAFT_ASYNC_RETRY_DELAYS_SECONDS=1,2",
-      `UPDRAFT_ASYNC_MAX_PER_FUNCTION=${QUEUE_LIMIT}`,
-    ]);
-    kubectlOk([
-      "-n",
-      SYSTEM_NAMESPACE,
-      "rollout",
-      "status",
-      "deployment/updraft-activator",
-      "--timeout=120s",
-    ]);
+    // The chart values that shorten SCF's 1 min / 2 min retry delays, and a small queue.
+    base = await installFullUpdraft({
+      "async.retryDelaysSeconds": "1,2",
+      "async.maxPerFunction": QUEUE_LIMIT,
+    });
     ns = await newNamespace("async");
     applyYaml(
       ns,
@@ -250,7 +237,7 @@ describe("async invocations", () => {
   it("an event past its max age never runs: it goes to the dead letter unrun", async () => {
     // An event that waited 61 s in the queue (maxEventAgeSeconds 60), published as the
     // activator would have.
-    const nc = await connect({ servers: process.env.UPDRAFT_NATS_URL ?? "nats://10.244.0.1:4222" });
+    const nc = await connect({ servers: await natsUrl() });
     const id = `old-${Date.now()}`;
     try {
       const h = natsHeaders();

@@ -194,7 +194,7 @@ spec: {function: target, type: Timer, timer: {cronExpression: "0 */1 * * * * *"}
       `apiVersion: updraft.dev/v1alpha1
 kind: Function
 metadata: {name: byref}
-spec: {runtime: python3.12, handler: index.main_handler, code: {configMapRef: {name: mycode}}}
+spec: {runtime: python3.11, handler: index.main_handler, code: {configMapRef: {name: mycode}}}
 `,
     );
     const fn = await waitFor("CodeReady False", async () => {

@@ -93,14 +93,14 @@ async function replicas(name: string): Promise<number> {
 describe("end to end", () => {
   before(async () => {
     // Updraft as users install it.
-    base = await installFullUpdraft(true);
+    base = await installFullUpdraft();
     ns = await newNamespace("e2e");
     applyYaml(
       ns,
       [
         fn("node-hello", "nodejs24", { "index.js": NODE_HELLO }),
-        fn("py-hello", "python3.12", { "index.py": PY_HELLO }),
-        fn("echo", "python3.12", { "index.py": "def main_handler(event, context):\n    return event" }),
+        fn("py-hello", "python3.11", { "index.py": PY_HELLO }),
+        fn("echo", "python3.11", { "index.py": "def main_handler(event, context):\n    return event" }),
         fn(
           "errors",
           "nodejs24",
@@ -114,10 +114,10 @@ describe("end to end", () => {
           },
           "  timeoutSeconds: 1\n",
         ),
-        fn("no-handler", "python3.12", { "index.py": "def other(event, context):\n    return 1" }),
+        fn("no-handler", "python3.11", { "index.py": "def other(event, context):\n    return 1" }),
         fn(
           "slow-init",
-          "python3.12",
+          "python3.11",
           { "index.py": "import time\ntime.sleep(30)\ndef main_handler(e, c):\n    return 1" },
           "  initTimeoutSeconds: 2\n",
         ),

@@ -60,19 +60,48 @@ export async function waitFor<T>(
   }
 }
 
+let imageTag: string | undefined;
+
+/** The tag of this tree's images in the local registry (built and pushed when missing). */
+export function localImageTag(): string {
+  if (imageTag) return imageTag;
+  imageTag = process.env.UPDRAFT_IMAGE_TAG;
+  if (!imageTag) {
+    const r = spawnSync(join(ROOT, "hack/images.sh"), ["project"], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`building the images failed: ${r.stderr}`);
+    imageTag = r.stdout.trim();
+  }
+  return imageTag;
+}
+
+/** Where the local registry serves this tree's runtime images (the chart's default registry). */
+export const RUNTIME_IMAGE_PREFIX = "localhost:5000/updraft/runtime-";
+
+/**
+ * Installs or upgrades Updraft with Helm, as a user does (hack/install.sh: the namespace
+ * labelled restricted, `helm upgrade --install --wait`), with this tree's images and the
+ * given chart values. Values not given go back to the chart's defaults, and so does anything
+ * a test changed by hand on the release's objects (Helm's three-way merge).
+ */
+export function helmInstall(values: Record<string, string | number> = {}): void {
+  // Numbers typed as numbers (the chart's schema checks), strings as strings; a comma
+  // separates --set pairs, so one inside a value is escaped.
+  const sets = Object.entries({ "image.tag": localImageTag(), ...values }).flatMap(([k, v]) =>
+    typeof v === "number" ? ["--set", `${k}=${v}`] : ["--set-string", `${k}=${v.replaceAll(",", "\\,")}`],
+  );
+  const r = spawnSync(join(ROOT, "hack/install.sh"), [SYSTEM_NAMESPACE, ...sets], {
+    encoding: "utf8",
+    timeout: 360_000,
+  });
+  if (r.status !== 0) throw new Error(`helm install failed: ${r.stderr}`);
+}
+
 let installed = false;
 
-/** Applies deploy/updraft.yaml with the controller and autoscaler parked: tests run the controller themselves. */
+/** Updraft installed with its controller and autoscaler parked: tests run the controller themselves. */
 export function installUpdraft(): void {
   if (installed) return;
-  const r = spawnSync(
-    process.execPath,
-    [join(ROOT, "hack/apply-manifests.ts"), join(ROOT, "deploy/updraft.yaml")],
-    {
-      encoding: "utf8",
-    },
-  );
-  if (r.status !== 0) throw new Error(`installing deploy/updraft.yaml failed: ${r.stderr}`);
+  helmInstall();
   // A controller installed by `make up` (or an earlier test file) would fight the ones the
   // tests start, and its autoscaler would scale the Deployments these tests scale by hand
   // (it owns replicas): park both. installFullUpdraft brings them back.
@@ -176,6 +205,8 @@ export async function startController(env: Record<string, string> = {}): Promise
       UPDRAFT_METRICS_PORT: String(metricsPort),
       POD_NAME: identity,
       LOG_LEVEL: "debug",
+      UPDRAFT_RUNTIME_IMAGE_PREFIX: RUNTIME_IMAGE_PREFIX,
+      UPDRAFT_RUNTIME_IMAGE_TAG: localImageTag(),
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
@@ -286,20 +317,23 @@ export function applyYaml(namespace: string, text: string): void {
   kubectlOk(["apply", "-n", namespace, "-f", "-"], text);
 }
 
-const COMPONENTS = ["updraft-controller", "updraft-autoscaler", "updraft-activator"];
-
 /**
- * Updraft as users install it (kubectl apply -f deploy/), its components rolled out —
- * restarted first when `restart`, so pods run the working tree as it is now — and the
- * activator's base URL (its ClusterIP, which the node agent proxies on this machine).
+ * Updraft as users install it (Helm, hack/install.sh) with every component running and the
+ * given chart values (others at the chart's defaults), and the activator's base URL: its
+ * ClusterIP, which kube-proxy makes reachable from this machine.
  */
-export async function installFullUpdraft(restart = false): Promise<string> {
-  kubectlOk(["apply", "--server-side", "--force-conflicts", "-f", join(ROOT, "deploy/updraft.yaml")]);
-  if (restart)
-    kubectlOk(["-n", SYSTEM_NAMESPACE, "rollout", "restart", ...COMPONENTS.map((d) => `deployment/${d}`)]);
-  for (const d of COMPONENTS) {
-    kubectlOk(["-n", SYSTEM_NAMESPACE, "rollout", "status", `deployment/${d}`, "--timeout=120s"]);
-  }
+export async function installFullUpdraft(values: Record<string, string | number> = {}): Promise<string> {
+  helmInstall(values);
+  installed = false;
   const svc = await core.readNamespacedService({ name: "updraft-activator", namespace: SYSTEM_NAMESPACE });
   return `http://${svc.spec!.clusterIP}:8080`;
 }
+
+/** The bundled NATS's client URL (its ClusterIP), for tests that look into the queue. */
+export async function natsUrl(): Promise<string> {
+  const svc = await core.readNamespacedService({ name: "updraft-nats", namespace: SYSTEM_NAMESPACE });
+  return `nats://${svc.spec!.clusterIP}:4222`;
+}
+
+/** The address pods reach this machine at (the node's bridge): tests serve sinks there. */
+export const HOST_IP = "10.244.0.1";

@@ -23,7 +23,7 @@ const sleepFn = (name: string, extra: string) => `apiVersion: updraft.dev/v1alph
 kind: Function
 metadata: {name: ${name}}
 spec:
-  runtime: python3.12
+  runtime: python3.11
   handler: index.main_handler
   timeoutSeconds: 30
 ${extra}  code:

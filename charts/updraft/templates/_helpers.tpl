@@ -1,6 +1,79 @@
+{{/* Labels on every object of the release. */}}
 {{- define "updraft.labels" -}}
 app.kubernetes.io/part-of: updraft
+app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* Selector labels of one component: (dict "ctx" $ "name" "updraft-activator"). */}}
+{{- define "updraft.selector" -}}
+app.kubernetes.io/name: {{ .name }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+{{- end -}}
+
+{{- define "updraft.tag" -}}
+{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{- define "updraft.image" -}}
+{{ printf "%s/%s:%s" .Values.image.registry .Values.image.controller (include "updraft.tag" .) }}
+{{- end -}}
+
+{{- define "updraft.activatorUrl" -}}
+{{ .Values.activatorUrl | default (printf "http://updraft-activator.%s.svc:%v" .Release.Namespace .Values.activator.port) }}
+{{- end -}}
+
+{{- define "updraft.natsUrl" -}}
+{{ .Values.async.natsUrl | default (printf "nats://updraft-nats.%s.svc:4222" .Release.Namespace) }}
+{{- end -}}
+
+{{/* The pod-level settings every component shares: (dict "ctx" $ "c" .Values.activator). */}}
+{{- define "updraft.podSpec" -}}
+{{- with .ctx.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .c.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .c.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .c.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .c.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 10001
+  runAsGroup: 10001
+  seccompProfile: {type: RuntimeDefault}
+{{- end -}}
+
+{{- define "updraft.podMeta" -}}
+labels:
+  {{- include "updraft.selector" (dict "ctx" .ctx "name" .name) | nindent 2 }}
+  app.kubernetes.io/component: {{ .component }}
+  app.kubernetes.io/part-of: updraft
+  {{- with .ctx.Values.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- $ann := merge (dict) (.annotations | default dict) (.c.podAnnotations | default dict) (.ctx.Values.podAnnotations | default dict) }}
+{{- with $ann }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{- define "updraft.containerSecurity" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities: {drop: [ALL]}
 {{- end -}}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Debian packages the local cluster needs and this machine may lack: containerd and runc
+# (the node's runtime), the CNI plugins (bridge networking), buildah (daemonless image
+# builds), debootstrap (base images from Debian's packages), conntrack and iptables
+# (kube-proxy). Installed once; a no-op when present.
+set -euo pipefail
+need=()
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+[[ -x /usr/lib/cni/bridge ]] || need+=(containernetworking-plugins)
+command -v buildah >/dev/null || need+=(buildah)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v conntrack >/dev/null || need+=(conntrack)
+command -v iptables >/dev/null || need+=(iptables)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+((${#need[@]})) || exit 0
+echo "[packages] installing ${need[*]} from Debian" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
