@@ -7,18 +7,16 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import {
   applyYaml,
   core,
   deleteNamespace,
+  HOST_IP,
   installFullUpdraft,
   newNamespace,
-  ROOT,
   SYSTEM_NAMESPACE,
   waitFor,
 } from "./harness.ts";

@@ -14,11 +14,9 @@ import {
   core,
   deleteNamespace,
   installFullUpdraft,
-  kubectlOk,
   natsUrl,
   newNamespace,
   ROOT,
-  SYSTEM_NAMESPACE,
   waitFor,
 } from "./harness.ts";
 
