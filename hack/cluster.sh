@@ -90,6 +90,9 @@ ensure_host_network() {
   fi
   ip addr show dev "$bridge" | grep -q " $bridge_cidr " || ip addr add "$bridge_cidr" dev "$bridge" 2>/dev/null || true
   ip link set "$bridge" up
+  # ClusterIPs are routed to the bridge: before kube-proxy has a Service's rules, a packet to
+  # its address stays on this machine instead of leaving by the default route.
+  ip route replace "$service_cidr" dev "$bridge"
   # kube-proxy's rules must see traffic between pods on the bridge, and pods' traffic to
   # Services is forwarded.
   modprobe br_netfilter 2>/dev/null || true
@@ -469,7 +472,8 @@ env_() {
   [[ -x $bin/helm4-$HELM4_VERSION ]] && ln -sf "$bin/helm4-$HELM4_VERSION" "$dir/path/helm4"
   echo "export KUBECONFIG=$kubeconfig"
   echo "export UPDRAFT_CLUSTER_DIR=$dir"
-  echo "export PATH=$dir/path:$root/bin:\$PATH"
+  # Node.js 24 (the CLI and the tests run on it), kubectl, helm and the updraft CLI.
+  echo "export PATH=$dir/path:$root/bin:$("$root/hack/ensure-node.sh"):\$PATH"
   # The activator's ClusterIP: kube-proxy makes ClusterIPs reachable from this machine.
   local ip ns
   ns=${UPDRAFT_NAMESPACE:-updraft-system}

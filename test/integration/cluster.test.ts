@@ -138,7 +138,8 @@ spec: {selector: {app: web}, ports: [{port: 80, targetPort: 8080}]}
     const ips = ready.map((p) => p.status!.podIP!);
     assert.equal(new Set(ips).size, 3, "each replica has its own IP");
     for (const ip of ips) assert.equal((await httpGet(`http://${ip}:8080/hostname`)).status, 200);
-    // kube-proxy balances the ClusterIP over the replicas: each one's hostname comes back.
+    // kube-proxy balances the ClusterIP over the replicas: each one's hostname comes back
+    // (once kube-proxy has written the new Service's rules).
     const svc = await core.readNamespacedService({ name: "web", namespace: ns });
     const names = new Set(ready.map((p) => p.metadata!.name!));
     const seen = new Set<string>();
@@ -146,8 +147,7 @@ spec: {selector: {app: web}, ports: [{port: 80, targetPort: 8080}]}
       "every replica answered through the ClusterIP",
       async () => {
         const r = await httpGet(`http://${svc.spec!.clusterIP}/hostname`);
-        assert.equal(r.status, 200);
-        seen.add(r.body.trim());
+        if (r.status === 200) seen.add(r.body.trim());
         return [...names].every((n) => seen.has(n));
       },
       30_000,
