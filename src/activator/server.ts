@@ -159,7 +159,15 @@ export class ActivatorServer {
   private readonly dispatcher = new Agent({ keepAliveTimeout: 60_000, connections: 256, pipelining: 0 });
   private server: Server | undefined;
   private inFlight = 0;
+  /**
+   * Set on SIGTERM (beginDrain): readiness fails, so the Service stops sending here, and
+   * every answer carries `Connection: close`, so kept-alive clients reconnect to another
+   * activator — while requests that still arrive (before every node has dropped this
+   * endpoint) are served as usual, not refused.
+   */
   draining = false;
+  /** Set by drain(), after that window: new requests are refused with a coded error. */
+  private closed = false;
 
   constructor(table: FunctionTable, routes: HttpRoutes, log: Logger, metrics: ActivatorMetrics) {
     this.table = table;
@@ -221,6 +229,7 @@ export class ActivatorServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.draining) res.setHeader("Connection", "close");
     const url = req.url ?? "/";
     const http = parseHttpUrl(url);
     if (http) {
@@ -461,7 +470,7 @@ export class ActivatorServer {
     requestId: string,
     opts: InvokeOptions = {},
   ): Promise<Invocation> {
-    if (this.draining) throw new UpdraftError("NoInstanceReady", "activator is draining");
+    if (this.closed) throw new UpdraftError("NoInstanceReady", "activator is shutting down");
     // Bounded wait: long enough for an instance to start and initialise.
     const deadline = Date.now() + (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000;
     this.table.admit(st);
@@ -568,12 +577,22 @@ export class ActivatorServer {
     this.metrics.requests.inc({ namespace: ns, function: name, code: String(code) });
   }
 
-  /** Stops taking new requests; waits for those in flight (at most maxMs). */
+  /** First step of a shutdown: see `draining`. */
+  beginDrain(): void {
+    this.draining = true;
+  }
+
+  /**
+   * Last step of a shutdown, once the endpoints have dropped this activator: stops accepting
+   * connections, refuses new requests, and waits for those in flight (at most maxMs).
+   */
   async drain(maxMs: number): Promise<void> {
     this.draining = true;
+    this.closed = true;
+    this.server?.close();
+    this.server?.closeIdleConnections();
     const deadline = Date.now() + maxMs;
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    this.server?.close();
     await this.dispatcher.close();
   }
 }

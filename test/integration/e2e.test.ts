@@ -114,6 +114,19 @@ describe("end to end", () => {
           },
           "  timeoutSeconds: 1\n",
         ),
+        fn("facts", "python3.11", {
+          "index.py": `import os, socket
+def main_handler(event, context):
+    try:
+        open("/root-write-test", "w")
+        root = "writable"
+    except OSError as e:
+        root = e.strerror
+    with open("/tmp/t", "w") as f:
+        f.write("x")
+    return {"uid": os.getuid(), "root": root, "tmp": os.path.getsize("/tmp/t"),
+            "api": socket.gethostbyname("kubernetes.default.svc.cluster.local")}`,
+        }),
         fn("no-handler", "python3.11", { "index.py": "def other(event, context):\n    return 1" }),
         fn(
           "slow-init",
@@ -168,7 +181,7 @@ done`,
           "-o",
           'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}',
         ]);
-        return out.split(" ").filter((s) => s === "True").length === 9;
+        return out.split(" ").filter((s) => s === "True").length === 10;
       },
       60_000,
     );
@@ -250,6 +263,22 @@ done`,
       assert.equal(r.status, 200, `${f}: ${r.body}`);
       assert.deepEqual(r.json, JSON.parse(text), `${f} arrives unchanged`);
     }
+  });
+
+  it("a function runs this tree's runtime image from the local registry, non-root on a read-only root, with cluster DNS", async () => {
+    const r = await invoke("facts");
+    assert.equal(r.status, 200, r.body);
+    assert.deepEqual(r.json, { uid: 10001, root: "Read-only file system", tmp: 1, api: "10.96.0.1" });
+    const pod = (await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=facts" }))
+      .items[0]!;
+    const status = pod.status!.containerStatuses![0]!;
+    assert.match(status.imageID, /^localhost:5000\/updraft\/runtime-python3\.11@sha256:[0-9a-f]{64}$/);
+    const c = pod.spec!.containers[0]!;
+    assert.equal(c.securityContext?.readOnlyRootFilesystem, true);
+    assert.deepEqual(c.securityContext?.capabilities?.drop, ["ALL"]);
+    assert.equal(pod.spec!.securityContext?.seccompProfile?.type, "RuntimeDefault");
+    const tmp = pod.spec!.volumes!.find((v) => v.name === "tmp")!;
+    assert.deepEqual(tmp.emptyDir, { sizeLimit: "512Mi" }, "disk-backed: the kubelet evicts past 512 Mi");
   });
 
   it("a user exception is 430 with the traceback", async () => {

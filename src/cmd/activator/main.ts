@@ -58,6 +58,9 @@ async function main(): Promise<void> {
     platformBackoffMaxMs: envInt(process.env, "UPDRAFT_ASYNC_BACKOFF_MAX_MS", 60_000, 1, 3_600_000),
     prefetch: envInt(process.env, "UPDRAFT_ASYNC_PREFETCH", 32, 1, 10_000),
   };
+  // How long a stopping activator keeps serving after its readiness fails: the time every
+  // node's Service rules take to drop it (kube-proxy syncs within a second or two).
+  const drainPropagationMs = envInt(process.env, "UPDRAFT_DRAIN_PROPAGATION_MS", 5000, 0, 60_000);
   const log = makeLogger("activator", process.env.LOG_LEVEL ?? "info");
   const kc = loadKubeConfig();
   const registry = makeRegistry("activator");
@@ -205,7 +208,11 @@ async function main(): Promise<void> {
   void connectQueue().catch((err: unknown) => log.error("async queue unavailable", { err: String(err) }));
 
   const stop = async () => {
-    await dispatcher?.drain(25_000);
+    // Readiness fails at once; requests keep being served (closing their connections) for
+    // as long as it takes every node to drop this endpoint, and at least while the
+    // dispatcher finishes its events. Then new requests are refused and those in flight end.
+    server.beginDrain();
+    await Promise.all([dispatcher?.drain(25_000), new Promise((r) => setTimeout(r, drainPropagationMs))]);
     clearInterval(report);
     await server.drain(30_000);
     await nc?.drain().catch(() => undefined);
