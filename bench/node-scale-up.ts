@@ -1,9 +1,9 @@
 /**
- * Node agent bench: time from `kubectl scale --replicas=1` to the pod Ready and listed as
- * ready in its EndpointSlice, median and p90 of N runs. Baseline, same run: the same
- * server started as a bare process on the host until it answers, so the ratio is what the
- * whole Kubernetes path (API, controllers, scheduler, agent, sandbox, probe, EndpointSlice)
- * adds on top of starting the process at all.
+ * Node bench (kubelet on containerd): time from `kubectl scale --replicas=1` to the pod
+ * Ready and listed as ready in its EndpointSlice, median and p90 of N runs. Baseline, same
+ * run: the same server started as a bare process on the host until it answers, so the
+ * ratio is what the whole Kubernetes path (API, controllers, scheduler, kubelet,
+ * containerd's sandbox and CNI, probe, EndpointSlice) adds on top of starting the process.
  *
  *   make bench-node            (or: node bench/node-scale-up.ts [runs])
  */
@@ -14,7 +14,9 @@ import {
   core,
   deleteNamespace,
   kubectlOk,
+  localImageTag,
   newNamespace,
+  RUNTIME_IMAGE_PREFIX,
   waitFor,
 } from "../test/integration/harness.ts";
 
@@ -89,7 +91,7 @@ spec:
       terminationGracePeriodSeconds: 1
       containers:
         - name: web
-          image: python:3.12-slim
+          image: ${RUNTIME_IMAGE_PREFIX}python3.11:${localImageTag()}
           command: [python3, -m, http.server, "8080"]
           readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
 ---

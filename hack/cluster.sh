@@ -320,8 +320,12 @@ YAML
 
 up() {
   local t0=$SECONDS
-  "$root/hack/build-binaries.sh" all
   "$root/hack/install-packages.sh"
+  # debootstrap is mostly download and unpack: it runs beside the Go builds, which take the
+  # CPUs.
+  "$root/hack/images.sh" rootfs & local rootfs_pid=$!
+  "$root/hack/build-binaries.sh" all
+  wait "$rootfs_pid" || die "debootstrap failed"
   mkdir -p "$logs" "$run" "$dir/etcd" "$rundir"
   # A previous run may have been killed: drop pid files of dead processes; if the node is
   # gone, clean what it left (containers, network namespaces, mounts, cgroups, chains).

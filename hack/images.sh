@@ -2,7 +2,8 @@
 # Builds the images the local cluster runs and pushes them to its registry (localhost:5000),
 # which containerd pulls from. Daemonless: buildah, storage in the cache, so a fresh clone
 # on the same machine reuses every layer.
-#   hack/images.sh base      debian:bookworm-slim (debootstrap) and node:24-bookworm-slim
+#   hack/images.sh rootfs    the Debian root file system (debootstrap), cached
+#   hack/images.sh base      debian:bookworm-slim (from it) and node:24-bookworm-slim
 #   hack/images.sh addons    pause, CoreDNS, local-path-provisioner, NATS
 #   hack/images.sh project   updraft/controller and one updraft/runtime-<runtime> per runtime;
 #                            prints the tag (a hash of everything that goes into them)
@@ -52,9 +53,10 @@ size_of() { # registry repo tag → compressed size in MB (what a node pulls)
     node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const m=JSON.parse(s);const b=m.layers.reduce((a,l)=>a+l.size,0);console.log((b/1e6).toFixed(1)+" MB")})'
 }
 
-base_debian() {
-  local name=library/debian tag=bookworm-slim rootfs=$cache/rootfs/bookworm
-  in_registry "$name" "$tag" && bah inspect "docker.io/$name:$tag" >/dev/null 2>&1 && return 0
+# The Debian root file system, made once (mostly download and unpack: cluster-up runs it
+# beside the Go builds).
+rootfs() {
+  local rootfs=$cache/rootfs/bookworm
   if [[ ! -f $rootfs/.complete ]]; then
     say "debootstrap bookworm (minbase) into $rootfs — a few minutes the first time"
     rm -rf "$rootfs.tmp"
@@ -62,6 +64,12 @@ base_debian() {
       { tail -20 "$cache/rootfs/debootstrap.log" >&2; exit 1; }
     rm -rf "$rootfs" && mv "$rootfs.tmp" "$rootfs" && touch "$rootfs/.complete"
   fi
+}
+
+base_debian() {
+  local name=library/debian tag=bookworm-slim rootfs=$cache/rootfs/bookworm
+  in_registry "$name" "$tag" && bah inspect "docker.io/$name:$tag" >/dev/null 2>&1 && return 0
+  rootfs
   say "committing docker.io/$name:$tag from $rootfs"
   local ctr mnt
   ctr=$(bah from scratch)
@@ -167,6 +175,7 @@ sizes() {
 }
 
 case ${1:-} in
+  rootfs) rootfs ;;
   base) base_debian; base_node ;;
   addons) addons ;;
   project) base_debian; base_node; project ;;

@@ -98,6 +98,16 @@ describe("local cluster", () => {
     assert.ok(Date.now() - new Date(lease).getTime() < 60_000, `lease renewed recently: ${lease}`);
   });
 
+  it("the apiserver runs with the front-proxy flags, so aggregated APIs (APIServices) can be served", async () => {
+    const cm = await core.readNamespacedConfigMap({
+      name: "extension-apiserver-authentication",
+      namespace: "kube-system",
+    });
+    assert.match(cm.data?.["requestheader-client-ca-file"] ?? "", /BEGIN CERTIFICATE/);
+    assert.equal(cm.data?.["requestheader-allowed-names"], '["front-proxy-client"]');
+    assert.equal(cm.data?.["requestheader-username-headers"], '["X-Remote-User"]');
+  });
+
   it("a Deployment scales 0→3→0 and every replica answers on its pod IP and through its ClusterIP", async () => {
     applyYaml(
       ns,

@@ -1,6 +1,6 @@
 /**
- * End to end on the local cluster: Updraft installed from deploy/updraft.yaml (controller,
- * activator and autoscaler as pods on the node agent), functions invoked through the
+ * End to end on the local cluster: Updraft installed with Helm (controller,
+ * activator and autoscaler as pods on the kubelet), functions invoked through the
  * activator's Service, woken from zero and put back to zero.
  */
 import assert from "node:assert/strict";
@@ -278,7 +278,11 @@ done`,
     assert.deepEqual(c.securityContext?.capabilities?.drop, ["ALL"]);
     assert.equal(pod.spec!.securityContext?.seccompProfile?.type, "RuntimeDefault");
     const tmp = pod.spec!.volumes!.find((v) => v.name === "tmp")!;
-    assert.deepEqual(tmp.emptyDir, { sizeLimit: "512Mi" }, "disk-backed: the kubelet evicts past 512 Mi");
+    assert.deepEqual(
+      { ...tmp.emptyDir },
+      { sizeLimit: "512Mi" },
+      "disk-backed: the kubelet evicts past 512 Mi",
+    );
   });
 
   it("a user exception is 430 with the traceback", async () => {
