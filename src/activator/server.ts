@@ -168,6 +168,8 @@ export class ActivatorServer {
   draining = false;
   /** Set by drain(), after that window: new requests are refused with a coded error. */
   private closed = false;
+  /** When the last request arrived: drain() waits for a quiet moment before closing. */
+  private lastRequestAt = 0;
 
   constructor(table: FunctionTable, routes: HttpRoutes, log: Logger, metrics: ActivatorMetrics) {
     this.table = table;
@@ -229,6 +231,7 @@ export class ActivatorServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.lastRequestAt = Date.now();
     if (this.draining) res.setHeader("Connection", "close");
     const url = req.url ?? "/";
     const http = parseHttpUrl(url);
@@ -583,16 +586,21 @@ export class ActivatorServer {
   }
 
   /**
-   * Last step of a shutdown, once the endpoints have dropped this activator: stops accepting
-   * connections, refuses new requests, and waits for those in flight (at most maxMs).
+   * Last step of a shutdown, once the endpoints have dropped this activator: waits (at most
+   * maxMs) until nothing is in flight and no request has arrived for `quietMs`, then stops
+   * accepting connections and refuses what still comes. Closing only when quiet matters:
+   * closing a kept-alive connection races with a client sending on it, and that client gets
+   * a reset instead of an answer; answers during the drain carry `Connection: close`, so by
+   * now no client is about to reuse one.
    */
-  async drain(maxMs: number): Promise<void> {
+  async drain(maxMs: number, quietMs = 500): Promise<void> {
     this.draining = true;
+    const deadline = Date.now() + maxMs;
+    while (Date.now() < deadline && (this.inFlight > 0 || Date.now() - this.lastRequestAt < quietMs)) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     this.closed = true;
     this.server?.close();
-    this.server?.closeIdleConnections();
-    const deadline = Date.now() + maxMs;
-    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await this.dispatcher.close();
   }
 }
