@@ -76,7 +76,7 @@ stop_one() {
 stop_strays() {
   local pids
   pids=$( (pgrep -f -- "^$bin/(etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|registry|nats-server)-" || true
-    pgrep -f -- "^containerd --config $dir/" || true) | sort -u)
+    pgrep -f -- "containerd --config $dir/" || true) | sort -u)
   [[ -z $pids ]] && return 0
   say "stopping stray processes: $(echo "$pids" | tr '\n' ' ')"
   kill -TERM $pids 2>/dev/null || true
