@@ -8,6 +8,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { Server as NetServer, type Socket } from "node:net";
 import type { Counter, Histogram } from "prom-client";
 import { Agent, type Dispatcher, request } from "undici";
 import { ASYNC_LIMIT_BYTES, type AsyncQueue } from "../async/queue.ts";
@@ -149,6 +150,9 @@ export interface ActivatorMetrics {
   duration: Histogram<"namespace" | "function">;
 }
 
+/** The idle time we ask clients to keep a connection at most (the Keep-Alive header). */
+const CLIENT_IDLE_HINT_SECONDS = 5;
+
 export class ActivatorServer {
   private readonly table: FunctionTable;
   private readonly routes: HttpRoutes;
@@ -170,6 +174,8 @@ export class ActivatorServer {
   private closed = false;
   /** When the last request arrived: drain() waits for a quiet moment before closing. */
   private lastRequestAt = 0;
+  /** Open client connections, so a drain can wait for their clients to close them. */
+  private readonly sockets = new Set<Socket>();
 
   constructor(table: FunctionTable, routes: HttpRoutes, log: Logger, metrics: ActivatorMetrics) {
     this.table = table;
@@ -186,6 +192,14 @@ export class ActivatorServer {
           this.fail(res, "", new UpdraftError("InternalError", "internal error", { cause: err }));
       });
     });
+    this.server.on("connection", (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once("close", () => this.sockets.delete(socket));
+    });
+    // Idle kept-alive connections are closed by the clients, never by us while they may be
+    // sending: we advertise `Keep-Alive: timeout=5` (clients such as undici close an idle
+    // connection a second before that), and reap idle ones ourselves only after 65 s, for
+    // proxies that ignore the hint and keep theirs 60 s (nginx's upstream default).
     this.server.keepAliveTimeout = 65_000;
     this.server.headersTimeout = 66_000;
     return new Promise((resolve) => this.server!.listen(port, "0.0.0.0", () => resolve()));
@@ -232,6 +246,7 @@ export class ActivatorServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.lastRequestAt = Date.now();
+    res.setHeader("Keep-Alive", `timeout=${CLIENT_IDLE_HINT_SECONDS}`);
     if (this.draining) res.setHeader("Connection", "close");
     const url = req.url ?? "/";
     const http = parseHttpUrl(url);
@@ -587,20 +602,27 @@ export class ActivatorServer {
 
   /**
    * Last step of a shutdown, once the endpoints have dropped this activator: waits (at most
-   * maxMs) until nothing is in flight and no request has arrived for `quietMs`, then stops
-   * accepting connections and refuses what still comes. Closing only when quiet matters:
-   * closing a kept-alive connection races with a client sending on it, and that client gets
-   * a reset instead of an answer; answers during the drain carry `Connection: close`, so by
-   * now no client is about to reuse one.
+   * maxMs) until nothing is in flight and no request has arrived for `quietMs`, stops
+   * accepting connections, and waits for the clients to close the connections they keep
+   * idle (they do within the advertised keep-alive timeout). Only then are the rest closed
+   * and new requests refused: closing a kept-alive connection ourselves races with a client
+   * that is sending on it, and that client would get a reset instead of an answer.
+   * Example: SIGTERM at t=0 → served with `Connection: close` until t≈5 s (propagation),
+   * quiet at t≈5.5 s, the last idle connection closed by its client by t≈10 s.
    */
   async drain(maxMs: number, quietMs = 500): Promise<void> {
     this.draining = true;
     const deadline = Date.now() + maxMs;
+    const sleep = () => new Promise((r) => setTimeout(r, 20));
     while (Date.now() < deadline && (this.inFlight > 0 || Date.now() - this.lastRequestAt < quietMs)) {
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep();
     }
+    // net.Server's close: stop accepting, but (unlike http.Server's) leave idle connections.
+    if (this.server) NetServer.prototype.close.call(this.server);
+    const idleDeadline = Math.min(deadline, Date.now() + (CLIENT_IDLE_HINT_SECONDS + 1) * 1000);
+    while (Date.now() < idleDeadline && (this.sockets.size > 0 || this.inFlight > 0)) await sleep();
     this.closed = true;
-    this.server?.close();
+    this.server?.closeIdleConnections();
     await this.dispatcher.close();
   }
 }

@@ -82,6 +82,27 @@ describe("installed with Helm", () => {
     helmInstall();
   });
 
+  it("the release runs in a namespace enforcing restricted, with PodDisruptionBudgets for replicated components", async () => {
+    const nsObj = await core.readNamespace({ name: SYSTEM_NAMESPACE });
+    assert.equal(nsObj.metadata?.labels?.["pod-security.kubernetes.io/enforce"], "restricted");
+    const pdbs = JSON.parse(kubectlOk(["get", "pdb", "-n", SYSTEM_NAMESPACE, "-o", "json"])) as {
+      items: Array<{ metadata: { name: string }; spec: { maxUnavailable: number } }>;
+    };
+    assert.deepEqual(pdbs.items.map((p) => [p.metadata.name, p.spec.maxUnavailable]).sort(), [
+      ["updraft-activator", 1],
+      ["updraft-controller", 1],
+    ]);
+    const pods = await core.listNamespacedPod({
+      namespace: SYSTEM_NAMESPACE,
+      labelSelector: "app.kubernetes.io/instance=updraft",
+    });
+    assert.ok(pods.items.length >= 6, "controller ×2, activator ×2, autoscaler, NATS");
+    for (const p of pods.items) {
+      assert.equal(p.spec?.securityContext?.runAsNonRoot, true, p.metadata?.name);
+      assert.equal(p.spec?.containers[0]?.securityContext?.readOnlyRootFilesystem, true, p.metadata?.name);
+    }
+  });
+
   it("helm lint --strict is clean; a value of the wrong type fails the install, naming the key", () => {
     for (const bin of ["helm", "helm4"]) {
       const lint = helm(bin, ["lint", "--strict", CHART]);
@@ -167,6 +188,9 @@ ${nodeFn(
     const ok = calls.filter((c) => c.status === 200).length;
     const failed = calls.filter((c) => c.status !== 200);
     assert.ok(ok > 50, `sync calls kept succeeding during the upgrade (${ok} of ${calls.length})`);
+    for (const c of failed) {
+      if (c.status === 0) console.log(`failed at ${new Date(c.at!).toISOString()}: ${c.error}`);
+    }
     for (const c of failed) {
       assert.notEqual(
         c.status,

@@ -211,10 +211,12 @@ async function main(): Promise<void> {
     // Readiness fails at once; requests keep being served (closing their connections) for
     // as long as it takes every node to drop this endpoint, and at least while the
     // dispatcher finishes its events. Then new requests are refused and those in flight end.
+    log.info("draining: readiness off, answers close their connections");
     server.beginDrain();
     await Promise.all([dispatcher?.drain(25_000), new Promise((r) => setTimeout(r, drainPropagationMs))]);
     clearInterval(report);
     await server.drain(30_000);
+    log.info("drained: no request in flight, listener closed");
     await nc?.drain().catch(() => undefined);
     await Promise.all([functions.stop(), slices.stop(), peers.stop(), triggers.stop()]);
     ops.close();
