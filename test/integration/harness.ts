@@ -337,3 +337,19 @@ export async function natsUrl(): Promise<string> {
 
 /** The address pods reach this machine at (the node's bridge): tests serve sinks there. */
 export const HOST_IP = "10.244.0.1";
+
+/** A Node.js 24 Function manifest with inline code; `extra` is more of its spec, indented. */
+export const nodeFunction = (name: string, code: string, extra = "") => `apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: ${name}}
+spec:
+  runtime: nodejs24
+  handler: index.main_handler
+${extra}  code:
+    inline:
+      index.js: |
+${code
+  .split("\n")
+  .map((l) => `        ${l}`)
+  .join("\n")}
+`;

@@ -21,6 +21,7 @@ import {
   kubectlOk,
   localImageTag,
   newNamespace,
+  nodeFunction,
   ROOT,
   SYSTEM_NAMESPACE,
   waitFor,
@@ -57,18 +58,6 @@ async function invoke(base: string, ns: string, name: string, body = "{}", async
     return { status: 0, body: "", error: String((err as Error).cause ?? err) };
   }
 }
-
-const nodeFn = (name: string, code: string, extra = "") => `apiVersion: updraft.dev/v1alpha1
-kind: Function
-metadata: {name: ${name}}
-spec:
-  runtime: nodejs24
-  handler: index.main_handler
-${extra}  code:
-    inline:
-      index.js: |
-        ${code}
-`;
 
 describe("installed with Helm", () => {
   let ns: string;
@@ -130,8 +119,8 @@ describe("installed with Helm", () => {
     const base = await installFullUpdraft();
     applyYaml(
       ns,
-      `${nodeFn("steady", "exports.main_handler = async () => ({ ok: true });", "  scaling: {minInstances: 1}\n")}---
-${nodeFn(
+      `${nodeFunction("steady", "exports.main_handler = async () => ({ ok: true });", "  scaling: {minInstances: 1}\n")}---
+${nodeFunction(
   "slow",
   "exports.main_handler = async (e) => { await new Promise((r) => setTimeout(r, 300)); return e; };",
   "  concurrency: {perInstance: 1}\n  scaling: {minInstances: 1, maxInstances: 1}\n",

@@ -11,27 +11,13 @@ import {
   getTrigger,
   installFullUpdraft,
   newNamespace,
+  nodeFunction,
   waitFor,
 } from "./harness.ts";
 
 let base = "";
 let ns = "";
 let otherNs = "";
-
-const nodeFn = (name: string, code: string, extra = "") => `apiVersion: updraft.dev/v1alpha1
-kind: Function
-metadata: {name: ${name}}
-spec:
-  runtime: nodejs24
-  handler: index.main_handler
-${extra}  code:
-    inline:
-      index.js: |
-${code
-  .split("\n")
-  .map((l) => `        ${l}`)
-  .join("\n")}
-`;
 
 const httpTrigger = (name: string, fn: string, http: string) => `apiVersion: updraft.dev/v1alpha1
 kind: Trigger
@@ -59,7 +45,7 @@ describe("HTTP triggers", () => {
     otherNs = await newNamespace("http-other");
     applyYaml(
       ns,
-      nodeFn(
+      nodeFunction(
         "echo",
         `exports.main_handler = async (event) => ({
   method: event.httpMethod, path: event.path, query: event.queryString,
@@ -71,7 +57,7 @@ describe("HTTP triggers", () => {
     applyYaml(ns, httpTrigger("echo", "echo", "{path: /echo}"));
     applyYaml(
       ns,
-      nodeFn(
+      nodeFunction(
         "page",
         `exports.main_handler = async (event) => ({
   isBase64Encoded: false, statusCode: 201,
@@ -83,7 +69,7 @@ describe("HTTP triggers", () => {
     applyYaml(ns, httpTrigger("page", "page", "{path: /page, methods: [GET], integratedResponse: true}"));
     applyYaml(
       ns,
-      nodeFn(
+      nodeFunction(
         "slow",
         "exports.main_handler = async () => { await new Promise((r) => setTimeout(r, 1500)); return 'done'; };",
         "  concurrency: {max: 2, perInstance: 2}\n  scaling: {minInstances: 1}\n",
