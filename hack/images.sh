@@ -58,6 +58,7 @@ size_of() { # registry repo tag → compressed size in MB (what a node pulls)
 rootfs() {
   local rootfs=$cache/rootfs/bookworm
   if [[ ! -f $rootfs/.complete ]]; then
+    mkdir -p "$cache/rootfs"
     say "debootstrap bookworm (minbase) into $rootfs — a few minutes the first time"
     rm -rf "$rootfs.tmp"
     debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs.tmp" http://deb.debian.org/debian >"$cache/rootfs/debootstrap.log" 2>&1 ||
