@@ -325,6 +325,18 @@ export function applyYaml(namespace: string, text: string): void {
 export async function installFullUpdraft(values: Record<string, string | number> = {}): Promise<string> {
   helmInstall(values);
   installed = false;
+  // Settled, not only rolled out: replaced components drain for several seconds (an old
+  // activator still holds its async events and reports activity), which would otherwise
+  // overlap the next test's timing.
+  await waitFor(
+    "no Updraft pod terminating",
+    async () =>
+      (await core.listNamespacedPod({ namespace: SYSTEM_NAMESPACE })).items.every(
+        (p) => !p.metadata?.deletionTimestamp,
+      ),
+    120_000,
+    500,
+  );
   const svc = await core.readNamespacedService({ name: "updraft-activator", namespace: SYSTEM_NAMESPACE });
   return `http://${svc.spec!.clusterIP}:8080`;
 }
