@@ -147,6 +147,9 @@ async function main() {
   for (;;) {
     const next = await call("GET", "/runtime/invocation/next");
     const context = contextFor(next.headers);
+    // TRIGGER_SRC names what fired this invocation ("timer" for a timer), as SCF sets it.
+    if (next.headers.trigger_src) process.env.TRIGGER_SRC = next.headers.trigger_src;
+    else delete process.env.TRIGGER_SRC;
     if (loaded.error) {
       await call(
         "POST",

@@ -77,6 +77,11 @@ def main():
     call("POST", "/runtime/init/ready", b"")
     while True:
         headers, body = call("GET", "/runtime/invocation/next")
+        # TRIGGER_SRC names what fired this invocation ("timer" for a timer), as SCF sets it.
+        if headers.get("trigger_src"):
+            os.environ["TRIGGER_SRC"] = headers["trigger_src"]
+        else:
+            os.environ.pop("TRIGGER_SRC", None)
         if init_error:
             call("POST", "/runtime/invocation/error", error_body(*init_error))
             continue

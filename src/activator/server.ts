@@ -11,9 +11,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Server as NetServer, type Socket } from "node:net";
 import type { Counter, Histogram } from "prom-client";
 import { Agent, type Dispatcher, request } from "undici";
-import { ASYNC_LIMIT_BYTES, type AsyncQueue } from "../async/queue.ts";
+import { ASYNC_LIMIT_BYTES, type AsyncQueue, type EnqueueOptions } from "../async/queue.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import {
+  IDEMPOTENCY_KEY_PATTERN,
+  InstanceHeaders,
+  InvokeHeaders,
+  requestIdForKey,
+  TRIGGER_SOURCE_PATTERN,
+} from "../protocol/triggers.ts";
 import type { Instance } from "./capacity.ts";
 import { apiGatewayEvent, type HttpRoutes, httpAnswer, parseHttpUrl } from "./http-trigger.ts";
 import type { FunctionState, FunctionTable, Slot } from "./table.ts";
@@ -88,6 +95,8 @@ export function httpError(code: string): { status: number; scfCode: number } {
       return { status: 503, scfCode: 500 };
     case "InvalidInvocationType":
       return { status: 400, scfCode: 400 };
+    case "InvalidParameter":
+      return { status: 400, scfCode: 400 };
     default:
       return { status: 500, scfCode: 500 };
   }
@@ -114,6 +123,8 @@ export interface InvokeOptions {
   preferInstance?: string;
   /** Called (and awaited) before the event is sent to an instance. */
   beforeForward?: (ip: string) => Promise<void>;
+  /** What fired the event (TRIGGER_SRC in the function), e.g. "timer". */
+  triggerSource?: string;
 }
 
 /** What an HTTP caller is told to wait before trying again (429, 503). */
@@ -259,6 +270,11 @@ export class ActivatorServer {
       await this.getInvocation(res, rec[1]!, rec[2]!);
       return;
     }
+    const dl = /^\/v1\/namespaces\/([a-z0-9-]+)\/functions\/([a-z0-9-]+)\/dead-letters\/?$/.exec(url);
+    if (dl && req.method === "POST") {
+      await this.postDeadLetter(req, res, dl[1]!, dl[2]!);
+      return;
+    }
     const m = /^\/v1\/namespaces\/([a-z0-9-]+)\/functions\/([a-z0-9-]+)\/invocations\/?(\?.*)?$/.exec(url);
     if (!m || req.method !== "POST") {
       req.resume();
@@ -266,7 +282,27 @@ export class ActivatorServer {
       return;
     }
     const [, ns, name] = m as unknown as [string, string, string];
-    const requestId = randomUUID();
+    const keyHeader = req.headers[InvokeHeaders.idempotencyKey];
+    const idempotencyKey = typeof keyHeader === "string" ? keyHeader : undefined;
+    const requestId = idempotencyKey ? requestIdForKey(ns, name, idempotencyKey) : randomUUID();
+    const trigger = headerValue(req, InvokeHeaders.trigger);
+    const triggerSource = headerValue(req, InvokeHeaders.triggerSource);
+    if (
+      (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) ||
+      (trigger !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(trigger)) ||
+      (triggerSource !== undefined && !TRIGGER_SOURCE_PATTERN.test(triggerSource))
+    ) {
+      req.resume();
+      this.fail(
+        res,
+        requestId,
+        new UpdraftError(
+          "InvalidParameter",
+          `${InvokeHeaders.idempotencyKey} (1-256 printable characters), ${InvokeHeaders.trigger} (a Trigger's name) or ${InvokeHeaders.triggerSource} ([a-z0-9-]) is malformed`,
+        ),
+      );
+      return;
+    }
     const st = this.table.get(ns, name);
     if (!st) {
       req.resume();
@@ -304,14 +340,21 @@ export class ActivatorServer {
       return;
     }
     if (async) {
-      await this.enqueue(res, st, ns, name, requestId, body);
+      await this.enqueue(res, st, ns, name, requestId, body, {
+        ...(trigger ? { trigger } : {}),
+        ...(triggerSource ? { triggerSource } : {}),
+        idempotent: idempotencyKey !== undefined,
+      });
       return;
     }
     const logType = req.headers["x-updraft-log-type"];
     const start = performance.now();
     let result: Invocation;
     try {
-      result = await this.invoke(st, body, requestId, typeof logType === "string" ? { logType } : {});
+      result = await this.invoke(st, body, requestId, {
+        ...(typeof logType === "string" ? { logType } : {}),
+        ...(triggerSource ? { triggerSource } : {}),
+      });
     } catch (err) {
       const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
       this.count(ns, name, httpError(e.code).status);
@@ -339,7 +382,9 @@ export class ActivatorServer {
     name: string,
     requestId: string,
     body: Buffer,
+    opts: EnqueueOptions,
   ): Promise<void> {
+    let stored: "stored" | "duplicate";
     try {
       if (st.spec.type === "Web")
         throw new UpdraftError(
@@ -347,7 +392,7 @@ export class ActivatorServer {
           `${name} is a Web function: it takes no async events`,
         );
       if (!this.queue) throw new UpdraftError("QueueUnavailable", "the async queue is not connected yet");
-      await this.queue.enqueue(ns, name, requestId, body, Date.now());
+      stored = await this.queue.enqueue(ns, name, requestId, body, Date.now(), opts);
     } catch (err) {
       const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
       this.count(ns, name, httpError(e.code).status);
@@ -355,8 +400,56 @@ export class ActivatorServer {
       return;
     }
     this.count(ns, name, 202);
-    res.writeHead(202, { "Content-Type": "application/json", "X-Updraft-Request-Id": requestId });
-    res.end(JSON.stringify({ requestId }));
+    res.writeHead(202, {
+      "Content-Type": "application/json",
+      "X-Updraft-Request-Id": requestId,
+      ...(stored === "duplicate" ? { [InvokeHeaders.duplicate]: "true" } : {}),
+    });
+    res.end(JSON.stringify(stored === "duplicate" ? { requestId, duplicate: true } : { requestId }));
+  }
+
+  /**
+   * POST /v1/namespaces/{ns}/functions/{name}/dead-letters: a pull adapter (Kafka) whose
+   * batch failed every retry hands it here, and it goes to the function's dead-letter
+   * target exactly as a failed async event does. Body: {requestId, errorCode, errorMessage,
+   * attempts, event}. 200 {deadLetter: where} ("none" when the function has no target).
+   */
+  private async postDeadLetter(req: IncomingMessage, res: ServerResponse, ns: string, name: string): Promise<void> {
+    const requestId = randomUUID();
+    try {
+      const st = this.table.get(ns, name);
+      if (!st) {
+        req.resume();
+        throw new UpdraftError("FunctionNotFound", `function ${ns}/${name} not found`);
+      }
+      const body = await this.readBody(req, SYNC_LIMIT_BYTES);
+      let d: { requestId?: unknown; errorCode?: unknown; errorMessage?: unknown; attempts?: unknown; event?: unknown };
+      try {
+        d = JSON.parse(body.toString()) as typeof d;
+      } catch {
+        throw new UpdraftError("InvalidEvent", "the dead letter is not valid JSON");
+      }
+      if (typeof d.requestId !== "string" || !/^[A-Za-z0-9-]{1,128}$/.test(d.requestId))
+        throw new UpdraftError("InvalidParameter", "requestId must be 1-128 letters, digits or '-'");
+      if (!this.queue) throw new UpdraftError("QueueUnavailable", "the async queue is not connected yet");
+      const letter = Buffer.from(
+        JSON.stringify({
+          RequestID: d.requestId,
+          ErrorCode: typeof d.errorCode === "number" ? d.errorCode : 500,
+          ErrorMessage: typeof d.errorMessage === "string" ? d.errorMessage : "failed",
+          Reason: "RetriesExhausted",
+          Namespace: ns,
+          FunctionName: name,
+          Attempts: typeof d.attempts === "number" ? d.attempts : 0,
+          Event: d.event ?? null,
+        }),
+      );
+      const where = await this.queue.sendDeadLetter(ns, st.spec.async.deadLetter, d.requestId, letter, Date.now());
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({ deadLetter: where ?? "none" }));
+    } catch (err) {
+      this.fail(res, requestId, err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err)));
+    }
   }
 
   /** GET /v1/namespaces/{ns}/invocations/{requestId}: the invocation's record. */
@@ -558,6 +651,7 @@ export class ActivatorServer {
           "x-updraft-request-id": requestId,
           ...(cold ? { "x-updraft-cold-start": "true" } : {}),
           ...(opts.logType ? { "x-updraft-log-type": opts.logType } : {}),
+          ...(opts.triggerSource ? { [InstanceHeaders.triggerSource]: opts.triggerSource } : {}),
           ...(opts.async
             ? { "x-updraft-async": "true", "x-updraft-attempt": String(opts.attempt ?? 1) }
             : {}),
@@ -625,4 +719,9 @@ export class ActivatorServer {
     this.server?.closeIdleConnections();
     await this.dispatcher.close();
   }
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === "string" && v !== "" ? v : undefined;
 }

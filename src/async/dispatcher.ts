@@ -15,7 +15,13 @@ import type { FunctionState } from "../activator/table.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { type AttemptOutcome, afterAttempt, isExpired, type RetryPolicy } from "./policy.ts";
-import { type AsyncQueue, ENQUEUED_AT_HEADER, type InvocationRecord, STREAM } from "./queue.ts";
+import {
+  type AsyncQueue,
+  ENQUEUED_AT_HEADER,
+  type InvocationRecord,
+  STREAM,
+  TRIGGER_SOURCE_HEADER,
+} from "./queue.ts";
 
 /** Runs an event as a sync call would (the activator server does). */
 export interface Invoker {
@@ -27,6 +33,7 @@ export interface Invoker {
       async?: boolean;
       attempt?: number;
       preferInstance?: string;
+      triggerSource?: string;
       beforeForward?: (ip: string) => Promise<void>;
     },
   ): Promise<{ payload: Buffer; functionError: boolean; executionMs: number }>;
@@ -183,6 +190,7 @@ export class Dispatcher {
     // Running already: the dispatcher of this attempt died (or lost its ack) mid-way. The
     // same attempt goes on, on the instance it was sent to, which answers with its run.
     const repeat = rec.status === "Running";
+    const triggerSource = m.headers?.get(TRIGGER_SOURCE_HEADER) || undefined;
     const previous = repeat ? rec.instance : undefined;
     if (!repeat) {
       rec = {
@@ -206,6 +214,7 @@ export class Dispatcher {
         async: true,
         attempt: rec.attempts,
         ...(previous ? { preferInstance: previous } : {}),
+        ...(triggerSource ? { triggerSource } : {}),
         beforeForward: async (ip) => {
           if (rec.instance === ip) return;
           rec.instance = ip;
@@ -280,17 +289,7 @@ export class Dispatcher {
         Event: parseJson(Buffer.from(m.data)),
       }),
     );
-    const target = st.spec.async.deadLetter;
-    let where: string | undefined;
-    if (target?.function) {
-      // Its own request id, derived, so a repeat of this step is a duplicate JetStream drops.
-      await this.queue.enqueue(namespace, target.function, `${rec.requestId}-dl`, letter, this.now());
-      where = `function ${target.function}`;
-    } else if (target?.subject) {
-      this.queue.nc.publish(target.subject, letter);
-      await this.queue.nc.flush();
-      where = `subject ${target.subject}`;
-    }
+    const where = await this.queue.sendDeadLetter(namespace, st.spec.async.deadLetter, rec.requestId, letter, this.now());
     const final: InvocationRecord = {
       ...rec,
       status: where ? "DeadLettered" : "Failed",

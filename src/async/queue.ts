@@ -63,6 +63,35 @@ export function subjectOf(namespace: string, fn: string): string {
   return `updraft.async.${namespace}.${fn}`;
 }
 
+/**
+ * A trigger's own subject under its function's, so each trigger has its own 100,000-event
+ * limit (SCF's per-trigger queue) and one busy trigger cannot fill the queue of direct calls:
+ * trigger "tick" of demo/hello → updraft.async.demo.hello.tick. Kubernetes names may hold
+ * dots, which NATS reads as separators; they cannot hold "_", so "." → "_" stays unique.
+ */
+export function triggerSubjectOf(namespace: string, fn: string, trigger: string): string {
+  return `${subjectOf(namespace, fn)}.${trigger.replaceAll(".", "_")}`;
+}
+
+/** The subjects a function's consumer reads: direct calls and every trigger's. */
+export function subjectsOf(namespace: string, fn: string): string[] {
+  return [subjectOf(namespace, fn), `${subjectOf(namespace, fn)}.>`];
+}
+
+export interface EnqueueOptions {
+  /** The Trigger the event came from: its own subject. */
+  trigger?: string;
+  /** Passed to the function as TRIGGER_SRC. */
+  triggerSource?: string;
+  /**
+   * The request id was derived from an idempotency key: store the event only if no record
+   * of that id exists yet. Resolves "duplicate" when one does.
+   */
+  idempotent?: boolean;
+}
+
+export const TRIGGER_SOURCE_HEADER = "Updraft-Trigger-Source";
+
 export function consumerOf(namespace: string, fn: string): string {
   return `fn_${namespace}_${fn}`;
 }
@@ -123,7 +152,8 @@ export class AsyncQueue {
     requestId: string,
     event: Buffer,
     nowMs: number,
-  ): Promise<void> {
+    opts: EnqueueOptions = {},
+  ): Promise<"stored" | "duplicate"> {
     const record: InvocationRecord = {
       requestId,
       namespace,
@@ -134,11 +164,27 @@ export class AsyncQueue {
       platformErrors: 0,
       enqueuedAt: new Date(nowMs).toISOString(),
     };
-    await this.putRecord(record);
+    if (opts.idempotent) {
+      // create() fails when the key exists: of two adapter replicas (or a restarted adapter)
+      // enqueueing the same scheduled time, exactly one stores it, for the record's whole
+      // TTL — far longer than JetStream's duplicate window, which still guards the publish.
+      try {
+        await this.records.create(recordKey(namespace, requestId), JSON.stringify(record));
+      } catch (err) {
+        if (/wrong last sequence|exists/i.test(String(err))) return "duplicate";
+        throw new UpdraftError("QueueUnavailable", `the async queue did not take the event: ${String(err)}`, {
+          cause: err,
+        });
+      }
+    } else {
+      await this.putRecord(record);
+    }
     const h = natsHeaders();
     h.set(ENQUEUED_AT_HEADER, String(nowMs));
+    if (opts.triggerSource) h.set(TRIGGER_SOURCE_HEADER, opts.triggerSource);
+    const subject = opts.trigger ? triggerSubjectOf(namespace, fn, opts.trigger) : subjectOf(namespace, fn);
     try {
-      await this.js.publish(subjectOf(namespace, fn), event, { msgID: requestId, headers: h });
+      await this.js.publish(subject, event, { msgID: requestId, headers: h });
     } catch (err) {
       await this.records.delete(recordKey(namespace, requestId)).catch(() => undefined);
       if (/maximum messages per subject|maximum messages exceeded|discard/i.test(String(err)))
@@ -151,6 +197,31 @@ export class AsyncQueue {
         cause: err,
       });
     }
+    return "stored";
+  }
+
+  /**
+   * Writes a dead letter to a function's target — another Function's queue (request id
+   * "{id}-dl", derived, so a repeat of this step is a duplicate JetStream drops) or a NATS
+   * subject — and says where it went; undefined when the function has no target.
+   */
+  async sendDeadLetter(
+    namespace: string,
+    target: { function?: string; subject?: string } | undefined,
+    requestId: string,
+    letter: Buffer,
+    nowMs: number,
+  ): Promise<string | undefined> {
+    if (target?.function) {
+      await this.enqueue(namespace, target.function, `${requestId}-dl`, letter, nowMs);
+      return `function ${target.function}`;
+    }
+    if (target?.subject) {
+      this.nc.publish(target.subject, letter);
+      await this.nc.flush();
+      return `subject ${target.subject}`;
+    }
+    return undefined;
   }
 
   async getRecord(namespace: string, requestId: string): Promise<InvocationRecord | undefined> {
@@ -171,7 +242,7 @@ export class AsyncQueue {
 
   /** A deleted function's waiting events and consumer. */
   async forget(namespace: string, fn: string): Promise<void> {
-    await this.jsm.streams.purge(STREAM, { filter: subjectOf(namespace, fn) });
+    for (const filter of subjectsOf(namespace, fn)) await this.jsm.streams.purge(STREAM, { filter });
     await this.jsm.consumers.delete(STREAM, consumerOf(namespace, fn)).catch((err: unknown) => {
       if (!/not found/i.test(String(err))) throw err;
     });
@@ -187,7 +258,7 @@ export class AsyncQueue {
     const name = consumerOf(namespace, fn);
     const cfg = {
       durable_name: name,
-      filter_subject: subjectOf(namespace, fn),
+      filter_subjects: subjectsOf(namespace, fn),
       ack_policy: AckPolicy.Explicit,
       ack_wait: nanos(ackWaitMs),
       max_deliver: -1,
@@ -198,6 +269,9 @@ export class AsyncQueue {
       await this.jsm.consumers.update(STREAM, name, {
         ack_wait: cfg.ack_wait,
         max_ack_pending: cfg.max_ack_pending,
+        // Consumers made before triggers had subjects read one subject; widen them.
+        filter_subjects: cfg.filter_subjects,
+        filter_subject: "",
       });
     } catch (err) {
       if (!/not found/i.test(String(err))) throw err;

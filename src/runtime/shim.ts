@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
+import { InstanceHeaders, TRIGGER_SOURCE_PATTERN } from "../protocol/triggers.ts";
 import { billedMs, endLine, errorLine, initReportLine, reportLine, startLine } from "./scf-log.ts";
 import { type Outcome, Worker } from "./worker.ts";
 
@@ -244,6 +245,8 @@ export class Shim {
     const id = String(req.headers["x-updraft-request-id"] ?? crypto.randomUUID());
     const tail = String(req.headers["x-updraft-log-type"] ?? "").toLowerCase() === "tail";
     const waitedForColdStart = req.headers["x-updraft-cold-start"] === "true";
+    const src = req.headers[InstanceHeaders.triggerSource];
+    const triggerSource = typeof src === "string" && TRIGGER_SOURCE_PATTERN.test(src) ? src : undefined;
     // An async event delivered again (its dispatcher died before recording the outcome)
     // gets the outcome of the run it already had here, or waits for it: it never runs twice.
     const async = req.headers["x-updraft-async"] === "true";
@@ -279,7 +282,7 @@ export class Shim {
       const slot = await this.takeSlot();
       try {
         await slot.initializing;
-        return await this.invoke(slot, id, Buffer.concat(chunks), tail, waitedForColdStart);
+        return await this.invoke(slot, id, Buffer.concat(chunks), tail, waitedForColdStart, triggerSource);
       } finally {
         this.giveSlot(slot);
       }
@@ -349,6 +352,7 @@ export class Shim {
     event: Buffer,
     tail: boolean,
     waitedForColdStart = true,
+    triggerSource?: string,
   ): Promise<InvokeResult> {
     const lines: string[] = [];
     const print = (l: string) => {
@@ -388,7 +392,7 @@ export class Shim {
     }
     slot.log = [];
     const t0 = performance.now();
-    const outcome = await slot.worker.invoke(id, event, this.cfg.timeoutMs);
+    const outcome = await slot.worker.invoke(id, event, this.cfg.timeoutMs, triggerSource);
     const duration = performance.now() - t0;
     const mapped = mapOutcome(outcome, this.cfg.timeoutMs);
     const userLog = Buffer.concat(slot.log).toString();

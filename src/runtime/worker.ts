@@ -9,6 +9,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { RUNTIME_TRIGGER_SOURCE_HEADER } from "../protocol/triggers.ts";
 
 export type Outcome =
   | { kind: "response"; body: Buffer }
@@ -21,6 +22,7 @@ interface Pending {
   event: Buffer;
   delivered: boolean;
   settle: (o: Outcome) => void;
+  triggerSource?: string;
 }
 
 export interface WorkerSpec {
@@ -130,7 +132,7 @@ export class Worker {
   }
 
   /** Hands the event to the worker; resolves with what happened. */
-  invoke(id: string, event: Buffer, timeoutMs: number): Promise<Outcome> {
+  invoke(id: string, event: Buffer, timeoutMs: number, triggerSource?: string): Promise<Outcome> {
     return new Promise<Outcome>((resolve) => {
       let settled = false;
       const timer = setTimeout(() => settle({ kind: "timeout" }), timeoutMs);
@@ -141,7 +143,7 @@ export class Worker {
         if (this.current?.id === id) this.current = undefined;
         resolve(o);
       };
-      this.current = { id, event, delivered: false, settle };
+      this.current = { id, event, delivered: false, settle, ...(triggerSource ? { triggerSource } : {}) };
       this.deliver();
     });
   }
@@ -157,6 +159,8 @@ export class Worker {
       request_id: cur.id,
       memory_limit_in_mb: String(this.spec.memoryMB),
       time_limit_in_ms: String(this.spec.timeLimitMs),
+      // The bootstraps set TRIGGER_SRC from it for this invocation only.
+      ...(cur.triggerSource ? { [RUNTIME_TRIGGER_SOURCE_HEADER]: cur.triggerSource } : {}),
     });
     res.end(cur.event);
   }

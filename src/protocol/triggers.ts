@@ -1,0 +1,70 @@
+/**
+ * The wire names trigger adapters share with the activator and the runtime shim: headers of
+ * the invoke API, how an idempotency key becomes a request id, what an adapter's children
+ * are called. Components import these names from here and never spell them out.
+ */
+import { createHash } from "node:crypto";
+
+/** Headers of the invoke API (POST /v1/namespaces/{ns}/functions/{fn}/invocations). */
+export const InvokeHeaders = {
+  /** RequestResponse (sync, the default) or Event (async: 202 once stored). */
+  invocationType: "x-updraft-invocation-type",
+  requestId: "x-updraft-request-id",
+  /**
+   * An async event with a key is stored at most once per function for as long as its
+   * invocation record lives (24 h by default): a second enqueue with the same key answers
+   * 202 with the first one's request id and `Duplicate: true`, and stores nothing.
+   */
+  idempotencyKey: "x-updraft-idempotency-key",
+  /** What fired the event (timer, kafka, queue, cos): TRIGGER_SRC in the function. */
+  triggerSource: "x-updraft-trigger-source",
+  /** The Trigger's name; its async events go to a subject of their own. */
+  trigger: "x-updraft-trigger",
+  /** Answered on an async enqueue that found its idempotency key already stored. */
+  duplicate: "x-updraft-duplicate",
+  functionError: "x-updraft-function-error",
+  errorCode: "x-updraft-error-code",
+} as const;
+
+/** Header of a function instance's /invoke: the trigger source, passed to the language worker. */
+export const InstanceHeaders = {
+  triggerSource: "x-updraft-trigger-source",
+} as const;
+
+/** The runtime API's response header on /runtime/invocation/next (lower case, as SCF's). */
+export const RUNTIME_TRIGGER_SOURCE_HEADER = "trigger_src";
+
+/** Values of TRIGGER_SRC, by trigger type (SCF sets "timer" for timers). */
+export const TRIGGER_SOURCES = {
+  Timer: "timer",
+  Kafka: "ckafka",
+  Queue: "cmq",
+  ObjectStorage: "cos",
+} as const;
+
+export const TRIGGER_SOURCE_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
+/** An idempotency key: printable, no spaces, at most 256 characters. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,256}$/;
+
+/**
+ * The request id of a keyed event: a UUID-shaped digest of (namespace, function, key), so
+ * every adapter replica and every restart derives the same id for the same scheduled time or
+ * message, and two functions never share one. E.g. ("demo", "hello", "timer/tick/
+ * 2026-12-01T04:00:00Z") → "3f0c…-…" (36 characters, like a random request id).
+ */
+export function requestIdForKey(namespace: string, fn: string, key: string): string {
+  const h = createHash("sha256").update(`${namespace}\n${fn}\n${key}`).digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/** Names of a Trigger's children: trigger "tick" → Deployment and Service "trig-tick". */
+export const adapterName = (trigger: string): string => `trig-${trigger}`;
+/** The ServiceAccount (and Role, RoleBinding) adapters of a namespace run as. */
+export const ADAPTER_SERVICE_ACCOUNT = "updraft-trigger-adapter";
+/** Port of an adapter's health, metrics and (push adapters) event endpoint. */
+export const ADAPTER_PORT = 8080;
+/** Push adapters take events here (the object-storage router posts S3 records). */
+export const ADAPTER_EVENTS_PATH = "/v1/events";
+
+/** Condition an adapter writes: can it reach its source (broker, bucket)? */
+export const SOURCE_READY_CONDITION = "SourceReady";
