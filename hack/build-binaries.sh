@@ -123,6 +123,7 @@ case $what in
   registry|all) build_installable registry "$REGISTRY_VERSION" github.com/distribution/distribution/v3/cmd/registry ;;&
   coredns|all) build_installable coredns "$COREDNS_VERSION" github.com/coredns/coredns ;;&
   local-path|all) build_installable local-path-provisioner "$LOCAL_PATH_VERSION" github.com/rancher/local-path-provisioner ;;&
+  versitygw|all) build_installable versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw ;;&
   *) ;;
 esac
 say "binaries ready in $bin"
