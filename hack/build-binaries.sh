@@ -113,6 +113,19 @@ build_installable() { # name version pkg@version
   mv "$gobin/$(basename "${pkg%/v[0-9]*}")" "$bin/$name-$v" 2>/dev/null || mv "$gobin"/* "$bin/$name-$v"
 }
 
+# Kafka's jars from Maven Central (hack/kafka/pom.xml, the version from versions.env): not a Go
+# build, cached the same way in ${cache}/kafka-<version>/libs.
+fetch_kafka() {
+  local libs=$cache/kafka-$KAFKA_VERSION/libs
+  [[ -f $libs/kafka_2.13-$KAFKA_VERSION.jar ]] && return 0
+  say "kafka $KAFKA_VERSION: fetching its jars from Maven Central"
+  rm -rf "$libs.tmp"
+  local out
+  out=$(cd "$here/kafka" && mvn -B -q -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DoutputDirectory="$libs.tmp" 2>&1) || { echo "$out" >&2; exit 1; }
+  mv "$libs.tmp" "$libs"
+}
+
 what=${1:-all}
 case $what in
   etcd|all) build_wrapped etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 ;;&
@@ -123,6 +136,7 @@ case $what in
   registry|all) build_installable registry "$REGISTRY_VERSION" github.com/distribution/distribution/v3/cmd/registry ;;&
   coredns|all) build_installable coredns "$COREDNS_VERSION" github.com/coredns/coredns ;;&
   local-path|all) build_installable local-path-provisioner "$LOCAL_PATH_VERSION" github.com/rancher/local-path-provisioner ;;&
+  kafka|all) fetch_kafka ;;&
   versitygw|all) build_installable versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw ;;&
   *) ;;
 esac

@@ -2,7 +2,8 @@
 # Debian packages the local cluster needs and this machine may lack: containerd and runc
 # (the node's runtime), the CNI plugins (bridge networking), buildah (daemonless image
 # builds), debootstrap (base images from Debian's packages), conntrack and iptables
-# (kube-proxy). Installed once; a no-op when present.
+# (kube-proxy); the brokers for triggers (hack/brokers.sh): a Java runtime for Kafka and
+# RabbitMQ. Installed once; a no-op when present.
 set -euo pipefail
 need=()
 command -v containerd >/dev/null || need+=(containerd)
@@ -13,8 +14,18 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v conntrack >/dev/null || need+=(conntrack)
 command -v iptables >/dev/null || need+=(iptables)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need+=(maven)
+[[ -x /usr/sbin/rabbitmq-server ]] || need+=(rabbitmq-server)
 ((${#need[@]})) || exit 0
 echo "[packages] installing ${need[*]} from Debian" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Packaged services (rabbitmq-server, its epmd) must not be started by the install: the
+# cluster runs its own, as host processes.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
