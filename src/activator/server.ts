@@ -414,7 +414,12 @@ export class ActivatorServer {
    * target exactly as a failed async event does. Body: {requestId, errorCode, errorMessage,
    * attempts, event}. 200 {deadLetter: where} ("none" when the function has no target).
    */
-  private async postDeadLetter(req: IncomingMessage, res: ServerResponse, ns: string, name: string): Promise<void> {
+  private async postDeadLetter(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ns: string,
+    name: string,
+  ): Promise<void> {
     const requestId = randomUUID();
     try {
       const st = this.table.get(ns, name);
@@ -423,7 +428,13 @@ export class ActivatorServer {
         throw new UpdraftError("FunctionNotFound", `function ${ns}/${name} not found`);
       }
       const body = await this.readBody(req, SYNC_LIMIT_BYTES);
-      let d: { requestId?: unknown; errorCode?: unknown; errorMessage?: unknown; attempts?: unknown; event?: unknown };
+      let d: {
+        requestId?: unknown;
+        errorCode?: unknown;
+        errorMessage?: unknown;
+        attempts?: unknown;
+        event?: unknown;
+      };
       try {
         d = JSON.parse(body.toString()) as typeof d;
       } catch {
@@ -444,11 +455,21 @@ export class ActivatorServer {
           Event: d.event ?? null,
         }),
       );
-      const where = await this.queue.sendDeadLetter(ns, st.spec.async.deadLetter, d.requestId, letter, Date.now());
+      const where = await this.queue.sendDeadLetter(
+        ns,
+        st.spec.async.deadLetter,
+        d.requestId,
+        letter,
+        Date.now(),
+      );
       res.writeHead(200, { "Content-Type": "application/json" });
       res.end(JSON.stringify({ deadLetter: where ?? "none" }));
     } catch (err) {
-      this.fail(res, requestId, err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err)));
+      this.fail(
+        res,
+        requestId,
+        err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err)),
+      );
     }
   }
 

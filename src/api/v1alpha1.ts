@@ -73,7 +73,7 @@ export interface TriggerSpec {
   type: TriggerType;
   enabled?: boolean;
   invocation?: "Sync" | "Async";
-  timer?: { cronExpression: string; message?: string; timezone?: string };
+  timer?: { cronExpression: string; message?: string; timezone?: string; startingDeadlineSeconds?: number };
   http?: { path: string; methods?: string[]; integratedResponse?: boolean };
   kafka?: {
     brokers: string[];
@@ -82,15 +82,20 @@ export interface TriggerSpec {
     startingOffset?: "latest" | "earliest";
     batchSize?: number;
     maxRetries?: number;
+    credentialsSecret?: string;
   };
-  queue?: { topic: string; filterTags?: string[] };
+  queue?: {
+    protocol: "NATS" | "AMQP";
+    url: string;
+    topic: string;
+    credentialsSecret?: string;
+    filterTags?: string[];
+  };
   objectStorage?: {
     bucket: string;
-    endpoint?: string;
     events: string[];
     prefix?: string;
     suffix?: string;
-    credentialsSecret?: string;
   };
 }
 
@@ -176,7 +181,18 @@ export const FunctionConditions = {
 export const TriggerConditions = {
   Ready: "Ready",
   FunctionFound: "FunctionFound",
+  /** The adapter Deployment is available (non-Http triggers). */
+  AdapterReady: "AdapterReady",
+  /** The adapter reaches its source: broker, bucket (written by the adapter). */
+  SourceReady: "SourceReady",
 } as const;
+
+/** The conditions Ready summarises, by trigger type: Http triggers have no adapter. */
+export function triggerReadyDependents(type: TriggerType): string[] {
+  return type === "Http"
+    ? [TriggerConditions.FunctionFound]
+    : [TriggerConditions.FunctionFound, TriggerConditions.AdapterReady, TriggerConditions.SourceReady];
+}
 
 // Labels and annotations put on children.
 export const Labels = {

@@ -289,7 +289,13 @@ export class Dispatcher {
         Event: parseJson(Buffer.from(m.data)),
       }),
     );
-    const where = await this.queue.sendDeadLetter(namespace, st.spec.async.deadLetter, rec.requestId, letter, this.now());
+    const where = await this.queue.sendDeadLetter(
+      namespace,
+      st.spec.async.deadLetter,
+      rec.requestId,
+      letter,
+      this.now(),
+    );
     const final: InvocationRecord = {
       ...rec,
       status: where ? "DeadLettered" : "Failed",

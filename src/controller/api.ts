@@ -13,9 +13,12 @@ import {
   type CustomObjectsApi,
   CustomObjectsApi as CustomObjectsApiClass,
   type KubeConfig,
+  RbacAuthorizationV1Api,
   type V1ConfigMap,
   type V1Deployment,
+  type V1RoleBinding,
   type V1Service,
+  type V1ServiceAccount,
 } from "@kubernetes/client-node";
 import type { Counter } from "prom-client";
 import {
@@ -26,7 +29,7 @@ import {
   type UpdraftTrigger,
   VERSION,
 } from "../api/v1alpha1.ts";
-import { isNotFound } from "../lib/errors.ts";
+import { isAlreadyExists, isNotFound } from "../lib/errors.ts";
 
 export interface ControllerApi {
   readConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined>;
@@ -39,12 +42,18 @@ export interface ControllerApi {
   replaceFunctionStatus(fn: UpdraftFunction): Promise<void>;
   replaceTriggerStatus(t: UpdraftTrigger): Promise<void>;
   createEvent(e: CoreV1Event): Promise<void>;
+  deleteDeployment(namespace: string, name: string): Promise<void>;
+  deleteService(namespace: string, name: string): Promise<void>;
+  /** Creates each object unless one of its name exists (AlreadyExists is success). */
+  ensureServiceAccount(sa: V1ServiceAccount): Promise<void>;
+  ensureRoleBinding(rb: V1RoleBinding): Promise<void>;
 }
 
 export class KubeControllerApi implements ControllerApi {
   private readonly core: CoreV1Api;
   private readonly apps: AppsV1Api;
   private readonly custom: CustomObjectsApi;
+  private readonly rbac: RbacAuthorizationV1Api;
 
   private readonly writes: Counter<"verb" | "resource">;
 
@@ -53,6 +62,61 @@ export class KubeControllerApi implements ControllerApi {
     this.core = kc.makeApiClient(CoreV1ApiClass);
     this.apps = kc.makeApiClient(AppsV1ApiClass);
     this.custom = kc.makeApiClient(CustomObjectsApiClass);
+    this.rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  }
+
+  async deleteDeployment(namespace: string, name: string): Promise<void> {
+    this.count("delete", "deployments");
+    try {
+      await this.apps.deleteNamespacedDeployment({ namespace, name, propagationPolicy: "Background" });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  async deleteService(namespace: string, name: string): Promise<void> {
+    this.count("delete", "services");
+    try {
+      await this.core.deleteNamespacedService({ namespace, name });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  async ensureServiceAccount(sa: V1ServiceAccount): Promise<void> {
+    try {
+      await this.core.readNamespacedServiceAccount({
+        namespace: sa.metadata!.namespace!,
+        name: sa.metadata!.name!,
+      });
+      return;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    this.count("create", "serviceaccounts");
+    try {
+      await this.core.createNamespacedServiceAccount({ namespace: sa.metadata!.namespace!, body: sa });
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+    }
+  }
+
+  async ensureRoleBinding(rb: V1RoleBinding): Promise<void> {
+    try {
+      await this.rbac.readNamespacedRoleBinding({
+        namespace: rb.metadata!.namespace!,
+        name: rb.metadata!.name!,
+      });
+      return;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    this.count("create", "rolebindings");
+    try {
+      await this.rbac.createNamespacedRoleBinding({ namespace: rb.metadata!.namespace!, body: rb });
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+    }
   }
 
   private count(verb: string, resource: string): void {

@@ -17,6 +17,12 @@ export interface ControllerConfig {
   runtimeImagePrefix: string;
   runtimeImageTag: string;
   activatorUrl: string;
+  /** The control-plane image, which trigger adapters run. */
+  adapterImage: string;
+  adapterImagePullPolicy: string;
+  adapterClusterRole: string;
+  storageEventsUrl: string;
+  storeEndpoint: string;
 }
 
 export function parseControllerConfig(env: Env): ControllerConfig {
@@ -37,5 +43,20 @@ export function parseControllerConfig(env: Env): ControllerConfig {
       "http://updraft-activator.updraft-system.svc:8080",
       /^https?:\/\//,
     ),
+    adapterImage: str(env, "UPDRAFT_ADAPTER_IMAGE", "updraft/controller:0.1.0", /^[^\s]+$/),
+    adapterImagePullPolicy: str(
+      env,
+      "UPDRAFT_ADAPTER_IMAGE_PULL_POLICY",
+      "IfNotPresent",
+      /^(Always|IfNotPresent|Never)$/,
+    ),
+    adapterClusterRole: str(
+      env,
+      "UPDRAFT_ADAPTER_CLUSTER_ROLE",
+      "updraft-trigger-adapter",
+      /^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$/,
+    ),
+    storageEventsUrl: str(env, "UPDRAFT_STORAGE_EVENTS_URL", "", /^(https?:\/\/\S+)?$/),
+    storeEndpoint: str(env, "UPDRAFT_S3_ENDPOINT", "", /^(https?:\/\/\S+)?$/),
   };
 }

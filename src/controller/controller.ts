@@ -39,6 +39,8 @@ export class Controller {
   private readonly deployments: ResilientInformer<V1Deployment>;
   private readonly services: ResilientInformer<V1Service>;
   private readonly configMaps: ResilientInformer<V1ConfigMap>;
+  private readonly adapterDeployments: ResilientInformer<V1Deployment>;
+  private readonly adapterServices: ResilientInformer<V1Service>;
   private readonly fnQueue = new WorkQueue();
   private readonly trigQueue = new WorkQueue();
   private readonly fnReconciler: FunctionReconciler;
@@ -89,6 +91,23 @@ export class Controller {
       () => core.listConfigMapForAllNamespaces({ labelSelector: owned }),
       log,
       owned,
+    );
+
+    // Trigger adapters' children carry the trigger label instead of the function label.
+    const adapters = `${Labels.trigger},${Labels.managedBy}=updraft`;
+    this.adapterDeployments = makeResilientInformer<V1Deployment>(
+      kc,
+      "/apis/apps/v1/deployments",
+      () => apps.listDeploymentForAllNamespaces({ labelSelector: adapters }),
+      log,
+      adapters,
+    );
+    this.adapterServices = makeResilientInformer<V1Service>(
+      kc,
+      "/api/v1/services",
+      () => core.listServiceForAllNamespaces({ labelSelector: adapters }),
+      log,
+      adapters,
     );
 
     const writes = new Counter({
@@ -142,9 +161,20 @@ export class Controller {
       triggers: this.triggers,
       functions: this.functions,
       api,
+      adapterDeployments: this.adapterDeployments,
+      adapterServices: this.adapterServices,
       events,
       now,
       activatorUrl: cfg.activatorUrl,
+      adapter: {
+        image: cfg.adapterImage,
+        imagePullPolicy: cfg.adapterImagePullPolicy,
+        activatorUrl: cfg.activatorUrl,
+        storageEventsUrl: cfg.storageEventsUrl,
+        storeEndpoint: cfg.storeEndpoint,
+        adapterClusterRole: cfg.adapterClusterRole,
+        logLevel: cfg.logLevel,
+      },
     });
 
     // Informer callbacks only enqueue keys.
@@ -160,6 +190,12 @@ export class Controller {
       const fn = obj.metadata?.labels?.[Labels.function];
       if (fn) this.fnQueue.add(keyOf(obj.metadata?.namespace, fn));
     };
+    const enqueueTrigger = (obj: { metadata?: { namespace?: string; labels?: Record<string, string> } }) => {
+      const t = obj.metadata?.labels?.[Labels.trigger];
+      if (t) this.trigQueue.add(keyOf(obj.metadata?.namespace, t));
+    };
+    this.adapterDeployments.onChange(enqueueTrigger);
+    this.adapterServices.onChange(enqueueTrigger);
     this.deployments.onChange(enqueueOwner);
     this.services.onChange(enqueueOwner);
     this.configMaps.onChange(enqueueOwner);
@@ -177,6 +213,8 @@ export class Controller {
       this.deployments.start(),
       this.services.start(),
       this.configMaps.start(),
+      this.adapterDeployments.start(),
+      this.adapterServices.start(),
     ]);
     this.synced = true;
     this.log.info("caches synced", {
@@ -247,6 +285,8 @@ export class Controller {
       this.deployments.stop(),
       this.services.stop(),
       this.configMaps.stop(),
+      this.adapterDeployments.stop(),
+      this.adapterServices.stop(),
     ]);
   }
 }

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { CoreV1Event, V1ConfigMap, V1Deployment, V1Service } from "@kubernetes/client-node";
+import type {
+  CoreV1Event,
+  V1ConfigMap,
+  V1Deployment,
+  V1RoleBinding,
+  V1Service,
+  V1ServiceAccount,
+} from "@kubernetes/client-node";
 import type { UpdraftFunction, UpdraftTrigger } from "../api/v1alpha1.ts";
 import type { Cache } from "../lib/kube.ts";
 import { silentLogger } from "../lib/logger.ts";
@@ -42,6 +49,20 @@ class FakeApi implements ControllerApi {
     this.deps = deps;
     this.svcs = svcs;
     this.cms = cms;
+  }
+  async deleteDeployment(namespace: string, name: string) {
+    this.writes.push(`delete deployment ${name}`);
+    this.deps.items.delete(`${namespace}/${name}`);
+  }
+  async deleteService(namespace: string, name: string) {
+    this.writes.push(`delete service ${name}`);
+    this.svcs.items.delete(`${namespace}/${name}`);
+  }
+  async ensureServiceAccount(sa: V1ServiceAccount) {
+    this.writes.push(`ensure serviceaccount ${sa.metadata?.name}`);
+  }
+  async ensureRoleBinding(rb: V1RoleBinding) {
+    this.writes.push(`ensure rolebinding ${rb.metadata?.name}`);
   }
   async readConfigMap(namespace: string, name: string) {
     return this.userConfigMaps.get(`${namespace}/${name}`);

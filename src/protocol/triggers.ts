@@ -65,6 +65,3 @@ export const ADAPTER_SERVICE_ACCOUNT = "updraft-trigger-adapter";
 export const ADAPTER_PORT = 8080;
 /** Push adapters take events here (the object-storage router posts S3 records). */
 export const ADAPTER_EVENTS_PATH = "/v1/events";
-
-/** Condition an adapter writes: can it reach its source (broker, bucket)? */
-export const SOURCE_READY_CONDITION = "SourceReady";
