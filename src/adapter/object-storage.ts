@@ -20,6 +20,14 @@ export function objectStorageAdapter(ctx: AdapterContext, routerUrl: string, sto
   let timer: NodeJS.Timeout | undefined;
 
   async function health(): Promise<void> {
+    if (!routerUrl) {
+      ctx.source({
+        ready: false,
+        reason: "ObjectStoreNotConfigured",
+        message: "Updraft was installed without an object store (chart value objectStorage.enabled)",
+      });
+      return;
+    }
     try {
       const res = await request(`${routerUrl}/v1/buckets/${encodeURIComponent(spec.bucket)}`, {
         headersTimeout: 5_000,
