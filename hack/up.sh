@@ -11,7 +11,14 @@ say() { printf '[up %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 tag=$("$root/hack/images.sh" project)
 say "images at tag $tag"
-"$root/hack/install.sh" "$ns" --set "image.tag=$tag"
+# The local cluster's object store and its notification feed, for ObjectStorage Triggers.
+storage=()
+if [[ -n ${UPDRAFT_S3_ENDPOINT:-} ]]; then
+  storage=(--set objectStorage.enabled=true --set "objectStorage.endpoint=$UPDRAFT_S3_ENDPOINT"
+    --set "objectStorage.accessKey=$UPDRAFT_S3_ACCESS_KEY" --set "objectStorage.secretKey=$UPDRAFT_S3_SECRET_KEY"
+    --set "objectStorage.feed.kafkaBrokers=$UPDRAFT_KAFKA_BROKERS" --set "objectStorage.feed.topic=$UPDRAFT_S3_EVENTS_TOPIC")
+fi
+"$root/hack/install.sh" "$ns" --set "image.tag=$tag" "${storage[@]}"
 
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl label namespace demo pod-security.kubernetes.io/enforce=restricted --overwrite >/dev/null

@@ -21,6 +21,7 @@ export interface ControllerConfig {
   adapterImage: string;
   adapterImagePullPolicy: string;
   adapterClusterRole: string;
+  adapterLogLevel: string;
   storageEventsUrl: string;
   storeEndpoint: string;
 }
@@ -56,6 +57,7 @@ export function parseControllerConfig(env: Env): ControllerConfig {
       "updraft-trigger-adapter",
       /^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$/,
     ),
+    adapterLogLevel: str(env, "UPDRAFT_ADAPTER_LOG_LEVEL", "info", /^(error|warn|info|debug)$/),
     storageEventsUrl: str(env, "UPDRAFT_STORAGE_EVENTS_URL", "", /^(https?:\/\/\S+)?$/),
     storeEndpoint: str(env, "UPDRAFT_S3_ENDPOINT", "", /^(https?:\/\/\S+)?$/),
   };

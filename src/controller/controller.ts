@@ -173,7 +173,7 @@ export class Controller {
         storageEventsUrl: cfg.storageEventsUrl,
         storeEndpoint: cfg.storeEndpoint,
         adapterClusterRole: cfg.adapterClusterRole,
-        logLevel: cfg.logLevel,
+        logLevel: cfg.adapterLogLevel,
       },
     });
 
