@@ -279,6 +279,9 @@ export interface Fn {
     url?: string;
     replicas?: number;
     codeSha256?: string;
+    firedCount?: number;
+    failedCount?: number;
+    lastFireTime?: string;
   };
 }
 
