@@ -160,11 +160,43 @@ spec: {function: later, type: Timer, timer: {cronExpression: "0 */1 * * * * *"}}
     });
     assert.equal(condition(t, "Ready")?.reason, "FunctionNotFound");
     assert.match(condition(t, "Ready")?.message ?? "", /later/);
+    assert.equal(
+      (await apps.listNamespacedDeployment({ namespace: n, labelSelector: "updraft.dev/trigger=tick" })).items
+        .length,
+      0,
+      "no adapter runs for a Trigger without its Function",
+    );
     applyYaml(n, fnYaml("later"));
     await waitFor(
       "trigger ready",
       async () => condition(await getTrigger(n, "tick"), "Ready")?.status === "True",
     );
+    const tr = await getTrigger(n, "tick");
+    for (const c of ["FunctionFound", "AdapterReady", "SourceReady"])
+      assert.equal(condition(tr, c)?.status, "True", c);
+    const adapter = await apps.readNamespacedDeployment({ name: "trig-tick", namespace: n });
+    assert.equal(
+      adapter.metadata?.ownerReferences?.[0]?.uid,
+      tr.metadata.uid,
+      "the Trigger owns its adapter",
+    );
+    const pod = adapter.spec?.template.spec;
+    assert.equal(pod?.serviceAccountName, "updraft-trigger-adapter");
+    assert.equal(pod?.containers[0]?.securityContext?.readOnlyRootFilesystem, true);
+    // Deleting the Function stops its Triggers' adapters.
+    kubectlOk(["delete", "function", "later", "-n", n, "--wait=true"]);
+    await waitFor(
+      "adapter gone with its Function",
+      async () =>
+        (await apps.listNamespacedDeployment({ namespace: n, labelSelector: "updraft.dev/trigger=tick" }))
+          .items.length === 0,
+      60_000,
+    );
+    const gone = await waitFor("trigger not ready again", async () => {
+      const t2 = await getTrigger(n, "tick");
+      return condition(t2, "Ready")?.status === "False" ? t2 : undefined;
+    });
+    assert.equal(condition(gone, "Ready")?.reason, "FunctionNotFound");
   });
 
   it("a Trigger cannot reach a Function of the same name in another namespace", async () => {

@@ -207,6 +207,7 @@ export async function startController(env: Record<string, string> = {}): Promise
       LOG_LEVEL: "debug",
       UPDRAFT_RUNTIME_IMAGE_PREFIX: RUNTIME_IMAGE_PREFIX,
       UPDRAFT_RUNTIME_IMAGE_TAG: localImageTag(),
+      UPDRAFT_ADAPTER_IMAGE: `localhost:5000/updraft/controller:${localImageTag()}`,
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
