@@ -45,7 +45,10 @@ export function adapterEventsUrl(t: UpdraftTrigger, domain: string): string {
 }
 
 /** The records of one feed message each matching Trigger receives. Pure. */
-export function route(records: readonly S3Record[], triggers: readonly UpdraftTrigger[]): Map<UpdraftTrigger, S3Record[]> {
+export function route(
+  records: readonly S3Record[],
+  triggers: readonly UpdraftTrigger[],
+): Map<UpdraftTrigger, S3Record[]> {
   const out = new Map<UpdraftTrigger, S3Record[]>();
   for (const t of triggers) {
     if (t.spec.type !== "ObjectStorage" || !t.spec.objectStorage || t.spec.enabled === false) continue;

@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { cosEventName, cosRecord, recordMatches, type S3Record } from "./storage-events.ts";
+import { IDEMPOTENCY_KEY_PATTERN, requestIdForKey } from "./triggers.ts";
+
+describe("requestIdForKey", () => {
+  it("is stable: every replica and restart derives the same id for the same key", () =>
+    assert.equal(
+      requestIdForKey("demo", "hello", "timer/u/t"),
+      requestIdForKey("demo", "hello", "timer/u/t"),
+    ));
+  it("differs per function, so two functions never share a record", () =>
+    assert.notEqual(requestIdForKey("demo", "a", "k"), requestIdForKey("demo", "b", "k")));
+  it("is shaped like a request id (the records route accepts it)", () =>
+    assert.match(
+      requestIdForKey("demo", "hello", "k"),
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+    ));
+  it("keys are printable, no spaces, at most 256", () => {
+    assert.ok(IDEMPOTENCY_KEY_PATTERN.test("timer/uid/2026-12-01T04:00:00.000Z"));
+    assert.ok(!IDEMPOTENCY_KEY_PATTERN.test("has space"));
+    assert.ok(!IDEMPOTENCY_KEY_PATTERN.test("x".repeat(257)));
+  });
+});
+
+const record = (eventName: string, key: string, bucket = "uploads"): S3Record => ({
+  eventName,
+  eventTime: "2026-11-29T04:30:00.000Z",
+  s3: { bucket: { name: bucket }, object: { key, size: 20480, eTag: '"abc"', sequencer: "1" } },
+});
+
+describe("cosEventName", () => {
+  const cases = [
+    ["s3:ObjectCreated:Put", "cos:ObjectCreated:Put", "versitygw's names carry s3:"],
+    ["ObjectCreated:Copy", "cos:ObjectCreated:Copy", "AWS's names do not"],
+    ["s3:ObjectRemoved:Delete", "cos:ObjectRemove:Delete", "COS says Remove where S3 says Removed"],
+  ] as const;
+  for (const [s3, cos, why] of cases) it(why, () => assert.equal(cosEventName(s3), cos));
+});
+
+describe("recordMatches: bucket, kinds, prefix, suffix", () => {
+  const spec = { bucket: "uploads", events: ["cos:ObjectCreated:*"], prefix: "in/", suffix: ".txt" };
+  const cases = [
+    { why: "everything matches", r: record("s3:ObjectCreated:Put", "in/a.txt"), want: true },
+    {
+      why: "another bucket never matches (tenants share a store)",
+      r: record("s3:ObjectCreated:Put", "in/a.txt", "other"),
+      want: false,
+    },
+    {
+      why: "a removal does not match created:*",
+      r: record("s3:ObjectRemoved:Delete", "in/a.txt"),
+      want: false,
+    },
+    { why: "outside the prefix", r: record("s3:ObjectCreated:Put", "out/a.txt"), want: false },
+    { why: "another suffix", r: record("s3:ObjectCreated:Put", "in/a.png"), want: false },
+    {
+      why: "keys arrive URL-encoded: 'in/a+b.txt' is 'in/a b.txt'",
+      r: record("s3:ObjectCreated:Put", "in/a+b.txt"),
+      want: true,
+    },
+  ];
+  for (const c of cases) it(c.why, () => assert.equal(recordMatches(spec, c.r), c.want));
+  it("an exact kind matches only itself", () =>
+    assert.equal(
+      recordMatches(
+        { bucket: "uploads", events: ["cos:ObjectCreated:Copy"] },
+        record("s3:ObjectCreated:Put", "k"),
+      ),
+      false,
+    ));
+});
+
+describe("cosRecord", () => {
+  it("has SCF's COS shape: /appid/bucket/key, size, etag, epoch seconds", () => {
+    const r = cosRecord(
+      record("s3:ObjectCreated:Put", "photos/cat.png"),
+      "local",
+      "local",
+      "http://s3:7070/",
+    );
+    assert.equal(r.cos.cosObject.key, "/local/uploads/photos/cat.png");
+    assert.equal(r.cos.cosObject.size, 20480);
+    assert.equal(r.cos.cosObject.meta.ETag, "abc");
+    assert.equal(r.cos.cosObject.url, "http://s3:7070/uploads/photos/cat.png");
+    assert.equal(r.cos.cosBucket.name, "uploads");
+    assert.equal(r.event.eventName, "cos:ObjectCreated:Put");
+    assert.equal(r.event.eventTime, Date.parse("2026-11-29T04:30:00Z") / 1000);
+    assert.equal(r.event.eventSource, "qcs::cos");
+  });
+});
