@@ -44,10 +44,11 @@ describe("invalid manifests are refused, naming the field", () => {
 
 describe("valid manifests", () => {
   it("every example passes server-side validation", () => {
-    for (const f of readdirSync(join(ROOT, "examples")).filter((x) => x.endsWith(".yaml"))) {
-      const r = kubectl(["apply", "--dry-run=server", "-n", ns, "-f", join(ROOT, "examples", f)]);
-      assert.equal(r.code, 0, `${f}: ${r.stderr}`);
-    }
+    for (const dir of ["examples", "examples/triggers"])
+      for (const f of readdirSync(join(ROOT, dir)).filter((x) => x.endsWith(".yaml"))) {
+        const r = kubectl(["apply", "--dry-run=server", "-n", ns, "-f", join(ROOT, dir, f)]);
+        assert.equal(r.code, 0, `${dir}/${f}: ${r.stderr}`);
+      }
   });
 
   it("the schema's defaults are applied", async () => {
