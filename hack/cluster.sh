@@ -11,6 +11,8 @@
 # idempotent and recovers from a run that was killed: stale pids are detected by pid + command
 # line, and containers, network namespaces, mounts, cgroups and iptables chains left by a
 # killed node are removed before it starts again.
+# Beside it, as host processes on the bridge address, the brokers for triggers (Kafka,
+# RabbitMQ, a NATS for users, an S3 gateway): hack/brokers.sh.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=hack/versions.env
@@ -336,6 +338,8 @@ up() {
   fi
   if ! is_ours kube-apiserver; then stop_strays; fi
   ensure_host_network
+  # Kafka and RabbitMQ start now, beside the control plane; they are waited for at the end.
+  brokers start
   gen_pki
   write_kubeconfig "$kubeconfig" admin
   for u in controller-manager scheduler node kube-proxy; do write_kubeconfig "$dir/$u.kubeconfig" "$u"; done
@@ -399,6 +403,7 @@ up() {
   sed "s/@LOCAL_PATH_TAG@/$LOCAL_PATH_VERSION/; s|@STORAGE_DIR@|$dir/storage|" "$root/hack/addons/local-path.yaml" | kctl apply -f - >/dev/null
   wait_for "CoreDNS" 120 kctl -n kube-system rollout status deployment/coredns --timeout=2s
   wait_for "local-path-provisioner" 120 kctl -n local-path-storage rollout status deployment/local-path-provisioner --timeout=2s
+  brokers wait
   say "cluster up in $((SECONDS - t0)) s — eval \"\$(make -s cluster-env)\""
 }
 
@@ -440,9 +445,13 @@ cleanup_node_leftovers() {
 
 kctl() { "$bin/kubectl-$K8S_VERSION" --kubeconfig="$kubeconfig" "$@"; }
 
+brokers() { UPDRAFT_CLUSTER_DIR=$dir UPDRAFT_CACHE=$cache UPDRAFT_BRIDGE_CIDR=$bridge_cidr "$root/hack/brokers.sh" "$@"; }
+
 down() {
   # The kubelet goes first so it restarts nothing; containers are then stopped with
   # containerd still running (clean shim exits), and whatever is left is removed by force.
+  # The brokers stop meanwhile.
+  brokers down & local brokers_pid=$!
   stop_one kubelet
   if is_ours containerd && command -v crictl >/dev/null 2>&1; then
     timeout 30 crictl --runtime-endpoint "unix://$containerd_sock" rmp -af >/dev/null 2>&1 || true
@@ -453,6 +462,7 @@ down() {
   for c in kube-scheduler kube-controller-manager kube-apiserver registry etcd; do stop_one "$c"; done
   stop_strays
   cleanup_node_leftovers
+  wait "$brokers_pid" || true
   if ip link show "$bridge" >/dev/null 2>&1; then ip link del "$bridge" 2>/dev/null || true; fi
   say "cluster down"
 }
@@ -466,6 +476,7 @@ status() {
   if node_ready; then echo "node $node_name          Ready"; else echo "node $node_name          not ready"; rc=1; fi
   if apiserver_healthy; then echo "apiserver                  ready at https://127.0.0.1:$apiserver_port"
   else echo "apiserver                  not ready"; rc=1; fi
+  brokers status || rc=1
   return $rc
 }
 
@@ -485,6 +496,8 @@ env_() {
   [[ -n $ip ]] && echo "export UPDRAFT_URL=http://$ip:8080"
   ip=$(kctl -n "$ns" get service updraft-nats -o jsonpath='{.spec.clusterIP}' 2>/dev/null || true)
   [[ -n $ip ]] && echo "export UPDRAFT_NATS_URL=nats://$ip:4222"
+  # The brokers for triggers (hack/brokers.sh), on the bridge address.
+  brokers env
   return 0
 }
 
