@@ -83,11 +83,11 @@ export const RUNTIME_IMAGE_PREFIX = "localhost:5000/updraft/runtime-";
  * given chart values. Values not given go back to the chart's defaults, and so does anything
  * a test changed by hand on the release's objects (Helm's three-way merge).
  */
-export function helmInstall(values: Record<string, string | number> = {}): void {
-  // Numbers typed as numbers (the chart's schema checks), strings as strings; a comma
-  // separates --set pairs, so one inside a value is escaped.
+export function helmInstall(values: Record<string, string | number | boolean> = {}): void {
+  // Numbers and booleans typed as such (the chart's schema checks), strings as strings; a
+  // comma separates --set pairs, so one inside a value is escaped.
   const sets = Object.entries({ "image.tag": localImageTag(), ...values }).flatMap(([k, v]) =>
-    typeof v === "number" ? ["--set", `${k}=${v}`] : ["--set-string", `${k}=${v.replaceAll(",", "\\,")}`],
+    typeof v === "string" ? ["--set-string", `${k}=${v.replaceAll(",", "\\,")}`] : ["--set", `${k}=${v}`],
   );
   const r = spawnSync(join(ROOT, "hack/install.sh"), [SYSTEM_NAMESPACE, ...sets], {
     encoding: "utf8",
@@ -326,7 +326,9 @@ export function applyYaml(namespace: string, text: string): void {
  * given chart values (others at the chart's defaults), and the activator's base URL: its
  * ClusterIP, which kube-proxy makes reachable from this machine.
  */
-export async function installFullUpdraft(values: Record<string, string | number> = {}): Promise<string> {
+export async function installFullUpdraft(
+  values: Record<string, string | number | boolean> = {},
+): Promise<string> {
   helmInstall(values);
   installed = false;
   // Settled, not only rolled out: replaced components drain for several seconds (an old

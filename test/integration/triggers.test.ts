@@ -85,7 +85,7 @@ describe("trigger adapters", { timeout: 900_000 }, () => {
   before(async () => {
     await installFullUpdraft({
       "async.retryDelaysSeconds": "1,2",
-      "objectStorage.enabled": "true",
+      "objectStorage.enabled": true,
       "objectStorage.endpoint": env("UPDRAFT_S3_ENDPOINT"),
       "objectStorage.accessKey": env("UPDRAFT_S3_ACCESS_KEY"),
       "objectStorage.secretKey": env("UPDRAFT_S3_SECRET_KEY"),
@@ -111,7 +111,7 @@ describe("trigger adapters", { timeout: 900_000 }, () => {
     if (ns) await deleteNamespace(ns);
   });
 
-  it("a timer every 2 s fires each scheduled time exactly once, though its adapter pod is deleted midway", async () => {
+  it("a timer every 2 s fires each scheduled time exactly once, though its adapter pod is deleted midway and two replicas run after", async () => {
     applyYaml(ns, recorder("ticker"));
     applyYaml(
       ns,
@@ -135,6 +135,9 @@ spec:
     const [pod] = await adapterPods("tick");
     assert.ok(pod, "the adapter runs as a pod");
     await core.deleteNamespacedPod({ namespace: ns, name: pod!, gracePeriodSeconds: 0 });
+    // And from then on two replicas fire the same schedule side by side.
+    kubectlOk(["-n", ns, "scale", "deployment/trig-tick", "--replicas=2"]);
+    await waitFor("two adapters run", async () => (await adapterPods("tick")).length === 2, 60_000, 250);
     await waitFor("20 s watched", async () => Date.now() - t0 > 20_000, 60_000, 250);
     // Stop firing, then let what was stored run.
     kubectlOk(["-n", ns, "patch", "trigger", "tick", "--type=merge", "-p", '{"spec":{"enabled":false}}']);
@@ -283,6 +286,12 @@ spec:
   it("a Kafka batch the function fails is retried maxRetries times, then dead-lettered and counted", async () => {
     const brokers = [env("UPDRAFT_KAFKA_BROKERS")];
     const topic = `fail-${ns}`;
+    const admin = new Admin({ clientId: "updraft-test", bootstrapBrokers: brokers });
+    try {
+      await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
+    } finally {
+      await admin.close();
+    }
     applyYaml(ns, recorder("kdlq"));
     applyYaml(
       ns,
