@@ -333,7 +333,65 @@ spec:
     );
   });
 
-  it("an upload under the prefix invokes the function with its key, size and etag; one outside the filters invokes nothing", async () => {
+  it("Kafka batches over the function's concurrency.max wait (432) without using up retries: all run, none dead-lettered", async () => {
+    const brokers = [env("UPDRAFT_KAFKA_BROKERS")];
+    const topic = `slow-${ns}`;
+    const admin = new Admin({ clientId: "updraft-test", bootstrapBrokers: brokers });
+    const producer = new Producer({
+      clientId: "updraft-test",
+      bootstrapBrokers: brokers,
+      serializers: stringSerializers,
+    });
+    try {
+      await admin.createTopics({ topics: [topic], partitions: 3, replicas: 1 });
+      applyYaml(
+        ns,
+        recorder(
+          "kslow",
+          "await new Promise((r) => setTimeout(r, 300));",
+          "  concurrency: {perInstance: 1, max: 1}\n",
+        ),
+      );
+      applyYaml(
+        ns,
+        `apiVersion: updraft.dev/v1alpha1
+kind: Trigger
+metadata: {name: slow}
+spec:
+  function: kslow
+  type: Kafka
+  kafka: {brokers: ["${brokers[0]}"], topic: ${topic}, startingOffset: earliest, batchSize: 1, maxRetries: 0}
+`,
+      );
+      await waitReady("slow");
+      await producer.send({
+        messages: Array.from({ length: 15 }, (_, i) => ({ topic, partition: i % 3, value: `s${i}` })),
+      });
+      await waitFor(
+        "all 15 ran",
+        async () => new Set(of("kslow").map((s) => JSON.stringify(s.event))).size === 15,
+        120_000,
+        250,
+      );
+      const [pod] = await adapterPods("slow");
+      const ip = (await core.readNamespacedPod({ namespace: ns, name: pod! })).status?.podIP;
+      const metrics = await (await fetch(`http://${ip}:8080/metrics`)).text();
+      const throttled = Number(
+        /updraft_trigger_delivery_failures_total\{[^}]*kind="throttled"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? 0,
+      );
+      assert.ok(throttled > 0, `three partitions against max 1 were throttled (${throttled} times)`);
+      assert.equal(
+        Number((await getTrigger(ns, "slow")).status?.failedCount ?? 0),
+        0,
+        "nothing dead-lettered: maxRetries 0 was never used up",
+      );
+    } finally {
+      await producer.close();
+      await admin.close();
+    }
+  });
+
+  it("an upload under the prefix invokes the function with its key, size and etag; one outside the filters invokes nothing; a missing bucket is Ready=False", async () => {
     const endpoint = env("UPDRAFT_S3_ENDPOINT");
     const s3 = new AwsClient({
       accessKeyId: env("UPDRAFT_S3_ACCESS_KEY"),
@@ -347,7 +405,6 @@ spec:
       assert.ok(r.ok, `PUT ${key}: ${r.status} ${await r.text()}`);
       return r.headers.get("etag")?.replace(/"/g, "") ?? "";
     };
-    await put("", "");
     applyYaml(ns, recorder("uploads"));
     applyYaml(
       ns,
@@ -360,6 +417,17 @@ spec:
   objectStorage: {bucket: ${bucket}, events: ["cos:ObjectCreated:*"], prefix: "in/", suffix: ".txt"}
 `,
     );
+    const missing = await waitFor(
+      "Ready=False while the bucket is missing",
+      async () => {
+        const c = condition(await getTrigger(ns, "uploads"), "Ready");
+        return c?.status === "False" && c.reason === "BucketNotFound" ? c : undefined;
+      },
+      60_000,
+      500,
+    );
+    assert.match(missing.message ?? "", new RegExp(bucket));
+    await put("", "");
     await waitReady("uploads");
     await put("out/skip.txt", "not under the prefix");
     await put("in/skip.png", "not the suffix");
