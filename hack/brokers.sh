@@ -294,26 +294,37 @@ start_all() {
   start_nats
 }
 
+# RabbitMQ opens its AMQP listener last, once booted: the protocol header is answered by
+# Connection.Start, a method frame (type 1). (rabbitmqctl wait would cost a CLI start.)
+amqp_ready() {
+  timeout 2 bash -c "exec 3<>/dev/tcp/$bridge_ip/$amqp_port && printf 'AMQP\\0\\0\\011\\01' >&3 && head -c1 <&3 | od -An -tx1 | grep -q 01" 2>/dev/null
+}
+
+# Kafka and RabbitMQ are polled together; versitygw starts as soon as Kafka is ready.
 wait_all() {
-  local t0=$SECONDS deadline
-  # RabbitMQ's own wait (pid file, distribution, then the application) runs beside Kafka's.
-  rabbitmqctl wait --timeout 120 "$data/rabbitmq/rabbit.pid" >"$run/rabbitmq-wait.out" 2>&1 &
-  rwait=$!
-  trap 'kill "${rwait:-}" 2>/dev/null || true' EXIT
-  deadline=$((SECONDS + 120))
-  until kafka_ready; do
-    is_ours kafka || { tail -20 "$logs/kafka.log" >&2; die "kafka exited (see $logs/kafka.log)"; }
-    ((SECONDS < deadline)) || die "kafka not ready after 120 s (see $logs/kafka.log)"
+  local t0=$SECONDS deadline=$((SECONDS + 120)) kafka=0 rabbit=0
+  until ((kafka && rabbit)); do
+    if ((!kafka)) && kafka_ready; then
+      kafka=1
+      say "kafka ready at $bridge_ip:$kafka_port ($((SECONDS - t0)) s)"
+      # versitygw's writer does not create topics: the events topic is made once, one
+      # partition so that events keep their order.
+      if [[ ! -d $data/kafka/data/$topic-0 ]]; then
+        kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bridge_ip:$kafka_port" --create \
+          --if-not-exists --topic "$topic" --partitions 1 --replication-factor 1 >/dev/null
+      fi
+      start_versitygw
+    fi
+    if ((!rabbit)) && amqp_ready; then
+      rabbit=1
+      say "rabbitmq ready at $bridge_ip:$amqp_port ($((SECONDS - t0)) s)"
+    fi
+    ((kafka && rabbit)) && break
+    ((kafka)) || is_ours kafka || { tail -20 "$logs/kafka.log" >&2; die "kafka exited (see $logs/kafka.log)"; }
+    ((rabbit)) || is_ours rabbitmq || { tail -20 "$logs/rabbitmq.log" >&2; die "rabbitmq exited (see $logs/rabbitmq.log)"; }
+    ((SECONDS < deadline)) || die "$( ((kafka)) || echo kafka) $( ((rabbit)) || echo rabbitmq) not ready after 120 s (see $logs)"
     sleep 0.2
   done
-  say "kafka ready at $bridge_ip:$kafka_port ($((SECONDS - t0)) s)"
-  # versitygw's writer does not create topics: the events topic is made once, one partition
-  # so that events keep their order.
-  if [[ ! -d $data/kafka/data/$topic-0 ]]; then
-    kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bridge_ip:$kafka_port" --create --if-not-exists \
-      --topic "$topic" --partitions 1 --replication-factor 1 >/dev/null
-  fi
-  start_versitygw
   deadline=$((SECONDS + 30))
   until curl -sf "http://$bridge_ip:$s3_port/health" >/dev/null 2>&1; do
     is_ours versitygw || { tail -5 "$logs/versitygw.log" >&2; die "versitygw exited (see $logs/versitygw.log)"; }
@@ -325,7 +336,6 @@ wait_all() {
     ((SECONDS < deadline)) || die "nats not listening on $bridge_ip:$nats_port (see $logs/nats.log)"
     sleep 0.1
   done
-  wait "$rwait" || { cat "$run/rabbitmq-wait.out" >&2; die "rabbitmq not ready (see $logs/rabbitmq.log)"; }
   say "brokers ready in $((SECONDS - t0)) s: kafka, rabbitmq, nats, versitygw"
 }
 

@@ -349,7 +349,7 @@ spec:
         recorder(
           "kslow",
           "await new Promise((r) => setTimeout(r, 300));",
-          "  concurrency: {perInstance: 1, max: 1}\n",
+          "  concurrency: {perInstance: 1, max: 2}\n",
         ),
       );
       applyYaml(
@@ -379,7 +379,7 @@ spec:
       const throttled = Number(
         /updraft_trigger_delivery_failures_total\{[^}]*kind="throttled"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? 0,
       );
-      assert.ok(throttled > 0, `three partitions against max 1 were throttled (${throttled} times)`);
+      assert.ok(throttled > 0, `three partitions against max 2 were throttled (${throttled} times)`);
       assert.equal(
         Number((await getTrigger(ns, "slow")).status?.failedCount ?? 0),
         0,
