@@ -58,7 +58,7 @@ marker_of() {
     epmd) echo "epmd -port $epmd_port -address 127.0.0.1" ;;
     rabbitmq) echo "-updraft $data/rabbitmq" ;;
     nats) echo "$nats_bin -c $data/nats/nats.conf" ;;
-    versitygw) echo "posix $data/s3 " ;;
+    versitygw) echo "posix $data/s3" ;;
   esac
 }
 
@@ -104,6 +104,13 @@ stop_foreign_epmd() {
   for p in $(ss -Hltnp "sport = :$epmd_port" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
     [[ $(cat "/proc/$p/comm" 2>/dev/null) == epmd ]] && kill -KILL "$p" 2>/dev/null || true
   done
+}
+
+# A port that another process holds would make ours exit at once; say whose it is.
+need_port() { # port name
+  local holder
+  holder=$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'users:.*' | head -1 || true)
+  [[ -z $holder ]] || die "$2: port $1 is held by $holder"
 }
 
 launch() { # name command...
@@ -166,6 +173,10 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# After a kill -9 the restarted node waits out its previous incarnation's session before it
+# can register again: 3 s rather than 9.
+broker.heartbeat.interval.ms=500
+broker.session.timeout.ms=3000
 PROPS
   put "$data/kafka/log4j.properties" <<'PROPS'
 log4j.rootLogger=INFO, stdout
@@ -231,6 +242,7 @@ start_kafka() {
     kafka_tool kafka.tools.StorageTool format -t "$id" -c "$data/kafka/server.properties" >>"$logs/kafka.log" 2>&1 ||
       die "kafka storage format failed (see $logs/kafka.log)"
   fi
+  need_port "$kafka_port" kafka; need_port "${kafka_controller##*:}" kafka
   # Readiness is read from what this start logs: the log's size before it is kept.
   stat -c %s "$logs/kafka.log" 2>/dev/null >"$run/kafka.logoffset" || echo 0 >"$run/kafka.logoffset"
   # C1 only and the serial collector: a third less CPU to start (3.6 s instead of 6.3 s on
@@ -263,16 +275,19 @@ start_rabbitmq() {
   fi
   is_ours rabbitmq && return 0
   rm -f "$data/rabbitmq/rabbit.pid"
+  need_port "$amqp_port" rabbitmq; need_port "$rabbit_dist_port" rabbitmq
   (rabbit_env; launch rabbitmq "$rabbit_bin/rabbitmq-server" -updraft "$data/rabbitmq")
 }
 
 start_nats() {
   is_ours nats && return 0
+  need_port "$nats_port" nats
   launch nats "$nats_bin" -c "$data/nats/nats.conf"
 }
 
 start_versitygw() {
   is_ours versitygw && return 0
+  need_port "$s3_port" versitygw
   launch versitygw "$vgw_bin" --access "$user" --secret "$s3_secret" --port "$bridge_ip:$s3_port" \
     --health /health --quiet \
     --event-kafka-url "$bridge_ip:$kafka_port" --event-kafka-topic "$topic" --event-filter "$data/s3-events.json" \
@@ -287,7 +302,11 @@ start_all() {
   write_config
   # A killed run leaves stale pid files and may leave processes: stop what is not ours.
   local s
-  for s in "${SERVICES[@]}"; do is_ours "$s" || stop "$s"; done
+  for s in "${SERVICES[@]}"; do
+    is_ours "$s" && continue
+    [[ -n $(pids_of "$s") ]] && say "stopping stray $s: $(pids_of "$s" | tr '\n' ' ')"
+    stop "$s"
+  done
   is_ours epmd || stop_foreign_epmd
   start_kafka
   start_rabbitmq
@@ -331,6 +350,7 @@ wait_all() {
     ((SECONDS < deadline)) || die "versitygw not ready after 30 s"
     sleep 0.1
   done
+  is_ours versitygw || die "versitygw exited (see $logs/versitygw.log)"
   deadline=$((SECONDS + 10))
   until tcp_open "$bridge_ip" "$nats_port"; do
     ((SECONDS < deadline)) || die "nats not listening on $bridge_ip:$nats_port (see $logs/nats.log)"
