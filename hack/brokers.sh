@@ -12,9 +12,10 @@
 #   hack/brokers.sh start|wait|down|status|env
 #   hack/brokers.sh rabbitmqctl ARGS...     rabbitmqctl against this node (its cookie, its epmd)
 #   hack/brokers.sh kafka CLASS ARGS...     a Kafka tool, e.g. org.apache.kafka.tools.consumer.ConsoleConsumer
-# State lives in $UPDRAFT_CLUSTER_DIR/brokers (removed by `hack/cluster.sh clean`), logs in
-# its logs/, pids in its run/. A pid counts only if it is alive and its command line is the
-# one we started; processes of ours without a pid file (a killed run) are stopped first.
+# State lives in $UPDRAFT_CLUSTER_DIR/brokers (removed by `hack/cluster.sh clean`), logs and
+# pids in $UPDRAFT_CLUSTER_DIR/logs and run/, beside the cluster's. A pid counts only if it
+# is alive and its command line is the one we started; processes of ours without a pid file
+# (a killed run) are stopped first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=hack/versions.env
