@@ -402,5 +402,7 @@ case ${1:-} in
   env) env_all ;;
   rabbitmqctl) shift; rabbitmqctl "$@" ;;
   kafka) shift; kafka_tool "$@" ;;
-  *) echo "usage: $0 start|wait|down|status|env | rabbitmqctl ARGS... | kafka CLASS ARGS..." >&2; exit 2 ;;
+  # One broker down (tests of a source going away); `start` brings it back.
+  stop) shift; for s in "$@"; do [[ " ${SERVICES[*]} " == *" $s "* ]] || die "no broker $s (${SERVICES[*]})"; done; stop "$@" ;;
+  *) echo "usage: $0 start|wait|down|status|env | stop BROKER... | rabbitmqctl ARGS... | kafka CLASS ARGS..." >&2; exit 2 ;;
 esac

@@ -429,6 +429,9 @@ cleanup_node_leftovers() {
     umount -l "$m" 2>/dev/null || true
   done
   for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do ip netns del "$ns" 2>/dev/null || true; done
+  # A killed containerd leaves its socket: the wait for it would pass before it serves, and
+  # the kubelet would give up on a CRI that is "not initialized yet".
+  rm -f "$containerd_sock"
   for m in $(ip -o link show master "$bridge" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do ip link del "$m" 2>/dev/null || true; done
   if [[ -x $bin/kube-proxy-$K8S_VERSION ]]; then
     "$bin/kube-proxy-$K8S_VERSION" --cleanup --proxy-mode=iptables >/dev/null 2>&1 || true

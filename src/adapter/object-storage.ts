@@ -60,11 +60,12 @@ export function objectStorageAdapter(ctx: AdapterContext, routerUrl: string, sto
       const push = body as StorageEventsPush;
       let accepted = 0;
       let failed = 0;
-      for (const r of push.records ?? []) {
+      for (const [i, r] of (push.records ?? []).entries()) {
+        const id = push.ids?.[i] ?? recordId(r);
         const outcome = await ctx.deliver({
           event: { Records: [cosRecord(r, push.region, push.appid, storeEndpoint)] },
           mode,
-          idempotencyKey: `cos/${ctx.trigger.uid}/${createHash("sha256").update(recordId(r)).digest("hex")}`,
+          idempotencyKey: `cos/${ctx.trigger.uid}/${createHash("sha256").update(id).digest("hex")}`,
         });
         if (outcome.kind === "delivered") accepted++;
         else if (outcome.kind === "rejected" || outcome.kind === "functionError") {

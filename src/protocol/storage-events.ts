@@ -22,6 +22,12 @@ export interface StorageEventsPush {
   region: string;
   appid: string;
   records: S3Record[];
+  /**
+   * Where each record sits in the feed ("{topic}/{partition}/{offset}/{index}"): unique per
+   * record, and the same when a feed message is delivered again after a router restart —
+   * the record's idempotency key. (S3 sequencers restart with the server, so they are not.)
+   */
+  ids: string[];
 }
 
 /**
@@ -54,10 +60,10 @@ export function recordMatches(spec: NonNullable<TriggerSpec["objectStorage"]>, r
   return true;
 }
 
-/** A stable id of one object event, for idempotency: the same record posted twice is one. */
+/** An id of one object event from its own fields, when the feed gave none. */
 export function recordId(r: S3Record): string {
   const o = r.s3.object;
-  return `${r.s3.bucket.name}/${o.key}/${r.eventName}/${o.sequencer || `${o.eTag ?? ""}@${r.eventTime ?? ""}`}`;
+  return `${r.s3.bucket.name}/${o.key}/${r.eventName}/${o.sequencer ?? ""}/${o.eTag ?? ""}/${r.eventTime ?? ""}`;
 }
 
 /** SCF's COS event record for one S3 record. */

@@ -44,16 +44,16 @@ export function adapterEventsUrl(t: UpdraftTrigger, domain: string): string {
   return `http://${adapterName(t.metadata.name!)}.${t.metadata.namespace}.svc.${domain}:${ADAPTER_PORT}${ADAPTER_EVENTS_PATH}`;
 }
 
-/** The records of one feed message each matching Trigger receives. Pure. */
+/** Which records (by index) of one feed message each matching Trigger receives. Pure. */
 export function route(
   records: readonly S3Record[],
   triggers: readonly UpdraftTrigger[],
-): Map<UpdraftTrigger, S3Record[]> {
-  const out = new Map<UpdraftTrigger, S3Record[]>();
+): Map<UpdraftTrigger, number[]> {
+  const out = new Map<UpdraftTrigger, number[]>();
   for (const t of triggers) {
     if (t.spec.type !== "ObjectStorage" || !t.spec.objectStorage || t.spec.enabled === false) continue;
     if (t.metadata.deletionTimestamp) continue;
-    const matched = records.filter((r) => recordMatches(t.spec.objectStorage!, r));
+    const matched = records.flatMap((r, i) => (recordMatches(t.spec.objectStorage!, r) ? [i] : []));
     if (matched.length) out.set(t, matched);
   }
   return out;
@@ -149,10 +149,15 @@ export class StorageEventsRouter {
     const routes = route(records, this.triggers.list());
     if (routes.size === 0) this.routed.inc({ outcome: "unmatched" }, records.length);
     await Promise.all(
-      [...routes].map(async ([t, recs]) => {
-        const push: StorageEventsPush = { region: this.cfg.s3Region, appid: this.cfg.appid, records: recs };
+      [...routes].map(async ([t, idx]) => {
+        const push: StorageEventsPush = {
+          region: this.cfg.s3Region,
+          appid: this.cfg.appid,
+          records: idx.map((i) => records[i]!),
+          ids: idx.map((i) => `${m.topic}/${m.partition}/${m.offset}/${i}`),
+        };
         await this.post(t, push);
-        this.routed.inc({ outcome: "routed" }, recs.length);
+        this.routed.inc({ outcome: "routed" }, idx.length);
       }),
     );
   }
