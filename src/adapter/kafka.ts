@@ -173,6 +173,17 @@ export function kafkaAdapter(ctx: AdapterContext): Adapter {
     }
   }
 
+  /** One worker per partition, started when its first record waits; it ends when none does. */
+  function ensureWorker(partition: number): void {
+    if (workers.has(partition) || stopped) return;
+    const w = drain(partition).finally(() => {
+      workers.delete(partition);
+      // A record that arrived as the worker was finishing.
+      if ((queues.get(partition)?.length ?? 0) > 0) ensureWorker(partition);
+    });
+    workers.set(partition, w);
+  }
+
   function onMessage(m: Msg): void {
     let q = queues.get(m.partition);
     if (!q) {
@@ -182,18 +193,7 @@ export function kafkaAdapter(ctx: AdapterContext): Adapter {
     q.push(m);
     buffered++;
     if (buffered >= highWater) stream?.pause();
-    if (!workers.has(m.partition)) {
-      const w = drain(m.partition).finally(() => {
-        workers.delete(m.partition);
-        if ((queues.get(m.partition)?.length ?? 0) > 0 && !stopped) onRestart(m.partition);
-      });
-      workers.set(m.partition, w);
-    }
-  }
-
-  function onRestart(partition: number): void {
-    const w = drain(partition).finally(() => workers.delete(partition));
-    workers.set(partition, w);
+    ensureWorker(m.partition);
   }
 
   /** Source health and lag: the topic's metadata answers, and how far the group is behind. */

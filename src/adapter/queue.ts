@@ -59,7 +59,10 @@ export function queueAdapter(ctx: AdapterContext): Adapter {
   return spec.protocol === "AMQP" ? amqpAdapter(ctx) : natsAdapter(ctx);
 }
 
-/** Delivers one message until it is stored or refused for good; false when refused. */
+/**
+ * Delivers one message until it is stored or refused for good (throttling and an
+ * unavailable platform are waited out); undefined when the adapter stopped first.
+ */
 async function store(
   ctx: AdapterContext,
   event: unknown,
