@@ -14,12 +14,15 @@ import { Agent, type Dispatcher, request } from "undici";
 import { ASYNC_LIMIT_BYTES, type AsyncQueue, type EnqueueOptions } from "../async/queue.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import {
   IDEMPOTENCY_KEY_PATTERN,
   InstanceHeaders,
   InvokeHeaders,
   requestIdForKey,
+  SHIM_REFUSAL_HEADER,
   TRIGGER_SOURCE_PATTERN,
+  WEB_PATH_PREFIX,
 } from "../protocol/triggers.ts";
 import type { Instance } from "./capacity.ts";
 import { apiGatewayEvent, type HttpRoutes, httpAnswer, parseHttpUrl } from "./http-trigger.ts";
@@ -102,10 +105,22 @@ export function httpError(code: string): { status: number; scfCode: number } {
   }
 }
 
+/** An Http trigger's raw request, for a Web function. */
+interface WebRequest {
+  method: string;
+  path: string;
+  query: string;
+  headers: IncomingMessage["headers"];
+  body: Buffer;
+}
+
 /** A function's answer from its instance. */
 interface Invocation {
   /** The X-Updraft-* headers the caller gets. */
   headers: Record<string, string>;
+  /** Web functions: their server's status and headers. */
+  status?: number;
+  webHeaders?: Record<string, string | string[]>;
   payload: Buffer;
   functionError: boolean;
   executionMs: number;
@@ -125,6 +140,8 @@ export interface InvokeOptions {
   beforeForward?: (ip: string) => Promise<void>;
   /** What fired the event (TRIGGER_SRC in the function), e.g. "timer". */
   triggerSource?: string;
+  /** A Web function's raw request (the body is the invoke's body). */
+  web?: WebRequest;
 }
 
 /** What an HTTP caller is told to wait before trying again (429, 503). */
@@ -324,6 +341,18 @@ export class ActivatorServer {
       return;
     }
     const async = invocationType === "Event";
+    if (st.spec.type === "Web") {
+      req.resume();
+      this.fail(
+        res,
+        requestId,
+        new UpdraftError(
+          "InvalidInvocationType",
+          `${name} is a Web function: it is reached through its Http triggers, not the invoke API`,
+        ),
+      );
+      return;
+    }
     let body: Buffer;
     try {
       body = await this.readBody(req, async ? ASYNC_LIMIT_BYTES : SYNC_LIMIT_BYTES);
@@ -524,15 +553,6 @@ export class ActivatorServer {
       );
       return;
     }
-    if (st.spec.type === "Web") {
-      req.resume();
-      this.failHttp(
-        res,
-        requestId,
-        new UpdraftError("NotImplemented", `${route.function} is a Web function; they are not served yet`),
-      );
-      return;
-    }
     let raw: Buffer;
     try {
       raw = await this.readBody(req, HTTP_BODY_LIMIT_BYTES);
@@ -541,6 +561,16 @@ export class ActivatorServer {
       if (e.code === "RequestTooLarge") await discardBody(req, 4 * SYNC_LIMIT_BYTES);
       this.count(route.namespace, route.function, httpError(e.code).status);
       this.failHttp(res, requestId, e);
+      return;
+    }
+    if (st.spec.type === "Web") {
+      await this.serveWeb(res, st, route, requestId, {
+        method,
+        path: target.path,
+        query: target.query,
+        headers: req.headers,
+        body: raw,
+      });
       return;
     }
     const event = apiGatewayEvent(
@@ -576,6 +606,38 @@ export class ActivatorServer {
       : httpAnswer(result.payload, route.integratedResponse);
     res.writeHead(answer.status, { ...answer.headers, "x-updraft-request-id": requestId });
     res.end(answer.body);
+  }
+
+  /**
+   * A Web function's Http trigger: the raw request goes to an instance (through the same
+   * admission, slots and cold start as any call) and its server's answer comes back as it
+   * is, hop-by-hop headers dropped.
+   */
+  private async serveWeb(
+    res: ServerResponse,
+    st: FunctionState,
+    route: { namespace: string; function: string },
+    requestId: string,
+    web: WebRequest,
+  ): Promise<void> {
+    const start = performance.now();
+    let result: Invocation;
+    try {
+      result = await this.invoke(st, web.body, requestId, { web });
+    } catch (err) {
+      const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
+      this.count(route.namespace, route.function, httpError(e.code).status);
+      this.failHttp(res, requestId, e);
+      return;
+    }
+    const status = result.status ?? 200;
+    this.count(route.namespace, route.function, status);
+    this.metrics.duration.observe(
+      { namespace: route.namespace, function: route.function },
+      (performance.now() - start) / 1000,
+    );
+    res.writeHead(status, { ...result.webHeaders, "x-updraft-request-id": requestId });
+    res.end(result.payload);
   }
 
   /** A platform refusal to an HTTP caller: SCF's body; 429/503 say when to come back. */
@@ -661,6 +723,7 @@ export class ActivatorServer {
     cold: boolean,
     opts: InvokeOptions,
   ): Promise<Outcome> {
+    if (opts.web) return this.forwardWeb(st, inst, body, requestId, cold, opts.web);
     let upstream: Dispatcher.ResponseData;
     const sent = performance.now();
     try {
@@ -700,6 +763,60 @@ export class ActivatorServer {
     const ran = Number(upstream.headers["x-updraft-duration-ms"]);
     return {
       headers,
+      payload,
+      functionError: upstream.headers["x-updraft-function-error"] !== undefined,
+      executionMs: Number.isFinite(ran) ? ran : performance.now() - sent,
+    };
+  }
+
+  /** A Web function's raw request to one instance; see forward() for the outcomes. */
+  private async forwardWeb(
+    st: FunctionState,
+    inst: Instance,
+    body: Buffer,
+    requestId: string,
+    cold: boolean,
+    web: WebRequest,
+  ): Promise<Outcome> {
+    let upstream: Dispatcher.ResponseData;
+    const sent = performance.now();
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(web.headers))
+      if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k) && !k.startsWith("x-updraft-")) headers[k] = v;
+    try {
+      upstream = await request(
+        `http://${inst.ip}:8080${WEB_PATH_PREFIX}${web.path}${web.query ? `?${web.query}` : ""}`,
+        {
+          method: web.method as "GET",
+          body: web.method === "GET" || web.method === "HEAD" ? null : body,
+          headers: {
+            ...headers,
+            "x-updraft-request-id": requestId,
+            ...(cold ? { "x-updraft-cold-start": "true" } : {}),
+          },
+          dispatcher: this.dispatcher,
+          headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,
+          bodyTimeout: (st.spec.timeoutSeconds + 10) * 1000,
+        },
+      );
+    } catch (err) {
+      if (notDelivered(err)) return "retry";
+      throw new UpdraftError("InternalError", `forwarding to ${inst.ip} failed: ${String(err)}`, {
+        cause: err,
+      });
+    }
+    const payload = Buffer.from(await upstream.body.arrayBuffer());
+    // Only the shim's own refusals are retried elsewhere; the function's 429/503 are answers.
+    if (upstream.headers[SHIM_REFUSAL_HEADER] !== undefined)
+      return upstream.statusCode === 429 ? "busy" : "retry";
+    const webHeaders: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(upstream.headers))
+      if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k)) webHeaders[k] = v;
+    const ran = Number(upstream.headers["x-updraft-duration-ms"]);
+    return {
+      headers: {},
+      webHeaders,
+      status: upstream.statusCode,
       payload,
       functionError: upstream.headers["x-updraft-function-error"] !== undefined,
       executionMs: Number.isFinite(ran) ? ran : performance.now() - sent,

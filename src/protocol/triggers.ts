@@ -65,3 +65,16 @@ export const ADAPTER_SERVICE_ACCOUNT = "updraft-trigger-adapter";
 export const ADAPTER_PORT = 8080;
 /** Push adapters take events here (the object-storage router posts S3 records). */
 export const ADAPTER_EVENTS_PATH = "/v1/events";
+
+/**
+ * Web functions: the activator sends an Http trigger's raw request to an instance under
+ * this prefix ("/web" + the request's path), and the shim proxies it to the function's own
+ * server on 127.0.0.1:9000, as SCF does.
+ */
+export const WEB_PATH_PREFIX = "/web";
+export const WEB_FUNCTION_PORT = 9000;
+/**
+ * Set by the shim on its own refusals of a Web request (an instance draining or full), so
+ * the activator tells them from the function's own 429 or 503 and sends the request on.
+ */
+export const SHIM_REFUSAL_HEADER = "x-updraft-refusal";

@@ -82,13 +82,61 @@ describe("HTTP triggers", () => {
 kind: Function
 metadata: {name: web}
 spec:
+  runtime: nodejs24
+  type: Web
+  concurrency: {perInstance: 4}
+  code:
+    inline:
+      scf_bootstrap: |
+        #!/bin/sh
+        exec node server.js
+      server.js: |
+        const http = require("node:http");
+        http.createServer((req, res) => {
+          const chunks = [];
+          req.on("data", (c) => chunks.push(c));
+          req.on("end", () => {
+            if (req.url.startsWith("/web/unavailable")) {
+              res.writeHead(503, { "retry-after": "7" });
+              return res.end("the app's own 503");
+            }
+            res.writeHead(201, { "x-app": "yes", "set-cookie": ["a=1", "b=2"], "content-type": "application/json" });
+            res.end(JSON.stringify({
+              method: req.method,
+              url: req.url,
+              requestId: req.headers["x-scf-request-id"],
+              memory: req.headers["x-scf-memory"],
+              custom: req.headers["x-custom"],
+              leaked: Object.keys(req.headers).filter((h) => h.startsWith("x-updraft-")),
+              body: Buffer.concat(chunks).toString(),
+            }));
+          });
+        }).listen(9000, "0.0.0.0");
+---
+apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: web-dead}
+spec:
   runtime: custom
   type: Web
-  code: {inline: {scf_bootstrap: "#!/bin/sh\\nexit 0\\n"}}
+  code: {inline: {scf_bootstrap: "#!/bin/sh\\nexit 3\\n"}}
+---
+apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: web-noport}
+spec:
+  runtime: custom
+  type: Web
+  initTimeoutSeconds: 2
+  code: {inline: {scf_bootstrap: "#!/bin/sh\\nexec sleep 3600\\n"}}
 `,
     );
     applyYaml(ns, httpTrigger("web", "web", "{path: /web}"));
-    await Promise.all([served(ns, "/echo"), served(ns, "/page"), served(ns, "/slow"), served(ns, "/web")]);
+    applyYaml(ns, httpTrigger("web-dead", "web-dead", "{path: /web-dead}"));
+    applyYaml(ns, httpTrigger("web-noport", "web-noport", "{path: /web-noport}"));
+    await Promise.all(
+      ["/echo", "/page", "/slow", "/web", "/web-dead", "/web-noport"].map((p) => served(ns, p)),
+    );
   });
   after(async () => {
     await deleteNamespace(ns);
@@ -144,10 +192,54 @@ spec:
     await na.arrayBuffer();
   });
 
-  it("a Web function behind an Http trigger is refused clearly (501), not run as an Event function", async () => {
-    const res = await fetch(`${base}/http/${ns}/web`);
-    assert.equal(res.status, 501);
-    assert.equal(((await res.json()) as { errorType: string }).errorType, "NotImplemented");
+  it("a Web function gets the raw request with SCF's X-Scf-* headers, and its answer comes back as it is", async () => {
+    const res = await fetch(`${base}/http/${ns}/web/items?x=1&y=2`, {
+      method: "PUT",
+      headers: { "x-custom": "kept", "content-type": "text/plain" },
+      body: "raw body",
+    });
+    assert.equal(res.status, 201, "the app's own status");
+    assert.equal(res.headers.get("x-app"), "yes");
+    assert.deepEqual(res.headers.getSetCookie(), ["a=1", "b=2"], "a repeated header stays repeated");
+    const requestId = res.headers.get("x-updraft-request-id");
+    const got = (await res.json()) as Record<string, unknown>;
+    assert.deepEqual(got, {
+      method: "PUT",
+      url: "/web/items?x=1&y=2",
+      requestId,
+      memory: "128",
+      custom: "kept",
+      leaked: [],
+      body: "raw body",
+    });
+  });
+
+  it("a Web function's own 503 is its answer, not an instance refusal retried elsewhere", async () => {
+    const res = await fetch(`${base}/http/${ns}/web/unavailable`);
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("retry-after"), "7");
+    assert.equal(await res.text(), "the app's own 503");
+  });
+
+  it("a Web function whose process exited answers 405, one whose port never opened 446 (SCF's codes)", async () => {
+    const dead = await fetch(`${base}/http/${ns}/web-dead`);
+    assert.equal(dead.status, 405);
+    assert.equal(((await dead.json()) as { errorCode: number }).errorCode, 405);
+    const noport = await fetch(`${base}/http/${ns}/web-noport`);
+    assert.equal(noport.status, 446);
+    assert.equal(((await noport.json()) as { errorCode: number }).errorCode, 446);
+  });
+
+  it("a Web function takes no invoke API calls, sync or async", async () => {
+    for (const type of ["RequestResponse", "Event"]) {
+      const res = await fetch(`${base}/v1/namespaces/${ns}/functions/web/invocations`, {
+        method: "POST",
+        headers: { "X-Updraft-Invocation-Type": type },
+        body: "{}",
+      });
+      assert.equal(res.status, 400, type);
+      assert.equal(((await res.json()) as { errorType: string }).errorType, "InvalidInvocationType");
+    }
   });
 
   it("a namespace cannot reach another namespace's trigger", async () => {

@@ -5,6 +5,7 @@
 import { resolve } from "node:path";
 import { UpdraftError } from "../../lib/errors.ts";
 import { Shim, type ShimConfig } from "../../runtime/shim.ts";
+import { WebShim } from "../../runtime/web.ts";
 
 function num(key: string, def?: number): number {
   const raw = process.env[key];
@@ -45,7 +46,9 @@ function parse(): ShimConfig {
 
 async function main(): Promise<void> {
   const cfg = parse();
-  const shim = new Shim(cfg, (line) => process.stdout.write(`${line}\n`));
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  // A Web function's own server answers HTTP; an Event function's handler answers events.
+  const shim = cfg.functionType === "Web" ? new WebShim(cfg, out) : new Shim(cfg, out);
   let draining = false;
   const drain = async () => {
     if (draining) return;

@@ -1,0 +1,256 @@
+/**
+ * The shim of a Web function (SCF's "Web 函数"): the code's `scf_bootstrap` starts the
+ * user's own HTTP server on 127.0.0.1:9000 (0.0.0.0 too, as SCF's examples bind); each raw
+ * request the activator sends under /web is proxied to it with SCF's X-Scf-* headers, and
+ * the answer comes back unchanged. SCF's codes: 446 when the port is not bound within the
+ * init timeout, 405 when the process has exited (the instance then goes: the shim exits
+ * and the kubelet starts it again), 433 when a request outlives the function's time-out.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { Agent, request } from "undici";
+import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
+import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
+import { billedMs, endLine, reportLine, startLine } from "./scf-log.ts";
+import { errorBody, pullCode, type ShimConfig } from "./shim.ts";
+
+/** SCF's X-Scf-* headers for one request of a Web function. */
+export function scfHeaders(cfg: ShimConfig, requestId: string): Record<string, string> {
+  return {
+    "x-scf-request-id": requestId,
+    "x-scf-memory": String(cfg.memoryMB),
+    "x-scf-timeout": String(cfg.timeoutMs),
+    "x-scf-version": cfg.env.SCF_FUNCTIONVERSION ?? "$LATEST",
+    "x-scf-name": cfg.env.SCF_FUNCTIONNAME ?? "",
+    "x-scf-namespace": cfg.env.SCF_NAMESPACE ?? "default",
+    "x-scf-region": cfg.env.TENCENTCLOUD_REGION ?? "",
+    "x-scf-appid": cfg.env.TENCENTCLOUD_APPID ?? "",
+    "x-scf-uin": cfg.env.TENCENTCLOUD_UIN ?? "",
+  };
+}
+
+/** Headers of the incoming request the function's server gets: all but hop-by-hop and ours. */
+export function forwardedRequestHeaders(h: IncomingMessage["headers"]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined || HOP_BY_HOP_HEADERS.has(k) || k.startsWith("x-updraft-")) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+type State = "init" | "ready" | "unbound" | "exited";
+
+export class WebShim {
+  private readonly cfg: ShimConfig;
+  private readonly out: (line: string) => void;
+  private server: Server | undefined;
+  private proc: ChildProcess | undefined;
+  private state: State = "init";
+  private draining = false;
+  private inFlight = 0;
+  private readonly agent = new Agent({ keepAliveTimeout: 30_000, connections: 256 });
+  private exitCode: string = "";
+
+  constructor(cfg: ShimConfig, out: (line: string) => void) {
+    this.cfg = cfg;
+    this.out = out;
+  }
+
+  /**
+   * Ready once init has ended either way: an instance whose server never bound or whose
+   * process exited at start answers each request at once with SCF's code (446, 405)
+   * instead of leaving callers to wait out a cold start that cannot come.
+   */
+  get ready(): boolean {
+    return !this.draining && this.state !== "init";
+  }
+
+  async start(): Promise<void> {
+    if (this.cfg.codeUrl) await pullCode(this.cfg.codeUrl, this.cfg.codeSha256 ?? "", this.cfg.codeDir);
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve) => this.server!.listen(this.cfg.port, "0.0.0.0", () => resolve()));
+    const bootstrap = join(this.cfg.codeDir, "scf_bootstrap");
+    try {
+      accessSync(bootstrap, constants.X_OK);
+    } catch {
+      this.out(`init failed: ${bootstrap} is missing or not executable`);
+      this.state = "exited";
+      this.exitCode = "no scf_bootstrap";
+      return;
+    }
+    this.proc = spawn(bootstrap, [], {
+      cwd: this.cfg.codeDir,
+      env: { ...this.cfg.env, PORT: String(WEB_FUNCTION_PORT) },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    this.proc.on("exit", (code, signal) => {
+      const wasServing = this.state === "ready";
+      this.exitCode = `code ${code ?? "none"}, signal ${signal ?? "none"}`;
+      this.state = "exited";
+      this.out(`scf_bootstrap exited (${this.exitCode})`);
+      // A server that ran and died: requests in flight get their 405, then the container
+      // ends and the kubelet starts a fresh instance. One that never started stays to say so.
+      if (wasServing && !this.draining) {
+        this.draining = true;
+        setTimeout(() => process.exit(1), 1000).unref();
+      }
+    });
+    const deadline = Date.now() + this.cfg.initTimeoutMs;
+    while (this.state === "init" && Date.now() < deadline) {
+      if (await portOpen(WEB_FUNCTION_PORT)) {
+        this.state = "ready";
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    if (this.state === "init") {
+      this.state = "unbound";
+      this.out(
+        `init failed: nothing listens on port ${WEB_FUNCTION_PORT} after ${this.cfg.initTimeoutMs} ms`,
+      );
+    }
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? "/";
+    const path = url.split("?")[0];
+    if (path === "/healthz") {
+      res.end("ok");
+      return;
+    }
+    if (path === "/readyz") {
+      res.writeHead(this.ready ? 200 : 503).end(this.ready ? "ok" : "not ready");
+      return;
+    }
+    if (!url.startsWith(`${WEB_PATH_PREFIX}/`)) {
+      req.resume();
+      res.writeHead(400, { "content-type": "application/json" });
+      res.end(errorBody(400, "a Web function is reached through its Http triggers", "InvalidInvocationType"));
+      return;
+    }
+    if (this.draining || this.inFlight >= this.cfg.perInstance) {
+      req.resume();
+      res.writeHead(this.draining ? 503 : 429, {
+        "content-type": "application/json",
+        [SHIM_REFUSAL_HEADER]: "true",
+      });
+      res.end(
+        errorBody(
+          this.draining ? 500 : 429,
+          this.draining ? "instance draining" : "instance at capacity",
+          "InstanceRefused",
+        ),
+      );
+      return;
+    }
+    const id = String(req.headers["x-updraft-request-id"] ?? crypto.randomUUID());
+    if (this.state !== "ready") {
+      req.resume();
+      const [code, msg, type] =
+        this.state === "unbound"
+          ? [
+              446,
+              `the function's server did not listen on port ${WEB_FUNCTION_PORT} within the init timeout`,
+              "PortBindingFailed",
+            ]
+          : this.state === "exited"
+            ? [405, `the function's process exited (${this.exitCode})`, "UserProcessExited"]
+            : [500, "the function is starting", "NotReady"];
+      this.fail(res, id, code as number, msg as string, type as string);
+      return;
+    }
+    this.inFlight++;
+    this.out(startLine(id));
+    const t0 = performance.now();
+    try {
+      const upstream = await request(
+        `http://127.0.0.1:${WEB_FUNCTION_PORT}${url.slice(WEB_PATH_PREFIX.length)}`,
+        {
+          method: (req.method ?? "GET") as "GET",
+          headers: { ...forwardedRequestHeaders(req.headers), ...scfHeaders(this.cfg, id) },
+          body: req.method === "GET" || req.method === "HEAD" ? null : req,
+          dispatcher: this.agent,
+          headersTimeout: this.cfg.timeoutMs,
+          bodyTimeout: this.cfg.timeoutMs,
+        },
+      );
+      const headers: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(upstream.headers))
+        if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k)) headers[k] = v;
+      const body = Buffer.from(await upstream.body.arrayBuffer());
+      const ms = performance.now() - t0;
+      res.writeHead(upstream.statusCode, {
+        ...headers,
+        "x-updraft-duration-ms": String(Math.round(ms)),
+        "x-updraft-billed-duration-ms": String(billedMs(ms)),
+      });
+      res.end(body);
+    } catch (err) {
+      const e = err as { code?: string };
+      if ((this.state as State) === "exited")
+        this.fail(res, id, 405, `the function's process exited (${this.exitCode})`, "UserProcessExited");
+      else if (e.code === "UND_ERR_HEADERS_TIMEOUT" || e.code === "UND_ERR_BODY_TIMEOUT")
+        this.fail(
+          res,
+          id,
+          433,
+          `Invoking task timed out after ${Math.round(this.cfg.timeoutMs / 1000)} seconds`,
+          "TimeLimitReached",
+        );
+      else
+        this.fail(
+          res,
+          id,
+          405,
+          `the function's server failed the request: ${String(err)}`,
+          "UserProcessError",
+        );
+    } finally {
+      this.inFlight--;
+      const ms = performance.now() - t0;
+      this.out(endLine(id));
+      this.out(reportLine(id, ms, this.cfg.memoryMB, 0));
+    }
+  }
+
+  private fail(res: ServerResponse, id: string, code: number, message: string, type: string): void {
+    res.writeHead(code, {
+      "content-type": "application/json",
+      "x-updraft-function-error": String(code),
+      "x-updraft-request-id": id,
+    });
+    res.end(errorBody(code, message, type));
+  }
+
+  async drain(): Promise<void> {
+    this.draining = true;
+    const deadline = Date.now() + this.cfg.timeoutMs + 1000;
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    this.proc?.kill("SIGTERM");
+    await this.agent.close().catch(() => undefined);
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      const t = setTimeout(resolve, 2000);
+      this.server.close(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: "127.0.0.1", port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
