@@ -392,9 +392,7 @@ up() {
 
   start containerd --config "$dir/containerd/config.toml"
   wait_for containerd 30 test -S "$containerd_sock"
-  start kubelet --config="$dir/kubelet-config.yaml" --kubeconfig="$dir/node.kubeconfig" \
-    --container-runtime-endpoint="unix://$containerd_sock" --node-ip="$bridge_ip" \
-    --hostname-override="$node_name" --root-dir="$dir/kubelet" --v=1
+  start_kubelet
   start kube-proxy --config="$dir/kube-proxy-config.yaml" --v=1
   # The default ServiceAccount appearing proves the controller-manager is working.
   wait_for "kube-controller-manager" 120 kctl -n default get serviceaccount default
@@ -405,6 +403,23 @@ up() {
   wait_for "local-path-provisioner" 120 kctl -n local-path-storage rollout status deployment/local-path-provisioner --timeout=2s
   brokers wait
   say "cluster up in $((SECONDS - t0)) s — eval \"\$(make -s cluster-env)\""
+}
+
+# containerd's socket answers before its CRI service is initialised, and a kubelet that
+# asks too early exits ("server is not initialized yet"): start it again until its own
+# health endpoint answers. (Waiting for the Node to be Ready is not enough: a Node object
+# stays Ready for a while after its kubelet died.)
+start_kubelet() {
+  local deadline=$((SECONDS + 90))
+  until curl -sf http://127.0.0.1:10248/healthz >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "kubelet not healthy after 90s (see $logs/kubelet.log)"
+    if ! is_ours kubelet; then
+      start kubelet --config="$dir/kubelet-config.yaml" --kubeconfig="$dir/node.kubeconfig" \
+        --container-runtime-endpoint="unix://$containerd_sock" --node-ip="$bridge_ip" \
+        --hostname-override="$node_name" --root-dir="$dir/kubelet" --v=1
+    fi
+    sleep 0.5
+  done
 }
 
 node_ready() {
