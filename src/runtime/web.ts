@@ -8,10 +8,16 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  Agent,
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { Agent, request } from "undici";
 import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
 import { billedMs, endLine, reportLine, startLine } from "./scf-log.ts";
@@ -52,7 +58,8 @@ export class WebShim {
   private state: State = "init";
   private draining = false;
   private inFlight = 0;
-  private readonly agent = new Agent({ keepAliveTimeout: 30_000, connections: 256 });
+  // The runtime images carry no npm packages: node:http is the client.
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 });
   private exitCode: string = "";
 
   constructor(cfg: ShimConfig, out: (line: string) => void) {
@@ -168,33 +175,22 @@ export class WebShim {
     this.out(startLine(id));
     const t0 = performance.now();
     try {
-      const upstream = await request(
-        `http://127.0.0.1:${WEB_FUNCTION_PORT}${url.slice(WEB_PATH_PREFIX.length)}`,
-        {
-          method: (req.method ?? "GET") as "GET",
-          headers: { ...forwardedRequestHeaders(req.headers), ...scfHeaders(this.cfg, id) },
-          body: req.method === "GET" || req.method === "HEAD" ? null : req,
-          dispatcher: this.agent,
-          headersTimeout: this.cfg.timeoutMs,
-          bodyTimeout: this.cfg.timeoutMs,
-        },
-      );
+      const upstream = await this.proxy(req, url.slice(WEB_PATH_PREFIX.length), id);
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(upstream.headers))
         if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k)) headers[k] = v;
-      const body = Buffer.from(await upstream.body.arrayBuffer());
       const ms = performance.now() - t0;
-      res.writeHead(upstream.statusCode, {
+      res.writeHead(upstream.status, {
         ...headers,
         "x-updraft-duration-ms": String(Math.round(ms)),
         "x-updraft-billed-duration-ms": String(billedMs(ms)),
       });
-      res.end(body);
+      res.end(upstream.body);
     } catch (err) {
       const e = err as { code?: string };
       if ((this.state as State) === "exited")
         this.fail(res, id, 405, `the function's process exited (${this.exitCode})`, "UserProcessExited");
-      else if (e.code === "UND_ERR_HEADERS_TIMEOUT" || e.code === "UND_ERR_BODY_TIMEOUT")
+      else if (e.code === "TimeLimitReached")
         this.fail(
           res,
           id,
@@ -218,6 +214,47 @@ export class WebShim {
     }
   }
 
+  /** One request to the function's server, within the function's time-out. */
+  private proxy(
+    req: IncomingMessage,
+    path: string,
+    id: string,
+  ): Promise<{ status: number; headers: IncomingMessage["headers"]; body: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const out = request(
+        {
+          host: "127.0.0.1",
+          port: WEB_FUNCTION_PORT,
+          method: req.method ?? "GET",
+          path,
+          headers: { ...forwardedRequestHeaders(req.headers), ...scfHeaders(this.cfg, id) },
+          agent: this.agent,
+        },
+        (upstream) => {
+          const chunks: Buffer[] = [];
+          upstream.on("data", (c: Buffer) => chunks.push(c));
+          upstream.on("end", () => {
+            clearTimeout(timer);
+            resolve({
+              status: upstream.statusCode ?? 502,
+              headers: upstream.headers,
+              body: Buffer.concat(chunks),
+            });
+          });
+          upstream.on("error", reject);
+        },
+      );
+      const timer = setTimeout(() => {
+        out.destroy(Object.assign(new Error("time-out"), { code: "TimeLimitReached" }));
+      }, this.cfg.timeoutMs);
+      out.on("error", (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      req.pipe(out);
+    });
+  }
+
   private fail(res: ServerResponse, id: string, code: number, message: string, type: string): void {
     res.writeHead(code, {
       "content-type": "application/json",
@@ -232,7 +269,7 @@ export class WebShim {
     const deadline = Date.now() + this.cfg.timeoutMs + 1000;
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     this.proc?.kill("SIGTERM");
-    await this.agent.close().catch(() => undefined);
+    this.agent.destroy();
     await new Promise<void>((resolve) => {
       if (!this.server) return resolve();
       const t = setTimeout(resolve, 2000);
