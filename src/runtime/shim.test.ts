@@ -51,6 +51,18 @@ describe("mapOutcome", () => {
     },
     { why: "a time-out is 433 and recycles the worker", o: { kind: "timeout" }, code: 433, recycle: true },
     {
+      why: "a result over 6 MB is SCF's 407, not returned",
+      o: { kind: "response", body: Buffer.alloc(6 * 1024 * 1024 + 1, 0x61) },
+      code: 407,
+      recycle: false,
+    },
+    {
+      why: "a result of exactly 6 MB is returned",
+      o: { kind: "response", body: Buffer.from(JSON.stringify("a".repeat(6 * 1024 * 1024 - 2))) },
+      code: undefined,
+      recycle: false,
+    },
+    {
       why: "an exit is 439 and recycles the worker",
       o: { kind: "exited", code: 1, signal: null },
       code: 439,

@@ -64,6 +64,9 @@ export interface InvokeResult {
   headers: Record<string, string>;
 }
 
+/** The largest result a function may return (SCF: 6 MB; e.g. 6,291,457 bytes is 407). */
+export const RESULT_LIMIT_BYTES = 6 * 1024 * 1024;
+
 /** SCF's error body: {errorCode, errorMessage, errorType, stackTrace}. */
 export function errorBody(code: number, message: string, type: string, stackTrace = ""): Buffer {
   return Buffer.from(JSON.stringify({ errorCode: code, errorMessage: message, errorType: type, stackTrace }));
@@ -76,6 +79,17 @@ export function errorBody(code: number, message: string, type: string, stackTrac
 export function mapOutcome(o: Outcome, timeoutMs: number): { code?: number; body: Buffer; recycle: boolean } {
   switch (o.kind) {
     case "response": {
+      // SCF's 407: a result over 6 MB is not returned (the limit of a sync response).
+      if (o.body.length > RESULT_LIMIT_BYTES)
+        return {
+          code: 407,
+          body: errorBody(
+            407,
+            `the function's result is ${o.body.length} bytes, over the 6 MB limit`,
+            "ResultTooLarge",
+          ),
+          recycle: false,
+        };
       const text = o.body.toString();
       try {
         JSON.parse(text);

@@ -109,6 +109,7 @@ describe("end to end", () => {
   if (event.throw) throw new TypeError("bad input: " + event.throw);
   if (event.sleep) await new Promise((r) => setTimeout(r, event.sleep));
   if (event.exit) process.exit(event.exit);
+  if (event.big) return "x".repeat(event.big);
   return "ok";
 };`,
           },
@@ -301,6 +302,14 @@ done`,
     assert.equal((r.json as { errorCode: number }).errorCode, 433);
     const ok = await invoke("errors", "{}");
     assert.equal(ok.body, '"ok"');
+  });
+
+  it("a result over 6 MB is 407 (SCF's code), one under it is returned", async () => {
+    const r = await invoke("errors", JSON.stringify({ big: 7 * 1024 * 1024 }));
+    assert.equal(r.headers.get("x-updraft-function-error"), "407", r.body.slice(0, 200));
+    assert.equal((r.json as { errorCode: number }).errorCode, 407);
+    const ok = await invoke("errors", JSON.stringify({ big: 1024 * 1024 }));
+    assert.equal(ok.body.length, 1024 * 1024 + 2);
   });
 
   it("a process exit is 439, and the instance recovers", async () => {
