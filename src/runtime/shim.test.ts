@@ -98,7 +98,12 @@ describe("workers", () => {
   });
   it("runtimes map to their bootstraps; custom runs the user's", () => {
     assert.deepEqual(workerArgv("nodejs24", "/app", "/var/user"), [
-      "node",
+      "/var/lang/node24/bin/node",
+      "/app/runtimes/nodejs/bootstrap.cjs",
+    ]);
+    // Node.js 22 runs the function; the shim stays on the image's Node.js 24.
+    assert.deepEqual(workerArgv("nodejs22", "/app", "/var/user"), [
+      "/var/lang/node22/bin/node",
       "/app/runtimes/nodejs/bootstrap.cjs",
     ]);
     assert.deepEqual(workerArgv("python3.11", "/app", "/var/user"), [

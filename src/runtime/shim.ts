@@ -53,7 +53,9 @@ export function workerCount(perInstance: number, memoryMB: number): number {
 
 /** The command that runs a runtime's bootstrap. */
 export function workerArgv(runtime: string, appDir: string, codeDir: string): string[] {
-  if (runtime.startsWith("nodejs")) return ["node", join(appDir, "runtimes/nodejs/bootstrap.cjs")];
+  // nodejs22 → /var/lang/node22/bin/node: SCF's path, in every Node.js runtime image.
+  const node = /^nodejs(\d+)$/.exec(runtime);
+  if (node) return [`/var/lang/node${node[1]}/bin/node`, join(appDir, "runtimes/nodejs/bootstrap.cjs")];
   if (runtime.startsWith("python")) return ["python3", "-u", join(appDir, "runtimes/python/bootstrap.py")];
   return [join(codeDir, "bootstrap")];
 }

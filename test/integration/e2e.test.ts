@@ -99,6 +99,14 @@ describe("end to end", () => {
       ns,
       [
         fn("node-hello", "nodejs24", { "index.js": NODE_HELLO }),
+        fn("node22", "nodejs22", {
+          "index.js": `const fs = require("node:fs");
+exports.main_handler = async (event, context) => ({
+  version: process.version,
+  scfPaths: ["/var/lang/node16/bin/node", "/var/lang/node22/bin/node"].map((p) => fs.existsSync(p)),
+  requestId: context.request_id,
+});`,
+        }),
         fn("py-hello", "python3.11", { "index.py": PY_HELLO }),
         fn("echo", "python3.11", { "index.py": "def main_handler(event, context):\n    return event" }),
         fn(
@@ -182,7 +190,7 @@ done`,
           "-o",
           'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}',
         ]);
-        return out.split(" ").filter((s) => s === "True").length === 10;
+        return out.split(" ").filter((s) => s === "True").length === 11;
       },
       60_000,
     );
@@ -218,6 +226,15 @@ done`,
     assert.equal(warm.headers.get("x-updraft-init-duration-ms"), null, "warm: no init");
     assert.match(warm.headers.get("x-updraft-billed-duration-ms") ?? "", /^\d+$/);
     assert.ok(Number(warm.headers.get("x-updraft-duration-ms")) >= 0);
+  });
+
+  it("Node.js 22 runs the function (the shim stays on 24), with SCF's interpreter paths", async () => {
+    const r = await invoke("node22", "{}");
+    assert.equal(r.status, 200, r.body);
+    const got = r.json as { version: string; scfPaths: boolean[]; requestId: string };
+    assert.match(got.version, /^v22\./);
+    assert.deepEqual(got.scfPaths, [true, true]);
+    assert.equal(got.requestId, r.headers.get("x-updraft-request-id"));
   });
 
   it("Python hello: cold then warm, with every context field and the SCF environment", async () => {
