@@ -111,6 +111,7 @@ describe("workers", () => {
       "-u",
       "/app/runtimes/python/bootstrap.py",
     ]);
+    assert.deepEqual(workerArgv("php8.2", "/app", "/var/user"), ["php", "/app/runtimes/php/bootstrap.php"]);
     assert.deepEqual(workerArgv("custom", "/app", "/var/user"), ["/var/user/bootstrap"]);
   });
 });

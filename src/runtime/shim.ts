@@ -57,6 +57,7 @@ export function workerArgv(runtime: string, appDir: string, codeDir: string): st
   const node = /^nodejs(\d+)$/.exec(runtime);
   if (node) return [`/var/lang/node${node[1]}/bin/node`, join(appDir, "runtimes/nodejs/bootstrap.cjs")];
   if (runtime.startsWith("python")) return ["python3", "-u", join(appDir, "runtimes/python/bootstrap.py")];
+  if (runtime.startsWith("php")) return ["php", join(appDir, "runtimes/php/bootstrap.php")];
   return [join(codeDir, "bootstrap")];
 }
 

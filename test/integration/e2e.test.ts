@@ -99,6 +99,15 @@ describe("end to end", () => {
       ns,
       [
         fn("node-hello", "nodejs24", { "index.js": NODE_HELLO }),
+        fn("php-hello", "php8.2", {
+          "index.php": `<?php
+function main_handler($event, $context) {
+    echo "php saw " . json_encode($event) . "\\n";
+    if (isset($event->throw)) throw new InvalidArgumentException("bad input: " . $event->throw);
+    return ["hello" => $event->name, "request_id" => $context->request_id, "memory" => $context->memory_limit_in_mb,
+        "version" => PHP_VERSION, "scfPath" => is_executable("/var/lang/php7/bin/php"), "cwd" => getcwd()];
+}`,
+        }),
         fn("node22", "nodejs22", {
           "index.js": `const fs = require("node:fs");
 exports.main_handler = async (event, context) => ({
@@ -190,7 +199,7 @@ done`,
           "-o",
           'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}',
         ]);
-        return out.split(" ").filter((s) => s === "True").length === 11;
+        return out.split(" ").filter((s) => s === "True").length === 12;
       },
       60_000,
     );
@@ -226,6 +235,27 @@ done`,
     assert.equal(warm.headers.get("x-updraft-init-duration-ms"), null, "warm: no init");
     assert.match(warm.headers.get("x-updraft-billed-duration-ms") ?? "", /^\d+$/);
     assert.ok(Number(warm.headers.get("x-updraft-duration-ms")) >= 0);
+  });
+
+  it("PHP: main_handler($event, $context) with the event as objects; echo goes to the log; an exception is 430", async () => {
+    const r = await invoke("php-hello", JSON.stringify({ name: "php" }), { "X-Updraft-Log-Type": "Tail" });
+    assert.equal(r.status, 200, r.body);
+    const got = r.json as Record<string, unknown>;
+    assert.equal(got.hello, "php");
+    assert.equal(got.request_id, r.headers.get("x-updraft-request-id"));
+    assert.equal(got.memory, 128);
+    assert.match(String(got.version), /^8\.2\./);
+    assert.equal(got.scfPath, true);
+    assert.equal(got.cwd, "/var/user");
+    const log = Buffer.from(r.headers.get("x-updraft-log-result") ?? "", "base64").toString();
+    assert.match(log, /^php saw \{"name":"php"\}$/m);
+    const e = await invoke("php-hello", JSON.stringify({ throw: "x" }));
+    assert.equal(e.headers.get("x-updraft-function-error"), "430", e.body);
+    const err = e.json as { errorCode: number; errorMessage: string; errorType: string };
+    assert.deepEqual(
+      [err.errorCode, err.errorMessage, err.errorType],
+      [430, "bad input: x", "InvalidArgumentException"],
+    );
   });
 
   it("Node.js 22 runs the function (the shim stays on 24), with SCF's interpreter paths", async () => {
