@@ -4,12 +4,10 @@
  * activator, enforces the timeout, maps failures to SCF's codes and prints SCF's log lines.
  */
 
-import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import { InstanceHeaders, TRIGGER_SOURCE_PATTERN } from "../protocol/triggers.ts";
+import { pullCode } from "./pull-code.ts";
 import { billedMs, endLine, errorLine, initReportLine, reportLine, startLine } from "./scf-log.ts";
 import { type Outcome, Worker } from "./worker.ts";
 
@@ -468,20 +466,4 @@ export class Shim {
   get uptimeMs(): number {
     return performance.now() - this.startedAt;
   }
-}
-
-/** Fetches a zip or tar.gz package, checks its SHA-256 and unpacks it into dir. */
-export async function pullCode(url: string, sha256: string, dir: string): Promise<void> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
-  if (!res.ok) throw new Error(`code download failed: ${url}: HTTP ${res.status}`);
-  const data = Buffer.from(await res.arrayBuffer());
-  const got = createHash("sha256").update(data).digest("hex");
-  if (got !== sha256) throw new Error(`code package sha256 mismatch: want ${sha256}, got ${got}`);
-  const tmp = mkdtempSync("/tmp/code-");
-  const file = join(tmp, "package");
-  writeFileSync(file, data);
-  const isZip = data.subarray(0, 2).toString() === "PK";
-  if (isZip) execFileSync("unzip", ["-q", "-o", file, "-d", dir]);
-  else execFileSync("tar", ["-xzf", file, "-C", dir]);
-  rmSync(tmp, { recursive: true, force: true });
 }

@@ -20,8 +20,9 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
+import { pullCode } from "./pull-code.ts";
 import { billedMs, endLine, reportLine, startLine } from "./scf-log.ts";
-import { errorBody, pullCode, type ShimConfig } from "./shim.ts";
+import { errorBody, type ShimConfig } from "./shim.ts";
 
 /** SCF's X-Scf-* headers for one request of a Web function. */
 export function scfHeaders(cfg: ShimConfig, requestId: string): Record<string, string> {
