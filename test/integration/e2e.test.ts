@@ -5,7 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
@@ -13,7 +16,10 @@ import {
   apps,
   core,
   deleteNamespace,
+  getFunction,
+  HOST_IP,
   installFullUpdraft,
+  isReady,
   kubectlOk,
   newNamespace,
   ROOT,
@@ -357,6 +363,57 @@ done`,
     assert.equal((r.json as { errorCode: number }).errorCode, 407);
     const ok = await invoke("errors", JSON.stringify({ big: 1024 * 1024 }));
     assert.equal(ok.body.length, 1024 * 1024 + 2);
+  });
+
+  it("a code.url zip is downloaded, checked and unpacked by the shim (a Web function's scf_bootstrap stays executable)", async () => {
+    const src = mkdtempSync(join(tmpdir(), "pkg-"));
+    writeFileSync(join(src, "index.js"), "exports.main_handler = async () => 'from a package';\n");
+    writeFileSync(
+      join(src, "app.js"),
+      "require('node:http').createServer((q, r) => r.end('web from a package')).listen(9000);\n",
+    );
+    writeFileSync(join(src, "scf_bootstrap"), "#!/bin/sh\nexec node app.js\n");
+    chmodSync(join(src, "scf_bootstrap"), 0o755);
+    const zip = join(mkdtempSync(join(tmpdir(), "zip-")), "code.zip");
+    execFileSync("zip", ["-qr", zip, "."], { cwd: src });
+    const body = readFileSync(zip);
+    const sha = createHash("sha256").update(body).digest("hex");
+    const server = createServer((_req, res) => res.end(body));
+    await new Promise<void>((r) => server.listen(0, HOST_IP, () => r()));
+    const url = `http://${HOST_IP}:${(server.address() as { port: number }).port}/code.zip`;
+    try {
+      applyYaml(
+        ns,
+        `apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: packaged}
+spec: {runtime: nodejs24, handler: index.main_handler, code: {url: "${url}", sha256: "${sha}"}}
+---
+apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: packaged-web}
+spec: {runtime: nodejs24, type: Web, code: {url: "${url}", sha256: "${sha}"}}
+---
+apiVersion: updraft.dev/v1alpha1
+kind: Trigger
+metadata: {name: packaged-web}
+spec: {function: packaged-web, type: Http, http: {path: /packaged-web}}
+`,
+      );
+      await waitFor("packaged Ready", async () => isReady(await getFunction(ns, "packaged")), 60_000, 500);
+      const r = await invoke("packaged");
+      assert.equal(r.body, '"from a package"');
+      await waitFor(
+        "packaged-web Ready",
+        async () => isReady(await getFunction(ns, "packaged-web")),
+        60_000,
+        500,
+      );
+      const w = await fetch(`${base}/http/${ns}/packaged-web`, { signal: AbortSignal.timeout(120_000) });
+      assert.equal(await w.text(), "web from a package");
+    } finally {
+      server.close();
+    }
   });
 
   it("a process exit is 439, and the instance recovers", async () => {
