@@ -96,9 +96,14 @@ export class StatusReporter {
     this.timer = setInterval(() => void this.flush(), this.intervalMs);
   }
 
+  /** The last write, tried a few times (a conflict with another writer keeps the deltas). */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.flush();
+    for (let i = 0; i < 5; i++) {
+      await this.flush();
+      if (!this.pending.fired && !this.pending.failed && this.pending.source === undefined) return;
+      await new Promise((r) => setTimeout(r, 200 * (i + 1)));
+    }
   }
 
   /** Writes what is pending, if anything; one write at a time. */
