@@ -155,6 +155,20 @@ describe("FunctionReconciler", () => {
     assert.equal(fn.status?.conditions?.find((c) => c.type === "Ready")?.status, "True");
   });
 
+  it("refuses inline code over what a ConfigMap holds: CodeReady False, no child made", async () => {
+    // Four files of 260,000 bytes: each within the CRD's per-file limit, 1,040,000 in all.
+    const big = "x".repeat(260_000);
+    const { api, r, fns } = setup({
+      code: { inline: { "a.js": big, "b.js": big, "c.js": big, "d.js": big } },
+    });
+    await r.reconcile("ns/hello");
+    assert.deepEqual(api.writes, ["update status hello"], "no ConfigMap, Deployment or Service");
+    const code = fns.get("hello", "ns")!.status?.conditions?.find((c) => c.type === "CodeReady");
+    assert.equal(code?.status, "False");
+    assert.equal(code?.reason, "InlineCodeTooLarge");
+    assert.match(code?.message ?? "", /1040016 bytes, over the 1000000/);
+  });
+
   it("writes nothing when run again on a converged Function", async () => {
     const { api, r } = setup();
     await r.reconcile("ns/hello");

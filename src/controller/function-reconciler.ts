@@ -58,6 +58,19 @@ const ownedBy = (
   uid: string | undefined,
 ) => (obj.metadata?.ownerReferences ?? []).some((o) => o.uid === uid);
 
+/**
+ * The most inline code a Function may hold: a ConfigMap holds 1 MiB (1,048,576 bytes) in
+ * all; 1,000,000 bytes of files leave room for their names and the object's metadata.
+ */
+export const INLINE_CODE_LIMIT_BYTES = 1_000_000;
+
+/** Bytes of inline code: UTF-8 lengths of the files and their names. */
+export function inlineCodeBytes(inline: Record<string, string>): number {
+  let n = 0;
+  for (const [name, text] of Object.entries(inline)) n += Buffer.byteLength(name) + Buffer.byteLength(text);
+  return n;
+}
+
 export class FunctionReconciler {
   private readonly d: FunctionReconcilerDeps;
 
@@ -123,6 +136,17 @@ export class FunctionReconciler {
   ): Promise<{ ready: boolean; sha: string }> {
     const spec = fn.spec.code;
     if (spec.inline) {
+      // The apiserver cannot afford a CEL rule summing the files (its cost estimate is over
+      // budget), so the total is checked here: above it the ConfigMap would be refused.
+      const bytes = inlineCodeBytes(spec.inline);
+      if (bytes > INLINE_CODE_LIMIT_BYTES) {
+        conds.markFalse(
+          C.CodeReady,
+          "InlineCodeTooLarge",
+          `spec.code.inline holds ${bytes} bytes, over the ${INLINE_CODE_LIMIT_BYTES} a ConfigMap can hold: use code.url (a zip or tar.gz package) or code.image`,
+        );
+        return { ready: false, sha: "" };
+      }
       const desired = makeCodeConfigMap(fn)!;
       const existing = this.d.codeConfigMaps.get(desired.metadata!.name!, fn.metadata.namespace);
       if (!existing) {

@@ -219,6 +219,32 @@ spec: {function: target, type: Timer, timer: {cronExpression: "0 */1 * * * * *"}
     assert.equal(condition(t, "Ready")?.reason, "FunctionNotFound");
   });
 
+  it("inline code over what a ConfigMap holds is reported (InlineCodeTooLarge), and nothing is made", async () => {
+    const n = await ns("big");
+    const big = "x".repeat(260_000);
+    // create, not apply: apply would copy the whole manifest into an annotation.
+    kubectlOk(
+      ["create", "-n", n, "-f", "-"],
+      JSON.stringify({
+        apiVersion: "updraft.dev/v1alpha1",
+        kind: "Function",
+        metadata: { name: "big" },
+        spec: {
+          runtime: "nodejs24",
+          handler: "index.main_handler",
+          code: { inline: { "a.js": big, "b.js": big, "c.js": big, "d.js": big } },
+        },
+      }),
+    );
+    const fn = await waitFor("CodeReady False", async () => {
+      const f = await getFunction(n, "big");
+      return condition(f, "CodeReady")?.status === "False" ? f : undefined;
+    });
+    assert.equal(condition(fn, "CodeReady")?.reason, "InlineCodeTooLarge");
+    assert.match(condition(fn, "Ready")?.message ?? "", /code\.url/);
+    assert.equal((await apps.listNamespacedDeployment({ namespace: n })).items.length, 0);
+  });
+
   it("a missing configMapRef is reported and the Function recovers when it appears", async () => {
     const n = await ns("cmref");
     applyYaml(
