@@ -8,7 +8,8 @@
  * the function fails is retried maxRetries times (1 s, 2 s, … 30 s apart), then handed to
  * the function's dead-letter target, counted as failed and skipped. Throttling (429/432)
  * and an unreachable platform never use up retries: the partition waits — backpressure —
- * and the consumer stops fetching once 4 × batchSize records wait, so nothing piles up.
+ * and the consumer stops fetching once max(4 × batchSize, 256) records wait, so nothing
+ * piles up.
  */
 
 import { createHash } from "node:crypto";
@@ -27,6 +28,8 @@ type Msg = Message<string, string, string, string>;
 export const DEFAULT_BATCH_SIZE = 100;
 export const DEFAULT_MAX_RETRIES = 10_000;
 const HEALTH_INTERVAL_MS = 5_000;
+/** Records the consumer may hold before it stops fetching (at least 4 × batchSize). */
+export const MIN_BUFFERED_RECORDS = 256;
 
 /** SCF's CKafka event for a batch of one partition's records. */
 export function ckafkaEvent(
@@ -57,7 +60,10 @@ export function kafkaAdapter(ctx: AdapterContext): Adapter {
   const batchSize = spec.batchSize ?? DEFAULT_BATCH_SIZE;
   const maxRetries = spec.maxRetries ?? DEFAULT_MAX_RETRIES;
   const mode = ctx.trigger.spec.invocation ?? "Sync";
-  const highWater = batchSize * 4;
+  // Enough waiting records that every partition has work (with batchSize 1 and six
+  // partitions, a bound of 4 × batchSize let one partition's records fill it and ran the
+  // partitions one at a time), bounded so a slow function never buffers a whole topic.
+  const highWater = Math.max(batchSize * 4, MIN_BUFFERED_RECORDS);
   const consumer = new Consumer<string, string, string, string>({
     clientId: `updraft-${namespace}-${name}`,
     groupId,
