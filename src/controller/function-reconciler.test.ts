@@ -169,6 +169,18 @@ describe("FunctionReconciler", () => {
     assert.match(code?.message ?? "", /1040016 bytes, over the 1000000/);
   });
 
+  it("code.image is reported as not built (CodeReady False), and nothing is made", async () => {
+    const { api, r, fns } = setup({
+      runtime: "custom",
+      handler: undefined,
+      code: { image: "example.com/me/fn:1" },
+    });
+    await r.reconcile("ns/hello");
+    assert.deepEqual(api.writes, ["update status hello"]);
+    const code = fns.get("hello", "ns")!.status?.conditions?.find((c) => c.type === "CodeReady");
+    assert.equal(code?.reason, "ImageFunctionsNotBuilt");
+  });
+
   it("writes nothing when run again on a converged Function", async () => {
     const { api, r } = setup();
     await r.reconcile("ns/hello");

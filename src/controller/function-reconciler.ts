@@ -176,8 +176,14 @@ export class FunctionReconciler {
       );
       return { ready: true, sha: codeSha256(fn) };
     }
-    conds.markTrue(C.CodeReady, "ImageReferenced", `code in image ${spec.image}`);
-    return { ready: true, sha: codeSha256(fn) };
+    // Image functions need a shim that reaches the user's image (not built yet): refused
+    // with a reason rather than run as a container nothing can call.
+    conds.markFalse(
+      C.CodeReady,
+      "ImageFunctionsNotBuilt",
+      `code.image (${spec.image}) is not served yet: use inline, url or configMapRef code`,
+    );
+    return { ready: false, sha: "" };
   }
 
   private async reconcileDeployment(
