@@ -19,7 +19,7 @@ APP_VERSION=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$root/ch
 say() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # The runtimes that have an image (and so are in the CRD's enum).
-RUNTIMES=(nodejs24 nodejs22 python3.11 php8.2 custom)
+RUNTIMES=(nodejs24 nodejs22 python3.11 php8.2 go1 custom)
 
 mkdir -p "$cache/buildah" /run/updraft
 bah() {

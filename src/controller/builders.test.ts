@@ -4,6 +4,7 @@ import type { UpdraftFunction } from "../api/v1alpha1.ts";
 import {
   childName,
   codeConfigMapName,
+  codeSha256,
   deploymentSpecHash,
   functionUrl,
   makeCodeConfigMap,
@@ -186,6 +187,57 @@ describe("code ConfigMap", () => {
   it("is not made for other code sources", () => {
     assert.equal(makeCodeConfigMap(fn({ code: { configMapRef: { name: "mine" } } })), undefined);
     assert.equal(codeConfigMapName(fn({ code: { configMapRef: { name: "mine" } } })), "mine");
+  });
+});
+
+describe("code package in a ConfigMap (configMapRef.key)", () => {
+  const packaged = fn({
+    runtime: "go1",
+    handler: "main",
+    code: { configMapRef: { name: "pkgs", key: "hello.zip" } },
+  });
+  const pod = makeDeployment(packaged, cfg, "sha").spec!.template.spec!;
+  const container = pod.containers[0]!;
+  it("mounts only that key, read-only, beside a writable /var/user that the shim unpacks into", () => {
+    assert.deepEqual(pod.volumes?.find((v) => v.name === "package")?.configMap, {
+      name: "pkgs",
+      items: [{ key: "hello.zip", path: "package" }],
+    });
+    assert.deepEqual(pod.volumes?.find((v) => v.name === "code")?.emptyDir, { sizeLimit: "512Mi" });
+    assert.deepEqual(
+      container.volumeMounts?.map((m) => [m.name, m.mountPath, m.readOnly]),
+      [
+        ["tmp", "/tmp", undefined],
+        ["code", "/var/user", false],
+        ["package", "/var/package", true],
+      ],
+    );
+    assert.equal(
+      container.env?.find((e) => e.name === "UPDRAFT_CODE_PACKAGE")?.value,
+      "/var/package/package",
+    );
+  });
+  it("files without a key are mounted at /var/user as they are", () => {
+    const files = makeDeployment(fn({ code: { configMapRef: { name: "pkgs" } } }), cfg, "sha").spec!.template
+      .spec!;
+    assert.deepEqual(files.volumes?.find((v) => v.name === "code")?.configMap, {
+      name: "pkgs",
+      defaultMode: 0o555,
+    });
+    assert.equal(
+      files.volumes?.find((v) => v.name === "package"),
+      undefined,
+    );
+  });
+  it("the code hash follows the package bytes, and binaryData changes roll file ConfigMaps too", () => {
+    const zipA = { binaryData: { "hello.zip": Buffer.from("PK-a").toString("base64") } };
+    const zipB = { binaryData: { "hello.zip": Buffer.from("PK-b").toString("base64") } };
+    assert.notEqual(codeSha256(packaged, zipA), codeSha256(packaged, zipB));
+    const files = fn({ code: { configMapRef: { name: "pkgs" } } });
+    assert.notEqual(
+      codeSha256(files, { data: { a: "1" }, ...zipA }),
+      codeSha256(files, { data: { a: "1" }, ...zipB }),
+    );
   });
 });
 

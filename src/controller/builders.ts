@@ -67,11 +67,21 @@ export function ownerReference(fn: UpdraftFunction): V1OwnerReference {
  * SHA-256 of the code: the package's own hash for url, the canonical JSON of the files
  * for inline and ConfigMap code, the image reference for image code.
  */
-export function codeSha256(fn: UpdraftFunction, configMapData?: Record<string, string>): string {
+export function codeSha256(
+  fn: UpdraftFunction,
+  configMap?: { data?: Record<string, string>; binaryData?: Record<string, string> },
+): string {
   const code = fn.spec.code;
   if (code.url) return code.sha256 ?? "";
   if (code.inline) return sha256Hex(canonicalJson(code.inline));
-  if (code.configMapRef) return sha256Hex(canonicalJson(configMapData ?? {}));
+  if (code.configMapRef) {
+    // Either half changing rolls the pods: binary files and packages live in binaryData.
+    const { data = {}, binaryData = {} } = configMap ?? {};
+    const key = code.configMapRef.key;
+    if (key)
+      return sha256Hex(key in binaryData ? Buffer.from(binaryData[key]!, "base64") : (data[key] ?? ""));
+    return sha256Hex(canonicalJson({ data, binaryData }));
+  }
   return sha256Hex(code.image ?? "");
 }
 
@@ -104,6 +114,10 @@ export function codeConfigMapName(fn: UpdraftFunction): string | undefined {
   return fn.spec.code.configMapRef?.name;
 }
 
+/** Where a ConfigMap-held package (configMapRef.key) is mounted, read-only, for the shim to unpack. */
+export const CODE_PACKAGE_DIR = "/var/package";
+export const CODE_PACKAGE_FILE = `${CODE_PACKAGE_DIR}/package`;
+
 /** Environment SCF gives a function (SCF-COMPAT.md), then the shim's settings, then the user's. */
 export function functionEnv(fn: UpdraftFunction, spec: ResolvedFunctionSpec, sha: string): V1EnvVar[] {
   const env: V1EnvVar[] = [
@@ -127,6 +141,7 @@ export function functionEnv(fn: UpdraftFunction, spec: ResolvedFunctionSpec, sha
   ];
   if (spec.handler) env.push({ name: "_HANDLER", value: spec.handler });
   if (spec.code.url) env.push({ name: "UPDRAFT_CODE_URL", value: spec.code.url });
+  if (spec.code.configMapRef?.key) env.push({ name: "UPDRAFT_CODE_PACKAGE", value: CODE_PACKAGE_FILE });
   return [...env, ...spec.env];
 }
 
@@ -146,7 +161,10 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
   const memory = `${spec.memoryMB + RUNTIME_OVERHEAD_MB}Mi`;
   // SCF gives CPU in proportion to memory; 128 MB → 62m requested, 1024 MB → 500m.
   const cpuMillis = Math.max(25, Math.round(spec.memoryMB / 2.048));
-  const codeMounted = cmName !== undefined;
+  // Files are mounted at /var/user as they are; a package (configMapRef.key) is mounted
+  // beside it and unpacked into an emptyDir /var/user by the shim, as a url package is.
+  const packageKey = spec.code.configMapRef?.key;
+  const codeMounted = cmName !== undefined && !packageKey;
   const deployment: V1Deployment = {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -207,6 +225,7 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
               volumeMounts: [
                 { name: "tmp", mountPath: "/tmp" },
                 { name: "code", mountPath: USER_CODE_DIR, readOnly: codeMounted },
+                ...(packageKey ? [{ name: "package", mountPath: CODE_PACKAGE_DIR, readOnly: true }] : []),
               ],
             },
           ],
@@ -216,6 +235,14 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
               ? { name: "code", configMap: { name: cmName, defaultMode: 0o555 } }
               : // url code is pulled into /var/user by the runtime shim at start.
                 { name: "code", emptyDir: { sizeLimit: TMP_SIZE } },
+            ...(packageKey
+              ? [
+                  {
+                    name: "package",
+                    configMap: { name: cmName!, items: [{ key: packageKey, path: "package" }] },
+                  },
+                ]
+              : []),
           ],
         },
       },

@@ -165,8 +165,23 @@ export class FunctionReconciler {
         conds.markFalse(C.CodeReady, "ConfigMapNotFound", `ConfigMap ${spec.configMapRef.name} not found`);
         return { ready: false, sha: fn.status?.codeSha256 ?? "" };
       }
-      conds.markTrue(C.CodeReady, "ConfigMapReady", `code in ConfigMap ${spec.configMapRef.name}`);
-      return { ready: true, sha: codeSha256(fn, cm.data) };
+      const key = spec.configMapRef.key;
+      if (key && !(key in (cm.binaryData ?? {})) && !(key in (cm.data ?? {}))) {
+        conds.markFalse(
+          C.CodeReady,
+          "ConfigMapKeyNotFound",
+          `ConfigMap ${spec.configMapRef.name} has no key ${key} (the zip or tar.gz package)`,
+        );
+        return { ready: false, sha: fn.status?.codeSha256 ?? "" };
+      }
+      conds.markTrue(
+        C.CodeReady,
+        "ConfigMapReady",
+        key
+          ? `code package ${key} in ConfigMap ${spec.configMapRef.name}, unpacked by each instance at start`
+          : `code in ConfigMap ${spec.configMapRef.name}`,
+      );
+      return { ready: true, sha: codeSha256(fn, cm) };
     }
     if (spec.url) {
       conds.markTrue(

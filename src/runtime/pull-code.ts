@@ -25,6 +25,28 @@ export interface PullOptions {
   tmpDir?: string;
 }
 
+/** Where an instance's code comes from when it is not mounted as files. */
+export interface CodeSource {
+  /** code.url: downloaded, checked against codeSha256, unpacked. */
+  codeUrl?: string;
+  codeSha256?: string;
+  /** configMapRef.key: a package file mounted from a ConfigMap, unpacked. */
+  codePackage?: string;
+}
+
+/** PullCode: brings the package of src into dir; nothing to do for mounted code. */
+export async function prepareCode(src: CodeSource, dir: string): Promise<void> {
+  if (src.codeUrl) await pullCode(src.codeUrl, src.codeSha256 ?? "", dir);
+  else if (src.codePackage) await unpackPackage(src.codePackage, dir);
+}
+
+/** Unpacks a zip or tar.gz file into dir (a zip is known by its first four bytes). */
+export async function unpackPackage(file: string, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  if (await isZip(file)) await unzip(file, dir);
+  else await untar(file, dir);
+}
+
 export async function pullCode(
   url: string,
   sha256: string,
@@ -43,9 +65,7 @@ export async function pullCode(
           permanent: true,
         },
       );
-    await mkdir(dir, { recursive: true });
-    if (await isZip(file)) await unzip(file, dir);
-    else await untar(file, dir);
+    await unpackPackage(file, dir);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

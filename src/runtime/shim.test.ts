@@ -63,6 +63,12 @@ describe("mapOutcome", () => {
       recycle: false,
     },
     {
+      why: "memory over memoryMB is SCF's 434 and recycles the worker",
+      o: { kind: "memory", usedBytes: 140 * 1024 * 1024 },
+      code: 434,
+      recycle: true,
+    },
+    {
       why: "an exit is 439 and recycles the worker",
       o: { kind: "exited", code: 1, signal: null },
       code: 439,
@@ -112,6 +118,8 @@ describe("workers", () => {
       "/app/runtimes/python/bootstrap.py",
     ]);
     assert.deepEqual(workerArgv("php8.2", "/app", "/var/user"), ["php", "/app/runtimes/php/bootstrap.php"]);
+    // go1: our Go bootstrap, which starts the user's binary and calls it over net/rpc.
+    assert.deepEqual(workerArgv("go1", "/app", "/var/user"), ["/app/runtimes/go/bootstrap"]);
     assert.deepEqual(workerArgv("custom", "/app", "/var/user"), ["/var/user/bootstrap"]);
   });
 });

@@ -7,11 +7,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import { InstanceHeaders, TRIGGER_SOURCE_PATTERN } from "../protocol/triggers.ts";
-import { pullCode } from "./pull-code.ts";
+import { oomKillCount, overLimit, readRssByGroup } from "./memory.ts";
+import { type CodeSource, prepareCode } from "./pull-code.ts";
 import { billedMs, endLine, errorLine, initReportLine, reportLine, startLine } from "./scf-log.ts";
 import { type Outcome, Worker } from "./worker.ts";
 
-export interface ShimConfig {
+export interface ShimConfig extends CodeSource {
   runtime: string;
   handler: string;
   functionType: "Event" | "Web";
@@ -23,8 +24,6 @@ export interface ShimConfig {
   perInstance: number;
   port: number;
   apiBasePort: number;
-  codeUrl?: string;
-  codeSha256?: string;
   provisioned: boolean;
   env: Record<string, string>;
 }
@@ -43,6 +42,12 @@ export interface ShimConfig {
  * (Bounded by count, 2,000, it forgot runs within 30 s at 80 events/s: 6 of 5,000 ran twice.)
  */
 const ASYNC_OUTCOME_TTL_MS = 10 * 60_000;
+/**
+ * How often the function's memory is sampled while it runs. A function that allocates
+ * faster than the shim's overhead (64 MiB) per interval is stopped by the kernel instead,
+ * which the cgroup's OOM-kill count still reports as 434.
+ */
+const MEMORY_SAMPLE_MS = 50;
 const ASYNC_OUTCOMES_MAX_BYTES = 64 * 1024 * 1024;
 
 export function workerCount(perInstance: number, memoryMB: number): number {
@@ -56,6 +61,8 @@ export function workerArgv(runtime: string, appDir: string, codeDir: string): st
   if (node) return [`/var/lang/node${node[1]}/bin/node`, join(appDir, "runtimes/nodejs/bootstrap.cjs")];
   if (runtime.startsWith("python")) return ["python3", "-u", join(appDir, "runtimes/python/bootstrap.py")];
   if (runtime.startsWith("php")) return ["php", join(appDir, "runtimes/php/bootstrap.php")];
+  // go1: a Go program (runtimes/go) that runs the user's binary and calls it over net/rpc.
+  if (runtime === "go1") return [join(appDir, "runtimes/go/bootstrap")];
   return [join(codeDir, "bootstrap")];
 }
 
@@ -77,7 +84,11 @@ export function errorBody(code: number, message: string, type: string, stackTrac
  * What an invocation outcome means for the caller. Our bootstraps post an SCF error body
  * (errorCode 430 or 437); a custom bootstrap's error body is anything, reported as 430.
  */
-export function mapOutcome(o: Outcome, timeoutMs: number): { code?: number; body: Buffer; recycle: boolean } {
+export function mapOutcome(
+  o: Outcome,
+  timeoutMs: number,
+  memoryMB = 0,
+): { code?: number; body: Buffer; recycle: boolean } {
   switch (o.kind) {
     case "response": {
       // SCF's 407: a result over 6 MB is not returned (the limit of a sync response).
@@ -117,6 +128,16 @@ export function mapOutcome(o: Outcome, timeoutMs: number): { code?: number; body
           433,
           `Invoking task timed out after ${Math.round(timeoutMs / 1000)} seconds`,
           "TimeLimitReached",
+        ),
+        recycle: true,
+      };
+    case "memory":
+      return {
+        code: 434,
+        body: errorBody(
+          434,
+          `Memory Limit Exceeded: the function used ${Math.round(o.usedBytes / 1024 / 1024)} MB, over its ${memoryMB} MB`,
+          "MemoryLimitReached",
         ),
         recycle: true,
       };
@@ -167,7 +188,7 @@ export class Shim {
 
   async start(): Promise<void> {
     const t0 = performance.now();
-    if (this.cfg.codeUrl) await pullCode(this.cfg.codeUrl, this.cfg.codeSha256 ?? "", this.cfg.codeDir);
+    await prepareCode(this.cfg, this.cfg.codeDir);
     this.pullCodeMs = performance.now() - t0;
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 65_000;
@@ -197,12 +218,32 @@ export class Shim {
           process.stdout.write(b);
           slot.log.push(b);
         },
+        oomKills: () => oomKillCount(),
       });
       await slot.worker.listen();
       this.slots.push(slot);
     }
     this.initRuntimeMs = performance.now() - t1;
+    this.memoryWatch = setInterval(() => this.checkMemory(), MEMORY_SAMPLE_MS);
+    this.memoryWatch.unref();
     await Promise.all(this.slots.map((s) => this.initSlot(s)));
+  }
+
+  private memoryWatch: NodeJS.Timeout | undefined;
+
+  /** SCF's 434: the workers' memory over memoryMB stops the largest running one. */
+  private checkMemory(): void {
+    if (!this.slots.some((s) => s.worker.busy)) return;
+    const groups = readRssByGroup();
+    const usage = new Map<Worker, number>();
+    for (const { worker } of this.slots) {
+      const bytes = worker.pid && !worker.exited ? (groups.get(worker.pid) ?? 0) : 0;
+      worker.lastRssBytes = bytes;
+      if (worker.busy) worker.peakRssBytes = Math.max(worker.peakRssBytes, bytes);
+      usage.set(worker, bytes);
+    }
+    const victim = overLimit(usage, this.cfg.memoryMB * 1024 * 1024);
+    if (victim?.busy) victim.abortCurrent({ kind: "memory", usedBytes: usage.get(victim)! });
   }
 
   /** Starts a worker and waits for init/ready, up to the init timeout (450 past it). */
@@ -409,7 +450,7 @@ export class Shim {
     const t0 = performance.now();
     const outcome = await slot.worker.invoke(id, event, this.cfg.timeoutMs, triggerSource);
     const duration = performance.now() - t0;
-    const mapped = mapOutcome(outcome, this.cfg.timeoutMs);
+    const mapped = mapOutcome(outcome, this.cfg.timeoutMs, this.cfg.memoryMB);
     const userLog = Buffer.concat(slot.log).toString();
     if (userLog) lines.push(...userLog.replace(/\n$/, "").split("\n"));
     if (mapped.code !== undefined) {
@@ -419,11 +460,16 @@ export class Shim {
     } else {
       print(`Response RequestId:${id} RetMsg:${mapped.body.toString().slice(0, 1024)}`);
     }
-    const mem = slot.worker.memUsageBytes();
+    // The most the invocation used (sampled while it ran), or what is left after it.
+    const mem = Math.max(
+      outcome.kind === "memory" ? outcome.usedBytes : 0,
+      slot.worker.peakRssBytes,
+      slot.worker.memUsageBytes(),
+    );
     print(endLine(id));
     print(reportLine(id, duration, this.cfg.memoryMB, mem));
     if (mapped.recycle) {
-      // 433 and 439 recycle the instance's worker: kill it, start a fresh one.
+      // 433, 434 and 439 recycle the instance's worker: kill it, start a fresh one.
       slot.worker.kill();
       await slot.worker.waitExit();
       slot.cold = true;
@@ -449,6 +495,7 @@ export class Shim {
    */
   async drain(): Promise<void> {
     this.draining = true;
+    clearInterval(this.memoryWatch);
     const deadline = Date.now() + this.cfg.timeoutMs + 1000;
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await Promise.all(this.slots.map((s) => s.worker.close()));

@@ -20,7 +20,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
-import { pullCode } from "./pull-code.ts";
+import { type CodeSource, prepareCode } from "./pull-code.ts";
 import { billedMs, endLine, reportLine, startLine } from "./scf-log.ts";
 import { errorBody, type ShimConfig } from "./shim.ts";
 
@@ -78,7 +78,7 @@ export class WebShim {
   }
 
   async start(): Promise<void> {
-    if (this.cfg.codeUrl) await pullCode(this.cfg.codeUrl, this.cfg.codeSha256 ?? "", this.cfg.codeDir);
+    await prepareCode(this.cfg, this.cfg.codeDir);
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve) => this.server!.listen(this.cfg.port, "0.0.0.0", () => resolve()));

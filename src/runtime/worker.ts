@@ -7,14 +7,16 @@
  *   POST /runtime/invocation/error    the failure (first post is final)
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { RUNTIME_TRIGGER_SOURCE_HEADER } from "../protocol/triggers.ts";
+import { readRssByGroup } from "./memory.ts";
 
 export type Outcome =
   | { kind: "response"; body: Buffer }
   | { kind: "error"; body: Buffer }
   | { kind: "exited"; code: number | null; signal: NodeJS.Signals | null }
+  /** Over memoryMB: stopped by the shim, or killed by the kernel's OOM killer. */
+  | { kind: "memory"; usedBytes: number }
   | { kind: "timeout" };
 
 interface Pending {
@@ -33,6 +35,8 @@ export interface WorkerSpec {
   memoryMB: number;
   timeLimitMs: number;
   onOutput: (chunk: Buffer) => void;
+  /** The cgroup's OOM-kill count (memory.ts), to tell an OOM kill from a crash. */
+  oomKills?: () => number | undefined;
 }
 
 export class Worker {
@@ -45,6 +49,11 @@ export class Worker {
   /** Resolves when the worker called /runtime/init/ready; rejects if it exits first. */
   initDone: Promise<void> = Promise.resolve();
   exited = false;
+  /** The worker's group's resident memory at the last sample (the shim's memory watch). */
+  lastRssBytes = 0;
+  /** The most seen during the current invocation: the Report line's MemUsage. */
+  peakRssBytes = 0;
+  private oomKillsAtStart: number | undefined;
 
   constructor(spec: WorkerSpec) {
     this.spec = spec;
@@ -85,7 +94,17 @@ export class Worker {
       this.poll = undefined;
       const cur = this.current;
       this.current = undefined;
-      cur?.settle({ kind: "exited", code, signal });
+      // SIGKILL that the shim did not send, while the cgroup's OOM-kill count went up:
+      // the kernel stopped a function that outgrew memoryMB faster than it was sampled.
+      const oomKills = this.spec.oomKills?.();
+      const oomKilled =
+        signal === "SIGKILL" &&
+        oomKills !== undefined &&
+        this.oomKillsAtStart !== undefined &&
+        oomKills > this.oomKillsAtStart;
+      cur?.settle(
+        oomKilled ? { kind: "memory", usedBytes: this.lastRssBytes } : { kind: "exited", code, signal },
+      );
     };
     proc.once("exit", onExit);
     proc.once("error", (err) => {
@@ -115,16 +134,19 @@ export class Worker {
     return this.proc?.pid;
   }
 
-  /** Resident memory of the worker, from /proc. */
+  /** Resident memory of the worker's process group (it and what it started), from /proc. */
   memUsageBytes(): number {
-    try {
-      const kb = Number(
-        /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${this.proc?.pid}/status`, "utf8"))?.[1] ?? 0,
-      );
-      return kb * 1024;
-    } catch {
-      return 0;
-    }
+    const pid = this.proc?.pid;
+    if (!pid || this.exited) return 0;
+    return readRssByGroup().get(pid) ?? 0;
+  }
+
+  /** Ends the current invocation with outcome and kills the process (its memory was over). */
+  abortCurrent(o: Outcome): void {
+    const cur = this.current;
+    this.current = undefined;
+    cur?.settle(o);
+    this.kill();
   }
 
   get busy(): boolean {
@@ -144,6 +166,8 @@ export class Worker {
         resolve(o);
       };
       this.current = { id, event, delivered: false, settle, ...(triggerSource ? { triggerSource } : {}) };
+      this.oomKillsAtStart = this.spec.oomKills?.();
+      this.peakRssBytes = 0;
       this.deliver();
     });
   }

@@ -39,6 +39,7 @@ function parse(): ShimConfig {
     apiBasePort: num("SCF_RUNTIME_API_PORT", 9001),
     ...(process.env.UPDRAFT_CODE_URL ? { codeUrl: process.env.UPDRAFT_CODE_URL } : {}),
     ...(process.env.UPDRAFT_CODE_SHA256 ? { codeSha256: process.env.UPDRAFT_CODE_SHA256 } : {}),
+    ...(process.env.UPDRAFT_CODE_PACKAGE ? { codePackage: process.env.UPDRAFT_CODE_PACKAGE } : {}),
     provisioned: process.env.UPDRAFT_PROVISIONED === "true",
     env,
   };

@@ -1,0 +1,3 @@
+module updraft.dev/runtimes/go
+
+go 1.19
