@@ -19,7 +19,7 @@ APP_VERSION=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$root/ch
 say() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # The runtimes that have an image (and so are in the CRD's enum).
-RUNTIMES=(nodejs24 nodejs22 python3.11 php8.2 go1 custom)
+RUNTIMES=(nodejs24 nodejs22 python3.11 php8.2 go1 java17 java21 custom)
 
 mkdir -p "$cache/buildah" /run/updraft
 bah() {
@@ -55,22 +55,26 @@ size_of() { # registry repo tag → compressed size in MB (what a node pulls)
 
 # The Debian root file system, made once (mostly download and unpack: cluster-up runs it
 # beside the Go builds).
-rootfs() {
-  local rootfs=$cache/rootfs/bookworm
+# bookworm for every image; trixie (Debian 13) only under java21, whose OpenJDK 21 Debian
+# ships from trixie on.
+rootfs() { # suite
+  local suite=${1:-bookworm}
+  local rootfs=$cache/rootfs/$suite
   if [[ ! -f $rootfs/.complete ]]; then
     mkdir -p "$cache/rootfs"
-    say "debootstrap bookworm (minbase) into $rootfs — a few minutes the first time"
+    say "debootstrap $suite (minbase) into $rootfs — a few minutes the first time"
     rm -rf "$rootfs.tmp"
-    debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs.tmp" http://deb.debian.org/debian >"$cache/rootfs/debootstrap.log" 2>&1 ||
-      { tail -20 "$cache/rootfs/debootstrap.log" >&2; exit 1; }
+    debootstrap --variant=minbase --include=ca-certificates "$suite" "$rootfs.tmp" http://deb.debian.org/debian >"$cache/rootfs/debootstrap-$suite.log" 2>&1 ||
+      { tail -20 "$cache/rootfs/debootstrap-$suite.log" >&2; exit 1; }
     rm -rf "$rootfs" && mv "$rootfs.tmp" "$rootfs" && touch "$rootfs/.complete"
   fi
 }
 
-base_debian() {
-  local name=library/debian tag=bookworm-slim rootfs=$cache/rootfs/bookworm
+base_debian() { # suite
+  local suite=${1:-bookworm}
+  local name=library/debian tag=$suite-slim rootfs=$cache/rootfs/$suite
   in_registry "$name" "$tag" && bah inspect "docker.io/$name:$tag" >/dev/null 2>&1 && return 0
-  rootfs
+  rootfs "$suite"
   say "committing docker.io/$name:$tag from $rootfs"
   local ctr mnt
   ctr=$(bah from scratch)
@@ -95,15 +99,16 @@ base_debian() {
   push "docker.io/$name:$tag" "$name:$tag"
 }
 
-base_node() {
-  local name=library/node tag=24-bookworm-slim
+base_node() { # suite
+  local suite=${1:-bookworm}
+  local name=library/node tag=24-$suite-slim
   in_registry "$name" "$tag" && bah inspect "docker.io/$name:$tag" >/dev/null 2>&1 && return 0
   local node_bin ctx=$cache/images-ctx/node
   node_bin=$("$root/hack/ensure-node.sh")
   rm -rf "$ctx" && mkdir -p "$ctx/node/bin" "$ctx/node/lib/node_modules"
   cp "$node_bin/node" "$ctx/node/bin/node"
   (cd "$ctx" && npm pack --silent "npm@$NPM_VERSION" >/dev/null && tar xzf npm-*.tgz && mv package node/lib/node_modules/npm && rm npm-*.tgz)
-  build "docker.io/$name:$tag" "$ctx" "$root/hack/images/node/Dockerfile"
+  build "docker.io/$name:$tag" "$ctx" "$root/hack/images/node/Dockerfile" --build-arg "SUITE=$suite"
   push "docker.io/$name:$tag" "$name:$tag"
 }
 
@@ -138,9 +143,11 @@ addons() {
 # The tag of the project's images: a hash of every file that goes into them, and of what
 # makes their base images.
 project_tag() {
+  # Not the bootstraps built in the tree for local runs (git ignores them; so do images).
   (cd "$root" && find Dockerfile .dockerignore package.json package-lock.json runtimes src \
     hack/images.sh hack/images/node hack/versions.env -type f \
-    ! -name '*.test.ts' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
+    ! -name '*.test.ts' ! -path runtimes/go/bootstrap ! -path runtimes/java/bootstrap.jar \
+    ! -path 'runtimes/java/target/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
 }
 
 project() {
@@ -169,6 +176,7 @@ sizes() {
   done
   printf '%-44s %s\n' "library/debian:bookworm-slim" "$(size_of library/debian bookworm-slim)"
   printf '%-44s %s\n' "library/node:24-bookworm-slim" "$(size_of library/node 24-bookworm-slim)"
+  printf '%-44s %s\n' "library/node:24-trixie-slim" "$(size_of library/node 24-trixie-slim)"
   printf '%-44s %s\n' "library/nats:${NATS_VERSION#v}" "$(size_of library/nats "${NATS_VERSION#v}")"
   printf '%-44s %s\n' "coredns/coredns:${COREDNS_VERSION#v}" "$(size_of coredns/coredns "${COREDNS_VERSION#v}")"
   printf '%-44s %s\n' "rancher/local-path-provisioner:$LOCAL_PATH_VERSION" "$(size_of rancher/local-path-provisioner "$LOCAL_PATH_VERSION")"
@@ -177,9 +185,9 @@ sizes() {
 
 case ${1:-} in
   rootfs) rootfs ;;
-  base) base_debian; base_node ;;
+  base) base_debian; base_node; base_debian trixie; base_node trixie ;;
   addons) addons ;;
-  project) base_debian; base_node; project ;;
+  project) base_debian; base_node; base_debian trixie; base_node trixie; project ;;
   tag) project_tag ;;
   sizes) sizes ;;
   *) echo "usage: $0 base|addons|project|tag|sizes" >&2; exit 2 ;;

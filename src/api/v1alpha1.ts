@@ -13,7 +13,16 @@ export const FUNCTIONS = "functions";
 export const TRIGGERS = "triggers";
 
 /** The runtimes that have an image (runtimes/Dockerfile.<runtime>); the CRD's enum. */
-export const RUNTIMES = ["nodejs24", "nodejs22", "python3.11", "php8.2", "go1", "custom"] as const;
+export const RUNTIMES = [
+  "nodejs24",
+  "nodejs22",
+  "python3.11",
+  "php8.2",
+  "go1",
+  "java17",
+  "java21",
+  "custom",
+] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
 export interface FunctionCode {

@@ -54,8 +54,11 @@ export function workerCount(perInstance: number, memoryMB: number): number {
   return Math.max(1, Math.min(perInstance, Math.floor(memoryMB / 96)));
 }
 
-/** The command that runs a runtime's bootstrap. */
-export function workerArgv(runtime: string, appDir: string, codeDir: string): string[] {
+/**
+ * The command that runs a runtime's bootstrap; workerMemoryMB is one worker's share of the
+ * function's memory (a JVM's heap is sized from it).
+ */
+export function workerArgv(runtime: string, appDir: string, codeDir: string, workerMemoryMB = 128): string[] {
   // nodejs22 → /var/lang/node22/bin/node: SCF's path, in every Node.js runtime image.
   const node = /^nodejs(\d+)$/.exec(runtime);
   if (node) return [`/var/lang/node${node[1]}/bin/node`, join(appDir, "runtimes/nodejs/bootstrap.cjs")];
@@ -63,6 +66,22 @@ export function workerArgv(runtime: string, appDir: string, codeDir: string): st
   if (runtime.startsWith("php")) return ["php", join(appDir, "runtimes/php/bootstrap.php")];
   // go1: a Go program (runtimes/go) that runs the user's binary and calls it over net/rpc.
   if (runtime === "go1") return [join(appDir, "runtimes/go/bootstrap")];
+  // java17 → /var/lang/java17/bin/java. Half the worker's memory is heap: the rest is the
+  // JVM's own (metaspace, code cache, threads), e.g. 128 MB → -Xmx64m. Serial GC and the
+  // C1 compiler only start fastest and use least memory for short handlers.
+  const java = /^java(\d+)$/.exec(runtime);
+  if (java)
+    return [
+      `/var/lang/java${java[1]}/bin/java`,
+      `-Xmx${Math.max(32, Math.floor(workerMemoryMB / 2))}m`,
+      "-XX:+UseSerialGC",
+      "-XX:TieredStopAtLevel=1",
+      "-XX:ReservedCodeCacheSize=32m",
+      "-Xshare:auto",
+      "-cp",
+      join(appDir, "runtimes/java/bootstrap.jar"),
+      "dev.updraft.runtime.Bootstrap",
+    ];
   return [join(codeDir, "bootstrap")];
 }
 
@@ -82,7 +101,8 @@ export function errorBody(code: number, message: string, type: string, stackTrac
 
 /**
  * What an invocation outcome means for the caller. Our bootstraps post an SCF error body
- * (errorCode 430 or 437); a custom bootstrap's error body is anything, reported as 430.
+ * (errorCode 430, 437, or 434 from a JVM out of heap); a custom bootstrap's error body is
+ * anything, reported as 430.
  */
 export function mapOutcome(
   o: Outcome,
@@ -116,6 +136,9 @@ export function mapOutcome(
         if (e && typeof e === "object" && (e.errorCode === 430 || e.errorCode === 437)) {
           return { code: e.errorCode, body: o.body, recycle: false };
         }
+        // A bootstrap that saw its heap run out (the JVM's OutOfMemoryError) says 434.
+        if (e && typeof e === "object" && e.errorCode === 434)
+          return { code: 434, body: o.body, recycle: true };
       } catch {
         // not ours: wrap below
       }
@@ -204,7 +227,12 @@ export class Shim {
         initializing: Promise.resolve(),
       };
       slot.worker = new Worker({
-        argv: workerArgv(this.cfg.runtime, this.cfg.appDir, this.cfg.codeDir),
+        argv: workerArgv(
+          this.cfg.runtime,
+          this.cfg.appDir,
+          this.cfg.codeDir,
+          Math.floor(this.cfg.memoryMB / workerCount(this.cfg.perInstance, this.cfg.memoryMB)),
+        ),
         cwd: this.cfg.codeDir,
         env: {
           ...this.cfg.env,

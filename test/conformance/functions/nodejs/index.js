@@ -1,0 +1,44 @@
+// The conformance protocol (README.md) in SCF's three Node.js handler forms.
+const held = [];
+
+async function act(event, context) {
+  switch (event.do) {
+    case "echo":
+      return { event, context, trigger_src: process.env.TRIGGER_SRC || "" };
+    case "return":
+      return event.value;
+    case "log":
+      console.log(event.line);
+      return "logged";
+    case "fail":
+      throw new Error("conformance failure");
+    case "sleep":
+      await new Promise((r) => setTimeout(r, event.ms));
+      return "slept";
+    case "alloc":
+      for (let i = 0; i < event.mb / 16; i++) held.push(Buffer.alloc(16 * 1024 * 1024, 1));
+      return held.length * 16;
+    case "exit":
+      process.exit(3);
+  }
+  return "unknown action";
+}
+
+// async (event, context) => value
+exports.main_handler = async (event, context) => act(event, context);
+
+// (event, context, callback) with callback(err, result)
+exports.callback_handler = (event, context, callback) => {
+  act(event, context).then(
+    (r) => callback(null, r),
+    (e) => callback(e),
+  );
+};
+
+// context.done(err, result)
+exports.done_handler = (event, context) => {
+  act(event, context).then(
+    (r) => context.done(null, r),
+    (e) => context.done(e),
+  );
+};

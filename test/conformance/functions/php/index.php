@@ -1,0 +1,30 @@
+<?php
+// The conformance protocol (README.md) for PHP.
+$held = [];
+
+function main_handler($event, $context)
+{
+    global $held;
+    switch ($event->do ?? "") {
+        case "echo":
+            return ["event" => $event, "context" => $context, "trigger_src" => getenv("TRIGGER_SRC") ?: ""];
+        case "return":
+            return $event->value;
+        case "log":
+            echo $event->line . "\n";
+            return "logged";
+        case "fail":
+            throw new RuntimeException("conformance failure");
+        case "sleep":
+            usleep($event->ms * 1000);
+            return "slept";
+        case "alloc":
+            for ($i = 0; $i < $event->mb / 16; $i++) {
+                $held[] = str_repeat("x", 16 * 1024 * 1024);
+            }
+            return count($held) * 16;
+        case "exit":
+            exit(3);
+    }
+    return "unknown action";
+}

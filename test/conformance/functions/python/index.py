@@ -1,0 +1,28 @@
+# The conformance protocol (README.md) for Python.
+import os
+import time
+
+held = []
+
+
+def main_handler(event, context):
+    action = event.get("do")
+    if action == "echo":
+        return {"event": event, "context": context, "trigger_src": os.environ.get("TRIGGER_SRC", "")}
+    if action == "return":
+        return event.get("value")
+    if action == "log":
+        print(event["line"])
+        return "logged"
+    if action == "fail":
+        raise ValueError("conformance failure")
+    if action == "sleep":
+        time.sleep(event["ms"] / 1000)
+        return "slept"
+    if action == "alloc":
+        for _ in range(event["mb"] // 16):
+            held.append(b"x" * (16 * 1024 * 1024))
+        return len(held) * 16
+    if action == "exit":
+        os._exit(3)
+    return "unknown action"
