@@ -89,12 +89,16 @@ public final class Bootstrap {
       try {
         Object result = invoke(handler, next.body(), new InvocationContext(requestId, timeLimit, memory));
         post("/runtime/invocation/response", JSON.writeValueAsString(result));
-      } catch (OutOfMemoryError oom) {
-        // The heap is spent: answer 434 and leave, so the shim starts a fresh worker.
-        post("/runtime/invocation/error", error(434, "Memory Limit Exceeded: " + oom.getMessage(), "MemoryLimitReached", ""));
-        System.exit(1);
       } catch (Throwable t) {
+        // The handler's own throwable arrives wrapped by reflection.
         Throwable cause = t instanceof InvocationTargetException ite && ite.getCause() != null ? ite.getCause() : t;
+        if (cause instanceof OutOfMemoryError oom) {
+          // The heap is spent: answer 434 and leave, so the shim starts a fresh worker.
+          post(
+              "/runtime/invocation/error",
+              error(434, "Memory Limit Exceeded: " + oom.getMessage(), "MemoryLimitReached", ""));
+          System.exit(1);
+        }
         String stack = stackTrace(cause);
         System.err.print(stack);
         String message = cause.getMessage() != null ? cause.getMessage() : cause.getClass().getName();
