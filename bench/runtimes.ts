@@ -7,6 +7,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
+import { buildPackages, servePackages, sha256 } from "../test/conformance/packages.ts";
 import {
   applyYaml,
   apps,
@@ -21,7 +22,8 @@ import { percentile } from "./load.ts";
 
 const runs = Number(process.argv[2] ?? 10);
 
-const functions: Record<string, string> = {
+/** The runtime's function, as the `spec` lines after runtime; Go and Java need packages. */
+const functions = (packages: { goUrl: string; goSha: string }): Record<string, string> => ({
   nodejs24: `handler: index.main_handler
   code: {inline: {index.js: "exports.main_handler = async (e) => e;"}}`,
   nodejs22: `handler: index.main_handler
@@ -40,14 +42,32 @@ const functions: Record<string, string> = {
           h=$(mktemp); body=$(curl -s -D "$h" "$api/invocation/next")
           curl -s -X POST -d "$body" "$api/invocation/response" > /dev/null
         done`,
-};
+  // The conformance functions (test/conformance/functions): "echo" answers the event.
+  go1: `handler: main
+  code: {url: "${packages.goUrl}", sha256: "${packages.goSha}"}`,
+  java17: `handler: "conformance.Handler::handle"
+  code: {configMapRef: {name: java-package, key: conformance.jar}}`,
+  java21: `handler: "conformance.Handler::handle"
+  code: {configMapRef: {name: java-package, key: conformance.jar}}`,
+});
 
 async function main(): Promise<void> {
   const base = await installFullUpdraft();
   const ns = await newNamespace("bench-runtimes");
   const results: Array<{ runtime: string; p50: number; p90: number }> = [];
+  const built = buildPackages();
+  const { server, url } = await servePackages(new Map([["go.zip", built.goZip]]));
+  await core.createNamespacedConfigMap({
+    namespace: ns,
+    body: {
+      metadata: { name: "java-package" },
+      binaryData: { "conformance.jar": built.javaJar.toString("base64") },
+    },
+  });
   try {
-    for (const [runtime, body] of Object.entries(functions)) {
+    for (const [runtime, body] of Object.entries(
+      functions({ goUrl: `${url}/go.zip`, goSha: sha256(built.goZip) }),
+    )) {
       const name = `cold-${runtime.replace(".", "-")}`;
       applyYaml(
         ns,
@@ -80,7 +100,7 @@ spec:
         const t0 = performance.now();
         const r = await fetch(`${base}/v1/namespaces/${ns}/functions/${name}/invocations`, {
           method: "POST",
-          body: '{"i":1}',
+          body: '{"do":"echo","i":1}',
         });
         const text = await r.text();
         if (r.status !== 200 || r.headers.get("x-updraft-function-error"))
@@ -94,6 +114,7 @@ spec:
       });
     }
   } finally {
+    server.close();
     await deleteNamespace(ns);
   }
   const sizes = execFileSync(join(ROOT, "hack/images.sh"), ["sizes"], { encoding: "utf8" });

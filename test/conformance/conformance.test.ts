@@ -5,11 +5,8 @@
  * event arrives through the real adapters in SCF's shape (test/fixtures/events).
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
+import type { Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connect as natsConnect } from "@nats-io/transport-node";
@@ -30,8 +27,8 @@ import {
   ROOT,
   waitFor,
 } from "../integration/harness.ts";
+import { buildPackages, FUNCTIONS, servePackages, sha256 } from "./packages.ts";
 
-const FUNCTIONS = join(ROOT, "test/conformance/functions");
 const EVENTS = join(ROOT, "test/fixtures/events");
 const MEMORY_MB = 128;
 const TIMEOUT_S = 3;
@@ -46,7 +43,7 @@ let base = "";
 let ns = "";
 /** Serves packages (Go's code.url) and receives what trigger-invoked functions saw. */
 let host: Server;
-let hostPort = 0;
+let hostUrl = "";
 const packages = new Map<string, Buffer>();
 const seen: Array<{ src: string; event: Record<string, unknown> }> = [];
 
@@ -178,11 +175,7 @@ const RUNTIMES: RuntimeCase[] = [
   {
     name: "go",
     runtime: "go1",
-    code: () => {
-      const zip = packages.get("go.zip")!;
-      const sha = createHash("sha256").update(zip).digest("hex");
-      return JSON.stringify({ url: `http://${HOST_IP}:${hostPort}/go.zip`, sha256: sha });
-    },
+    code: () => JSON.stringify({ url: `${hostUrl}/go.zip`, sha256: sha256(packages.get("go.zip")!) }),
     handlers: ["main"],
     missingHandler: "nope",
     // scf-go-lib's functioncontext.FunctionContext, as the handler encodes it.
@@ -254,32 +247,6 @@ ${handler ? `  handler: "${handler}"\n` : ""}  memoryMB: ${MEMORY_MB}
   code: ${rc.code()}
 `;
 
-/** Builds the Go binary and the Java jar from their sources with the machine's toolchains. */
-function buildPackages(): void {
-  const out = mkdtempSync(join(tmpdir(), "conformance-"));
-  execFileSync("go", ["build", "-trimpath", "-ldflags=-s -w", "-o", join(out, "go/main"), "."], {
-    cwd: join(FUNCTIONS, "go"),
-    env: { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=mod", GOPROXY: "off", GOWORK: "off" },
-    stdio: "inherit",
-  });
-  execFileSync("zip", ["-qj", join(out, "go.zip"), join(out, "go/main")]);
-  packages.set("go.zip", readFileSync(join(out, "go.zip")));
-  // Compiled against the runtime's own com.qcloud.scf.runtime.Context source, as users
-  // compile against scf-java-events.
-  const classes = join(out, "java");
-  execFileSync("javac", [
-    "--release",
-    "17",
-    "-d",
-    classes,
-    join(ROOT, "runtimes/java/src/main/java/com/qcloud/scf/runtime/Context.java"),
-    join(FUNCTIONS, "java/conformance/Handler.java"),
-  ]);
-  // The jar holds the function's classes only: Context is the runtime's.
-  execFileSync("jar", ["cf", join(out, "conformance.jar"), "-C", classes, "conformance"]);
-  packages.set("conformance.jar", readFileSync(join(out, "conformance.jar")));
-}
-
 /** The structure of a JSON value: keys and kinds, not values. Open maps are only "object". */
 const OPEN_MAPS = new Set([
   "headers",
@@ -315,22 +282,18 @@ describe("SCF conformance", { timeout: 900_000 }, () => {
       "objectStorage.feed.kafkaBrokers": env("UPDRAFT_KAFKA_BROKERS"),
       "objectStorage.feed.topic": env("UPDRAFT_S3_EVENTS_TOPIC"),
     });
-    buildPackages();
-    host = createServer((req, res) => {
-      if (req.method === "GET") {
-        const body = packages.get((req.url ?? "").slice(1));
-        res.writeHead(body ? 200 : 404).end(body);
-        return;
-      }
+    const built = buildPackages();
+    packages.set("go.zip", built.goZip);
+    packages.set("conformance.jar", built.javaJar);
+    // Pods download packages from it; trigger-invoked functions post what they saw to it.
+    ({ server: host, url: hostUrl } = await servePackages(packages, (req, res) => {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
         seen.push(JSON.parse(Buffer.concat(chunks).toString()) as (typeof seen)[number]);
         res.end("ok");
       });
-    });
-    await new Promise<void>((r) => host.listen(0, HOST_IP, () => r()));
-    hostPort = (host.address() as { port: number }).port;
+    }));
     ns = await newNamespace("conf");
     await core.createNamespacedConfigMap({
       namespace: ns,
@@ -492,7 +455,7 @@ spec:
         import json, os, urllib.request
         def main_handler(event, context):
             body = json.dumps({"src": os.environ.get("TRIGGER_SRC", ""), "event": event}).encode()
-            urllib.request.urlopen(urllib.request.Request("http://${HOST_IP}:${hostPort}/", data=body, method="POST"), timeout=10)
+            urllib.request.urlopen(urllib.request.Request("${hostUrl}/", data=body, method="POST"), timeout=10)
             return "ok"
 `,
     );
