@@ -167,6 +167,19 @@ project() {
   echo "$tag"
 }
 
+# An example image from a folder of examples/ (its Dockerfile), tagged by its content:
+# prints the reference pods pull, e.g. localhost:5000/examples/image-function:3f2a….
+example() { # dir
+  local dir=${1:?usage: $0 example examples/<dir>} name tag
+  name=$(basename "$dir")
+  tag=$(cd "$root/$dir" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
+  if ! in_registry "examples/$name" "$tag"; then
+    build "$registry/examples/$name:$tag" "$root/$dir" "$root/$dir/Dockerfile"
+    push "$registry/examples/$name:$tag" "examples/$name:$tag"
+  fi
+  echo "$registry/examples/$name:$tag"
+}
+
 sizes() {
   local tag
   tag=$(project_tag)
@@ -189,6 +202,7 @@ case ${1:-} in
   addons) addons ;;
   project) base_debian; base_node; base_debian trixie; base_node trixie; project ;;
   tag) project_tag ;;
+  example) base_debian; base_node; example "${2:-}" ;;
   sizes) sizes ;;
-  *) echo "usage: $0 base|addons|project|tag|sizes" >&2; exit 2 ;;
+  *) echo "usage: $0 base|addons|project|tag|sizes|example <dir>" >&2; exit 2 ;;
 esac

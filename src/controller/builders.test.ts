@@ -70,9 +70,25 @@ describe("makeDeployment pod", () => {
         assert.equal(d.spec?.template.spec?.containers[0]?.image, "updraft/runtime-python3.11:test"),
     },
     {
-      why: "image code runs the user's image instead of a runtime image",
-      spec: { runtime: "custom", handler: undefined, code: { image: "example.com/me/fn:1" } },
-      check: (d) => assert.equal(d.spec?.template.spec?.containers[0]?.image, "example.com/me/fn:1"),
+      why: "an image function runs the user's image unchanged (no command) beside the shim, which alone is probed",
+      spec: { runtime: "custom", handler: undefined, memoryMB: 256, code: { image: "example.com/me/fn:1" } },
+      check: (d) => {
+        const [shim, user] = d.spec!.template.spec!.containers;
+        assert.equal(shim?.name, "shim");
+        assert.equal(shim?.image, "updraft/runtime-nodejs24:test");
+        assert.ok(shim?.env?.some((e) => e.name === "UPDRAFT_IMAGE_FUNCTION" && e.value === "true"));
+        assert.ok(shim?.readinessProbe);
+        assert.equal(user?.image, "example.com/me/fn:1");
+        assert.equal(user?.command, undefined, "the image's own entrypoint");
+        assert.equal(user?.readinessProbe, undefined);
+        // The function's memory is the user's container's limit; the shim has its own 64 Mi.
+        assert.equal(user?.resources?.limits?.memory, "256Mi");
+        assert.equal(shim?.resources?.limits?.memory, "64Mi");
+        assert.equal(user?.securityContext?.readOnlyRootFilesystem, true);
+        assert.deepEqual(user?.volumeMounts, [{ name: "tmp", mountPath: "/tmp" }]);
+        assert.equal(user?.env?.find((e) => e.name === "PORT")?.value, "9000");
+        assert.equal(user?.env?.find((e) => e.name === "SCF_FUNCTIONNAME")?.value, "hello");
+      },
     },
     {
       why: "memoryMB plus the shim's 64 MB is the container's memory request and limit",

@@ -5,6 +5,7 @@
  */
 import type {
   V1ConfigMap,
+  V1Container,
   V1Deployment,
   V1EnvVar,
   V1OwnerReference,
@@ -19,6 +20,7 @@ import {
   type UpdraftFunction,
 } from "../api/v1alpha1.ts";
 import { canonicalJson, sha256Hex, shortHash } from "../lib/hash.ts";
+import { WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
 
 export interface BuilderConfig {
   /** Runtime images by runtime, e.g. nodejs24 → updraft/runtime-nodejs24:0.1.0. */
@@ -155,7 +157,8 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
   const name = childName(fn.metadata.name!);
   const labels = functionLabels(fn);
   const cmName = codeConfigMapName(fn);
-  const image = spec.code.image ?? cfg.runtimeImage(spec.runtime);
+  // An image function's own image runs beside the shim, which comes from a runtime image.
+  const image = cfg.runtimeImage(spec.code.image ? IMAGE_SHIM_RUNTIME : spec.runtime);
   // The function gets memoryMB; the runtime shim (a Node.js process, ~50 MB) comes on top,
   // as Knative's queue-proxy has resources of its own.
   const memory = `${spec.memoryMB + RUNTIME_OVERHEAD_MB}Mi`;
@@ -165,6 +168,31 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
   // beside it and unpacked into an emptyDir /var/user by the shim, as a url package is.
   const packageKey = spec.code.configMapRef?.key;
   const codeMounted = cmName !== undefined && !packageKey;
+  const shim: V1Container = {
+    name: "function",
+    image,
+    imagePullPolicy: "IfNotPresent",
+    command: RUNTIME_COMMAND,
+    ports: [{ name: "http", containerPort: FUNCTION_PORT, protocol: "TCP" }],
+    env: functionEnv(fn, spec, sha),
+    workingDir: USER_CODE_DIR,
+    resources: {
+      requests: { memory, cpu: `${cpuMillis}m` },
+      limits: { memory },
+    },
+    readinessProbe: {
+      httpGet: { path: "/readyz", port: FUNCTION_PORT },
+      periodSeconds: 1,
+      failureThreshold: 1,
+      timeoutSeconds: 1,
+    },
+    securityContext: RESTRICTED_CONTAINER,
+    volumeMounts: [
+      { name: "tmp", mountPath: "/tmp" },
+      { name: "code", mountPath: USER_CODE_DIR, readOnly: codeMounted },
+      ...(packageKey ? [{ name: "package", mountPath: CODE_PACKAGE_DIR, readOnly: true }] : []),
+    ],
+  };
   const deployment: V1Deployment = {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -197,38 +225,7 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
             fsGroup: RUN_AS_USER,
             seccompProfile: { type: "RuntimeDefault" },
           },
-          containers: [
-            {
-              name: "function",
-              image,
-              imagePullPolicy: "IfNotPresent",
-              ...(spec.code.image ? {} : { command: RUNTIME_COMMAND }),
-              ports: [{ name: "http", containerPort: FUNCTION_PORT, protocol: "TCP" }],
-              env: functionEnv(fn, spec, sha),
-              workingDir: USER_CODE_DIR,
-              resources: {
-                requests: { memory, cpu: `${cpuMillis}m` },
-                limits: { memory },
-              },
-              readinessProbe: {
-                httpGet: { path: "/readyz", port: FUNCTION_PORT },
-                periodSeconds: 1,
-                failureThreshold: 1,
-                timeoutSeconds: 1,
-              },
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-                capabilities: { drop: ["ALL"] },
-              },
-              volumeMounts: [
-                { name: "tmp", mountPath: "/tmp" },
-                { name: "code", mountPath: USER_CODE_DIR, readOnly: codeMounted },
-                ...(packageKey ? [{ name: "package", mountPath: CODE_PACKAGE_DIR, readOnly: true }] : []),
-              ],
-            },
-          ],
+          containers: spec.code.image ? imageContainers(spec, shim, memory) : [shim],
           volumes: [
             { name: "tmp", emptyDir: { sizeLimit: TMP_SIZE } },
             codeMounted
@@ -250,6 +247,66 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
   };
   deployment.metadata!.annotations = { [Annotations.specHash]: deploymentSpecHash(deployment) };
   return deployment;
+}
+
+/** Every container of a function pod: nothing to escalate to, nothing to write but /tmp. */
+const RESTRICTED_CONTAINER = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ["ALL"] },
+};
+
+const SCF_IMAGE_ENV = new Set([
+  "SCF_FUNCTIONNAME",
+  "SCF_FUNCTIONVERSION",
+  "SCF_NAMESPACE",
+  "SCF_MEMORY_SIZE",
+  "SCF_TIMEOUT",
+  "TENCENTCLOUD_RUNENV",
+]);
+
+/** The runtime image whose shim serves image functions (any has the shim; this is the smallest). */
+export const IMAGE_SHIM_RUNTIME = "nodejs24";
+/** The shim's share of an image function's pod: what the overhead of every pod allows it. */
+const IMAGE_SHIM_MEMORY = `${RUNTIME_OVERHEAD_MB}Mi`;
+
+/**
+ * An image function's pod: the shim as a sidecar (as Knative's queue-proxy) on 8080, and the
+ * user's image unchanged — its own entrypoint, as user 10001, read-only root but /tmp —
+ * serving SCF's image contract on port 9000 (POST /event-invoke for Event functions, HTTP
+ * for Web ones), which the shim reaches on localhost (one network namespace per pod). The
+ * function's container gets memoryMB, so the kernel holds it to that; the shim its own 64 Mi.
+ */
+function imageContainers(spec: ResolvedFunctionSpec, shim: V1Container, memory: string): V1Container[] {
+  // SCF's identity variables (a user's image reads them as on SCF), the port, the user's env.
+  const scfEnv = (shim.env ?? []).filter((e) => SCF_IMAGE_ENV.has(e.name));
+  return [
+    {
+      ...shim,
+      name: "shim",
+      env: [...(shim.env ?? []), { name: "UPDRAFT_IMAGE_FUNCTION", value: "true" }],
+      workingDir: "/app", // no code of its own: /var/user is not mounted
+      resources: {
+        requests: { memory: IMAGE_SHIM_MEMORY, cpu: "25m" },
+        limits: { memory: IMAGE_SHIM_MEMORY },
+      },
+      volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+    },
+    {
+      name: "function",
+      image: spec.code.image!,
+      imagePullPolicy: "IfNotPresent",
+      ports: [{ name: "scf", containerPort: WEB_FUNCTION_PORT, protocol: "TCP" }],
+      env: [...scfEnv, { name: "PORT", value: String(WEB_FUNCTION_PORT) }, ...spec.env],
+      resources: {
+        requests: { memory: `${spec.memoryMB}Mi`, cpu: shim.resources!.requests!.cpu! },
+        limits: { memory: `${spec.memoryMB}Mi` },
+      },
+      securityContext: RESTRICTED_CONTAINER,
+      volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+    },
+  ];
 }
 
 /** Hash of everything the reconciler owns in a Deployment (not replicas: the autoscaler owns it). */

@@ -169,16 +169,17 @@ describe("FunctionReconciler", () => {
     assert.match(code?.message ?? "", /1040016 bytes, over the 1000000/);
   });
 
-  it("code.image is reported as not built (CodeReady False), and nothing is made", async () => {
+  it("code.image is ready at once (the image is pulled by the kubelet) and gets its Deployment", async () => {
     const { api, r, fns } = setup({
       runtime: "custom",
       handler: undefined,
       code: { image: "example.com/me/fn:1" },
     });
     await r.reconcile("ns/hello");
-    assert.deepEqual(api.writes, ["update status hello"]);
+    assert.ok(api.writes.includes("create deployment fn-hello"), api.writes.join(", "));
     const code = fns.get("hello", "ns")!.status?.conditions?.find((c) => c.type === "CodeReady");
-    assert.equal(code?.reason, "ImageFunctionsNotBuilt");
+    assert.equal(code?.status, "True");
+    assert.equal(code?.reason, "Image");
   });
 
   it("writes nothing when run again on a converged Function", async () => {

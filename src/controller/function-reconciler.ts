@@ -191,14 +191,9 @@ export class FunctionReconciler {
       );
       return { ready: true, sha: codeSha256(fn) };
     }
-    // Image functions need a shim that reaches the user's image (not built yet): refused
-    // with a reason rather than run as a container nothing can call.
-    conds.markFalse(
-      C.CodeReady,
-      "ImageFunctionsNotBuilt",
-      `code.image (${spec.image}) is not served yet: use inline, url or configMapRef code`,
-    );
-    return { ready: false, sha: "" };
+    // An image function: the user's image runs beside the shim (builders.ts, imageContainers).
+    conds.markTrue(C.CodeReady, "Image", `image ${spec.image} runs beside the runtime shim`);
+    return { ready: true, sha: codeSha256(fn) };
   }
 
   private async reconcileDeployment(

@@ -6,13 +6,17 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
-import { InstanceHeaders, TRIGGER_SOURCE_PATTERN } from "../protocol/triggers.ts";
+import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
+import { ImageWorker } from "./image.ts";
 import { oomKillCount, overLimit, readRssByGroup } from "./memory.ts";
 import { type CodeSource, prepareCode } from "./pull-code.ts";
+import { scfHeaders } from "./scf-headers.ts";
 import { billedMs, endLine, errorLine, initReportLine, reportLine, startLine } from "./scf-log.ts";
-import { type Outcome, Worker } from "./worker.ts";
+import { type InvocationWorker, type Outcome, Worker } from "./worker.ts";
 
 export interface ShimConfig extends CodeSource {
+  /** An image function: the user's image serves SCF's image contract beside the shim. */
+  imageFunction?: boolean;
   runtime: string;
   handler: string;
   functionType: "Event" | "Web";
@@ -178,7 +182,7 @@ export function mapOutcome(
 }
 
 interface Slot {
-  worker: Worker;
+  worker: InvocationWorker;
   state: "init" | "ready" | "failed";
   failure?: { code: number; message: string; type: string };
   cold: boolean;
@@ -217,37 +221,47 @@ export class Shim {
     this.server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve) => this.server!.listen(this.cfg.port, "0.0.0.0", () => resolve()));
     const t1 = performance.now();
-    for (let i = 0; i < workerCount(this.cfg.perInstance, this.cfg.memoryMB); i++) {
+    // An image's server takes perInstance requests at once (it is one process we do not run).
+    const slots = this.cfg.imageFunction
+      ? this.cfg.perInstance
+      : workerCount(this.cfg.perInstance, this.cfg.memoryMB);
+    for (let i = 0; i < slots; i++) {
       const slot: Slot = {
-        worker: undefined as unknown as Worker,
+        worker: undefined as unknown as InvocationWorker,
         state: "init",
         cold: true,
         initMs: 0,
         log: [],
         initializing: Promise.resolve(),
       };
-      slot.worker = new Worker({
-        argv: workerArgv(
-          this.cfg.runtime,
-          this.cfg.appDir,
-          this.cfg.codeDir,
-          Math.floor(this.cfg.memoryMB / workerCount(this.cfg.perInstance, this.cfg.memoryMB)),
-        ),
-        cwd: this.cfg.codeDir,
-        env: {
-          ...this.cfg.env,
-          SCF_RUNTIME_API: "127.0.0.1",
-          SCF_RUNTIME_API_PORT: String(this.cfg.apiBasePort + i),
-        },
-        port: this.cfg.apiBasePort + i,
-        memoryMB: this.cfg.memoryMB,
-        timeLimitMs: this.cfg.timeoutMs,
-        onOutput: (b) => {
-          process.stdout.write(b);
-          slot.log.push(b);
-        },
-        oomKills: () => oomKillCount(),
-      });
+      slot.worker = this.cfg.imageFunction
+        ? new ImageWorker({
+            host: "127.0.0.1",
+            port: WEB_FUNCTION_PORT,
+            headers: (id) => scfHeaders(this.cfg, id),
+          })
+        : new Worker({
+            argv: workerArgv(
+              this.cfg.runtime,
+              this.cfg.appDir,
+              this.cfg.codeDir,
+              Math.floor(this.cfg.memoryMB / workerCount(this.cfg.perInstance, this.cfg.memoryMB)),
+            ),
+            cwd: this.cfg.codeDir,
+            env: {
+              ...this.cfg.env,
+              SCF_RUNTIME_API: "127.0.0.1",
+              SCF_RUNTIME_API_PORT: String(this.cfg.apiBasePort + i),
+            },
+            port: this.cfg.apiBasePort + i,
+            memoryMB: this.cfg.memoryMB,
+            timeLimitMs: this.cfg.timeoutMs,
+            onOutput: (b) => {
+              process.stdout.write(b);
+              slot.log.push(b);
+            },
+            oomKills: () => oomKillCount(),
+          });
       await slot.worker.listen();
       this.slots.push(slot);
     }
@@ -263,7 +277,7 @@ export class Shim {
   private checkMemory(): void {
     if (!this.slots.some((s) => s.worker.busy)) return;
     const groups = readRssByGroup();
-    const usage = new Map<Worker, number>();
+    const usage = new Map<InvocationWorker, number>();
     for (const { worker } of this.slots) {
       const bytes = worker.pid && !worker.exited ? (groups.get(worker.pid) ?? 0) : 0;
       worker.lastRssBytes = bytes;
@@ -305,7 +319,13 @@ export class Shim {
     slot.state = "failed";
     slot.failure =
       result === "timeout"
-        ? { code: 450, message: "Init container timeout", type: "InitContainerTimeout" }
+        ? this.cfg.imageFunction
+          ? {
+              code: 446,
+              message: `the image's server did not listen on port ${WEB_FUNCTION_PORT} within the init timeout`,
+              type: "PortBindingFailed",
+            }
+          : { code: 450, message: "Init container timeout", type: "InitContainerTimeout" }
         : { code: 439, message: "User process exited during init", type: "UserProcessExited" };
     this.out(`init failed: ${slot.failure.message}`);
   }

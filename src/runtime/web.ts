@@ -16,28 +16,14 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
-import { type CodeSource, prepareCode } from "./pull-code.ts";
+import { portOpen } from "./image.ts";
+import { prepareCode } from "./pull-code.ts";
+import { scfHeaders } from "./scf-headers.ts";
 import { billedMs, endLine, reportLine, startLine } from "./scf-log.ts";
 import { errorBody, type ShimConfig } from "./shim.ts";
-
-/** SCF's X-Scf-* headers for one request of a Web function. */
-export function scfHeaders(cfg: ShimConfig, requestId: string): Record<string, string> {
-  return {
-    "x-scf-request-id": requestId,
-    "x-scf-memory": String(cfg.memoryMB),
-    "x-scf-timeout": String(cfg.timeoutMs),
-    "x-scf-version": cfg.env.SCF_FUNCTIONVERSION ?? "$LATEST",
-    "x-scf-name": cfg.env.SCF_FUNCTIONNAME ?? "",
-    "x-scf-namespace": cfg.env.SCF_NAMESPACE ?? "default",
-    "x-scf-region": cfg.env.TENCENTCLOUD_REGION ?? "",
-    "x-scf-appid": cfg.env.TENCENTCLOUD_APPID ?? "",
-    "x-scf-uin": cfg.env.TENCENTCLOUD_UIN ?? "",
-  };
-}
 
 /** Headers of the incoming request the function's server gets: all but hop-by-hop and ours. */
 export function forwardedRequestHeaders(h: IncomingMessage["headers"]): Record<string, string | string[]> {
@@ -82,6 +68,11 @@ export class WebShim {
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve) => this.server!.listen(this.cfg.port, "0.0.0.0", () => resolve()));
+    if (this.cfg.imageFunction) {
+      // The user's image is its own container: its server is ours to wait for, not to start.
+      await this.waitForPort(this.cfg.initTimeoutMs);
+      return;
+    }
     const bootstrap = join(this.cfg.codeDir, "scf_bootstrap");
     try {
       accessSync(bootstrap, constants.X_OK);
@@ -108,9 +99,15 @@ export class WebShim {
         setTimeout(() => process.exit(1), 1000).unref();
       }
     });
-    const deadline = Date.now() + this.cfg.initTimeoutMs;
-    while (this.state === "init" && Date.now() < deadline) {
-      if (await portOpen(WEB_FUNCTION_PORT)) {
+    await this.waitForPort(this.cfg.initTimeoutMs);
+  }
+
+  /** Init: until the server listens on 9000 ("ready"), else "unbound" after timeoutMs (446). */
+  private async waitForPort(timeoutMs: number): Promise<void> {
+    this.state = "init";
+    const deadline = Date.now() + timeoutMs;
+    while (this.state === "init" && Date.now() < deadline && !this.draining) {
+      if (await portOpen("127.0.0.1", WEB_FUNCTION_PORT)) {
         this.state = "ready";
         return;
       }
@@ -191,7 +188,18 @@ export class WebShim {
       const e = err as { code?: string };
       if ((this.state as State) === "exited")
         this.fail(res, id, 405, `the function's process exited (${this.exitCode})`, "UserProcessExited");
-      else if (e.code === "TimeLimitReached")
+      else if (this.cfg.imageFunction && e.code !== "TimeLimitReached") {
+        // The image's server went away (its container exited; the kubelet restarts it):
+        // SCF's 405, and not ready until it listens again.
+        this.fail(
+          res,
+          id,
+          405,
+          `the function's container is not serving: ${String(err)}`,
+          "UserProcessExited",
+        );
+        if (this.state === "ready") void this.waitForPort(this.cfg.initTimeoutMs);
+      } else if (e.code === "TimeLimitReached")
         this.fail(
           res,
           id,
@@ -280,15 +288,4 @@ export class WebShim {
       });
     });
   }
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: "127.0.0.1", port });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
 }

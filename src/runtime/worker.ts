@@ -39,7 +39,26 @@ export interface WorkerSpec {
   oomKills?: () => number | undefined;
 }
 
-export class Worker {
+/** What the shim needs of a worker: a language process (Worker) or an image's server (ImageWorker). */
+export interface InvocationWorker {
+  readonly busy: boolean;
+  readonly exited: boolean;
+  readonly pid: number | undefined;
+  lastRssBytes: number;
+  peakRssBytes: number;
+  /** Resolves when the worker can take events; rejects if it ends first. */
+  initDone: Promise<void>;
+  listen(): Promise<void>;
+  start(): void;
+  invoke(id: string, event: Buffer, timeoutMs: number, triggerSource?: string): Promise<Outcome>;
+  abortCurrent(o: Outcome): void;
+  kill(): void;
+  waitExit(): Promise<void>;
+  memUsageBytes(): number;
+  close(): Promise<void>;
+}
+
+export class Worker implements InvocationWorker {
   readonly spec: WorkerSpec;
   private proc: ChildProcess | undefined;
   private server: Server | undefined;

@@ -41,6 +41,7 @@ function parse(): ShimConfig {
     ...(process.env.UPDRAFT_CODE_SHA256 ? { codeSha256: process.env.UPDRAFT_CODE_SHA256 } : {}),
     ...(process.env.UPDRAFT_CODE_PACKAGE ? { codePackage: process.env.UPDRAFT_CODE_PACKAGE } : {}),
     provisioned: process.env.UPDRAFT_PROVISIONED === "true",
+    imageFunction: process.env.UPDRAFT_IMAGE_FUNCTION === "true",
     env,
   };
 }
