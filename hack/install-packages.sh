@@ -16,6 +16,9 @@ command -v iptables >/dev/null || need+=(iptables)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
+# The conformance suite builds its Java function (javac, jar) and zips its Go one.
+command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
+command -v zip >/dev/null || need+=(zip)
 [[ -x /usr/sbin/rabbitmq-server ]] || need+=(rabbitmq-server)
 ((${#need[@]})) || exit 0
 echo "[packages] installing ${need[*]} from Debian" >&2
