@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { join } from "node:path";
 import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
 import { ImageWorker } from "./image.ts";
-import { oomKillCount, overLimit, readRssByGroup } from "./memory.ts";
+import { MEMORY_SAMPLE_MS, oomKillCount, overLimit, readRssByGroup } from "./memory.ts";
 import { type CodeSource, prepareCode } from "./pull-code.ts";
 import { scfHeaders } from "./scf-headers.ts";
 import { billedMs, endLine, errorLine, initReportLine, reportLine, startLine } from "./scf-log.ts";
@@ -46,12 +46,7 @@ export interface ShimConfig extends CodeSource {
  * (Bounded by count, 2,000, it forgot runs within 30 s at 80 events/s: 6 of 5,000 ran twice.)
  */
 const ASYNC_OUTCOME_TTL_MS = 10 * 60_000;
-/**
- * How often the function's memory is sampled while it runs. A function that allocates
- * faster than the shim's overhead (64 MiB) per interval is stopped by the kernel instead,
- * which the cgroup's OOM-kill count still reports as 434.
- */
-const MEMORY_SAMPLE_MS = 50;
+
 const ASYNC_OUTCOMES_MAX_BYTES = 64 * 1024 * 1024;
 
 export function workerCount(perInstance: number, memoryMB: number): number {

@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
 import { portOpen } from "./image.ts";
+import { MEMORY_SAMPLE_MS, readRssByGroup } from "./memory.ts";
 import { prepareCode } from "./pull-code.ts";
 import { scfHeaders } from "./scf-headers.ts";
 import { billedMs, endLine, reportLine, startLine } from "./scf-log.ts";
@@ -86,7 +87,11 @@ export class WebShim {
       cwd: this.cfg.codeDir,
       env: { ...this.cfg.env, PORT: String(WEB_FUNCTION_PORT) },
       stdio: ["ignore", "inherit", "inherit"],
+      // Its own process group: its memory is measured (and it is stopped) as a whole.
+      detached: true,
     });
+    this.memoryWatch = setInterval(() => this.checkMemory(), MEMORY_SAMPLE_MS);
+    this.memoryWatch.unref();
     this.proc.on("exit", (code, signal) => {
       const wasServing = this.state === "ready";
       this.exitCode = `code ${code ?? "none"}, signal ${signal ?? "none"}`;
@@ -118,6 +123,31 @@ export class WebShim {
       this.out(
         `init failed: nothing listens on port ${WEB_FUNCTION_PORT} after ${this.cfg.initTimeoutMs} ms`,
       );
+    }
+  }
+
+  private memoryWatch: NodeJS.Timeout | undefined;
+  /** The group's resident bytes when it was stopped for going over memoryMB (434). */
+  private memoryExceeded = 0;
+
+  /**
+   * SCF's 434 for Web functions: the server's process group (scf_bootstrap and what it
+   * started) over memoryMB while requests run is stopped; those requests answer 434 and the
+   * instance goes as after any exit of the server (see memory.ts for how it is measured).
+   */
+  private checkMemory(): void {
+    const pid = this.proc?.pid;
+    if (!pid || this.inFlight === 0 || this.state !== "ready") return;
+    const bytes = readRssByGroup().get(pid) ?? 0;
+    if (bytes <= this.cfg.memoryMB * 1024 * 1024) return;
+    this.memoryExceeded = bytes;
+    this.out(
+      `the function used ${Math.round(bytes / 1024 / 1024)} MB, over its ${this.cfg.memoryMB} MB: stopped`,
+    );
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      this.proc?.kill("SIGKILL");
     }
   }
 
@@ -186,7 +216,15 @@ export class WebShim {
       res.end(upstream.body);
     } catch (err) {
       const e = err as { code?: string };
-      if ((this.state as State) === "exited")
+      if (this.memoryExceeded > 0)
+        this.fail(
+          res,
+          id,
+          434,
+          `Memory Limit Exceeded: the function used ${Math.round(this.memoryExceeded / 1024 / 1024)} MB, over its ${this.cfg.memoryMB} MB`,
+          "MemoryLimitReached",
+        );
+      else if ((this.state as State) === "exited")
         this.fail(res, id, 405, `the function's process exited (${this.exitCode})`, "UserProcessExited");
       else if (this.cfg.imageFunction && e.code !== "TimeLimitReached") {
         // The image's server went away (its container exited; the kubelet restarts it):
@@ -219,7 +257,9 @@ export class WebShim {
       this.inFlight--;
       const ms = performance.now() - t0;
       this.out(endLine(id));
-      this.out(reportLine(id, ms, this.cfg.memoryMB, 0));
+      const pid = this.proc?.pid;
+      const mem = this.memoryExceeded || (pid ? (readRssByGroup().get(pid) ?? 0) : 0);
+      this.out(reportLine(id, ms, this.cfg.memoryMB, mem));
     }
   }
 
@@ -277,7 +317,14 @@ export class WebShim {
     this.draining = true;
     const deadline = Date.now() + this.cfg.timeoutMs + 1000;
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    this.proc?.kill("SIGTERM");
+    clearInterval(this.memoryWatch);
+    if (this.proc?.pid && !this.proc.killed) {
+      try {
+        process.kill(-this.proc.pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
     this.agent.destroy();
     await new Promise<void>((resolve) => {
       if (!this.server) return resolve();
