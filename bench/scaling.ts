@@ -1,6 +1,7 @@
 /**
- * Autoscaling under a step, a ramp and a spike (issue 5): open-loop load of a Python
- * function that sleeps D seconds (perInstance 1, targetUtilization 0.7), sampled every
+ * Autoscaling under a step, a ramp and a spike — open-loop load of a Python function that
+ * sleeps D seconds — and a closed loop (clients that each wait for their answer before
+ * calling again) (perInstance 1, targetUtilization 0.7), sampled every
  * 250 ms: the load the bench keeps in flight, the instances the autoscaler wants
  * (Deployment spec.replicas) and the ready ones. For each scenario it prints the time to
  * converge and the overshoot, and writes a PNG (bench/out/scaling-<scenario>.png).
@@ -9,7 +10,7 @@
  * target)) at each moment, against which it reports ready instance-seconds (the cost)
  * and the requests' median latency against D (what waiting for capacity added).
  *
- *   node bench/scaling.ts [step|ramp|spike ...]
+ *   node bench/scaling.ts [step|ramp|spike|closed ...]
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -34,6 +35,10 @@ interface Scenario {
   seconds: number;
   rate: (t: number) => number;
   bursts: Array<{ at: number; count: number }>;
+  /** Closed loop: this many clients from 5 s on, each calling again when answered. */
+  clients?: number;
+  /** Seconds each request sleeps (default D). */
+  d?: number;
 }
 
 const SCENARIOS: Record<string, Scenario> = {
@@ -43,6 +48,8 @@ const SCENARIOS: Record<string, Scenario> = {
   ramp: { name: "ramp", seconds: 50, rate: (t) => (t < 5 ? 0 : Math.min(6, ((t - 5) / 30) * 6)), bursts: [] },
   // 1 request/s (2 instances), and 15 requests at once at 20 s: panic.
   spike: { name: "spike", seconds: 50, rate: () => 1, bursts: [{ at: 20, count: 15 }] },
+  // 10 clients in a closed loop on a 0.5 s function: 10 in flight → ceil(10 / 0.7) = 15.
+  closed: { name: "closed", seconds: 45, rate: () => 0, bursts: [], clients: 10, d: 0.5 },
 };
 
 interface Sample {
@@ -53,8 +60,11 @@ interface Sample {
   ready: number;
 }
 
-function ideal(rate: number): number {
-  return Math.ceil((rate * D) / TARGET - 1e-9);
+/** The instances the load at t needs: ceil(R·D / target), or ceil(clients / target) in a loop. */
+function ideal(sc: Scenario, t: number): number {
+  if (t > sc.seconds) return 0;
+  if (sc.clients) return t < 5 ? 0 : Math.ceil(sc.clients / TARGET - 1e-9);
+  return Math.ceil((sc.rate(t) * (sc.d ?? D)) / TARGET - 1e-9);
 }
 
 async function run(base: string, ns: string, sc: Scenario) {
@@ -90,23 +100,24 @@ spec:
   let errors = 0;
   let inFlight = 0;
   const pending: Array<Promise<void>> = [];
+  const sleep = sc.d ?? D;
   const send = () => {
     inFlight++;
     const t0 = performance.now();
-    pending.push(
-      fetch(url, { method: "POST", body: JSON.stringify({ sleep: D }) })
-        .then(async (r) => {
-          await r.arrayBuffer();
-          if (r.status === 200) latencies.push(performance.now() - t0);
-          else errors++;
-        })
-        .catch(() => {
-          errors++;
-        })
-        .finally(() => {
-          inFlight--;
-        }),
-    );
+    const p = fetch(url, { method: "POST", body: JSON.stringify({ sleep }) })
+      .then(async (r) => {
+        await r.arrayBuffer();
+        if (r.status === 200) latencies.push(performance.now() - t0);
+        else errors++;
+      })
+      .catch(() => {
+        errors++;
+      })
+      .finally(() => {
+        inFlight--;
+      });
+    pending.push(p);
+    return p;
   };
 
   const samples: Sample[] = [];
@@ -129,11 +140,18 @@ spec:
       bursts.shift();
     }
   }, 10);
+  // Closed loop: each client calls again as soon as it has its answer.
+  if (sc.clients)
+    for (let c = 0; c < sc.clients; c++)
+      void (async () => {
+        while (elapsed() < 5) await new Promise((r) => setTimeout(r, 10));
+        while (elapsed() <= sc.seconds) await send();
+      })();
   // Sample until the load is over and the function is back at zero.
   for (;;) {
     const t = elapsed();
     const s = await scale();
-    samples.push({ t, load: inFlight, ideal: ideal(t <= sc.seconds ? sc.rate(t) : 0), ...s });
+    samples.push({ t, load: inFlight, ideal: ideal(sc, t), ...s });
     if (t > sc.seconds && s.desired === 0 && inFlight === 0) break;
     if (t > sc.seconds + 120) throw new Error(`${name} did not return to zero`);
     await new Promise((r) => setTimeout(r, 250));
@@ -170,12 +188,12 @@ spec:
         }
       : {}),
     readyInstanceSecondsVsIdeal: Number((readySeconds / idealSeconds).toFixed(2)),
-    latencyP50VsD: Number((percentile(latencies, 0.5) / (D * 1000)).toFixed(2)),
-    latencyP99VsD: Number((percentile(latencies, 0.99) / (D * 1000)).toFixed(2)),
+    latencyP50VsD: Number((percentile(latencies, 0.5) / (sleep * 1000)).toFixed(2)),
+    latencyP99VsD: Number((percentile(latencies, 0.99) / (sleep * 1000)).toFixed(2)),
   };
   mkdirSync(OUT, { recursive: true });
   writeChartPng(resolve(OUT, `scaling-${sc.name}.png`), {
-    title: `Updraft autoscaler: ${sc.name} (D = ${D} s, perInstance 1, target ${TARGET})`,
+    title: `Updraft autoscaler: ${sc.name} (D = ${sleep} s, perInstance 1, target ${TARGET})`,
     xLabel: "time (s)",
     yLabel: "requests / instances",
     series: [

@@ -51,6 +51,17 @@ describe("decideReplicas", () => {
       want: [4, "ScaleUp"],
     },
     {
+      why: "10 clients in a closed loop on 2 instances read as 10 (windows: what waits is demand): straight to ceil(10 / 0.7) = 15 in panic",
+      in: input({
+        replicas: 2,
+        readyReplicas: 2,
+        stableConcurrency: 4,
+        panicConcurrency: 10,
+        spec: { perInstance: 1 },
+      }),
+      want: [15, "PanicScaleUp"],
+    },
+    {
       why: "a request waiting at zero wakes it even when the activation call was lost (the windows read 0: nothing ran)",
       in: input({ replicas: 0, readyReplicas: 0, inFlight: 1, lastActivityMs: NOW }),
       want: [1, "ScaleFromZero"],

@@ -44,6 +44,21 @@ describe("ConcurrencyWindows", () => {
       w.record("a", sample({ arrivals: 3.5, held: 10.9, busy: 5.6, durationMs: 1000 }), s * 1000);
     assert.equal(w.average(6000, 5500).concurrency, 3.5);
   });
+  it("clients in a closed loop: the waiting ones are demand (held), though arrivals keep pace with the instances", () => {
+    // 10 clients calling a 0.5 s function in a loop, 2 instances of perInstance 1: 4/s
+    // arrive (as fast as answers come back), R·D = 2 = busy, 8 wait → demand 10, not 2.
+    const w = new ConcurrencyWindows();
+    for (let s = 0; s < 6; s++)
+      w.record("a", sample({ arrivals: 4, held: 10, busy: 2, durationMs: 500 }), s * 1000);
+    assert.equal(w.average(6000, 5500).concurrency, 10);
+  });
+  it("a loop with enough instances waits for none: held = busy = R·D", () => {
+    // The same 10 clients on 15 instances: nothing waits, concurrency 10 (15 at 0.7: stays).
+    const w = new ConcurrencyWindows();
+    for (let s = 0; s < 6; s++)
+      w.record("a", sample({ arrivals: 20, held: 10, busy: 10, durationMs: 500 }), s * 1000);
+    assert.equal(w.average(6000, 5500).concurrency, 10);
+  });
   it("requests running from before the window still count (long-running floors it)", () => {
     // 3 requests of 100 s started 20 s ago: no arrivals in the 6 s window, 3 running > 6 s.
     const w = new ConcurrencyWindows();

@@ -9,7 +9,7 @@
  * zero times; but by no less than the window less a second (and never more seconds than
  * the function has been observed), so an activator that stopped reporting fades out.
  *
- * concurrency = max(long-running, min(R × D, held)):
+ * concurrency = max(long-running, closed loop ? held : min(R × D, held)):
  * - R × D is the work arriving: it leaves out the time requests wait for an instance, so
  *   a cold start does not inflate it. R = 2/s of D = 1 s, waiting 0.8 s for instances to
  *   start → held 3.6, R × D = 2, and 2 it is (3 instances at 0.7, not 6).
@@ -20,7 +20,28 @@
  *   that runs (busy): while instances work off a backlog they are all busy, and sizing
  *   for that catch-up overshoots (seen: a step to R·D = 4 had 5.6 busy and 5.3 waiting
  *   over 6 s, and busy asked for 9 instances instead of 6).
+ * - closed loop: clients that wait for an answer before sending again (10 clients each
+ *   calling a 0.5 s function in a loop) arrive only as fast as answers come back, so R × D
+ *   equals what is busy whatever the demand — R × D = 2 on 2 instances, with 8 more waiting
+ *   — and sizing by it grows the instances by 1/target per step (39 s to reach 15). Such a
+ *   loop shows as arrivals that match the work done (R × D within 20 % of busy) while
+ *   requests still wait (held ≥ 1.5 × busy): then what is held is the demand (10 → 15
+ *   instances at target 0.7). A cold start's waiting has R × D above busy (arrivals outrun
+ *   the few ready instances), a backlog being worked off below it (busy catches up on
+ *   old arrivals), so neither counts its waiting.
  */
+export const CLOSED_LOOP_WORK_TOLERANCE = 0.2;
+export const CLOSED_LOOP_HELD_RATIO = 1.5;
+
+/** Requests that wait while arrivals only keep pace with what is served: a closed loop. */
+export function isClosedLoop(work: number, held: number, busy: number): boolean {
+  return (
+    busy > 0 &&
+    held >= CLOSED_LOOP_HELD_RATIO * busy &&
+    Math.abs(work - busy) <= CLOSED_LOOP_WORK_TOLERANCE * busy
+  );
+}
+
 export interface ActivitySample {
   arrivals: number;
   held: number;
@@ -117,6 +138,7 @@ export class ConcurrencyWindows {
       rate += sum.arrivals / seconds;
       work += (sum.arrivals / seconds) * ((this.latestDurationMs.get(activator) ?? 0) / 1000);
     }
-    return { concurrency: Math.max(longRunning, Math.min(work, held)), held, busy, work, rate };
+    const observed = isClosedLoop(work, held, busy) ? held : Math.min(work, held);
+    return { concurrency: Math.max(longRunning, observed), held, busy, work, rate };
   }
 }
