@@ -3,36 +3,42 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { oomKillCount, overLimit, rssByGroup } from "./memory.ts";
+import { memoryByGroup, oomKillCount, overLimit } from "./memory.ts";
 
-// "pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
-// stime cutime cstime priority nice threads itrealvalue starttime vsize rss …"
-const stat = (pid: number, comm: string, pgrp: number, rssPages: number) =>
-  `${pid} (${comm}) S 1 ${pgrp} ${pgrp} 0 -1 4194560 100 0 0 0 1 1 0 0 20 0 1 0 100 1000000 ${rssPages} 18446744073709551615 0 0 0`;
+// "pid (comm) state ppid pgrp …" and statm's "size resident shared text lib data dt" (pages).
+const proc = (pid: number, comm: string, pgrp: number, resident: number, shared: number) => ({
+  stat: `${pid} (${comm}) S 1 ${pgrp} ${pgrp} 0 -1 4194560 100 0 0 0 1 1 0 0 20 0 1 0 100 1000000 ${resident}`,
+  statm: `371663 ${resident} ${shared} 10932 0 147515 0`,
+});
 
-describe("rssByGroup", () => {
-  const cases: Array<{ why: string; stats: string[]; want: Array<[number, number]> }> = [
+describe("memoryByGroup", () => {
+  const cases: Array<{ why: string; procs: ReturnType<typeof proc>[]; want: Array<[number, number]> }> = [
     {
       why: "a worker and the binary it started count together (the go1 bootstrap and the user's Go binary)",
-      stats: [stat(10, "bootstrap", 10, 1000), stat(11, "main", 10, 3000)],
-      want: [[10, 4000 * 4096]],
+      procs: [proc(10, "bootstrap", 10, 1000, 400), proc(11, "main", 10, 3000, 500)],
+      want: [[10, 3100 * 4096]],
     },
     {
       why: "the shim (its own group) is kept apart from the workers",
-      stats: [stat(1, "node", 1, 12_000), stat(20, "python3", 20, 5000)],
+      procs: [proc(1, "node", 1, 12_000, 11_000), proc(20, "python3", 20, 5000, 1000)],
       want: [
-        [1, 12_000 * 4096],
-        [20, 5000 * 4096],
+        [1, 1000 * 4096],
+        [20, 4000 * 4096],
       ],
     },
     {
-      why: "a command name with spaces and a parenthesis does not shift the fields",
-      stats: [stat(30, "my (odd) name", 30, 7)],
-      want: [[30, 7 * 4096]],
+      why: "the interpreter's shared executable pages are not the function's: five Node.js workers of 60 MB RSS, 45 MB of it the node binary, are 5 × 15 MB",
+      procs: [1, 2, 3, 4, 5].map((i) => proc(100 + i, "node", 100, 15_000, 11_250)),
+      want: [[100, 5 * 3750 * 4096]],
     },
-    { why: "a truncated line is skipped", stats: ["31 (x) S"], want: [] },
+    {
+      why: "a command name with spaces and a parenthesis does not shift the fields",
+      procs: [proc(30, "my (odd) name", 30, 7, 2)],
+      want: [[30, 5 * 4096]],
+    },
+    { why: "a truncated statm is skipped", procs: [{ stat: "31 (x) S 1 31", statm: "12" }], want: [] },
   ];
-  for (const c of cases) it(c.why, () => assert.deepEqual([...rssByGroup(c.stats)], c.want));
+  for (const c of cases) it(c.why, () => assert.deepEqual([...memoryByGroup(c.procs)], c.want));
 });
 
 describe("overLimit", () => {

@@ -1,9 +1,12 @@
 /**
  * How an instance measures its function's memory, apart from the shim's own: every
  * language worker runs in its own process group (the shim starts it detached), so the
- * function's memory is the resident memory (RSS) of the processes in the workers' groups —
- * the bootstrap, the interpreter, and anything they started (a Go binary, a shell's
- * children) — and never the shim's. Above `memoryMB` the shim ends the invocation of the
+ * function's memory is the anonymous resident memory of the processes in the workers'
+ * groups — the bootstrap, the interpreter, and anything they started (a Go binary, a
+ * shell's children) — and never the shim's. Anonymous, not all of RSS: RSS also counts the
+ * pages of the interpreter's own executable, which every worker shares (the kernel holds
+ * them once): a Node.js worker is 60 MB of RSS of which 45 MB is the shared node binary,
+ * and five workers summed by RSS read 225 MB too many. Above `memoryMB` the shim ends the invocation of the
  * largest worker with SCF's 434 and recycles that worker. The container's limit is
  * memoryMB plus the shim's overhead, so the kernel kills only a function that grows faster
  * than the sampling catches; the cgroup's OOM-kill counter tells that apart from a crash.
@@ -20,36 +23,46 @@ export const MEMORY_SAMPLE_MS = 50;
 /** x86-64 and arm64 Linux use 4 KiB pages unless the kernel was built otherwise. */
 export const PAGE_SIZE = 4096;
 
+/** One process as /proc shows it: its stat line and its statm line. */
+export interface ProcessMemory {
+  stat: string;
+  statm: string;
+}
+
 /**
- * Resident bytes per process group, from the text of /proc/<pid>/stat files. After the
- * command name (in parentheses, and it may hold spaces or ")") come: state, ppid, pgrp, …,
- * with rss (in pages) the 22nd field after the name. Example: "42 (node) S 1 42 42 0 -1 …"
- * counts towards group 42.
+ * Anonymous resident bytes per process group. The group is in /proc/<pid>/stat: after the
+ * command name (in parentheses, and it may hold spaces or ")") come state, ppid, pgrp.
+ * /proc/<pid>/statm gives, in pages, "size resident shared …", where shared is the file
+ * and shared-memory part of resident, so resident − shared is the process's own memory.
+ * Example: "42 (node) S 1 42 …" and "371663 15186 11252 …" → group 42, (15186 − 11252) ×
+ * 4096 = 16.1 MB.
  */
-export function rssByGroup(stats: Iterable<string>, pageSize = PAGE_SIZE): Map<number, number> {
+export function memoryByGroup(processes: Iterable<ProcessMemory>, pageSize = PAGE_SIZE): Map<number, number> {
   const groups = new Map<number, number>();
-  for (const stat of stats) {
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const pgrp = Number(fields[2]);
-    const rssPages = Number(fields[21]);
-    if (!Number.isInteger(pgrp) || !Number.isFinite(rssPages)) continue;
-    groups.set(pgrp, (groups.get(pgrp) ?? 0) + rssPages * pageSize);
+  for (const { stat, statm } of processes) {
+    const pgrp = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+    const [, resident, shared] = statm.split(" ").map(Number);
+    if (!Number.isInteger(pgrp) || !Number.isFinite(resident) || !Number.isFinite(shared)) continue;
+    groups.set(pgrp, (groups.get(pgrp) ?? 0) + Math.max(0, resident! - shared!) * pageSize);
   }
   return groups;
 }
 
-/** rssByGroup over every process this instance can see (in a pod: its own container's). */
-export function readRssByGroup(proc = "/proc"): Map<number, number> {
-  const stats: string[] = [];
+/** memoryByGroup over every process this instance can see (in a pod: its own container's). */
+export function readMemoryByGroup(proc = "/proc"): Map<number, number> {
+  const processes: ProcessMemory[] = [];
   for (const name of readdirSync(proc)) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      stats.push(readFileSync(`${proc}/${name}/stat`, "utf8"));
+      processes.push({
+        stat: readFileSync(`${proc}/${name}/stat`, "utf8"),
+        statm: readFileSync(`${proc}/${name}/statm`, "utf8"),
+      });
     } catch {
       // gone between the listing and the read
     }
   }
-  return rssByGroup(stats);
+  return memoryByGroup(processes);
 }
 
 /**

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { join } from "node:path";
 import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
 import { ImageWorker } from "./image.ts";
-import { MEMORY_SAMPLE_MS, oomKillCount, overLimit, readRssByGroup } from "./memory.ts";
+import { MEMORY_SAMPLE_MS, oomKillCount, overLimit, readMemoryByGroup } from "./memory.ts";
 import { type CodeSource, prepareCode } from "./pull-code.ts";
 import { scfHeaders } from "./scf-headers.ts";
 import { billedMs, endLine, errorLine, initReportLine, reportLine, startLine } from "./scf-log.ts";
@@ -271,7 +271,7 @@ export class Shim {
   /** SCF's 434: the workers' memory over memoryMB stops the largest running one. */
   private checkMemory(): void {
     if (!this.slots.some((s) => s.worker.busy)) return;
-    const groups = readRssByGroup();
+    const groups = readMemoryByGroup();
     const usage = new Map<InvocationWorker, number>();
     for (const { worker } of this.slots) {
       const bytes = worker.pid && !worker.exited ? (groups.get(worker.pid) ?? 0) : 0;

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
 import { portOpen } from "./image.ts";
-import { MEMORY_SAMPLE_MS, readRssByGroup } from "./memory.ts";
+import { MEMORY_SAMPLE_MS, readMemoryByGroup } from "./memory.ts";
 import { prepareCode } from "./pull-code.ts";
 import { scfHeaders } from "./scf-headers.ts";
 import { billedMs, endLine, reportLine, startLine } from "./scf-log.ts";
@@ -138,7 +138,7 @@ export class WebShim {
   private checkMemory(): void {
     const pid = this.proc?.pid;
     if (!pid || this.inFlight === 0 || this.state !== "ready") return;
-    const bytes = readRssByGroup().get(pid) ?? 0;
+    const bytes = readMemoryByGroup().get(pid) ?? 0;
     if (bytes <= this.cfg.memoryMB * 1024 * 1024) return;
     this.memoryExceeded = bytes;
     this.out(
@@ -258,7 +258,7 @@ export class WebShim {
       const ms = performance.now() - t0;
       this.out(endLine(id));
       const pid = this.proc?.pid;
-      const mem = this.memoryExceeded || (pid ? (readRssByGroup().get(pid) ?? 0) : 0);
+      const mem = this.memoryExceeded || (pid ? (readMemoryByGroup().get(pid) ?? 0) : 0);
       this.out(reportLine(id, ms, this.cfg.memoryMB, mem));
     }
   }

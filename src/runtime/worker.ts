@@ -9,7 +9,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { RUNTIME_TRIGGER_SOURCE_HEADER } from "../protocol/triggers.ts";
-import { readRssByGroup } from "./memory.ts";
+import { readMemoryByGroup } from "./memory.ts";
 
 export type Outcome =
   | { kind: "response"; body: Buffer }
@@ -157,7 +157,7 @@ export class Worker implements InvocationWorker {
   memUsageBytes(): number {
     const pid = this.proc?.pid;
     if (!pid || this.exited) return 0;
-    return readRssByGroup().get(pid) ?? 0;
+    return readMemoryByGroup().get(pid) ?? 0;
   }
 
   /** Ends the current invocation with outcome and kills the process (its memory was over). */
