@@ -52,6 +52,15 @@ describe("ConcurrencyWindows", () => {
       w.record("a", sample({ arrivals: 4, held: 10, busy: 2, durationMs: 500 }), s * 1000);
     assert.equal(w.average(6000, 5500).concurrency, 10);
   });
+  it("a closed loop is seen in the last 3 s, though the burst that started it is still in the window", () => {
+    // 10 clients start at once (10 arrivals in second 0), then 1 instance serves 2/s of 0.5 s.
+    const w = new ConcurrencyWindows();
+    w.record("a", sample({ arrivals: 10, held: 10, busy: 0, durationMs: 500 }), 0);
+    for (let s = 1; s < 6; s++)
+      w.record("a", sample({ arrivals: 2, held: 10, busy: 1, durationMs: 500 }), s * 1000);
+    // Over 6 s R·D = 20 / 6 × 0.5 = 1.67 ≠ busy 0.83; over the last 3 s R·D = 1 = busy.
+    assert.equal(w.average(6000, 5500).concurrency, 10);
+  });
   it("a loop with enough instances waits for none: held = busy = R·D", () => {
     // The same 10 clients on 15 instances: nothing waits, concurrency 10 (15 at 0.7: stays).
     const w = new ConcurrencyWindows();

@@ -9,7 +9,7 @@
  * zero times; but by no less than the window less a second (and never more seconds than
  * the function has been observed), so an activator that stopped reporting fades out.
  *
- * concurrency = max(long-running, closed loop ? held : min(R × D, held)):
+ * concurrency = max(long-running, closed loop ? held (of the last 3 s) : min(R × D, held)):
  * - R × D is the work arriving: it leaves out the time requests wait for an instance, so
  *   a cold start does not inflate it. R = 2/s of D = 1 s, waiting 0.8 s for instances to
  *   start → held 3.6, R × D = 2, and 2 it is (3 instances at 0.7, not 6).
@@ -25,12 +25,14 @@
  *   equals what is busy whatever the demand — R × D = 2 on 2 instances, with 8 more waiting
  *   — and sizing by it grows the instances by 1/target per step (39 s to reach 15). Such a
  *   loop shows as arrivals that match the work done (R × D within 20 % of busy) while
- *   requests still wait (held ≥ 1.5 × busy): then what is held is the demand (10 → 15
- *   instances at target 0.7). A cold start's waiting has R × D above busy (arrivals outrun
+ *   requests still wait (held ≥ 1.5 × busy) over the last 3 s: then what is held is the
+ *   demand (10 → 15 instances at target 0.7). A cold start's waiting has R × D above busy (arrivals outrun
  *   the few ready instances), a backlog being worked off below it (busy catches up on
  *   old arrivals), so neither counts its waiting.
  */
 export const CLOSED_LOOP_WORK_TOLERANCE = 0.2;
+/** The seconds a closed loop is judged on (the most recent of the window). */
+export const CLOSED_LOOP_SECONDS = 3;
 export const CLOSED_LOOP_HELD_RATIO = 1.5;
 
 /** Requests that wait while arrivals only keep pace with what is served: a closed loop. */
@@ -108,6 +110,26 @@ export class ConcurrencyWindows {
     const now = Math.floor(nowMs / 1000);
     const span = Math.min(Math.ceil(windowMs / 1000), now - this.firstSecond + 1);
     if (span <= 0) return none;
+    const { held, busy, work, rate, longRunning } = this.sum(now, span, String(windowMs / 1000));
+    // A closed loop is told by the last few seconds, not the whole window: the burst of
+    // arrivals that started the loop (10 at once) would hide it for as long as the window.
+    const recent = this.sum(now, Math.min(CLOSED_LOOP_SECONDS, span));
+    const observed = isClosedLoop(recent.work, recent.held, recent.busy)
+      ? Math.max(recent.held, Math.min(work, held))
+      : Math.min(work, held);
+    return { concurrency: Math.max(longRunning, observed), held, busy, work, rate };
+  }
+
+  /**
+   * Time-averaged held and busy, arrivals per second (R) and R × D over the last span
+   * seconds, and the long-running requests (those running longer than window `window`) of
+   * the activators that reported in them.
+   */
+  private sum(
+    now: number,
+    span: number,
+    window = "",
+  ): Omit<WindowView, "concurrency"> & { longRunning: number } {
     const perActivator = new Map<string, Bucket>();
     for (let s = now - span + 1; s <= now; s++) {
       for (const [activator, v] of this.seconds.get(s) ?? []) {
@@ -130,7 +152,7 @@ export class ConcurrencyWindows {
     let rate = 0;
     let longRunning = 0;
     for (const [activator, sum] of perActivator) {
-      longRunning += this.latestLongRunning.get(activator)?.[String(windowMs / 1000)] ?? 0;
+      longRunning += this.latestLongRunning.get(activator)?.[window] ?? 0;
       const seconds = Math.max(sum.coveredSeconds, span - 1);
       if (seconds <= 0) continue;
       held += sum.heldSeconds / seconds;
@@ -138,7 +160,6 @@ export class ConcurrencyWindows {
       rate += sum.arrivals / seconds;
       work += (sum.arrivals / seconds) * ((this.latestDurationMs.get(activator) ?? 0) / 1000);
     }
-    const observed = isClosedLoop(work, held, busy) ? held : Math.min(work, held);
-    return { concurrency: Math.max(longRunning, observed), held, busy, work, rate };
+    return { held, busy, work, rate, longRunning };
   }
 }
