@@ -14,6 +14,7 @@ import { Agent, type Dispatcher, request } from "undici";
 import { ASYNC_LIMIT_BYTES, type AsyncQueue, type EnqueueOptions } from "../async/queue.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import { edgeError, RETRY_AFTER_SECONDS } from "../protocol/errors.ts";
 import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import {
   IDEMPOTENCY_KEY_PATTERN,
@@ -73,36 +74,10 @@ export function notDelivered(err: unknown): boolean {
   );
 }
 
-/** SCF's codes as HTTP statuses, with the error body SCF uses. */
+/** SCF's codes as the invoke API's HTTP statuses (the edge's table: protocol/errors.ts). */
 export function httpError(code: string): { status: number; scfCode: number } {
-  switch (code) {
-    case "FunctionNotFound":
-      return { status: 435, scfCode: 435 };
-    case "RequestTooLarge":
-      return { status: 406, scfCode: 406 };
-    case "InvalidEvent":
-      return { status: 400, scfCode: 400 };
-    case "QueueFull":
-      return { status: 429, scfCode: 429 };
-    case "ConcurrencyLimit":
-      return { status: 432, scfCode: 432 };
-    case "NoInstanceReady":
-      return { status: 503, scfCode: 500 };
-    case "NotFound":
-      return { status: 404, scfCode: 404 };
-    case "InvocationNotFound":
-      return { status: 404, scfCode: 404 };
-    case "AsyncQueueFull":
-      return { status: 429, scfCode: 429 };
-    case "QueueUnavailable":
-      return { status: 503, scfCode: 500 };
-    case "InvalidInvocationType":
-      return { status: 400, scfCode: 400 };
-    case "InvalidParameter":
-      return { status: 400, scfCode: 400 };
-    default:
-      return { status: 500, scfCode: 500 };
-  }
+  const e = edgeError(code);
+  return { status: e.sync, scfCode: e.scf };
 }
 
 /** An Http trigger's raw request, for a Web function. */
@@ -144,32 +119,47 @@ export interface InvokeOptions {
   web?: WebRequest;
 }
 
-/** What an HTTP caller is told to wait before trying again (429, 503). */
-const RETRY_AFTER_SECONDS = 1;
 /** Request bodies of HTTP triggers: 6 MB, as SCF's synchronous limit. */
 const HTTP_BODY_LIMIT_BYTES = 6 * 1024 * 1024;
 
 /** Platform refusals to HTTP-trigger callers: status as HTTP clients know them, SCF's code in the body. */
 export function httpTriggerError(code: string): { status: number; scfCode: number } {
-  switch (code) {
-    case "ConcurrencyLimit":
-      return { status: 429, scfCode: 432 };
-    case "QueueFull":
-      return { status: 429, scfCode: 429 };
-    case "NoInstanceReady":
-      return { status: 503, scfCode: 500 };
-    case "RequestTooLarge":
-      return { status: 413, scfCode: 406 };
-    case "MethodNotAllowed":
-      return { status: 405, scfCode: 405 };
-    case "NotImplemented":
-      return { status: 501, scfCode: 501 };
-    case "FunctionNotFound":
-      return { status: 404, scfCode: 435 };
-    case "NotFound":
-      return { status: 404, scfCode: 404 };
-    default:
-      return { status: 502, scfCode: 500 };
+  const e = edgeError(code);
+  return { status: e.http, scfCode: e.scf };
+}
+
+export interface ServerLimits {
+  /** Request bytes held at once, all requests together (then 503 ActivatorOverloaded). */
+  maxBufferedBytes: number;
+  /** How long a request's body may take to arrive (then 408 RequestTimeout). */
+  bodyTimeoutMs: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = {
+  maxBufferedBytes: 256 * 1024 * 1024,
+  bodyTimeoutMs: 30_000,
+};
+
+/**
+ * Bytes the activator holds in request bodies. Example: limit 256 MiB and 40 requests of
+ * 6 MiB held → 240 MiB used; a 41st's first 17 MiB fit, its 18th does not.
+ */
+export class ByteBudget {
+  readonly limit: number;
+  used = 0;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  take(n: number): boolean {
+    if (this.used + n > this.limit) return false;
+    this.used += n;
+    return true;
+  }
+
+  give(n: number): void {
+    this.used = Math.max(0, this.used - n);
   }
 }
 
@@ -205,7 +195,18 @@ export class ActivatorServer {
   /** Open client connections, so a drain can wait for their clients to close them. */
   private readonly sockets = new Set<Socket>();
 
-  constructor(table: FunctionTable, routes: HttpRoutes, log: Logger, metrics: ActivatorMetrics) {
+  private readonly limits: ServerLimits;
+  private readonly bytes: ByteBudget;
+
+  constructor(
+    table: FunctionTable,
+    routes: HttpRoutes,
+    log: Logger,
+    metrics: ActivatorMetrics,
+    limits: ServerLimits = DEFAULT_SERVER_LIMITS,
+  ) {
+    this.limits = limits;
+    this.bytes = new ByteBudget(limits.maxBufferedBytes);
     this.table = table;
     this.routes = routes;
     this.log = log;
@@ -238,37 +239,73 @@ export class ActivatorServer {
     res.writeHead(status, {
       "Content-Type": "application/json",
       ...(requestId ? { "X-Updraft-Request-Id": requestId } : {}),
+      // Refusals that pass: say when to come back.
+      ...(status === 429 || status === 503 ? { "Retry-After": String(RETRY_AFTER_SECONDS) } : {}),
+      // A body we stopped reading (too slow, too large, no room) is not worth waiting for.
+      ...(err.code === "RequestTimeout" || err.code === "ActivatorOverloaded" ? { Connection: "close" } : {}),
     });
     res.end(
       JSON.stringify({ errorCode: scfCode, errorMessage: err.message, errorType: err.code, stackTrace: "" }),
     );
   }
 
-  /** The body, or RequestTooLarge past `limit` (the stream is left open, to be drained). */
-  private readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  /**
+   * The body, or RequestTooLarge past `limit` (the stream is left open, to be drained). Its
+   * bytes count against the activator's budget of held request bytes until the answer is
+   * sent (ActivatorOverloaded, 503, past it), and it must arrive within the body time-out
+   * (RequestTimeout, 408): a slow or stalled upload cannot hold memory or a slot for long.
+   */
+  private readBody(req: IncomingMessage, res: ServerResponse, limit: number): Promise<Buffer> {
     const declared = Number(req.headers["content-length"] ?? 0);
     if (declared > limit) {
       return Promise.reject(
         new UpdraftError("RequestTooLarge", `event is ${declared} bytes; the limit is ${limit}`),
       );
     }
+    let held = 0;
+    res.once("close", () => this.bytes.give(held));
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
+      const stop = (err: UpdraftError) => {
+        clearTimeout(timer);
+        req.off("data", onData);
+        req.off("end", onEnd);
+        reject(err);
+      };
+      const timer = setTimeout(
+        () =>
+          stop(
+            new UpdraftError(
+              "RequestTimeout",
+              `the request body did not arrive within ${this.limits.bodyTimeoutMs} ms`,
+            ),
+          ),
+        this.limits.bodyTimeoutMs,
+      );
       const onData = (c: Buffer) => {
         size += c.length;
-        if (size > limit) {
-          req.off("data", onData);
-          req.off("end", onEnd);
-          reject(new UpdraftError("RequestTooLarge", `event is over ${limit} bytes`));
-          return;
-        }
+        if (size > limit) return stop(new UpdraftError("RequestTooLarge", `event is over ${limit} bytes`));
+        if (!this.bytes.take(c.length))
+          return stop(
+            new UpdraftError(
+              "ActivatorOverloaded",
+              `this activator holds ${this.bytes.used} bytes of requests, its limit is ${this.bytes.limit}`,
+            ),
+          );
+        held += c.length;
         chunks.push(c);
       };
-      const onEnd = () => resolve(Buffer.concat(chunks));
+      const onEnd = () => {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks));
+      };
       req.on("data", onData);
       req.once("end", onEnd);
-      req.once("error", reject);
+      req.once("error", (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
     });
   }
 
@@ -355,7 +392,7 @@ export class ActivatorServer {
     }
     let body: Buffer;
     try {
-      body = await this.readBody(req, async ? ASYNC_LIMIT_BYTES : SYNC_LIMIT_BYTES);
+      body = await this.readBody(req, res, async ? ASYNC_LIMIT_BYTES : SYNC_LIMIT_BYTES);
       if (body.length > 0) JSON.parse(body.toString());
       else body = Buffer.from("{}");
     } catch (err) {
@@ -456,7 +493,7 @@ export class ActivatorServer {
         req.resume();
         throw new UpdraftError("FunctionNotFound", `function ${ns}/${name} not found`);
       }
-      const body = await this.readBody(req, SYNC_LIMIT_BYTES);
+      const body = await this.readBody(req, res, SYNC_LIMIT_BYTES);
       let d: {
         requestId?: unknown;
         errorCode?: unknown;
@@ -555,7 +592,7 @@ export class ActivatorServer {
     }
     let raw: Buffer;
     try {
-      raw = await this.readBody(req, HTTP_BODY_LIMIT_BYTES);
+      raw = await this.readBody(req, res, HTTP_BODY_LIMIT_BYTES);
     } catch (err) {
       const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
       if (e.code === "RequestTooLarge") await discardBody(req, 4 * SYNC_LIMIT_BYTES);

@@ -8,6 +8,7 @@ import { type ResolvedFunctionSpec, resolveFunctionSpec, type UpdraftFunction } 
 import { PANIC_WINDOW_MS, STABLE_WINDOW_MS } from "../autoscaler/decide.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import { type Instance, pickInstance } from "./capacity.ts";
+import { WaitQueue, type WaitTicket } from "./wait-queue.ts";
 
 /** A request's place on an instance, from acquire() to release(). */
 export interface Slot {
@@ -20,6 +21,7 @@ interface Waiter {
   resolve: (s: Slot) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+  ticket?: WaitTicket<Waiter>;
 }
 
 const SUBSET_MIN_PER_ACTIVATOR = 4;
@@ -28,7 +30,7 @@ export interface FunctionState {
   key: string;
   spec: ResolvedFunctionSpec;
   instances: Instance[];
-  waiters: Waiter[];
+  waiters: WaitQueue<Waiter>;
   cursor: number;
   /** Requests on an instance now. */
   inFlight: number;
@@ -70,7 +72,10 @@ export interface ActivitySample {
 }
 
 export interface TableOptions {
+  /** Requests that may wait for one function's instances (then 429 QueueFull). */
   maxWaiting: number;
+  /** Requests that may wait for all functions together (then 503 ActivatorOverloaded). */
+  maxWaitingTotal?: number;
   /** This activator's part of concurrency.max (undefined: unlimited). */
   maxShare: (max: number | undefined) => number | undefined;
   /** This activator's place among the ready activators (for instance subsetting). */
@@ -94,6 +99,8 @@ const BUSY_BACKOFF_MAX_MS = 640;
 
 export class FunctionTable {
   private readonly fns = new Map<string, FunctionState>();
+  /** Requests waiting for an instance, all functions together. */
+  waitingTotal = 0;
   private readonly opts: TableOptions;
   private readonly now: () => number;
 
@@ -115,7 +122,7 @@ export class FunctionTable {
           key,
           spec,
           instances: [],
-          waiters: [],
+          waiters: new WaitQueue(),
           cursor: 0,
           inFlight: 0,
           held: 0,
@@ -131,7 +138,8 @@ export class FunctionTable {
     }
     for (const [key, st] of this.fns) {
       if (seen.has(key)) continue;
-      for (const w of st.waiters.splice(0)) {
+      for (const w of st.waiters.drain()) {
+        this.waitingTotal--;
         clearTimeout(w.timer);
         w.reject(new UpdraftError("FunctionNotFound", `function ${key} was deleted`, { permanent: true }));
       }
@@ -269,19 +277,28 @@ export class FunctionTable {
         new UpdraftError("QueueFull", `too many requests waiting for ${st.key} (${this.opts.maxWaiting})`),
       );
     }
+    // All functions together: what this activator holds waiting is bounded too.
+    if (!again && this.waitingTotal >= (this.opts.maxWaitingTotal ?? Infinity)) {
+      return Promise.reject(
+        new UpdraftError(
+          "ActivatorOverloaded",
+          `this activator holds ${this.waitingTotal} waiting requests, its limit`,
+        ),
+      );
+    }
     return new Promise<Slot>((resolve, reject) => {
       const w: Waiter = {
         resolve,
         reject,
         timer: setTimeout(() => {
-          st.waiters = st.waiters.filter((x) => x !== w);
+          if (w.ticket && st.waiters.remove(w.ticket)) this.waitingTotal--;
           reject(
             new UpdraftError("NoInstanceReady", `no instance of ${st.key} became ready within ${waitMs} ms`),
           );
         }, waitMs),
       };
-      if (again) st.waiters.unshift(w);
-      else st.waiters.push(w);
+      w.ticket = again ? st.waiters.unshift(w) : st.waiters.push(w);
+      this.waitingTotal++;
     });
   }
 
@@ -410,6 +427,7 @@ export class FunctionTable {
       const i = this.pick(st);
       if (i < 0) return;
       const w = st.waiters.shift()!;
+      this.waitingTotal--;
       clearTimeout(w.timer);
       w.resolve(this.take(st, i));
     }

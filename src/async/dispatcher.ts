@@ -14,6 +14,7 @@ import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { FunctionState } from "../activator/table.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import { edgeError } from "../protocol/errors.ts";
 import { type AttemptOutcome, afterAttempt, isExpired, type RetryPolicy } from "./policy.ts";
 import {
   type AsyncQueue,
@@ -48,16 +49,8 @@ export interface DispatcherConfig {
 }
 
 /** SCF codes of refusals, for the record of an event that could not run. */
-function platformCode(code: string): number {
-  switch (code) {
-    case "ConcurrencyLimit":
-      return 432;
-    case "QueueFull":
-      return 429;
-    default:
-      return 500;
-  }
-}
+/** SCF's errorCode of a platform refusal, from the edge's one table. */
+const platformCode = (code: string): number => edgeError(code).scf;
 
 const ACK_WAIT_MS = 30_000;
 

@@ -247,6 +247,8 @@ export class Autoscaler {
       readyReplicas: d.status?.readyReplicas ?? 0,
       stableConcurrency: stable,
       panicConcurrency: panicC,
+      stableClosedLoopConcurrency: stableView.closedLoopConcurrency,
+      panicClosedLoopConcurrency: panicView.closedLoopConcurrency,
       lastActivityMs: a.lastActivityMs,
       inFlight: a.inFlight,
       activationRequested: a.activationRequested,

@@ -39,6 +39,12 @@ export interface ScaleInput {
   /** Averages of observed concurrency over the windows. */
   stableConcurrency: number;
   panicConcurrency: number;
+  /**
+   * The same, counting what waits when the windows look like a closed loop (windows.ts);
+   * taken only while no instance is starting. Absent: as the plain figures.
+   */
+  stableClosedLoopConcurrency?: number;
+  panicClosedLoopConcurrency?: number;
   lastActivityMs: number;
   inFlight: number;
   activationRequested: boolean;
@@ -78,14 +84,24 @@ export function decideReplicas(i: ScaleInput): ScaleDecision {
   const clamp = (n: number) => Math.max(floor, Math.min(n, ceiling));
   const target = s.perInstance * s.targetUtilization;
 
-  const wantStable = Math.ceil(i.stableConcurrency / target - 1e-9);
-  const wantPanic = Math.ceil(i.panicConcurrency / target - 1e-9);
+  // Requests that wait while every wanted instance is ready are waiting for capacity, not
+  // for a cold start: in a closed loop they are the demand (10 clients on 2 ready
+  // instances of 2 wanted → 10, not 2). While instances start, waiting is a cold start's.
+  const settled = i.replicas > 0 && i.readyReplicas >= i.replicas;
+  const stableC = settled
+    ? Math.max(i.stableConcurrency, i.stableClosedLoopConcurrency ?? 0)
+    : i.stableConcurrency;
+  const panicC = settled
+    ? Math.max(i.panicConcurrency, i.panicClosedLoopConcurrency ?? 0)
+    : i.panicConcurrency;
+  const wantStable = Math.ceil(stableC / target - 1e-9);
+  const wantPanic = Math.ceil(panicC / target - 1e-9);
   const base = Math.max(i.readyReplicas, 1);
 
   // Panic mode: entered when the short window wants ≥ 2× what is ready; left after a
   // whole stable window without that trigger.
   const state: ScaleState = { ...i.state };
-  if (wantPanic / base >= PANIC_THRESHOLD && i.panicConcurrency > 0) {
+  if (wantPanic / base >= PANIC_THRESHOLD && panicC > 0) {
     state.lastPanicTriggerMs = i.nowMs;
     state.panicSinceMs ??= i.nowMs;
   } else if (
@@ -114,8 +130,7 @@ export function decideReplicas(i: ScaleInput): ScaleDecision {
   }
 
   let want = panic ? Math.max(wantPanic, i.replicas) : wantStable;
-  if (panic && i.replicas > 0 && i.panicConcurrency / (i.replicas * target) <= 1 + TOLERANCE)
-    want = i.replicas;
+  if (panic && i.replicas > 0 && panicC / (i.replicas * target) <= 1 + TOLERANCE) want = i.replicas;
   // Rate limits relative to what is ready (Knative's defaults).
   want = Math.min(want, Math.ceil(MAX_SCALE_UP_RATE * base));
   if (!panic) want = Math.max(want, Math.floor(i.replicas / MAX_SCALE_DOWN_RATE));

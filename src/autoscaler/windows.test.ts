@@ -20,7 +20,14 @@ describe("ConcurrencyWindows", () => {
       w.record("a", sample({ arrivals: 1, held: 1, busy: 1, durationMs: 1000 }), s * 1000 + 100);
       w.record("b", sample({ arrivals: 1, held: 1, busy: 1, durationMs: 1000 }), s * 1000 + 200);
     }
-    assert.deepEqual(w.average(6000, 2500), { concurrency: 2, held: 2, busy: 2, work: 2, rate: 2 });
+    assert.deepEqual(w.average(6000, 2500), {
+      concurrency: 2,
+      closedLoopConcurrency: 2,
+      held: 2,
+      busy: 2,
+      work: 2,
+      rate: 2,
+    });
   });
   it("a cold start's waiting does not count: R × D under held wins", () => {
     // R = 2/s, D = 1 s, requests wait 0.8 s for instances: held 3.6, busy 1 (one ready).
@@ -28,6 +35,7 @@ describe("ConcurrencyWindows", () => {
     for (let s = 0; s < 6; s++)
       w.record("a", sample({ arrivals: 2, held: 3.6, busy: 1, durationMs: 1000 }), s * 1000);
     assert.equal(w.average(6000, 5500).concurrency, 2);
+    assert.equal(w.average(6000, 5500).closedLoopConcurrency, 2, "R·D above busy: not a loop");
   });
   it("a one-off burst of long requests is capped by what is held", () => {
     // 100 requests of 10 s arrive in the first second and are held for the whole window:
@@ -43,6 +51,7 @@ describe("ConcurrencyWindows", () => {
     for (let s = 0; s < 6; s++)
       w.record("a", sample({ arrivals: 3.5, held: 10.9, busy: 5.6, durationMs: 1000 }), s * 1000);
     assert.equal(w.average(6000, 5500).concurrency, 3.5);
+    assert.equal(w.average(6000, 5500).closedLoopConcurrency, 3.5, "busy above R·D: not a loop");
   });
   it("clients in a closed loop: the waiting ones are demand (held), though arrivals keep pace with the instances", () => {
     // 10 clients calling a 0.5 s function in a loop, 2 instances of perInstance 1: 4/s
@@ -50,7 +59,8 @@ describe("ConcurrencyWindows", () => {
     const w = new ConcurrencyWindows();
     for (let s = 0; s < 6; s++)
       w.record("a", sample({ arrivals: 4, held: 10, busy: 2, durationMs: 500 }), s * 1000);
-    assert.equal(w.average(6000, 5500).concurrency, 10);
+    assert.equal(w.average(6000, 5500).closedLoopConcurrency, 10);
+    assert.equal(w.average(6000, 5500).concurrency, 2, "R·D, for when instances are starting");
   });
   it("a closed loop is seen in the last 3 s, though the burst that started it is still in the window", () => {
     // 10 clients start at once (10 arrivals in second 0), then 1 instance serves 2/s of 0.5 s.
@@ -59,7 +69,7 @@ describe("ConcurrencyWindows", () => {
     for (let s = 1; s < 6; s++)
       w.record("a", sample({ arrivals: 2, held: 10, busy: 1, durationMs: 500 }), s * 1000);
     // Over 6 s R·D = 20 / 6 × 0.5 = 1.67 ≠ busy 0.83; over the last 3 s R·D = 1 = busy.
-    assert.equal(w.average(6000, 5500).concurrency, 10);
+    assert.equal(w.average(6000, 5500).closedLoopConcurrency, 10);
   });
   it("a loop with enough instances waits for none: held = busy = R·D", () => {
     // The same 10 clients on 15 instances: nothing waits, concurrency 10 (15 at 0.7: stays).

@@ -9,7 +9,8 @@
  * zero times; but by no less than the window less a second (and never more seconds than
  * the function has been observed), so an activator that stopped reporting fades out.
  *
- * concurrency = max(long-running, closed loop ? held (of the last 3 s) : min(R × D, held)):
+ * concurrency = max(long-running, min(R × D, held)), and closedLoopConcurrency = held of the
+ * last 3 s when they look like a closed loop (below):
  * - R × D is the work arriving: it leaves out the time requests wait for an instance, so
  *   a cold start does not inflate it. R = 2/s of D = 1 s, waiting 0.8 s for instances to
  *   start → held 3.6, R × D = 2, and 2 it is (3 instances at 0.7, not 6).
@@ -26,9 +27,11 @@
  *   — and sizing by it grows the instances by 1/target per step (39 s to reach 15). Such a
  *   loop shows as arrivals that match the work done (R × D within 20 % of busy) while
  *   requests still wait (held ≥ 1.5 × busy) over the last 3 s: then what is held is the
- *   demand (10 → 15 instances at target 0.7). A cold start's waiting has R × D above busy (arrivals outrun
- *   the few ready instances), a backlog being worked off below it (busy catches up on
- *   old arrivals), so neither counts its waiting.
+ *   demand (10 → 15 instances at target 0.7). A cold start's waiting mostly has R × D
+ *   above busy (arrivals outrun the few ready instances), a backlog being worked off below
+ *   it (busy catches up on old arrivals) — but on its way from one to the other an open
+ *   loop passes through R × D = busy with a queue standing (seen: a step to 6 instances
+ *   asked for 26), which is why the decision uses it only when no instance is starting.
  */
 export const CLOSED_LOOP_WORK_TOLERANCE = 0.2;
 /** The seconds a closed loop is judged on (the most recent of the window). */
@@ -64,6 +67,12 @@ interface Bucket {
 
 export interface WindowView {
   concurrency: number;
+  /**
+   * What the demand is if the waiting is not a cold start's: held over the last 3 s when
+   * they look like a closed loop, else the same as concurrency. The decision takes it only
+   * while no instance is starting (ready = desired), when waiting cannot be a cold start's.
+   */
+  closedLoopConcurrency: number;
   held: number;
   busy: number;
   /** R × D: arrivals per second × expected duration (s). */
@@ -105,7 +114,7 @@ export class ConcurrencyWindows {
   }
 
   average(windowMs: number, nowMs: number): WindowView {
-    const none = { concurrency: 0, held: 0, busy: 0, work: 0, rate: 0 };
+    const none = { concurrency: 0, closedLoopConcurrency: 0, held: 0, busy: 0, work: 0, rate: 0 };
     if (this.firstSecond === undefined) return none;
     const now = Math.floor(nowMs / 1000);
     const span = Math.min(Math.ceil(windowMs / 1000), now - this.firstSecond + 1);
@@ -114,10 +123,11 @@ export class ConcurrencyWindows {
     // A closed loop is told by the last few seconds, not the whole window: the burst of
     // arrivals that started the loop (10 at once) would hide it for as long as the window.
     const recent = this.sum(now, Math.min(CLOSED_LOOP_SECONDS, span));
-    const observed = isClosedLoop(recent.work, recent.held, recent.busy)
-      ? Math.max(recent.held, Math.min(work, held))
-      : Math.min(work, held);
-    return { concurrency: Math.max(longRunning, observed), held, busy, work, rate };
+    const concurrency = Math.max(longRunning, Math.min(work, held));
+    const closedLoopConcurrency = isClosedLoop(recent.work, recent.held, recent.busy)
+      ? Math.max(concurrency, recent.held)
+      : concurrency;
+    return { concurrency, closedLoopConcurrency, held, busy, work, rate };
   }
 
   /**
@@ -129,7 +139,7 @@ export class ConcurrencyWindows {
     now: number,
     span: number,
     window = "",
-  ): Omit<WindowView, "concurrency"> & { longRunning: number } {
+  ): Omit<WindowView, "concurrency" | "closedLoopConcurrency"> & { longRunning: number } {
     const perActivator = new Map<string, Bucket>();
     for (let s = now - span + 1; s <= now; s++) {
       for (const [activator, v] of this.seconds.get(s) ?? []) {

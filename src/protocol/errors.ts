@@ -1,0 +1,36 @@
+/**
+ * The codes of the errors the invoke API and Http triggers answer with, and what each one
+ * is at the edge: the invoke API's HTTP status (`sync`), an Http trigger's HTTP status
+ * (`http`: a web client, so standard statuses only), and SCF's errorCode in the body.
+ * Components throw UpdraftError with one of these codes; only the edge reads this table.
+ * A code that is not here is an internal error (500; 502 behind an Http trigger).
+ */
+export const EDGE_ERRORS = {
+  InvalidEvent: { sync: 400, http: 400, scf: 400 },
+  InvalidParameter: { sync: 400, http: 400, scf: 400 },
+  InvalidInvocationType: { sync: 400, http: 400, scf: 400 },
+  NotFound: { sync: 404, http: 404, scf: 404 },
+  InvocationNotFound: { sync: 404, http: 404, scf: 404 },
+  MethodNotAllowed: { sync: 405, http: 405, scf: 405 },
+  RequestTooLarge: { sync: 406, http: 413, scf: 406 },
+  RequestTimeout: { sync: 408, http: 408, scf: 400 },
+  QueueFull: { sync: 429, http: 429, scf: 429 },
+  AsyncQueueFull: { sync: 429, http: 429, scf: 429 },
+  ConcurrencyLimit: { sync: 432, http: 429, scf: 432 },
+  FunctionNotFound: { sync: 435, http: 404, scf: 435 },
+  NotImplemented: { sync: 501, http: 501, scf: 501 },
+  NoInstanceReady: { sync: 503, http: 503, scf: 500 },
+  ActivatorOverloaded: { sync: 503, http: 503, scf: 500 },
+  QueueUnavailable: { sync: 503, http: 503, scf: 500 },
+} as const satisfies Record<string, { sync: number; http: number; scf: number }>;
+
+export type EdgeErrorCode = keyof typeof EDGE_ERRORS;
+
+const INTERNAL = { sync: 500, http: 502, scf: 500 } as const;
+
+export function edgeError(code: string): { sync: number; http: number; scf: number } {
+  return Object.hasOwn(EDGE_ERRORS, code) ? EDGE_ERRORS[code as EdgeErrorCode] : INTERNAL;
+}
+
+/** What an HTTP caller is told to wait before trying again after a 429 or 503, in seconds. */
+export const RETRY_AFTER_SECONDS = 1;
