@@ -27,11 +27,12 @@ function slice(name: string, ready: string[]): V1EndpointSlice {
 }
 
 /** A table on a clock the test moves. */
-function tableAt(opts: { share?: number } = {}) {
+function tableAt(opts: { share?: number; maxWaitingTotal?: number } = {}) {
   const clock = { t: 1_000_000 };
   const cold: string[] = [];
   const table = new FunctionTable({
     maxWaiting: 10,
+    ...(opts.maxWaitingTotal !== undefined ? { maxWaitingTotal: opts.maxWaitingTotal } : {}),
     maxShare: (max) => (max === undefined ? undefined : (opts.share ?? max)),
     onColdRequest: (ns, name) => cold.push(`${ns}/${name}`),
     now: () => clock.t,
@@ -40,6 +41,23 @@ function tableAt(opts: { share?: number } = {}) {
 }
 
 describe("FunctionTable", () => {
+  it("bounds what waits for all functions together (503 ActivatorOverloaded), and counts the waiting back down", async () => {
+    const { table } = tableAt({ maxWaitingTotal: 3 });
+    table.setFunctions([fn("f"), fn("g")]);
+    const f = table.get("ns", "f")!;
+    const g = table.get("ns", "g")!;
+    // No instances: every request waits. Two for f and one for g fill the activator.
+    const waiting = [table.acquire(f, 50), table.acquire(f, 50), table.acquire(g, 50)];
+    for (const w of waiting) w.catch(() => undefined);
+    assert.equal(table.waitingTotal, 3);
+    await assert.rejects(table.acquire(g, 50), (e: { code?: string }) => e.code === "ActivatorOverloaded");
+    // The three time out (NoInstanceReady) and leave room again.
+    for (const w of waiting) await assert.rejects(w, (e: { code?: string }) => e.code === "NoInstanceReady");
+    assert.equal(table.waitingTotal, 0);
+    const again = table.acquire(g, 20);
+    await assert.rejects(again, (e: { code?: string }) => e.code === "NoInstanceReady");
+  });
+
   it("reports arrivals, time-averaged held and busy, and the moving execution time", async () => {
     const { table, clock } = tableAt();
     table.setFunctions([fn("f")]);

@@ -109,7 +109,8 @@ async function main(): Promise<void> {
       }
     },
     maxShare: (max) => (max === undefined ? undefined : concurrencyShare(max, replicaPlace())),
-    maxWaiting: Number(process.env.UPDRAFT_MAX_WAITING ?? 10_000),
+    maxWaiting: envInt(process.env, "UPDRAFT_MAX_WAITING", 10_000, 1, 1_000_000),
+    maxWaitingTotal: envInt(process.env, "UPDRAFT_MAX_WAITING_TOTAL", 10_000, 1, 1_000_000),
     // Scale from zero now, not at the next autoscaler tick; at most once per 500 ms per function.
     onColdRequest: (namespace, name) => {
       const key = `${namespace}/${name}`;
@@ -153,21 +154,37 @@ async function main(): Promise<void> {
   table.setEndpointSlices(slices.list());
   routes.setTriggers(triggers.list());
 
-  const server = new ActivatorServer(table, routes, log, {
-    requests: new Counter({
-      name: "updraft_activator_requests_total",
-      help: "Invocations by outcome",
-      labelNames: ["namespace", "function", "code"],
-      registers: [registry],
-    }),
-    duration: new Histogram({
-      name: "updraft_activator_request_seconds",
-      help: "Invocation latency through the activator",
-      labelNames: ["namespace", "function"],
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
-      registers: [registry],
-    }),
-  });
+  const limits = {
+    maxBufferedBytes: envInt(
+      process.env,
+      "UPDRAFT_MAX_BUFFERED_BYTES",
+      128 * 1024 * 1024,
+      6 * 1024 * 1024,
+      2 ** 40,
+    ),
+    bodyTimeoutMs: envInt(process.env, "UPDRAFT_BODY_TIMEOUT_SECONDS", 30, 1, 3600) * 1000,
+  };
+  const server = new ActivatorServer(
+    table,
+    routes,
+    log,
+    {
+      requests: new Counter({
+        name: "updraft_activator_requests_total",
+        help: "Invocations by outcome",
+        labelNames: ["namespace", "function", "code"],
+        registers: [registry],
+      }),
+      duration: new Histogram({
+        name: "updraft_activator_request_seconds",
+        help: "Invocation latency through the activator",
+        labelNames: ["namespace", "function"],
+        buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+        registers: [registry],
+      }),
+    },
+    limits,
+  );
   await server.listen(apiPort);
   const ops = await serveOps(registry, metricsPort, () => !server.draining);
 
