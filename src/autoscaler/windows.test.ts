@@ -71,6 +71,18 @@ describe("ConcurrencyWindows", () => {
     // Over 6 s R·D = 20 / 6 × 0.5 = 1.67 ≠ busy 0.83; over the last 3 s R·D = 1 = busy.
     assert.equal(w.average(6000, 5500).closedLoopConcurrency, 10);
   });
+  it("an open loop's backlog draining through R·D = busy is not a loop: its queue shrinks", () => {
+    // A step to 4/s of 1 s: instances came up, busy 3.5 → 4 → 4.5 (average 4 = R·D) while
+    // the backlog drains, held 14 → 12 → 10.
+    const w = new ConcurrencyWindows();
+    const seconds = [
+      { held: 14, busy: 3.5 },
+      { held: 12, busy: 4 },
+      { held: 10, busy: 4.5 },
+    ];
+    seconds.forEach((x, s) => w.record("a", sample({ arrivals: 4, ...x, durationMs: 1000 }), s * 1000));
+    assert.equal(w.average(6000, 2500).closedLoopConcurrency, 4);
+  });
   it("a loop with enough instances waits for none: held = busy = R·D", () => {
     // The same 10 clients on 15 instances: nothing waits, concurrency 10 (15 at 0.7: stays).
     const w = new ConcurrencyWindows();

@@ -30,12 +30,16 @@
  *   demand (10 → 15 instances at target 0.7). A cold start's waiting mostly has R × D
  *   above busy (arrivals outrun the few ready instances), a backlog being worked off below
  *   it (busy catches up on old arrivals) — but on its way from one to the other an open
- *   loop passes through R × D = busy with a queue standing (seen: a step to 6 instances
- *   asked for 26), which is why the decision uses it only when no instance is starting.
+ *   loop passes through R × D = busy on its way (seen: a step to 6 instances asked for
+ *   26), so held and busy must also have stayed level over those seconds (a loop's
+ *   clients stay; a queue grows or drains), and the decision uses it only when no
+ *   instance is starting.
  */
 export const CLOSED_LOOP_WORK_TOLERANCE = 0.2;
 /** The seconds a closed loop is judged on (the most recent of the window). */
 export const CLOSED_LOOP_SECONDS = 3;
+/** Level: the largest of those seconds within 15 % above the smallest. */
+const LEVEL_RATIO = 1.15;
 export const CLOSED_LOOP_HELD_RATIO = 1.5;
 
 /** Requests that wait while arrivals only keep pace with what is served: a closed loop. */
@@ -122,12 +126,39 @@ export class ConcurrencyWindows {
     const { held, busy, work, rate, longRunning } = this.sum(now, span, String(windowMs / 1000));
     // A closed loop is told by the last few seconds, not the whole window: the burst of
     // arrivals that started the loop (10 at once) would hide it for as long as the window.
-    const recent = this.sum(now, Math.min(CLOSED_LOOP_SECONDS, span));
+    const recentSpan = Math.min(CLOSED_LOOP_SECONDS, span);
+    const recent = this.sum(now, recentSpan);
     const concurrency = Math.max(longRunning, Math.min(work, held));
-    const closedLoopConcurrency = isClosedLoop(recent.work, recent.held, recent.busy)
-      ? Math.max(concurrency, recent.held)
-      : concurrency;
+    const closedLoopConcurrency =
+      isClosedLoop(recent.work, recent.held, recent.busy) && this.steady(now, recentSpan)
+        ? Math.max(concurrency, recent.held)
+        : concurrency;
     return { concurrency, closedLoopConcurrency, held, busy, work, rate };
+  }
+
+  /**
+   * Held and busy stayed level, second by second, over the last span seconds (within
+   * ±15 % of each other): a loop's clients stay in the system, where an open loop's queue
+   * grows (a cold start) or shrinks (a backlog worked off) — and a step to 6 instances
+   * passes through R × D = busy on the way, with its queue draining 14, 12, 10.
+   */
+  private steady(now: number, span: number): boolean {
+    const held: number[] = [];
+    const busy: number[] = [];
+    for (let s = now - span + 1; s <= now; s++) {
+      let h = 0;
+      let b = 0;
+      for (const v of this.seconds.get(s)?.values() ?? []) {
+        if (v.coveredSeconds <= 0) continue;
+        h += v.heldSeconds / v.coveredSeconds;
+        b += v.busySeconds / v.coveredSeconds;
+      }
+      held.push(h);
+      busy.push(b);
+    }
+    const level = (xs: number[]) =>
+      xs.length > 0 && Math.min(...xs) > 0 && Math.max(...xs) <= LEVEL_RATIO * Math.min(...xs);
+    return level(held) && level(busy);
   }
 
   /**
