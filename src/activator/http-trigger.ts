@@ -1,5 +1,5 @@
 /**
- * HTTP triggers (DESIGN.md, data path): each enabled Http Trigger serves its path on the
+ * HTTP triggers (docs/data-path.md): each enabled Http Trigger serves its path on the
  * activator, under its namespace — /http/{namespace}{path} — so two namespaces never
  * compete for a path. An Event function receives SCF's API-gateway event and answers with
  * its return value, or with an integrated response when the trigger says so.
@@ -113,7 +113,7 @@ export interface HttpRequestInfo {
 const TEXTUAL = /^(text\/|application\/(json|xml|x-www-form-urlencoded|javascript)|[^;]*\+(json|xml))/i;
 
 /**
- * SCF's API-gateway event for a request (SHARED SCF-COMPAT, event shapes). The body is
+ * SCF's API-gateway event for a request (test/fixtures/events/apigw-request.json). The body is
  * text when the content type is textual (or absent and the bytes are UTF-8), otherwise
  * base64 with isBase64Encoded. Repeated query keys keep the last value, as API gateway's
  * queryString does.

@@ -1,5 +1,5 @@
 /**
- * The activator's invoke API (DESIGN.md, data path):
+ * The activator's invoke API (docs/data-path.md):
  *   POST /v1/namespaces/{ns}/functions/{name}/invocations
  * Validates the event (435 unknown function, 406 over 6 MB, 400 not JSON), takes a slot on
  * a ready instance — waiting for one while the function scales from zero — forwards to the

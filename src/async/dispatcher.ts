@@ -1,5 +1,5 @@
 /**
- * The async dispatcher, in every activator replica (DESIGN.md: the activator is the async
+ * The async dispatcher, in every activator replica (docs/async.md: the activator is the async
  * queue consumer): per function, one durable pull consumer shared by the replicas. Each
  * event runs through the same path as a sync call (admission, a slot on an instance,
  * cold start), and its message is acknowledged only once the outcome is final: success,

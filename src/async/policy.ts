@@ -1,5 +1,5 @@
 /**
- * What happens to an async event after an attempt (SCF-COMPAT, retries), pure:
+ * What happens to an async event after an attempt (SCF's retry rules, docs/async.md), pure:
  * - success → done (ack);
  * - a user-code error (430, 433, 434, 437, 439, 450…) is retried `retryAttempts` times
  *   (SCF default 2), after the configured delays (SCF: 1 min, then 2 min), then dead-lettered;

@@ -1,5 +1,5 @@
 /**
- * The durable async queue (DESIGN.md, async): NATS JetStream. One stream, one subject per
+ * The durable async queue (docs/async.md): NATS JetStream. One stream, one subject per
  * function (updraft.async.{namespace}.{function}), file storage, events kept at most 6 h,
  * at most `maxPerFunction` waiting per function — a full queue refuses at enqueue time,
  * it never drops — and a duplicate window keyed by the request id. Invocation records

@@ -1,5 +1,5 @@
 /**
- * The scale decision, pure (DESIGN.md, scaling): a function of the spec, the metric
+ * The scale decision, pure (docs/data-path.md, autoscaler): a function of the spec, the metric
  * windows, the previous state and the clock.
  *
  * desired = ceil(observed concurrency / (perInstance × targetUtilization)), where observed

@@ -1,5 +1,5 @@
 /**
- * Observed concurrency over time (DESIGN.md, scaling: requests per second × average
+ * Observed concurrency over time (docs/data-path.md: requests per second × average
  * duration, Little's law). Each activator reports, every second, per function: requests
  * admitted (arrivals), the time-averaged number it held (on an instance or waiting: held),
  * the time-averaged number on an instance (busy) and the expected execution time

@@ -120,7 +120,7 @@ export function codeConfigMapName(fn: UpdraftFunction): string | undefined {
 export const CODE_PACKAGE_DIR = "/var/package";
 export const CODE_PACKAGE_FILE = `${CODE_PACKAGE_DIR}/package`;
 
-/** Environment SCF gives a function (SCF-COMPAT.md), then the shim's settings, then the user's. */
+/** Environment SCF gives a function (docs/resources.md), then the shim's settings, then the user's. */
 export function functionEnv(fn: UpdraftFunction, spec: ResolvedFunctionSpec, sha: string): V1EnvVar[] {
   const env: V1EnvVar[] = [
     { name: "SCF_FUNCTIONNAME", value: fn.metadata.name! },

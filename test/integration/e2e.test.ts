@@ -309,7 +309,7 @@ done`,
   });
 
   it("every event shape in the fixtures reaches the function unchanged", async () => {
-    // Copies of ../shared/fixtures/events, SCF's event shapes.
+    // SCF's event shapes, as in test/fixtures/events.
     const dir = join(ROOT, "test/fixtures/events");
     for (const f of ["timer.json", "apigw-request.json", "cos.json", "ckafka.json", "cmq-topic.json"]) {
       const text = readFileSync(join(dir, f), "utf8");
