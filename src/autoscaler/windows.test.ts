@@ -62,13 +62,13 @@ describe("ConcurrencyWindows", () => {
     assert.equal(w.average(6000, 5500).closedLoopConcurrency, 10);
     assert.equal(w.average(6000, 5500).concurrency, 2, "R·D, for when instances are starting");
   });
-  it("a closed loop is seen in the last 2 s, though the burst that started it is still in the window", () => {
+  it("a closed loop is seen in the last 3 s, though the burst that started it is still in the window", () => {
     // 10 clients start at once (10 arrivals in second 0), then 1 instance serves 2/s of 0.5 s.
     const w = new ConcurrencyWindows();
     w.record("a", sample({ arrivals: 10, held: 10, busy: 0, durationMs: 500 }), 0);
     for (let s = 1; s < 6; s++)
       w.record("a", sample({ arrivals: 2, held: 10, busy: 1, durationMs: 500 }), s * 1000);
-    // Over 6 s R·D = 20 / 6 × 0.5 = 1.67 ≠ busy 0.83; over the last 2 s R·D = 1 = busy.
+    // Over 6 s R·D = 20 / 6 × 0.5 = 1.67 ≠ busy 0.83; over the last 3 s R·D = 1 = busy.
     assert.equal(w.average(6000, 5500).closedLoopConcurrency, 10);
   });
   it("an open loop's backlog draining through R·D = busy is not a loop: its queue shrinks", () => {

@@ -10,7 +10,7 @@
  * the function has been observed), so an activator that stopped reporting fades out.
  *
  * concurrency = max(long-running, min(R × D, held)), and closedLoopConcurrency = held of the
- * last 2 s when they look like a closed loop (below):
+ * last 3 s when they look like a closed loop (below):
  * - R × D is the work arriving: it leaves out the time requests wait for an instance, so
  *   a cold start does not inflate it. R = 2/s of D = 1 s, waiting 0.8 s for instances to
  *   start → held 3.6, R × D = 2, and 2 it is (3 instances at 0.7, not 6).
@@ -26,7 +26,7 @@
  *   equals what is busy whatever the demand — R × D = 2 on 2 instances, with 8 more waiting
  *   — and sizing by it grows the instances by 1/target per step (39 s to reach 15). Such a
  *   loop shows as arrivals that match the work done (R × D within 20 % of busy) while
- *   requests still wait (held ≥ 1.5 × busy) over the last 2 s: then what is held is the
+ *   requests still wait (held ≥ 1.5 × busy) over the last 3 s: then what is held is the
  *   demand (10 → 15 instances at target 0.7). A cold start's waiting mostly has R × D
  *   above busy (arrivals outrun the few ready instances), a backlog being worked off below
  *   it (busy catches up on old arrivals) — but on its way from one to the other an open
@@ -37,7 +37,7 @@
  */
 export const CLOSED_LOOP_WORK_TOLERANCE = 0.2;
 /** The seconds a closed loop is judged on (the most recent of the window). */
-export const CLOSED_LOOP_SECONDS = 2;
+export const CLOSED_LOOP_SECONDS = 3;
 /** Level: the largest of those seconds within 15 % above the smallest. */
 const LEVEL_RATIO = 1.15;
 export const CLOSED_LOOP_HELD_RATIO = 1.5;
@@ -72,7 +72,7 @@ interface Bucket {
 export interface WindowView {
   concurrency: number;
   /**
-   * What the demand is if the waiting is not a cold start's: held over the last 2 s when
+   * What the demand is if the waiting is not a cold start's: held over the last 3 s when
    * they look like a closed loop, else the same as concurrency. The decision takes it only
    * while no instance is starting (ready = desired), when waiting cannot be a cold start's.
    */
