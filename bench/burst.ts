@@ -7,7 +7,7 @@
  *
  *   make bench-burst            (or: node bench/burst.ts [requests] [concurrency])
  */
-import { Agent } from "undici";
+import { Agent, request } from "undici";
 import {
   applyYaml,
   apps,
@@ -97,23 +97,18 @@ spec:
           next++;
           const start = performance.now();
           try {
-            const r = await fetch(url, {
-              method: "POST",
-              body: "{}",
-              dispatcher: agent,
-              signal: AbortSignal.timeout(300_000),
-            } as RequestInit);
-            const text = await r.text();
-            statuses.set(String(r.status), (statuses.get(String(r.status)) ?? 0) + 1);
+            const r = await request(url, { method: "POST", body: "{}", dispatcher: agent });
+            const text = await r.body.text();
+            statuses.set(String(r.statusCode), (statuses.get(String(r.statusCode)) ?? 0) + 1);
             latencies.push(performance.now() - start);
-            if (r.status !== 200) {
+            if (r.statusCode !== 200) {
               refusals++;
               try {
                 if (typeof (JSON.parse(text) as { errorCode?: unknown }).errorCode === "number") coded++;
               } catch {
                 // not coded
               }
-              if (r.headers.get("retry-after")) retryAfter++;
+              if (r.headers["retry-after"]) retryAfter++;
             }
           } catch (err) {
             const code = String((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name);
