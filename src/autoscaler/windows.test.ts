@@ -80,7 +80,8 @@ describe("ConcurrencyWindows", () => {
       { held: 12, busy: 4 },
       { held: 10, busy: 4.5 },
     ];
-    seconds.forEach((x, s) => w.record("a", sample({ arrivals: 4, ...x, durationMs: 1000 }), s * 1000));
+    for (const [s, x] of seconds.entries())
+      w.record("a", sample({ arrivals: 4, ...x, durationMs: 1000 }), s * 1000);
     assert.equal(w.average(6000, 2500).closedLoopConcurrency, 4);
   });
   it("a loop with enough instances waits for none: held = busy = R·D", () => {
