@@ -15,6 +15,7 @@ import { ASYNC_LIMIT_BYTES, type AsyncQueue, type EnqueueOptions } from "../asyn
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { edgeError, RETRY_AFTER_SECONDS } from "../protocol/errors.ts";
+import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
 import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import {
   IDEMPOTENCY_KEY_PATTERN,
@@ -31,13 +32,13 @@ import type { FunctionState, FunctionTable, Slot } from "./table.ts";
 
 export const SYNC_LIMIT_BYTES = 6 * 1024 * 1024;
 
-/** The shim's answer headers the caller gets, with their public spelling. */
-const FORWARDED_HEADERS: ReadonlyArray<[string, string]> = [
-  ["x-updraft-duration-ms", "X-Updraft-Duration-Ms"],
-  ["x-updraft-billed-duration-ms", "X-Updraft-Billed-Duration-Ms"],
-  ["x-updraft-init-duration-ms", "X-Updraft-Init-Duration-Ms"],
-  ["x-updraft-function-error", "X-Updraft-Function-Error"],
-  ["x-updraft-log-result", "X-Updraft-Log-Result"],
+/** The shim's answer headers the caller gets. */
+const FORWARDED_HEADERS: readonly string[] = [
+  UpdraftHeaders.durationMs,
+  UpdraftHeaders.billedDurationMs,
+  UpdraftHeaders.initDurationMs,
+  UpdraftHeaders.functionError,
+  UpdraftHeaders.logResult,
 ];
 
 /** Reads and drops the rest of a request body; destroys the connection past `cap` bytes. */
@@ -238,7 +239,7 @@ export class ActivatorServer {
     const { status, scfCode } = httpError(err.code);
     res.writeHead(status, {
       "Content-Type": "application/json",
-      ...(requestId ? { "X-Updraft-Request-Id": requestId } : {}),
+      ...(requestId ? { [UpdraftHeaders.requestId]: requestId } : {}),
       // Refusals that pass: say when to come back.
       ...(status === 429 || status === 503 ? { "Retry-After": String(RETRY_AFTER_SECONDS) } : {}),
       // A body we stopped reading (too slow, too large, no room) is not worth waiting for.
@@ -364,7 +365,7 @@ export class ActivatorServer {
       this.fail(res, requestId, new UpdraftError("FunctionNotFound", `function ${ns}/${name} not found`));
       return;
     }
-    const invocationType = String(req.headers["x-updraft-invocation-type"] ?? "RequestResponse");
+    const invocationType = String(req.headers[UpdraftHeaders.invocationType] ?? "RequestResponse");
     if (invocationType !== "RequestResponse" && invocationType !== "Event") {
       req.resume();
       this.fail(
@@ -413,7 +414,7 @@ export class ActivatorServer {
       });
       return;
     }
-    const logType = req.headers["x-updraft-log-type"];
+    const logType = req.headers[UpdraftHeaders.logType];
     const start = performance.now();
     let result: Invocation;
     try {
@@ -429,7 +430,7 @@ export class ActivatorServer {
     }
     res.writeHead(200, {
       "Content-Type": "application/json",
-      "X-Updraft-Request-Id": requestId,
+      [UpdraftHeaders.requestId]: requestId,
       ...result.headers,
     });
     res.end(result.payload);
@@ -468,7 +469,7 @@ export class ActivatorServer {
     this.count(ns, name, 202);
     res.writeHead(202, {
       "Content-Type": "application/json",
-      "X-Updraft-Request-Id": requestId,
+      [UpdraftHeaders.requestId]: requestId,
       ...(stored === "duplicate" ? { [InvokeHeaders.duplicate]: "true" } : {}),
     });
     res.end(JSON.stringify(stored === "duplicate" ? { requestId, duplicate: true } : { requestId }));
@@ -641,7 +642,7 @@ export class ActivatorServer {
     const answer = result.functionError
       ? { status: 502, headers: { "content-type": "application/json" }, body: result.payload }
       : httpAnswer(result.payload, route.integratedResponse);
-    res.writeHead(answer.status, { ...answer.headers, "x-updraft-request-id": requestId });
+    res.writeHead(answer.status, { ...answer.headers, [UpdraftHeaders.requestId]: requestId });
     res.end(answer.body);
   }
 
@@ -673,7 +674,7 @@ export class ActivatorServer {
       { namespace: route.namespace, function: route.function },
       (performance.now() - start) / 1000,
     );
-    res.writeHead(status, { ...result.webHeaders, "x-updraft-request-id": requestId });
+    res.writeHead(status, { ...result.webHeaders, [UpdraftHeaders.requestId]: requestId });
     res.end(result.payload);
   }
 
@@ -682,7 +683,7 @@ export class ActivatorServer {
     const { status, scfCode } = httpTriggerError(err.code);
     res.writeHead(status, {
       "Content-Type": "application/json",
-      "X-Updraft-Request-Id": requestId,
+      [UpdraftHeaders.requestId]: requestId,
       ...(status === 429 || status === 503 ? { "Retry-After": String(RETRY_AFTER_SECONDS) } : {}),
     });
     res.end(
@@ -769,12 +770,12 @@ export class ActivatorServer {
         body,
         headers: {
           "content-type": "application/json",
-          "x-updraft-request-id": requestId,
-          ...(cold ? { "x-updraft-cold-start": "true" } : {}),
-          ...(opts.logType ? { "x-updraft-log-type": opts.logType } : {}),
+          [UpdraftHeaders.requestId]: requestId,
+          ...(cold ? { [UpdraftHeaders.coldStart]: "true" } : {}),
+          ...(opts.logType ? { [UpdraftHeaders.logType]: opts.logType } : {}),
           ...(opts.triggerSource ? { [InstanceHeaders.triggerSource]: opts.triggerSource } : {}),
           ...(opts.async
-            ? { "x-updraft-async": "true", "x-updraft-attempt": String(opts.attempt ?? 1) }
+            ? { [UpdraftHeaders.async]: "true", [UpdraftHeaders.attempt]: String(opts.attempt ?? 1) }
             : {}),
         },
         dispatcher: this.dispatcher,
@@ -793,15 +794,15 @@ export class ActivatorServer {
     if (upstream.statusCode !== 200)
       throw new UpdraftError("InternalError", `instance answered ${upstream.statusCode}: ${payload}`);
     const headers: Record<string, string> = {};
-    for (const [h, name2] of FORWARDED_HEADERS) {
+    for (const h of FORWARDED_HEADERS) {
       const v = upstream.headers[h];
-      if (v !== undefined) headers[name2] = String(v);
+      if (v !== undefined) headers[h] = String(v);
     }
-    const ran = Number(upstream.headers["x-updraft-duration-ms"]);
+    const ran = Number(upstream.headers[UpdraftHeaders.durationMs]);
     return {
       headers,
       payload,
-      functionError: upstream.headers["x-updraft-function-error"] !== undefined,
+      functionError: upstream.headers[UpdraftHeaders.functionError] !== undefined,
       executionMs: Number.isFinite(ran) ? ran : performance.now() - sent,
     };
   }
@@ -819,7 +820,7 @@ export class ActivatorServer {
     const sent = performance.now();
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(web.headers))
-      if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k) && !k.startsWith("x-updraft-")) headers[k] = v;
+      if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k) && !k.startsWith(HEADER_PREFIX)) headers[k] = v;
     try {
       upstream = await request(
         `http://${inst.ip}:8080${WEB_PATH_PREFIX}${web.path}${web.query ? `?${web.query}` : ""}`,
@@ -828,8 +829,8 @@ export class ActivatorServer {
           body: web.method === "GET" || web.method === "HEAD" ? null : body,
           headers: {
             ...headers,
-            "x-updraft-request-id": requestId,
-            ...(cold ? { "x-updraft-cold-start": "true" } : {}),
+            [UpdraftHeaders.requestId]: requestId,
+            ...(cold ? { [UpdraftHeaders.coldStart]: "true" } : {}),
           },
           dispatcher: this.dispatcher,
           headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,
@@ -849,13 +850,13 @@ export class ActivatorServer {
     const webHeaders: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(upstream.headers))
       if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k)) webHeaders[k] = v;
-    const ran = Number(upstream.headers["x-updraft-duration-ms"]);
+    const ran = Number(upstream.headers[UpdraftHeaders.durationMs]);
     return {
       headers: {},
       webHeaders,
       status: upstream.statusCode,
       payload,
-      functionError: upstream.headers["x-updraft-function-error"] !== undefined,
+      functionError: upstream.headers[UpdraftHeaders.functionError] !== undefined,
       executionMs: Number.isFinite(ran) ? ran : performance.now() - sent,
     };
   }

@@ -5,8 +5,12 @@
  */
 import type { V1EndpointSlice } from "@kubernetes/client-node";
 import { type ResolvedFunctionSpec, resolveFunctionSpec, type UpdraftFunction } from "../api/v1alpha1.ts";
-import { PANIC_WINDOW_MS, STABLE_WINDOW_MS } from "../autoscaler/decide.ts";
 import { UpdraftError } from "../lib/errors.ts";
+import {
+  PANIC_WINDOW_MS,
+  type ActivitySample as ProtocolSample,
+  STABLE_WINDOW_MS,
+} from "../protocol/activity.ts";
 import { type Instance, pickInstance } from "./capacity.ts";
 import { WaitQueue, type WaitTicket } from "./wait-queue.ts";
 
@@ -50,26 +54,12 @@ export interface FunctionState {
   durationEwmaMs: number | undefined;
 }
 
-/**
- * What an activator saw of one function during one period (about a second), for the
- * autoscaler: `held` and `busy` are time-averaged counts (requests admitted / requests on
- * an instance), `arrivals` a count, `durationMs` the expected execution time of a request.
- */
-export interface ActivitySample {
-  arrivals: number;
-  held: number;
-  busy: number;
-  durationMs: number;
-  /** The period this sample covers (ms). */
-  periodMs: number;
-  /**
-   * Requests running now for longer than each window ("6", "60" seconds): work that is
-   * real though it arrived before the window.
-   */
+/** What takeActivity reports: the protocol's sample, its long-running counts, and what is held now. */
+export type ActivitySample = ProtocolSample & {
   longRunning: Record<string, number>;
   /** Requests held right now (what keeps a function from being idle). */
   heldNow: number;
-}
+};
 
 export interface TableOptions {
   /** Requests that may wait for one function's instances (then 429 QueueFull). */

@@ -11,7 +11,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
-import type { FunctionState } from "../activator/table.ts";
+import type { ResolvedFunctionSpec } from "../api/v1alpha1.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { edgeError } from "../protocol/errors.ts";
@@ -24,10 +24,19 @@ import {
   TRIGGER_SOURCE_HEADER,
 } from "./queue.ts";
 
-/** Runs an event as a sync call would (the activator server does). */
-export interface Invoker {
+/** What the dispatcher knows of a function: its key ("namespace/name") and resolved spec. */
+export interface AsyncFunction {
+  key: string;
+  spec: ResolvedFunctionSpec;
+}
+
+/**
+ * Runs an event as a sync call would (the activator's server does), on the function the
+ * dispatcher was given (F: the activator's own state of it, passed back as it came).
+ */
+export interface Invoker<F extends AsyncFunction = AsyncFunction> {
   invoke(
-    st: FunctionState,
+    st: F,
     body: Buffer,
     requestId: string,
     opts: {
@@ -48,7 +57,6 @@ export interface DispatcherConfig {
   prefetch: number;
 }
 
-/** SCF codes of refusals, for the record of an event that could not run. */
 /** SCF's errorCode of a platform refusal, from the edge's one table. */
 const platformCode = (code: string): number => edgeError(code).scf;
 
@@ -56,16 +64,16 @@ const ACK_WAIT_MS = 30_000;
 
 const TERMINAL = new Set(["Succeeded", "Failed", "DeadLettered"]);
 
-export class Dispatcher {
+export class Dispatcher<F extends AsyncFunction = AsyncFunction> {
   private readonly queue: AsyncQueue;
-  private readonly invoker: Invoker;
+  private readonly invoker: Invoker<F>;
   private readonly cfg: DispatcherConfig;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly running = new Map<string, { messages?: ConsumerMessages; stopped: boolean }>();
   private inFlight = 0;
 
-  constructor(queue: AsyncQueue, invoker: Invoker, cfg: DispatcherConfig, log: Logger, now = Date.now) {
+  constructor(queue: AsyncQueue, invoker: Invoker<F>, cfg: DispatcherConfig, log: Logger, now = Date.now) {
     this.queue = queue;
     this.invoker = invoker;
     this.cfg = cfg;
@@ -77,7 +85,7 @@ export class Dispatcher {
    * Once, at start: drops the queues of functions deleted while no dispatcher was running
    * (their consumers are named fn_{namespace}_{function}; names have no "_").
    */
-  async sweep(functions: Iterable<FunctionState>): Promise<void> {
+  async sweep(functions: Iterable<F>): Promise<void> {
     const known = new Set([...functions].map((st) => st.key));
     for (const c of await this.queue.consumerNames()) {
       const m = /^fn_([a-z0-9-]+)_([a-z0-9-]+)$/.exec(c);
@@ -88,7 +96,7 @@ export class Dispatcher {
   }
 
   /** Consumes for the functions that exist (Web functions take no events), stops for the rest. */
-  sync(functions: Iterable<FunctionState>): void {
+  sync(functions: Iterable<F>): void {
     const seen = new Set<string>();
     for (const st of functions) {
       if (st.spec.type === "Web") continue;
@@ -115,7 +123,7 @@ export class Dispatcher {
     }
   }
 
-  private async consume(st: FunctionState, handle: { messages?: ConsumerMessages; stopped: boolean }) {
+  private async consume(st: F, handle: { messages?: ConsumerMessages; stopped: boolean }) {
     const [namespace, name] = st.key.split("/") as [string, string];
     let backoff = 500;
     while (!handle.stopped) {
@@ -147,7 +155,7 @@ export class Dispatcher {
   }
 
   /** One delivery of one event, to its final state or a delayed retry. */
-  async process(st: FunctionState, m: JsMsg): Promise<void> {
+  async process(st: F, m: JsMsg): Promise<void> {
     const [namespace, name] = st.key.split("/") as [string, string];
     const requestId = m.headers?.get("Nats-Msg-Id") || randomUUID();
     const enqueuedAt =
@@ -256,7 +264,7 @@ export class Dispatcher {
    * record, then acks. With no target the event ends Failed.
    */
   private async deadLetter(
-    st: FunctionState,
+    st: F,
     rec: InvocationRecord,
     m: JsMsg,
     reason: "RetriesExhausted" | "EventExpired",

@@ -16,10 +16,11 @@ import {
 import express from "express";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { Labels, resolveFunctionSpec, type UpdraftFunction } from "../api/v1alpha1.ts";
-import { childName } from "../controller/builders.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { makeFunctionInformer, makeResilientInformer, type ResilientInformer } from "../lib/kube.ts";
 import type { Logger } from "../lib/logger.ts";
+import { AutoscalerPaths } from "../protocol/activity.ts";
+import { functionChildName as childName } from "../protocol/naming.ts";
 import { decideReplicas, PANIC_WINDOW_MS, type ScaleState, STABLE_WINDOW_MS } from "./decide.ts";
 import { type ActivitySample, ConcurrencyWindows } from "./windows.ts";
 
@@ -118,7 +119,7 @@ export class Autoscaler {
     await Promise.all([this.functions.start(), this.deployments.start()]);
     const app = express();
     app.use(express.json({ limit: "4mb" }));
-    app.post("/v1/activate", (req, res) => {
+    app.post(AutoscalerPaths.activate, (req, res) => {
       const { namespace, name } = req.body as { namespace?: string; name?: string };
       if (!namespace || !name) {
         res.status(400).json({ error: "namespace and name are required" });
@@ -134,7 +135,7 @@ export class Autoscaler {
       void this.reconcile(`${namespace}/${name}`);
       res.status(202).json({ ok: true });
     });
-    app.post("/v1/activity", (req, res) => {
+    app.post(AutoscalerPaths.activity, (req, res) => {
       const body = req.body as { activator?: string; items?: unknown[] };
       const items = (body.items ?? []) as Array<{ key: string; heldNow?: number } & Partial<ActivitySample>>;
       const now = Date.now();

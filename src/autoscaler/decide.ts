@@ -15,6 +15,8 @@
  * ceil(concurrency.max / perInstance), with floor = max(minInstances, provisioned).
  * Zero: only after scaleToZeroAfterSeconds with no traffic and nothing in flight.
  */
+import { PANIC_WINDOW_MS, STABLE_WINDOW_MS } from "../protocol/activity.ts";
+
 export interface ScaleSpec {
   perInstance: number;
   targetUtilization: number;
@@ -59,8 +61,7 @@ export interface ScaleDecision {
   state: ScaleState;
 }
 
-export const STABLE_WINDOW_MS = 60_000;
-export const PANIC_WINDOW_MS = 6_000;
+export { PANIC_WINDOW_MS, STABLE_WINDOW_MS };
 export const PANIC_THRESHOLD = 2;
 export const MAX_SCALE_UP_RATE = 1000;
 export const MAX_SCALE_DOWN_RATE = 2;

@@ -35,6 +35,8 @@
  *   clients stay; a queue grows or drains), and the decision uses it only when no
  *   instance is starting.
  */
+import type { ActivitySample } from "../protocol/activity.ts";
+
 export const CLOSED_LOOP_WORK_TOLERANCE = 0.2;
 /** The seconds a closed loop is judged on (the most recent of the window). */
 export const CLOSED_LOOP_SECONDS = 3;
@@ -51,15 +53,7 @@ export function isClosedLoop(work: number, held: number, busy: number): boolean 
   );
 }
 
-export interface ActivitySample {
-  arrivals: number;
-  held: number;
-  busy: number;
-  durationMs: number;
-  periodMs: number;
-  /** Requests running now for longer than a window, by window length in seconds ("6", "60"). */
-  longRunning?: Record<string, number>;
-}
+export type { ActivitySample } from "../protocol/activity.ts";
 
 /** One activator's reports within one second: arrivals, held/busy × seconds, seconds covered. */
 interface Bucket {

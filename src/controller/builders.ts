@@ -20,6 +20,7 @@ import {
   type UpdraftFunction,
 } from "../api/v1alpha1.ts";
 import { canonicalJson, sha256Hex, shortHash } from "../lib/hash.ts";
+import { functionChildName } from "../protocol/naming.ts";
 import { WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
 
 export interface BuilderConfig {
@@ -29,8 +30,8 @@ export interface BuilderConfig {
   activatorUrl: string;
 }
 
-/** The Deployment and Service of function "hello" are both named "fn-hello". */
-export const childName = (functionName: string): string => `fn-${functionName}`;
+/** The Deployment and Service of function "hello" are both named "fn-hello" (protocol/naming.ts). */
+export const childName = functionChildName;
 
 export const FUNCTION_PORT = 8080;
 export const TMP_SIZE = "512Mi";

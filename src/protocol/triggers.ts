@@ -4,31 +4,23 @@
  * are called. Components import these names from here and never spell them out.
  */
 import { createHash } from "node:crypto";
+import { UpdraftHeaders } from "./headers.ts";
 
 /** Headers of the invoke API (POST /v1/namespaces/{ns}/functions/{fn}/invocations). */
 export const InvokeHeaders = {
-  /** RequestResponse (sync, the default) or Event (async: 202 once stored). */
-  invocationType: "x-updraft-invocation-type",
-  requestId: "x-updraft-request-id",
-  /**
-   * An async event with a key is stored at most once per function for as long as its
-   * invocation record lives (24 h by default): a second enqueue with the same key answers
-   * 202 with the first one's request id and `Duplicate: true`, and stores nothing.
-   */
-  idempotencyKey: "x-updraft-idempotency-key",
-  /** What fired the event (timer, kafka, queue, cos): TRIGGER_SRC in the function. */
-  triggerSource: "x-updraft-trigger-source",
-  /** The Trigger's name; its async events go to a subject of their own. */
-  trigger: "x-updraft-trigger",
-  /** Answered on an async enqueue that found its idempotency key already stored. */
-  duplicate: "x-updraft-duplicate",
-  functionError: "x-updraft-function-error",
-  errorCode: "x-updraft-error-code",
+  invocationType: UpdraftHeaders.invocationType,
+  requestId: UpdraftHeaders.requestId,
+  idempotencyKey: UpdraftHeaders.idempotencyKey,
+  triggerSource: UpdraftHeaders.triggerSource,
+  trigger: UpdraftHeaders.trigger,
+  duplicate: UpdraftHeaders.duplicate,
+  functionError: UpdraftHeaders.functionError,
+  errorCode: UpdraftHeaders.errorCode,
 } as const;
 
 /** Header of a function instance's /invoke: the trigger source, passed to the language worker. */
 export const InstanceHeaders = {
-  triggerSource: "x-updraft-trigger-source",
+  triggerSource: UpdraftHeaders.triggerSource,
 } as const;
 
 /** The runtime API's response header on /runtime/invocation/next (lower case, as SCF's). */
@@ -73,8 +65,5 @@ export const ADAPTER_EVENTS_PATH = "/v1/events";
  */
 export const WEB_PATH_PREFIX = "/web";
 export const WEB_FUNCTION_PORT = 9000;
-/**
- * Set by the shim on its own refusals of a Web request (an instance draining or full), so
- * the activator tells them from the function's own 429 or 503 and sends the request on.
- */
-export const SHIM_REFUSAL_HEADER = "x-updraft-refusal";
+/** Set by the shim on its own refusals of a Web request (headers.ts, refusal). */
+export const SHIM_REFUSAL_HEADER = UpdraftHeaders.refusal;

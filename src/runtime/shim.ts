@@ -6,6 +6,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
+import { UpdraftHeaders } from "../protocol/headers.ts";
 import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
 import { ImageWorker } from "./image.ts";
 import { MEMORY_SAMPLE_MS, oomKillCount, overLimit, readMemoryByGroup } from "./memory.ts";
@@ -341,23 +342,23 @@ export class Shim {
     }
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const id = String(req.headers["x-updraft-request-id"] ?? crypto.randomUUID());
-    const tail = String(req.headers["x-updraft-log-type"] ?? "").toLowerCase() === "tail";
-    const waitedForColdStart = req.headers["x-updraft-cold-start"] === "true";
+    const id = String(req.headers[UpdraftHeaders.requestId] ?? crypto.randomUUID());
+    const tail = String(req.headers[UpdraftHeaders.logType] ?? "").toLowerCase() === "tail";
+    const waitedForColdStart = req.headers[UpdraftHeaders.coldStart] === "true";
     const src = req.headers[InstanceHeaders.triggerSource];
     const triggerSource = typeof src === "string" && TRIGGER_SOURCE_PATTERN.test(src) ? src : undefined;
     // An async event delivered again (its dispatcher died before recording the outcome)
     // gets the outcome of the run it already had here, or waits for it: it never runs twice.
-    const async = req.headers["x-updraft-async"] === "true";
+    const async = req.headers[UpdraftHeaders.async] === "true";
     // Keyed by attempt: a planned retry of a failed event is a new run.
-    const attemptKey = `${id}#${String(req.headers["x-updraft-attempt"] ?? "1")}`;
+    const attemptKey = `${id}#${String(req.headers[UpdraftHeaders.attempt] ?? "1")}`;
     const known = async ? this.asyncOutcomes.get(attemptKey) : undefined;
     if (known) {
       const r = await known;
       res.writeHead(r.status, {
         "Content-Type": "application/json",
         ...r.headers,
-        "x-updraft-repeat": "true",
+        [UpdraftHeaders.repeat]: "true",
       });
       res.end(r.body);
       return;
@@ -458,7 +459,7 @@ export class Shim {
       lines.push(l);
       this.out(l);
     };
-    const headers: Record<string, string> = { "x-updraft-request-id": id };
+    const headers: Record<string, string> = { [UpdraftHeaders.requestId]: id };
     print(startLine(id));
     if (slot.state === "failed") {
       // Init timed out (450) or the worker died in init (439): say so, and try again for the next call.
@@ -470,7 +471,7 @@ export class Shim {
       const body = errorBody(f.code, f.message, f.type);
       print(errorLine(id, f.message));
       print(endLine(id));
-      headers["x-updraft-function-error"] = String(f.code);
+      headers[UpdraftHeaders.functionError] = String(f.code);
       void this.initSlot(slot);
       return { status: 200, body, headers: this.finishHeaders(headers, lines, tail, 0) };
     }
@@ -485,7 +486,7 @@ export class Shim {
       // request did not wait for it) logs "Provisioned Report", as SCF does.
       const provisioned = this.cfg.provisioned && !waitedForColdStart;
       print(initReportLine(id, t, this.cfg.memoryMB, slot.worker.memUsageBytes(), provisioned));
-      headers["x-updraft-init-duration-ms"] = String(
+      headers[UpdraftHeaders.initDurationMs] = String(
         Math.round(t.pullCodeMs + t.initRuntimeMs + t.initFunctionMs),
       );
     }
@@ -497,7 +498,7 @@ export class Shim {
     const userLog = Buffer.concat(slot.log).toString();
     if (userLog) lines.push(...userLog.replace(/\n$/, "").split("\n"));
     if (mapped.code !== undefined) {
-      headers["x-updraft-function-error"] = String(mapped.code);
+      headers[UpdraftHeaders.functionError] = String(mapped.code);
       const msg = (JSON.parse(mapped.body.toString()) as { errorMessage?: string }).errorMessage ?? "";
       print(errorLine(id, msg));
     } else {
@@ -522,11 +523,11 @@ export class Shim {
   }
 
   private finishHeaders(h: Record<string, string>, lines: string[], tail: boolean, durationMs: number) {
-    h["x-updraft-duration-ms"] = durationMs.toFixed(3);
-    h["x-updraft-billed-duration-ms"] = String(billedMs(durationMs));
+    h[UpdraftHeaders.durationMs] = durationMs.toFixed(3);
+    h[UpdraftHeaders.billedDurationMs] = String(billedMs(durationMs));
     if (tail) {
       const log = Buffer.from(`${lines.join("\n")}\n`);
-      h["x-updraft-log-result"] = log.subarray(Math.max(0, log.length - 4096)).toString("base64");
+      h[UpdraftHeaders.logResult] = log.subarray(Math.max(0, log.length - 4096)).toString("base64");
     }
     return h;
   }

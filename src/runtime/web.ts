@@ -17,6 +17,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import { join } from "node:path";
+import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
 import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
 import { portOpen } from "./image.ts";
@@ -30,7 +31,7 @@ import { errorBody, type ShimConfig } from "./shim.ts";
 export function forwardedRequestHeaders(h: IncomingMessage["headers"]): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(h)) {
-    if (v === undefined || HOP_BY_HOP_HEADERS.has(k) || k.startsWith("x-updraft-")) continue;
+    if (v === undefined || HOP_BY_HOP_HEADERS.has(k) || k.startsWith(HEADER_PREFIX)) continue;
     out[k] = v;
   }
   return out;
@@ -183,7 +184,7 @@ export class WebShim {
       );
       return;
     }
-    const id = String(req.headers["x-updraft-request-id"] ?? crypto.randomUUID());
+    const id = String(req.headers[UpdraftHeaders.requestId] ?? crypto.randomUUID());
     if (this.state !== "ready") {
       req.resume();
       const [code, msg, type] =
@@ -210,8 +211,8 @@ export class WebShim {
       const ms = performance.now() - t0;
       res.writeHead(upstream.status, {
         ...headers,
-        "x-updraft-duration-ms": String(Math.round(ms)),
-        "x-updraft-billed-duration-ms": String(billedMs(ms)),
+        [UpdraftHeaders.durationMs]: String(Math.round(ms)),
+        [UpdraftHeaders.billedDurationMs]: String(billedMs(ms)),
       });
       res.end(upstream.body);
     } catch (err) {
@@ -307,8 +308,8 @@ export class WebShim {
   private fail(res: ServerResponse, id: string, code: number, message: string, type: string): void {
     res.writeHead(code, {
       "content-type": "application/json",
-      "x-updraft-function-error": String(code),
-      "x-updraft-request-id": id,
+      [UpdraftHeaders.functionError]: String(code),
+      [UpdraftHeaders.requestId]: id,
     });
     res.end(errorBody(code, message, type));
   }

@@ -25,6 +25,7 @@ import {
 } from "../../lib/kube.ts";
 import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
+import { AutoscalerPaths } from "../../protocol/activity.ts";
 
 async function main(): Promise<void> {
   const ownNamespace = process.env.UPDRAFT_NAMESPACE ?? "updraft-system";
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
       if (Date.now() - (lastActivate.get(key) ?? 0) < 500) return;
       lastActivate.set(key, Date.now());
       const attempt = (n: number) =>
-        tellAutoscaler("/v1/activate", { namespace, name }).then(
+        tellAutoscaler(AutoscalerPaths.activate, { namespace, name }).then(
           (r) => {
             if (!r.ok && n < 5) setTimeout(() => attempt(n + 1), 200);
           },
@@ -191,7 +192,7 @@ async function main(): Promise<void> {
   // Traffic report to the autoscaler every second: what keeps a busy function from going to zero.
   const report = setInterval(() => {
     const items = [...table.all()].map((s) => ({ key: s.key, ...table.takeActivity(s) }));
-    tellAutoscaler("/v1/activity", { activator: myIP || hostname(), items }).catch(() => undefined);
+    tellAutoscaler(AutoscalerPaths.activity, { activator: myIP || hostname(), items }).catch(() => undefined);
   }, 1000);
   log.info("started", { apiPort, metricsPort, autoscalerUrl });
 

@@ -9,6 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { UpdraftHeaders } from "../../protocol/headers.ts";
 
 const usage = `usage: updraft invoke <function> [-n namespace] [--data JSON | --file FILE] [--log] [--async]
        updraft invocation <request-id> [-n namespace]`;
@@ -67,8 +68,8 @@ async function invoke(args: string[]): Promise<number> {
     method: "POST",
     headers: {
       "content-type": "application/json",
-      ...(values.log ? { "X-Updraft-Log-Type": "Tail" } : {}),
-      ...(values.async ? { "X-Updraft-Invocation-Type": "Event" } : {}),
+      ...(values.log ? { [UpdraftHeaders.logType]: "Tail" } : {}),
+      ...(values.async ? { [UpdraftHeaders.invocationType]: "Event" } : {}),
     },
     body,
   });
@@ -86,17 +87,17 @@ async function invoke(args: string[]): Promise<number> {
   const h = (k: string) => res.headers.get(k);
   const parts = [
     `status ${res.status}`,
-    `request id ${h("x-updraft-request-id") ?? "-"}`,
-    `duration ${h("x-updraft-duration-ms") ?? "-"} ms (billed ${h("x-updraft-billed-duration-ms") ?? "-"} ms)`,
-    ...(h("x-updraft-init-duration-ms") ? [`init ${h("x-updraft-init-duration-ms")} ms (cold start)`] : []),
-    ...(h("x-updraft-function-error") ? [`function error ${h("x-updraft-function-error")}`] : []),
+    `request id ${h(UpdraftHeaders.requestId) ?? "-"}`,
+    `duration ${h(UpdraftHeaders.durationMs) ?? "-"} ms (billed ${h(UpdraftHeaders.billedDurationMs) ?? "-"} ms)`,
+    ...(h(UpdraftHeaders.initDurationMs) ? [`init ${h(UpdraftHeaders.initDurationMs)} ms (cold start)`] : []),
+    ...(h(UpdraftHeaders.functionError) ? [`function error ${h(UpdraftHeaders.functionError)}`] : []),
     `round trip ${Math.round(performance.now() - t0)} ms`,
   ];
   console.error(parts.join(" · "));
-  if (values.log && h("x-updraft-log-result")) {
-    console.error(Buffer.from(h("x-updraft-log-result")!, "base64").toString());
+  if (values.log && h(UpdraftHeaders.logResult)) {
+    console.error(Buffer.from(h(UpdraftHeaders.logResult)!, "base64").toString());
   }
-  return res.status === 200 && !h("x-updraft-function-error") ? 0 : 1;
+  return res.status === 200 && !h(UpdraftHeaders.functionError) ? 0 : 1;
 }
 
 async function main(): Promise<number> {
