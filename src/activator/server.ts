@@ -10,36 +10,22 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { Server as NetServer, type Socket } from "node:net";
 import type { Counter, Histogram } from "prom-client";
-import { Agent, type Dispatcher, request } from "undici";
 import { ASYNC_LIMIT_BYTES, type AsyncQueue, type EnqueueOptions } from "../async/queue.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { edgeError, RETRY_AFTER_SECONDS } from "../protocol/errors.ts";
-import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
-import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
+import { UpdraftHeaders } from "../protocol/headers.ts";
 import {
   IDEMPOTENCY_KEY_PATTERN,
-  InstanceHeaders,
   InvokeHeaders,
   requestIdForKey,
-  SHIM_REFUSAL_HEADER,
   TRIGGER_SOURCE_PATTERN,
-  WEB_PATH_PREFIX,
 } from "../protocol/triggers.ts";
-import type { Instance } from "./capacity.ts";
+import { Forwarder, type Invocation, type InvokeOptions, type WebRequest } from "./forwarder.ts";
 import { apiGatewayEvent, type HttpRoutes, httpAnswer, parseHttpUrl } from "./http-trigger.ts";
-import type { FunctionState, FunctionTable, Slot } from "./table.ts";
+import type { FunctionState, FunctionTable } from "./table.ts";
 
 export const SYNC_LIMIT_BYTES = 6 * 1024 * 1024;
-
-/** The shim's answer headers the caller gets. */
-const FORWARDED_HEADERS: readonly string[] = [
-  UpdraftHeaders.durationMs,
-  UpdraftHeaders.billedDurationMs,
-  UpdraftHeaders.initDurationMs,
-  UpdraftHeaders.functionError,
-  UpdraftHeaders.logResult,
-];
 
 /** Reads and drops the rest of a request body; destroys the connection past `cap` bytes. */
 function discardBody(req: IncomingMessage, cap: number): Promise<void> {
@@ -62,62 +48,10 @@ function discardBody(req: IncomingMessage, cap: number): Promise<void> {
   });
 }
 
-/** Errors raised before a connection existed: the instance never saw the request. */
-export function notDelivered(err: unknown): boolean {
-  const code = (err as { code?: string }).code;
-  return (
-    code === "ECONNREFUSED" ||
-    code === "EHOSTUNREACH" ||
-    code === "ENETUNREACH" ||
-    code === "UND_ERR_CONNECT_TIMEOUT" ||
-    (code === "UND_ERR_SOCKET" &&
-      /ECONNREFUSED|EHOSTUNREACH/.test(String((err as { cause?: unknown }).cause)))
-  );
-}
-
 /** SCF's codes as the invoke API's HTTP statuses (the edge's table: protocol/errors.ts). */
 export function httpError(code: string): { status: number; scfCode: number } {
   const e = edgeError(code);
   return { status: e.sync, scfCode: e.scf };
-}
-
-/** An Http trigger's raw request, for a Web function. */
-interface WebRequest {
-  method: string;
-  path: string;
-  query: string;
-  headers: IncomingMessage["headers"];
-  body: Buffer;
-}
-
-/** A function's answer from its instance. */
-interface Invocation {
-  /** The X-Updraft-* headers the caller gets. */
-  headers: Record<string, string>;
-  /** Web functions: their server's status and headers. */
-  status?: number;
-  webHeaders?: Record<string, string | string[]>;
-  payload: Buffer;
-  functionError: boolean;
-  executionMs: number;
-}
-
-type Outcome = Invocation | "retry" | "busy";
-
-export interface InvokeOptions {
-  logType?: string;
-  /** An async event: the instance remembers its outcome, a repeat never runs twice. */
-  async?: boolean;
-  /** Which attempt of the async event this is (a planned retry runs again; a repeat does not). */
-  attempt?: number;
-  /** The instance a previous delivery of this event was sent to. */
-  preferInstance?: string;
-  /** Called (and awaited) before the event is sent to an instance. */
-  beforeForward?: (ip: string) => Promise<void>;
-  /** What fired the event (TRIGGER_SRC in the function), e.g. "timer". */
-  triggerSource?: string;
-  /** A Web function's raw request (the body is the invoke's body). */
-  web?: WebRequest;
 }
 
 /** Request bodies of HTTP triggers: 6 MB, as SCF's synchronous limit. */
@@ -179,9 +113,8 @@ export class ActivatorServer {
   queue: AsyncQueue | undefined;
   private readonly log: Logger;
   private readonly metrics: ActivatorMetrics;
-  private readonly dispatcher = new Agent({ keepAliveTimeout: 60_000, connections: 256, pipelining: 0 });
+  private readonly forwarder: Forwarder;
   private server: Server | undefined;
-  private inFlight = 0;
   /**
    * Set on SIGTERM (beginDrain): readiness fails, so the Service stops sending here, and
    * every answer carries `Connection: close`, so kept-alive clients reconnect to another
@@ -189,8 +122,6 @@ export class ActivatorServer {
    * endpoint) are served as usual, not refused.
    */
   draining = false;
-  /** Set by drain(), after that window: new requests are refused with a coded error. */
-  private closed = false;
   /** When the last request arrived: drain() waits for a quiet moment before closing. */
   private lastRequestAt = 0;
   /** Open client connections, so a drain can wait for their clients to close them. */
@@ -208,6 +139,7 @@ export class ActivatorServer {
   ) {
     this.limits = limits;
     this.bytes = new ByteBudget(limits.maxBufferedBytes);
+    this.forwarder = new Forwarder(table);
     this.table = table;
     this.routes = routes;
     this.log = log;
@@ -691,174 +623,9 @@ export class ActivatorServer {
     );
   }
 
-  /**
-   * Runs an event on an instance: admitted (or ConcurrencyLimit), a slot taken (waiting
-   * for a cold start if need be), forwarded; sent again when it provably did not run
-   * (instance gone, draining, or at capacity). Throws UpdraftError for every refusal.
-   */
-  async invoke(
-    st: FunctionState,
-    body: Buffer,
-    requestId: string,
-    opts: InvokeOptions = {},
-  ): Promise<Invocation> {
-    if (this.closed) throw new UpdraftError("NoInstanceReady", "activator is shutting down");
-    // Bounded wait: long enough for an instance to start and initialise.
-    const deadline = Date.now() + (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000;
-    this.table.admit(st);
-    let executionMs: number | undefined;
-    this.inFlight++;
-    try {
-      // A repeated async event goes first to the instance that had it: that instance
-      // answers with the run it already has (or refuses it as unknown and at capacity).
-      const previous = opts.preferInstance
-        ? st.instances.find((i) => i.ip === opts.preferInstance)
-        : undefined;
-      if (previous) {
-        await opts.beforeForward?.(previous.ip);
-        const outcome = await this.forward(st, previous, body, requestId, false, opts);
-        if (typeof outcome === "object") {
-          executionMs = outcome.executionMs;
-          return outcome;
-        }
-      }
-      let again = false;
-      for (;;) {
-        // No instance at all: this request is the one waiting for a cold start.
-        const cold = st.instances.length === 0;
-        const slot: Slot = await this.table.acquire(st, Math.max(1, deadline - Date.now()), again);
-        let outcome: Outcome | undefined;
-        try {
-          // Recorded before it is sent: a repeat after a crash knows where it may have run.
-          await opts.beforeForward?.(slot.inst.ip);
-          outcome = await this.forward(st, slot.inst, body, requestId, cold, opts);
-        } finally {
-          this.table.release(st, slot, !(outcome === "busy" || outcome === "retry"));
-        }
-        if (typeof outcome === "object") {
-          executionMs = outcome.executionMs;
-          return outcome;
-        }
-        if (outcome === "busy") this.table.markBusy(st, slot.inst);
-        else this.table.markUnreachable(st, slot.inst);
-        again = true;
-      }
-    } finally {
-      this.inFlight--;
-      this.table.finish(st, executionMs);
-    }
-  }
-
-  /**
-   * Sends the event to one instance: its answer, or "retry" when it provably never got
-   * there, or "busy" when it refused it as at capacity. Throws when the outcome is unknown.
-   */
-  private async forward(
-    st: FunctionState,
-    inst: Instance,
-    body: Buffer,
-    requestId: string,
-    cold: boolean,
-    opts: InvokeOptions,
-  ): Promise<Outcome> {
-    if (opts.web) return this.forwardWeb(st, inst, body, requestId, cold, opts.web);
-    let upstream: Dispatcher.ResponseData;
-    const sent = performance.now();
-    try {
-      upstream = await request(`http://${inst.ip}:8080/invoke`, {
-        method: "POST",
-        body,
-        headers: {
-          "content-type": "application/json",
-          [UpdraftHeaders.requestId]: requestId,
-          ...(cold ? { [UpdraftHeaders.coldStart]: "true" } : {}),
-          ...(opts.logType ? { [UpdraftHeaders.logType]: opts.logType } : {}),
-          ...(opts.triggerSource ? { [InstanceHeaders.triggerSource]: opts.triggerSource } : {}),
-          ...(opts.async
-            ? { [UpdraftHeaders.async]: "true", [UpdraftHeaders.attempt]: String(opts.attempt ?? 1) }
-            : {}),
-        },
-        dispatcher: this.dispatcher,
-        headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,
-        bodyTimeout: (st.spec.timeoutSeconds + 10) * 1000,
-      });
-    } catch (err) {
-      if (notDelivered(err)) return "retry";
-      throw new UpdraftError("InternalError", `forwarding to ${inst.ip} failed: ${String(err)}`, {
-        cause: err,
-      });
-    }
-    const payload = Buffer.from(await upstream.body.arrayBuffer());
-    if (upstream.statusCode === 503) return "retry"; // the instance is draining: it did not run it
-    if (upstream.statusCode === 429) return "busy"; // another activator filled it: it did not run it
-    if (upstream.statusCode !== 200)
-      throw new UpdraftError("InternalError", `instance answered ${upstream.statusCode}: ${payload}`);
-    const headers: Record<string, string> = {};
-    for (const h of FORWARDED_HEADERS) {
-      const v = upstream.headers[h];
-      if (v !== undefined) headers[h] = String(v);
-    }
-    const ran = Number(upstream.headers[UpdraftHeaders.durationMs]);
-    return {
-      headers,
-      payload,
-      functionError: upstream.headers[UpdraftHeaders.functionError] !== undefined,
-      executionMs: Number.isFinite(ran) ? ran : performance.now() - sent,
-    };
-  }
-
-  /** A Web function's raw request to one instance; see forward() for the outcomes. */
-  private async forwardWeb(
-    st: FunctionState,
-    inst: Instance,
-    body: Buffer,
-    requestId: string,
-    cold: boolean,
-    web: WebRequest,
-  ): Promise<Outcome> {
-    let upstream: Dispatcher.ResponseData;
-    const sent = performance.now();
-    const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(web.headers))
-      if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k) && !k.startsWith(HEADER_PREFIX)) headers[k] = v;
-    try {
-      upstream = await request(
-        `http://${inst.ip}:8080${WEB_PATH_PREFIX}${web.path}${web.query ? `?${web.query}` : ""}`,
-        {
-          method: web.method as "GET",
-          body: web.method === "GET" || web.method === "HEAD" ? null : body,
-          headers: {
-            ...headers,
-            [UpdraftHeaders.requestId]: requestId,
-            ...(cold ? { [UpdraftHeaders.coldStart]: "true" } : {}),
-          },
-          dispatcher: this.dispatcher,
-          headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,
-          bodyTimeout: (st.spec.timeoutSeconds + 10) * 1000,
-        },
-      );
-    } catch (err) {
-      if (notDelivered(err)) return "retry";
-      throw new UpdraftError("InternalError", `forwarding to ${inst.ip} failed: ${String(err)}`, {
-        cause: err,
-      });
-    }
-    const payload = Buffer.from(await upstream.body.arrayBuffer());
-    // Only the shim's own refusals are retried elsewhere; the function's 429/503 are answers.
-    if (upstream.headers[SHIM_REFUSAL_HEADER] !== undefined)
-      return upstream.statusCode === 429 ? "busy" : "retry";
-    const webHeaders: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(upstream.headers))
-      if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k)) webHeaders[k] = v;
-    const ran = Number(upstream.headers[UpdraftHeaders.durationMs]);
-    return {
-      headers: {},
-      webHeaders,
-      status: upstream.statusCode,
-      payload,
-      functionError: upstream.headers[UpdraftHeaders.functionError] !== undefined,
-      executionMs: Number.isFinite(ran) ? ran : performance.now() - sent,
-    };
+  /** Runs an event on an instance (the Forwarder): what the async dispatcher calls too. */
+  invoke(st: FunctionState, body: Buffer, requestId: string, opts: InvokeOptions = {}): Promise<Invocation> {
+    return this.forwarder.invoke(st, body, requestId, opts);
   }
 
   private count(ns: string, name: string, code: number): void {
@@ -884,16 +651,18 @@ export class ActivatorServer {
     this.draining = true;
     const deadline = Date.now() + maxMs;
     const sleep = () => new Promise((r) => setTimeout(r, 20));
-    while (Date.now() < deadline && (this.inFlight > 0 || Date.now() - this.lastRequestAt < quietMs)) {
+    while (
+      Date.now() < deadline &&
+      (this.forwarder.inFlight > 0 || Date.now() - this.lastRequestAt < quietMs)
+    ) {
       await sleep();
     }
     // net.Server's close: stop accepting, but (unlike http.Server's) leave idle connections.
     if (this.server) NetServer.prototype.close.call(this.server);
     const idleDeadline = Math.min(deadline, Date.now() + (CLIENT_IDLE_HINT_SECONDS + 1) * 1000);
-    while (Date.now() < idleDeadline && (this.sockets.size > 0 || this.inFlight > 0)) await sleep();
-    this.closed = true;
+    while (Date.now() < idleDeadline && (this.sockets.size > 0 || this.forwarder.inFlight > 0)) await sleep();
     this.server?.closeIdleConnections();
-    await this.dispatcher.close();
+    await this.forwarder.close();
   }
 }
 

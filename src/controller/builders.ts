@@ -226,7 +226,7 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
             fsGroup: RUN_AS_USER,
             seccompProfile: { type: "RuntimeDefault" },
           },
-          containers: spec.code.image ? imageContainers(spec, shim, memory) : [shim],
+          containers: spec.code.image ? imageContainers(spec, shim) : [shim],
           volumes: [
             { name: "tmp", emptyDir: { sizeLimit: TMP_SIZE } },
             codeMounted
@@ -279,7 +279,7 @@ const IMAGE_SHIM_MEMORY = `${RUNTIME_OVERHEAD_MB}Mi`;
  * for Web ones), which the shim reaches on localhost (one network namespace per pod). The
  * function's container gets memoryMB, so the kernel holds it to that; the shim its own 64 Mi.
  */
-function imageContainers(spec: ResolvedFunctionSpec, shim: V1Container, memory: string): V1Container[] {
+function imageContainers(spec: ResolvedFunctionSpec, shim: V1Container): V1Container[] {
   // SCF's identity variables (a user's image reads them as on SCF), the port, the user's env.
   const scfEnv = (shim.env ?? []).filter((e) => SCF_IMAGE_ENV.has(e.name));
   return [

@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { V1EndpointSlice } from "@kubernetes/client-node";
+import type { UpdraftFunction } from "../api/v1alpha1.ts";
+import { UpdraftHeaders } from "../protocol/headers.ts";
+import { Shim } from "../runtime/shim.ts";
+import { Forwarder } from "./forwarder.ts";
+import { FunctionTable } from "./table.ts";
+
+// A real runtime shim on ports of its own, running a custom runtime (bash and curl against
+// SCF's runtime API) that echoes the event, or fails when the event says so.
+const BOOTSTRAP = `#!/bin/bash
+api="http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT/runtime"
+curl -s -X POST "$api/init/ready" -d '' >/dev/null
+while true; do
+  event=$(curl -s "$api/invocation/next")
+  case "$event" in
+    *fail*) curl -s -X POST "$api/invocation/error" -d 'asked to fail' >/dev/null ;;
+    *) curl -s -X POST "$api/invocation/response" -d "$event" >/dev/null ;;
+  esac
+done
+`;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const fn = (name: string): UpdraftFunction =>
+  ({
+    apiVersion: "updraft.dev/v1alpha1",
+    kind: "Function",
+    metadata: { name, namespace: "ns" },
+    spec: {
+      runtime: "custom",
+      timeoutSeconds: 1,
+      initTimeoutSeconds: 1,
+      code: { inline: { bootstrap: "" } },
+      concurrency: { perInstance: 1 },
+    },
+  }) as UpdraftFunction;
+
+const slice = (name: string, ips: string[]): V1EndpointSlice => ({
+  addressType: "IPv4",
+  metadata: { name: `fn-${name}-x`, namespace: "ns", labels: { "updraft.dev/function": name } },
+  endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true } })),
+});
+
+let shim: Shim;
+let shimPort = 0;
+
+before(async () => {
+  const code = mkdtempSync(join(tmpdir(), "fwd-"));
+  writeFileSync(join(code, "bootstrap"), BOOTSTRAP);
+  chmodSync(join(code, "bootstrap"), 0o755);
+  shimPort = await freePort();
+  shim = new Shim(
+    {
+      runtime: "custom",
+      handler: "",
+      functionType: "Event",
+      codeDir: code,
+      appDir: process.cwd(),
+      memoryMB: 128,
+      timeoutMs: 1000,
+      initTimeoutMs: 5000,
+      perInstance: 1,
+      port: shimPort,
+      apiBasePort: await freePort(),
+      provisioned: false,
+      env: { ...(process.env as Record<string, string>) },
+    },
+    () => undefined,
+  );
+  await shim.start();
+});
+after(async () => {
+  await shim.drain();
+});
+
+function setup(port: number) {
+  const table = new FunctionTable({
+    maxWaiting: 10,
+    maxShare: (max) => max,
+    onColdRequest: () => undefined,
+  });
+  table.setFunctions([fn("echo")]);
+  table.setEndpointSlices([slice("echo", ["127.0.0.1"])]);
+  return { table, st: table.get("ns", "echo")!, forwarder: new Forwarder(table, { port }) };
+}
+
+describe("Forwarder, against a real shim", () => {
+  it("takes a slot, forwards, and answers with the function's result and the shim's headers", async () => {
+    const { st, forwarder } = setup(shimPort);
+    const r = await forwarder.invoke(st, Buffer.from('{"hello":"world"}'), "req-1");
+    assert.deepEqual(JSON.parse(r.payload.toString()), { hello: "world" });
+    assert.equal(r.functionError, false);
+    assert.ok(Number(r.headers[UpdraftHeaders.durationMs]) >= 0);
+    assert.equal(st.inFlight, 0, "the slot is given back");
+    assert.equal(forwarder.inFlight, 0);
+    await forwarder.close();
+  });
+
+  it("a function error is an answer (the caller gets SCF's code), not a retry", async () => {
+    const { st, forwarder } = setup(shimPort);
+    const r = await forwarder.invoke(st, Buffer.from('{"please":"fail"}'), "req-2");
+    assert.equal(r.functionError, true);
+    assert.equal(r.headers[UpdraftHeaders.functionError], "430");
+    await forwarder.close();
+  });
+
+  it("an instance that refuses connections is left, and with no other the request fails coded at its deadline", async () => {
+    const closed = await freePort();
+    const { st, forwarder } = setup(closed);
+    const t0 = Date.now();
+    await assert.rejects(
+      forwarder.invoke(st, Buffer.from("{}"), "req-3"),
+      (e: { code?: string }) => e.code === "NoInstanceReady",
+    );
+    // initTimeoutSeconds + timeoutSeconds: the wait for an instance is bounded.
+    assert.ok(Date.now() - t0 >= 1900, `waited ${Date.now() - t0} ms`);
+    await forwarder.close();
+  });
+
+  it("refuses once closed, with a code", async () => {
+    const { st, forwarder } = setup(shimPort);
+    await forwarder.close();
+    await assert.rejects(
+      forwarder.invoke(st, Buffer.from("{}"), "req-4"),
+      (e: { code?: string }) => e.code === "NoInstanceReady",
+    );
+  });
+});

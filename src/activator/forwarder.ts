@@ -1,0 +1,280 @@
+/**
+ * The forwarder: owns a request's way to an instance — admission against
+ * concurrency.max, a slot on an instance within perInstance (waiting through a cold start
+ * if need be), the forward to the instance's runtime shim, and sending it again when it
+ * provably did not run there (instance gone, draining, or at capacity). The invoke API,
+ * Http triggers and the async dispatcher all run events through it; it throws coded
+ * UpdraftErrors, which only the edge (server.ts) turns into statuses.
+ */
+import type { IncomingMessage } from "node:http";
+import { Agent, type Dispatcher, request } from "undici";
+import { UpdraftError } from "../lib/errors.ts";
+import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
+import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
+import { InstanceHeaders, SHIM_REFUSAL_HEADER, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
+import type { Instance } from "./capacity.ts";
+import type { FunctionState, FunctionTable, Slot } from "./table.ts";
+
+/** The runtime shim's port on every function instance. */
+export const INSTANCE_PORT = 8080;
+
+/** The shim's answer headers the caller gets. */
+const FORWARDED_HEADERS: readonly string[] = [
+  UpdraftHeaders.durationMs,
+  UpdraftHeaders.billedDurationMs,
+  UpdraftHeaders.initDurationMs,
+  UpdraftHeaders.functionError,
+  UpdraftHeaders.logResult,
+];
+
+/** Errors raised before a connection existed: the instance never saw the request. */
+export function notDelivered(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return (
+    code === "ECONNREFUSED" ||
+    code === "EHOSTUNREACH" ||
+    code === "ENETUNREACH" ||
+    code === "UND_ERR_CONNECT_TIMEOUT" ||
+    (code === "UND_ERR_SOCKET" &&
+      /ECONNREFUSED|EHOSTUNREACH/.test(String((err as { cause?: unknown }).cause)))
+  );
+}
+
+/** An Http trigger's raw request, for a Web function. */
+export interface WebRequest {
+  method: string;
+  path: string;
+  query: string;
+  headers: IncomingMessage["headers"];
+  body: Buffer;
+}
+
+/** A function's answer from its instance. */
+export interface Invocation {
+  /** The X-Updraft-* headers the caller gets. */
+  headers: Record<string, string>;
+  /** Web functions: their server's status and headers. */
+  status?: number;
+  webHeaders?: Record<string, string | string[]>;
+  payload: Buffer;
+  functionError: boolean;
+  executionMs: number;
+}
+
+export type Outcome = Invocation | "retry" | "busy";
+
+export interface InvokeOptions {
+  logType?: string;
+  /** An async event: the instance remembers its outcome, a repeat never runs twice. */
+  async?: boolean;
+  /** Which attempt of the async event this is (a planned retry runs again; a repeat does not). */
+  attempt?: number;
+  /** The instance a previous delivery of this event was sent to. */
+  preferInstance?: string;
+  /** Called (and awaited) before the event is sent to an instance. */
+  beforeForward?: (ip: string) => Promise<void>;
+  /** What fired the event (TRIGGER_SRC in the function), e.g. "timer". */
+  triggerSource?: string;
+  /** A Web function's raw request (the body is the invoke's body). */
+  web?: WebRequest;
+}
+
+export interface ForwarderOptions {
+  /** The instances' shim port (INSTANCE_PORT; a test's shim on port 0 has its own). */
+  port?: number;
+  /** The clock (ms) the wait for an instance is measured on. */
+  now?: () => number;
+}
+
+export class Forwarder {
+  private readonly table: FunctionTable;
+  private readonly port: number;
+  private readonly now: () => number;
+  private readonly agent = new Agent({ keepAliveTimeout: 60_000, connections: 256, pipelining: 0 });
+  /** Events on their way or running: a drain waits for them. */
+  inFlight = 0;
+  /** Set by close(): new events are refused with a coded error. */
+  private closed = false;
+
+  constructor(table: FunctionTable, opts: ForwarderOptions = {}) {
+    this.table = table;
+    this.port = opts.port ?? INSTANCE_PORT;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Runs an event on an instance: admitted (or ConcurrencyLimit), a slot taken (waiting
+   * for a cold start if need be), forwarded; sent again when it provably did not run
+   * (instance gone, draining, or at capacity). Throws UpdraftError for every refusal.
+   */
+  async invoke(
+    st: FunctionState,
+    body: Buffer,
+    requestId: string,
+    opts: InvokeOptions = {},
+  ): Promise<Invocation> {
+    if (this.closed) throw new UpdraftError("NoInstanceReady", "activator is shutting down");
+    // Bounded wait: long enough for an instance to start and initialise.
+    const deadline = this.now() + (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000;
+    this.table.admit(st);
+    let executionMs: number | undefined;
+    this.inFlight++;
+    try {
+      // A repeated async event goes first to the instance that had it: that instance
+      // answers with the run it already has (or refuses it as unknown and at capacity).
+      const previous = opts.preferInstance
+        ? st.instances.find((i) => i.ip === opts.preferInstance)
+        : undefined;
+      if (previous) {
+        await opts.beforeForward?.(previous.ip);
+        const outcome = await this.forward(st, previous, body, requestId, false, opts);
+        if (typeof outcome === "object") {
+          executionMs = outcome.executionMs;
+          return outcome;
+        }
+      }
+      let again = false;
+      for (;;) {
+        // No instance at all: this request is the one waiting for a cold start.
+        const cold = st.instances.length === 0;
+        const slot: Slot = await this.table.acquire(st, Math.max(1, deadline - this.now()), again);
+        let outcome: Outcome | undefined;
+        try {
+          // Recorded before it is sent: a repeat after a crash knows where it may have run.
+          await opts.beforeForward?.(slot.inst.ip);
+          outcome = await this.forward(st, slot.inst, body, requestId, cold, opts);
+        } finally {
+          this.table.release(st, slot, !(outcome === "busy" || outcome === "retry"));
+        }
+        if (typeof outcome === "object") {
+          executionMs = outcome.executionMs;
+          return outcome;
+        }
+        if (outcome === "busy") this.table.markBusy(st, slot.inst);
+        else this.table.markUnreachable(st, slot.inst);
+        again = true;
+      }
+    } finally {
+      this.inFlight--;
+      this.table.finish(st, executionMs);
+    }
+  }
+
+  /**
+   * Sends the event to one instance: its answer, or "retry" when it provably never got
+   * there, or "busy" when it refused it as at capacity. Throws when the outcome is unknown.
+   */
+  private async forward(
+    st: FunctionState,
+    inst: Instance,
+    body: Buffer,
+    requestId: string,
+    cold: boolean,
+    opts: InvokeOptions,
+  ): Promise<Outcome> {
+    if (opts.web) return this.forwardWeb(st, inst, body, requestId, cold, opts.web);
+    let upstream: Dispatcher.ResponseData;
+    const sent = performance.now();
+    try {
+      upstream = await request(`http://${inst.ip}:${this.port}/invoke`, {
+        method: "POST",
+        body,
+        headers: {
+          "content-type": "application/json",
+          [UpdraftHeaders.requestId]: requestId,
+          ...(cold ? { [UpdraftHeaders.coldStart]: "true" } : {}),
+          ...(opts.logType ? { [UpdraftHeaders.logType]: opts.logType } : {}),
+          ...(opts.triggerSource ? { [InstanceHeaders.triggerSource]: opts.triggerSource } : {}),
+          ...(opts.async
+            ? { [UpdraftHeaders.async]: "true", [UpdraftHeaders.attempt]: String(opts.attempt ?? 1) }
+            : {}),
+        },
+        dispatcher: this.agent,
+        headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,
+        bodyTimeout: (st.spec.timeoutSeconds + 10) * 1000,
+      });
+    } catch (err) {
+      if (notDelivered(err)) return "retry";
+      throw new UpdraftError("InternalError", `forwarding to ${inst.ip} failed: ${String(err)}`, {
+        cause: err,
+      });
+    }
+    const payload = Buffer.from(await upstream.body.arrayBuffer());
+    if (upstream.statusCode === 503) return "retry"; // the instance is draining: it did not run it
+    if (upstream.statusCode === 429) return "busy"; // another activator filled it: it did not run it
+    if (upstream.statusCode !== 200)
+      throw new UpdraftError("InternalError", `instance answered ${upstream.statusCode}: ${payload}`);
+    const headers: Record<string, string> = {};
+    for (const h of FORWARDED_HEADERS) {
+      const v = upstream.headers[h];
+      if (v !== undefined) headers[h] = String(v);
+    }
+    const ran = Number(upstream.headers[UpdraftHeaders.durationMs]);
+    return {
+      headers,
+      payload,
+      functionError: upstream.headers[UpdraftHeaders.functionError] !== undefined,
+      executionMs: Number.isFinite(ran) ? ran : performance.now() - sent,
+    };
+  }
+
+  /** A Web function's raw request to one instance; see forward() for the outcomes. */
+  private async forwardWeb(
+    st: FunctionState,
+    inst: Instance,
+    body: Buffer,
+    requestId: string,
+    cold: boolean,
+    web: WebRequest,
+  ): Promise<Outcome> {
+    let upstream: Dispatcher.ResponseData;
+    const sent = performance.now();
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(web.headers))
+      if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k) && !k.startsWith(HEADER_PREFIX)) headers[k] = v;
+    try {
+      upstream = await request(
+        `http://${inst.ip}:${this.port}${WEB_PATH_PREFIX}${web.path}${web.query ? `?${web.query}` : ""}`,
+        {
+          method: web.method as "GET",
+          body: web.method === "GET" || web.method === "HEAD" ? null : body,
+          headers: {
+            ...headers,
+            [UpdraftHeaders.requestId]: requestId,
+            ...(cold ? { [UpdraftHeaders.coldStart]: "true" } : {}),
+          },
+          dispatcher: this.agent,
+          headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,
+          bodyTimeout: (st.spec.timeoutSeconds + 10) * 1000,
+        },
+      );
+    } catch (err) {
+      if (notDelivered(err)) return "retry";
+      throw new UpdraftError("InternalError", `forwarding to ${inst.ip} failed: ${String(err)}`, {
+        cause: err,
+      });
+    }
+    const payload = Buffer.from(await upstream.body.arrayBuffer());
+    // Only the shim's own refusals are retried elsewhere; the function's 429/503 are answers.
+    if (upstream.headers[SHIM_REFUSAL_HEADER] !== undefined)
+      return upstream.statusCode === 429 ? "busy" : "retry";
+    const webHeaders: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(upstream.headers))
+      if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k)) webHeaders[k] = v;
+    const ran = Number(upstream.headers[UpdraftHeaders.durationMs]);
+    return {
+      headers: {},
+      webHeaders,
+      status: upstream.statusCode,
+      payload,
+      functionError: upstream.headers[UpdraftHeaders.functionError] !== undefined,
+      executionMs: Number.isFinite(ran) ? ran : performance.now() - sent,
+    };
+  }
+
+  /** Refuses new events and closes the connections to instances. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.agent.close();
+  }
+}
