@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { concurrencyShare, freeSlots, pickInstance } from "./capacity.ts";
+import { freeSlots, ownerOf, pickInstance } from "./capacity.ts";
 
 const inst = (...inFlight: number[]) => inFlight.map((n, i) => ({ ip: `10.0.0.${i}`, inFlight: n }));
 
@@ -33,21 +33,21 @@ describe("freeSlots", () => {
   });
 });
 
-describe("concurrencyShare", () => {
-  const cases: Array<[number, number, number[]]> = [
-    [5, 2, [3, 2]],
-    [1, 3, [1, 0, 0]],
-    [10, 1, [10]],
-    [7, 3, [3, 2, 2]],
-  ];
-  for (const [max, n, want] of cases) {
-    it(`max ${max} over ${n} activators is ${want.join("+")}, adding up to max`, () => {
-      const parts = Array.from({ length: n }, (_, index) => concurrencyShare(max, { count: n, index }));
-      assert.deepEqual(parts, want);
-      assert.equal(
-        parts.reduce((a, b) => a + b, 0),
-        max,
-      );
-    });
-  }
+describe("ownerOf", () => {
+  const replicas = ["10.0.0.5", "10.0.0.9", "10.0.0.12"];
+  it("every replica names the same owner, whatever order it lists the replicas in", () => {
+    const a = ownerOf("ns/fn", replicas);
+    assert.ok(a && replicas.includes(a));
+    assert.equal(ownerOf("ns/fn", [...replicas].reverse()), a);
+  });
+  it("a replica that leaves moves only the functions it owned", () => {
+    const keys = Array.from({ length: 300 }, (_, i) => `ns/fn-${i}`);
+    const before = new Map(keys.map((k) => [k, ownerOf(k, replicas)]));
+    const after = new Map(keys.map((k) => [k, ownerOf(k, replicas.slice(0, 2))]));
+    for (const k of keys)
+      if (before.get(k) !== "10.0.0.12") assert.equal(after.get(k), before.get(k), `${k} stayed`);
+    // …and the functions spread over the replicas (each has some of 300).
+    for (const r of replicas) assert.ok([...before.values()].filter((o) => o === r).length > 50, r);
+  });
+  it("no replicas: no owner", () => assert.equal(ownerOf("ns/fn", []), undefined));
 });

@@ -6,6 +6,8 @@
  * Example: perInstance 2, in flight [2, 1, 0] → the third instance (0 < 1 < 2); with
  * [2, 2, 2] nobody has room and the request waits.
  */
+import { createHash } from "node:crypto";
+
 export interface Instance {
   ip: string;
   /** This activator's requests on it. */
@@ -39,12 +41,24 @@ export function freeSlots(instances: readonly Instance[], perInstance: number): 
 }
 
 /**
- * An activator replica's part of a function's concurrency.max: max split evenly over the
- * ready replicas, the remainder to the first ones, so the parts add up to max exactly.
- * max 5 over 2 activators → 3 and 2; max 1 over 3 → 1, 0, 0.
+ * Which activator admits a function that has a concurrency.max: one of the ready replicas,
+ * by rendezvous hashing of the function's key with each replica's address (the highest
+ * score wins), so that every replica that sees the same replicas names the same owner, and
+ * a replica that comes or goes moves only the functions it owned or now wins. The owner
+ * holds the whole limit; the others send it their requests, so max 1 over 2 activators
+ * runs one call at a time and refuses no caller for landing on the "wrong" replica.
+ * Example: replicas [10.0.0.5, 10.0.0.9]: "ns/fn" → whichever of sha256("ns/fn\n10.0.0.5")
+ * and sha256("ns/fn\n10.0.0.9") is larger.
  */
-export function concurrencyShare(max: number, place: { count: number; index: number }): number {
-  const n = Math.max(1, place.count);
-  const i = Math.max(0, place.index);
-  return Math.floor(max / n) + (i < max % n ? 1 : 0);
+export function ownerOf(key: string, replicas: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestScore = "";
+  for (const r of replicas) {
+    const score = createHash("sha256").update(`${key}\n${r}`).digest("hex");
+    if (best === undefined || score > bestScore) {
+      best = r;
+      bestScore = score;
+    }
+  }
+  return best;
 }

@@ -10,11 +10,13 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { Server as NetServer, type Socket } from "node:net";
 import type { Counter, Histogram } from "prom-client";
+import { Agent, type Dispatcher, request } from "undici";
 import { ASYNC_LIMIT_BYTES, type AsyncQueue, type EnqueueOptions } from "../async/queue.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { edgeError, RETRY_AFTER_SECONDS } from "../protocol/errors.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
+import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import {
   IDEMPOTENCY_KEY_PATTERN,
   InvokeHeaders,
@@ -114,6 +116,9 @@ export class ActivatorServer {
   private readonly log: Logger;
   private readonly metrics: ActivatorMetrics;
   private readonly forwarder: Forwarder;
+  /** The base URL of the activator that admits a function with concurrency.max, when not this one. */
+  private readonly ownerUrl: (key: string) => string | undefined;
+  private readonly relayAgent = new Agent({ keepAliveTimeout: 60_000, connections: 64, pipelining: 0 });
   private server: Server | undefined;
   /**
    * Set on SIGTERM (beginDrain): readiness fails, so the Service stops sending here, and
@@ -136,7 +141,9 @@ export class ActivatorServer {
     log: Logger,
     metrics: ActivatorMetrics,
     limits: ServerLimits = DEFAULT_SERVER_LIMITS,
+    ownerUrl: (key: string) => string | undefined = () => undefined,
   ) {
+    this.ownerUrl = ownerUrl;
     this.limits = limits;
     this.bytes = new ByteBudget(limits.maxBufferedBytes);
     this.forwarder = new Forwarder(table);
@@ -346,6 +353,7 @@ export class ActivatorServer {
       });
       return;
     }
+    if (await this.relayToOwner(req, res, st, body, requestId, false)) return;
     const logType = req.headers[UpdraftHeaders.logType];
     const start = performance.now();
     let result: Invocation;
@@ -533,6 +541,7 @@ export class ActivatorServer {
       this.failHttp(res, requestId, e);
       return;
     }
+    if (await this.relayToOwner(req, res, st, raw, requestId, true)) return;
     if (st.spec.type === "Web") {
       await this.serveWeb(res, st, route, requestId, {
         method,
@@ -628,6 +637,55 @@ export class ActivatorServer {
     return this.forwarder.invoke(st, body, requestId, opts);
   }
 
+  /**
+   * A function with a concurrency.max is admitted by one activator, its owner (ownerOf):
+   * another replica sends the request on to it, once (a relayed request is served where it
+   * lands), and answers with what the owner answered. True when it was sent on. If the
+   * owner cannot be reached the caller gets 503 OwnerUnavailable, with Retry-After: by
+   * then the replicas learn that it went, and the next owner takes the function.
+   */
+  private async relayToOwner(
+    req: IncomingMessage,
+    res: ServerResponse,
+    st: FunctionState,
+    body: Buffer,
+    requestId: string,
+    http: boolean,
+  ): Promise<boolean> {
+    if (st.spec.concurrency.max === undefined || req.headers[UpdraftHeaders.relayed] !== undefined)
+      return false;
+    const owner = this.ownerUrl(st.key);
+    if (owner === undefined) return false;
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers))
+      if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k) && k !== "host") headers[k] = v;
+    headers[UpdraftHeaders.relayed] = "true";
+    let upstream: Dispatcher.ResponseData;
+    try {
+      upstream = await request(`${owner}${req.url ?? "/"}`, {
+        method: (req.method ?? "POST") as "POST",
+        body: req.method === "GET" || req.method === "HEAD" ? null : body,
+        headers,
+        dispatcher: this.relayAgent,
+        headersTimeout: (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds + 30) * 1000,
+        bodyTimeout: (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds + 30) * 1000,
+      });
+    } catch (err) {
+      const e = new UpdraftError("OwnerUnavailable", `the activator that admits ${st.key} is unreachable`, {
+        cause: err,
+      });
+      if (http) this.failHttp(res, requestId, e);
+      else this.fail(res, requestId, e);
+      return true;
+    }
+    const answer: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(upstream.headers))
+      if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k)) answer[k] = v;
+    res.writeHead(upstream.statusCode, answer);
+    res.end(Buffer.from(await upstream.body.arrayBuffer()));
+    return true;
+  }
+
   private count(ns: string, name: string, code: number): void {
     this.metrics.requests.inc({ namespace: ns, function: name, code: String(code) });
   }
@@ -663,6 +721,7 @@ export class ActivatorServer {
     while (Date.now() < idleDeadline && (this.sockets.size > 0 || this.forwarder.inFlight > 0)) await sleep();
     this.server?.closeIdleConnections();
     await this.forwarder.close();
+    await this.relayAgent.close();
   }
 }
 

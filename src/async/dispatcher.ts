@@ -96,11 +96,19 @@ export class Dispatcher<F extends AsyncFunction = AsyncFunction> {
   }
 
   /** Consumes for the functions that exist (Web functions take no events), stops for the rest. */
-  sync(functions: Iterable<F>): void {
-    const seen = new Set<string>();
+  /**
+   * Consumes the events of `functions` and no others. `consumes` picks those this replica
+   * runs (another replica may own a function with concurrency.max); a function that is
+   * in `functions` but not picked only stops being consumed here, while one that is gone
+   * from `functions` altogether is deleted, and its waiting events with it.
+   */
+  sync(functions: Iterable<F>, consumes: (st: F) => boolean = () => true): void {
+    const exists = new Set<string>();
+    const wanted = new Set<string>();
     for (const st of functions) {
-      if (st.spec.type === "Web") continue;
-      seen.add(st.key);
+      exists.add(st.key);
+      if (st.spec.type === "Web" || !consumes(st)) continue;
+      wanted.add(st.key);
       if (!this.running.has(st.key)) {
         const handle: { messages?: ConsumerMessages; stopped: boolean } = { stopped: false };
         this.running.set(st.key, handle);
@@ -108,10 +116,11 @@ export class Dispatcher<F extends AsyncFunction = AsyncFunction> {
       }
     }
     for (const [key, handle] of this.running) {
-      if (seen.has(key)) continue;
+      if (wanted.has(key)) continue;
       handle.stopped = true;
       void handle.messages?.close();
       this.running.delete(key);
+      if (exists.has(key)) continue; // still there: another replica consumes it
       // The function is gone: its waiting events can never run. Drop them and its consumer
       // (every replica tries; the second finds nothing). Their records stay until the TTL.
       const [namespace, name] = key.split("/") as [string, string];

@@ -22,6 +22,7 @@ export const EDGE_ERRORS = {
   NoInstanceReady: { sync: 503, http: 503, scf: 500 },
   ActivatorOverloaded: { sync: 503, http: 503, scf: 500 },
   QueueUnavailable: { sync: 503, http: 503, scf: 500 },
+  OwnerUnavailable: { sync: 503, http: 503, scf: 500 },
 } as const satisfies Record<string, { sync: number; http: number; scf: number }>;
 
 export type EdgeErrorCode = keyof typeof EDGE_ERRORS;

@@ -46,4 +46,9 @@ export const UpdraftHeaders = {
    * the activator tells them from the function's own 429 or 503 and sends the request on.
    */
   refusal: "x-updraft-refusal",
+  /**
+   * Between activators: the request was sent on by another replica to the one that admits
+   * its function (concurrency.max); it is served here and never sent on again.
+   */
+  relayed: "x-updraft-relayed",
 } as const;

@@ -8,7 +8,7 @@ import { hostname } from "node:os";
 import { DiscoveryV1Api, type V1EndpointSlice } from "@kubernetes/client-node";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Counter, Histogram } from "prom-client";
-import { concurrencyShare } from "../../activator/capacity.ts";
+import { ownerOf } from "../../activator/capacity.ts";
 import { HttpRoutes } from "../../activator/http-trigger.ts";
 import { ActivatorServer } from "../../activator/server.ts";
 import { FunctionTable } from "../../activator/table.ts";
@@ -88,15 +88,27 @@ async function main(): Promise<void> {
     log,
     "kubernetes.io/service-name=updraft-activator",
   );
-  const replicaPlace = (): { count: number; index: number } => {
+  /** The ready activator replicas (this one included), by pod IP. */
+  const replicas = (): string[] => {
     const ips = new Set<string>();
     for (const sl of peers.list()) {
       for (const e of sl.endpoints ?? [])
         if (e.conditions?.ready !== false) for (const a of e.addresses) ips.add(a);
     }
-    ips.add(myIP);
-    const sorted = [...ips].sort();
+    if (myIP) ips.add(myIP);
+    return [...ips].sort();
+  };
+  const replicaPlace = (): { count: number; index: number } => {
+    const sorted = replicas();
     return { count: sorted.length, index: sorted.indexOf(myIP) };
+  };
+  // A function with concurrency.max is admitted by one replica, its owner: the others send
+  // it their requests, and only it consumes the function's async events.
+  const ownsFunction = (key: string): boolean => !myIP || (ownerOf(key, replicas()) ?? myIP) === myIP;
+  const ownerUrl = (key: string): string | undefined => {
+    if (!myIP) return undefined;
+    const owner = ownerOf(key, replicas());
+    return owner === undefined || owner === myIP ? undefined : `http://${owner}:${apiPort}`;
   };
   const table = new FunctionTable({
     place: replicaPlace,
@@ -109,7 +121,8 @@ async function main(): Promise<void> {
         return false;
       }
     },
-    maxShare: (max) => (max === undefined ? undefined : concurrencyShare(max, replicaPlace())),
+    // The owner holds the whole limit (see ownerUrl).
+    maxShare: (max) => max,
     maxWaiting: envInt(process.env, "UPDRAFT_MAX_WAITING", 10_000, 1, 1_000_000),
     maxWaitingTotal: envInt(process.env, "UPDRAFT_MAX_WAITING_TOTAL", 10_000, 1, 1_000_000),
     // Scale from zero now, not at the next autoscaler tick; at most once per 500 ms per function.
@@ -144,11 +157,16 @@ async function main(): Promise<void> {
   const routes = new HttpRoutes();
   const triggers = makeTriggerInformer(kc, log);
   let dispatcher: Dispatcher | undefined;
+  /** Whether this replica consumes a function's async events: all but those another one owns. */
+  const consumes = (st: { key: string; spec: { concurrency: { max?: number } } }) =>
+    st.spec.concurrency.max === undefined || ownsFunction(st.key);
   functions.onChange(() => {
     table.setFunctions(functions.list());
-    dispatcher?.sync(table.all());
+    dispatcher?.sync(table.all(), consumes);
   });
   slices.onChange(() => table.setEndpointSlices(slices.list()));
+  // Replicas came or went: owners may have moved, and with them the async consumers.
+  peers.onChange(() => dispatcher?.sync(table.all(), consumes));
   triggers.onChange(() => routes.setTriggers(triggers.list()));
   await Promise.all([functions.start(), slices.start(), peers.start(), triggers.start()]);
   table.setFunctions(functions.list());
@@ -185,6 +203,7 @@ async function main(): Promise<void> {
       }),
     },
     limits,
+    ownerUrl,
   );
   await server.listen(apiPort);
   const ops = await serveOps(registry, metricsPort, () => !server.draining);
@@ -211,7 +230,7 @@ async function main(): Promise<void> {
         const queue = await AsyncQueue.open(nc, queueConfig);
         server.queue = queue;
         dispatcher = new Dispatcher(queue, server, dispatcherConfig, log);
-        dispatcher.sync(table.all());
+        dispatcher.sync(table.all(), consumes);
         void dispatcher
           .sweep(table.all())
           .catch((err: unknown) => log.warn("sweeping old queues failed", { err: String(err) }));
