@@ -657,8 +657,9 @@ export class ActivatorServer {
     const owner = this.ownerUrl(st.key);
     if (owner === undefined) return false;
     const headers: Record<string, string | string[]> = {};
+    // (Never host nor content-length: an empty event was made "{}" here.)
     for (const [k, v] of Object.entries(req.headers))
-      if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k) && k !== "host") headers[k] = v;
+      if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k)) headers[k] = v;
     headers[UpdraftHeaders.relayed] = "true";
     let upstream: Dispatcher.ResponseData;
     try {
