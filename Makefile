@@ -6,7 +6,7 @@ NODE_BIN := $(shell hack/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
 .PHONY: help deps build-binaries cluster-up cluster-down cluster-status cluster-env cluster-clean \
-	up down images lint typecheck test test-unit test-integration bench bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler bench-async bench-triggers bench-runtimes bench-burst format manifests
+	up down images lint typecheck test test-unit test-integration bench bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler bench-async bench-triggers bench-runtimes bench-burst bench-table format manifests
 
 help:
 	@echo "make up          local cluster + Updraft + examples"
@@ -82,6 +82,9 @@ bench-invoke: deps cluster-up
 
 bench-activator: deps cluster-up
 	eval "$$(hack/cluster.sh env)" && node bench/activator-clients.ts
+
+bench-table: deps
+	node --expose-gc bench/table.ts
 
 bench-burst: deps cluster-up
 	eval "$$(hack/cluster.sh env)" && node bench/burst.ts

@@ -40,6 +40,45 @@ function tableAt(opts: { share?: number; maxWaitingTotal?: number } = {}) {
   return { table, clock, cold };
 }
 
+describe("FunctionTable, EndpointSlice by EndpointSlice", () => {
+  it("a change touches only its function: add an instance, then delete the slice", () => {
+    const { table } = tableAt();
+    table.setFunctions([fn("f"), fn("g")]);
+    table.setEndpointSlices([slice("f", ["10.0.0.1"]), slice("g", ["10.0.1.1"])]);
+    const f = table.get("ns", "f")!;
+    const g = table.get("ns", "g")!;
+    const gInstances = g.instances;
+    table.applyEndpointSlice(slice("f", ["10.0.0.1", "10.0.0.2"]), false);
+    assert.deepEqual(
+      f.instances.map((i) => i.ip),
+      ["10.0.0.1", "10.0.0.2"],
+    );
+    assert.equal(g.instances, gInstances, "g's instances were not rebuilt");
+    table.applyEndpointSlice(slice("f", []), true);
+    assert.deepEqual(f.instances, []);
+  });
+  it("a function's instances are the union of its slices, and one slice leaving keeps the other's", () => {
+    const { table } = tableAt();
+    table.setFunctions([fn("f")]);
+    const a = slice("f", ["10.0.0.1"]);
+    const b = { ...slice("f", ["10.0.0.2"]), metadata: { ...slice("f", []).metadata, name: "fn-f-y" } };
+    table.applyEndpointSlice(a, false);
+    table.applyEndpointSlice(b, false);
+    assert.deepEqual(
+      table
+        .get("ns", "f")!
+        .instances.map((i) => i.ip)
+        .sort(),
+      ["10.0.0.1", "10.0.0.2"],
+    );
+    table.applyEndpointSlice(a, true);
+    assert.deepEqual(
+      table.get("ns", "f")!.instances.map((i) => i.ip),
+      ["10.0.0.2"],
+    );
+  });
+});
+
 describe("FunctionTable", () => {
   it("bounds what waits for all functions together (503 ActivatorOverloaded), and counts the waiting back down", async () => {
     const { table } = tableAt({ maxWaitingTotal: 3 });

@@ -138,27 +138,92 @@ export class FunctionTable {
   }
 
   /** Ready addresses per function from all EndpointSlices labelled updraft.dev/function. */
+  /**
+   * All EndpointSlices at once (start, and after an informer re-list): every function's
+   * instances are rebuilt. Single changes go through applyEndpointSlice, which touches only
+   * the function the slice belongs to (at 10,000 functions a full rebuild is milliseconds of
+   * blocked event loop per change).
+   */
   setEndpointSlices(slices: readonly V1EndpointSlice[]): void {
-    const ready = new Map<string, Set<string>>();
-    const starting = new Map<string, Set<string>>();
+    this.sliceEntries.clear();
+    this.slicesOfFunction.clear();
+    this.endpoints = { ready: new Map(), starting: new Map() };
+    const keys = new Set<string>();
     for (const s of slices) {
-      const fn = s.metadata?.labels?.["updraft.dev/function"];
-      if (!fn) continue;
-      const key = `${s.metadata?.namespace}/${fn}`;
-      const set = ready.get(key) ?? new Set<string>();
-      const notYet = starting.get(key) ?? new Set<string>();
-      for (const e of s.endpoints ?? []) {
-        if (e.conditions?.terminating) continue;
-        for (const a of e.addresses ?? []) (e.conditions?.ready === false ? notYet : set).add(a);
-      }
-      ready.set(key, set);
-      starting.set(key, notYet);
+      const key = this.recordSlice(s);
+      if (key) keys.add(key);
     }
-    this.endpoints = { ready, starting };
+    for (const key of keys) this.rebuildEndpoints(key);
     // Forget probe results of addresses no longer starting (ready now, or gone).
-    const stillStarting = new Set([...starting.values()].flatMap((s) => [...s]));
+    const stillStarting = new Set([...this.endpoints.starting.values()].flatMap((x) => [...x]));
     for (const ip of this.probedReady) if (!stillStarting.has(ip)) this.probedReady.delete(ip);
     for (const st of this.fns.values()) this.refresh(st);
+  }
+
+  /** One EndpointSlice added, changed or deleted: only its function's instances change. */
+  applyEndpointSlice(slice: V1EndpointSlice, deleted: boolean): void {
+    const name = `${slice.metadata?.namespace}/${slice.metadata?.name}`;
+    const before = this.sliceEntries.get(name)?.key;
+    if (before) this.forgetSlice(name, before);
+    const after = deleted ? undefined : this.recordSlice(slice);
+    for (const key of new Set([before, after])) {
+      if (!key) continue;
+      const wasStarting = this.endpoints.starting.get(key) ?? new Set<string>();
+      this.rebuildEndpoints(key);
+      const starting = this.endpoints.starting.get(key) ?? new Set<string>();
+      for (const ip of wasStarting) if (!starting.has(ip)) this.probedReady.delete(ip);
+      const st = this.fns.get(key);
+      if (st) this.refresh(st);
+    }
+  }
+
+  /** Slices by "namespace/name": their function and addresses. */
+  private readonly sliceEntries = new Map<string, { key: string; ready: string[]; starting: string[] }>();
+  /** Function key → names of its slices. */
+  private readonly slicesOfFunction = new Map<string, Set<string>>();
+
+  /** Notes a slice's addresses under its function; its function's key, if it has one. */
+  private recordSlice(s: V1EndpointSlice): string | undefined {
+    const fn = s.metadata?.labels?.["updraft.dev/function"];
+    if (!fn) return undefined;
+    const key = `${s.metadata?.namespace}/${fn}`;
+    const name = `${s.metadata?.namespace}/${s.metadata?.name}`;
+    const ready: string[] = [];
+    const starting: string[] = [];
+    for (const e of s.endpoints ?? []) {
+      if (e.conditions?.terminating) continue;
+      for (const a of e.addresses ?? []) (e.conditions?.ready === false ? starting : ready).push(a);
+    }
+    this.sliceEntries.set(name, { key, ready, starting });
+    let names = this.slicesOfFunction.get(key);
+    if (!names) {
+      names = new Set();
+      this.slicesOfFunction.set(key, names);
+    }
+    names.add(name);
+    return key;
+  }
+
+  private forgetSlice(name: string, key: string): void {
+    this.sliceEntries.delete(name);
+    const names = this.slicesOfFunction.get(key);
+    names?.delete(name);
+    if (names?.size === 0) this.slicesOfFunction.delete(key);
+  }
+
+  /** A function's ready and starting addresses, from its slices. */
+  private rebuildEndpoints(key: string): void {
+    const ready = new Set<string>();
+    const starting = new Set<string>();
+    for (const name of this.slicesOfFunction.get(key) ?? []) {
+      const e = this.sliceEntries.get(name)!;
+      for (const a of e.ready) ready.add(a);
+      for (const a of e.starting) starting.add(a);
+    }
+    if (ready.size > 0) this.endpoints.ready.set(key, ready);
+    else this.endpoints.ready.delete(key);
+    if (starting.size > 0) this.endpoints.starting.set(key, starting);
+    else this.endpoints.starting.delete(key);
   }
 
   private endpoints: { ready: Map<string, Set<string>>; starting: Map<string, Set<string>> } = {

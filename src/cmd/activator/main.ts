@@ -164,7 +164,8 @@ async function main(): Promise<void> {
     table.setFunctions(functions.list());
     dispatcher?.sync(table.all(), consumes);
   });
-  slices.onChange(() => table.setEndpointSlices(slices.list()));
+  // Each slice event touches only its function (setEndpointSlices rebuilds all: start only).
+  slices.onChange((slice, type) => table.applyEndpointSlice(slice, type === "delete"));
   // Replicas came or went: owners may have moved, and with them the async consumers.
   peers.onChange(() => dispatcher?.sync(table.all(), consumes));
   triggers.onChange(() => routes.setTriggers(triggers.list()));
