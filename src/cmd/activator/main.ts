@@ -8,6 +8,7 @@ import { hostname } from "node:os";
 import { DiscoveryV1Api, type V1EndpointSlice } from "@kubernetes/client-node";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Counter, Histogram } from "prom-client";
+import { ActivationNotifier } from "../../activator/activation.ts";
 import { ownerOf } from "../../activator/capacity.ts";
 import { HttpRoutes } from "../../activator/http-trigger.ts";
 import { ActivatorServer } from "../../activator/server.ts";
@@ -73,7 +74,14 @@ async function main(): Promise<void> {
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(2000),
     });
-  const lastActivate = new Map<string, number>();
+  const activation = new ActivationNotifier({
+    send: async (namespace, name) => {
+      const r = await tellAutoscaler(AutoscalerPaths.activate, { namespace, name });
+      await r.arrayBuffer();
+      return r.ok;
+    },
+    onError: (key, err) => log.warn("activate failed", { function: key, err: String(err) }),
+  });
   // The activator replicas share concurrency.max: each takes its part of it, by its place
   // among the ready replicas (from the activator Service's EndpointSlices).
   const myIP = process.env.POD_IP ?? "";
@@ -125,23 +133,8 @@ async function main(): Promise<void> {
     maxShare: (max) => max,
     maxWaiting: envInt(process.env, "UPDRAFT_MAX_WAITING", 10_000, 1, 1_000_000),
     maxWaitingTotal: envInt(process.env, "UPDRAFT_MAX_WAITING_TOTAL", 10_000, 1, 1_000_000),
-    // Scale from zero now, not at the next autoscaler tick; at most once per 500 ms per function.
-    onColdRequest: (namespace, name) => {
-      const key = `${namespace}/${name}`;
-      if (Date.now() - (lastActivate.get(key) ?? 0) < 500) return;
-      lastActivate.set(key, Date.now());
-      const attempt = (n: number) =>
-        tellAutoscaler(AutoscalerPaths.activate, { namespace, name }).then(
-          (r) => {
-            if (!r.ok && n < 5) setTimeout(() => attempt(n + 1), 200);
-          },
-          (err: unknown) => {
-            log.warn("activate failed", { function: key, err: String(err) });
-            if (n < 5) setTimeout(() => attempt(n + 1), 200);
-          },
-        );
-      attempt(0);
-    },
+    // Scale from zero now, not at the next autoscaler tick (ActivationNotifier).
+    onColdRequest: (namespace, name) => activation.coldRequest(namespace, name),
   });
 
   const discovery = kc.makeApiClient(DiscoveryV1Api);
@@ -162,6 +155,7 @@ async function main(): Promise<void> {
     st.spec.concurrency.max === undefined || ownsFunction(st.key);
   functions.onChange(() => {
     table.setFunctions(functions.list());
+    activation.retain(new Set(functions.list().map((f) => `${f.metadata?.namespace}/${f.metadata?.name}`)));
     dispatcher?.sync(table.all(), consumes);
   });
   // Each slice event touches only its function (setEndpointSlices rebuilds all: start only).
