@@ -51,32 +51,6 @@ describe("decideReplicas", () => {
       want: [4, "ScaleUp"],
     },
     {
-      why: "10 clients in a closed loop on 2 ready instances of 2: what waits is demand, straight to ceil(10 / 0.7) = 15 in panic",
-      in: input({
-        replicas: 2,
-        readyReplicas: 2,
-        stableConcurrency: 2,
-        panicConcurrency: 2,
-        stableClosedLoopConcurrency: 4,
-        panicClosedLoopConcurrency: 10,
-        spec: { perInstance: 1 },
-      }),
-      want: [15, "PanicScaleUp"],
-    },
-    {
-      why: "the same windows while instances start (4 ready of 6): the waiting is a cold start's, R·D = 4 decides (6 stays)",
-      in: input({
-        replicas: 6,
-        readyReplicas: 4,
-        stableConcurrency: 4,
-        panicConcurrency: 4,
-        stableClosedLoopConcurrency: 10,
-        panicClosedLoopConcurrency: 10,
-        spec: { perInstance: 1 },
-      }),
-      want: [6, "Steady"],
-    },
-    {
       why: "a request waiting at zero wakes it even when the activation call was lost (the windows read 0: nothing ran)",
       in: input({ replicas: 0, readyReplicas: 0, inFlight: 1, lastActivityMs: NOW }),
       want: [1, "ScaleFromZero"],
