@@ -20,10 +20,17 @@ describe("pickInstance", () => {
     { why: "the cursor wraps around", in: [0, 0, 0], per: 1, cursor: 5, want: 2 },
   ];
   for (const c of cases) it(c.why, () => assert.equal(pickInstance(inst(...c.in), c.per, c.cursor), c.want));
-  it("only instances this activator is allowed (its subset) are picked", () => {
-    const all = inst(0, 0, 0, 0);
-    const evenOnly = (i: { ip: string }) => Number(i.ip.split(".")[3]) % 2 === 0;
-    assert.equal(pickInstance(all, 1, 1, evenOnly), 2);
+  it("only instances in this activator's subset are picked", () => {
+    const all = inst(0, 0, 0, 0).map((i, k) => ({ ...i, mine: k % 2 === 0 }));
+    assert.equal(pickInstance(all, 1, 1), 2);
+  });
+  it("an instance in its busy back-off is skipped until the back-off ends", () => {
+    const all = [
+      { ip: "10.0.0.1", inFlight: 0, busyUntil: 1000 },
+      { ip: "10.0.0.2", inFlight: 1 },
+    ];
+    assert.equal(pickInstance(all, 2, 0, 999), 1, "during the back-off the busier one is taken");
+    assert.equal(pickInstance(all, 2, 0, 1000), 0, "at its end the idle one is back");
   });
 });
 

@@ -16,21 +16,31 @@ export interface Instance {
   busyUntil?: number;
   /** "At capacity" answers in a row, for the back-off. */
   busyStreak?: number;
+  /** In this activator's subset (false: another activator sends to it). Absent: yes. */
+  mine?: boolean;
+  /** "http://ip:port", the forwarder's, made once. */
+  origin?: string;
 }
 
 export function pickInstance(
   instances: readonly Instance[],
   perInstance: number,
   cursor: number,
-  allowed?: (i: Instance) => boolean,
+  nowMs = 0,
 ): number {
   let best = -1;
+  let bestInFlight = Infinity;
   const n = instances.length;
   for (let k = 0; k < n; k++) {
     const i = (cursor + k) % n;
     const inst = instances[i]!;
-    if (inst.inFlight >= perInstance || (allowed && !allowed(inst))) continue;
-    if (best === -1 || inst.inFlight < instances[best]!.inFlight) best = i;
+    if (inst.inFlight >= perInstance || inst.mine === false) continue;
+    // Answered "at capacity" a moment ago: skipped until its back-off is over.
+    if (inst.busyUntil !== undefined && inst.busyUntil > nowMs) continue;
+    if (inst.inFlight < bestInFlight) {
+      best = i;
+      bestInFlight = inst.inFlight;
+    }
   }
   return best;
 }

@@ -201,3 +201,41 @@ describe("FunctionTable", () => {
     assert.equal((await waiting).inst.ip, "10.0.0.7");
   });
 });
+
+describe("FunctionTable, instance subsets across activators", () => {
+  function subsetTable(place: { count: number; index: number }) {
+    const current = { place };
+    const table = new FunctionTable({
+      maxWaiting: 10,
+      maxShare: () => undefined,
+      onColdRequest: () => undefined,
+      place: () => current.place,
+    });
+    table.setFunctions([fn("f", { perInstance: 1 })]);
+    return { table, current };
+  }
+  const ips = (n: number) => Array.from({ length: n }, (_, i) => `10.0.0.${i + 1}`);
+  /** The instances the next `n` requests get, each holding its slot. */
+  async function taken(table: FunctionTable, n: number): Promise<string[]> {
+    const st = table.get("ns", "f")!;
+    const out: string[] = [];
+    for (let k = 0; k < n; k++) out.push((await table.acquire(st, 10)).inst.ip);
+    return out.sort();
+  }
+  it("8 instances over 2 activators: the one at index 1 sends only to every other one, by address", async () => {
+    const { table } = subsetTable({ count: 2, index: 1 });
+    table.setEndpointSlices([slice("f", ips(8).reverse())]);
+    assert.deepEqual(await taken(table, 4), ["10.0.0.2", "10.0.0.4", "10.0.0.6", "10.0.0.8"]);
+  });
+  it("fewer than 4 instances per activator are shared by all", async () => {
+    const { table } = subsetTable({ count: 2, index: 1 });
+    table.setEndpointSlices([slice("f", ips(7))]);
+    assert.equal(new Set(await taken(table, 7)).size, 7);
+  });
+  it("when the replicas change, the subset follows at the next pick", async () => {
+    const { table, current } = subsetTable({ count: 2, index: 0 });
+    table.setEndpointSlices([slice("f", ips(8))]);
+    current.place = { count: 1, index: 0 }; // the other activator left
+    assert.equal(new Set(await taken(table, 8)).size, 8, "alone, it sends to all 8");
+  });
+});

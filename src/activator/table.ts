@@ -52,6 +52,9 @@ export interface FunctionState {
   periodStartMs: number;
   /** Moving average of the instances' execution time (ms); undefined before a first answer. */
   durationEwmaMs: number | undefined;
+  /** The replicas' place and the instances list the subset (Instance.mine) was worked out for. */
+  subsetPlace?: { count: number; index: number } | undefined;
+  subsetOf?: Instance[];
 }
 
 /** What takeActivity reports: the protocol's sample, its long-running counts, and what is held now. */
@@ -397,16 +400,25 @@ export class FunctionTable {
   /**
    * Which instances this activator sends to: with at least 4 instances per activator, each
    * activator takes its own subset (instances sorted by IP, every n-th), so two activators
-   * do not both fill the same instance's perInstance; with fewer, all of them.
+   * do not both fill the same instance's perInstance; with fewer, all of them. Worked out
+   * when the instances or the replicas change, never per request: each instance carries
+   * whether it is ours (Instance.mine).
+   * Example: 8 instances .1…8, 2 activators; the one at index 1 takes .2, .4, .6, .8.
    */
-  private mine(st: FunctionState): ((i: Instance) => boolean) | undefined {
+  private subset(st: FunctionState): void {
     const place = this.opts.place?.();
+    if (st.subsetPlace === place && st.subsetOf === st.instances) return;
+    st.subsetPlace = place;
+    st.subsetOf = st.instances;
     // Small fleets are shared: a subset of one instance at full load queues without bound
     // (seen: 3 instances for 2 activators made one activator's single instance the bottleneck).
-    if (!place || place.count <= 1 || st.instances.length < SUBSET_MIN_PER_ACTIVATOR * place.count)
-      return undefined;
-    const order = [...st.instances].map((i) => i.ip).sort(compareIp);
-    return (inst) => order.indexOf(inst.ip) % place.count === place.index;
+    if (!place || place.count <= 1 || st.instances.length < SUBSET_MIN_PER_ACTIVATOR * place.count) {
+      for (const inst of st.instances) inst.mine = true;
+      return;
+    }
+    const order = st.instances.map((i) => i.ip).sort(compareIp);
+    const rank = new Map(order.map((ip, k) => [ip, k]));
+    for (const inst of st.instances) inst.mine = rank.get(inst.ip)! % place.count === place.index;
   }
 
   /** Accumulates held × time and busy × time up to now; call before either changes. */
@@ -467,14 +479,8 @@ export class FunctionTable {
 
   /** The instance for the next request: room left, in this activator's subset, not busy. */
   private pick(st: FunctionState): number {
-    const now = this.now();
-    const mine = this.mine(st);
-    return pickInstance(
-      st.instances,
-      st.spec.concurrency.perInstance,
-      st.cursor,
-      (inst) => (inst.busyUntil === undefined || inst.busyUntil <= now) && (!mine || mine(inst)),
-    );
+    this.subset(st);
+    return pickInstance(st.instances, st.spec.concurrency.perInstance, st.cursor, this.now());
   }
 
   private dispatch(st: FunctionState): void {

@@ -9,8 +9,8 @@ import { DiscoveryV1Api, type V1EndpointSlice } from "@kubernetes/client-node";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Counter, Histogram } from "prom-client";
 import { ActivationNotifier } from "../../activator/activation.ts";
-import { ownerOf } from "../../activator/capacity.ts";
 import { HttpRoutes } from "../../activator/http-trigger.ts";
+import { Replicas } from "../../activator/replicas.ts";
 import { ActivatorServer } from "../../activator/server.ts";
 import { FunctionTable } from "../../activator/table.ts";
 import { Dispatcher } from "../../async/dispatcher.ts";
@@ -96,30 +96,15 @@ async function main(): Promise<void> {
     log,
     "kubernetes.io/service-name=updraft-activator",
   );
-  /** The ready activator replicas (this one included), by pod IP. */
-  const replicas = (): string[] => {
-    const ips = new Set<string>();
-    for (const sl of peers.list()) {
-      for (const e of sl.endpoints ?? [])
-        if (e.conditions?.ready !== false) for (const a of e.addresses) ips.add(a);
-    }
-    if (myIP) ips.add(myIP);
-    return [...ips].sort();
-  };
-  const replicaPlace = (): { count: number; index: number } => {
-    const sorted = replicas();
-    return { count: sorted.length, index: sorted.indexOf(myIP) };
-  };
+  const replicas = new Replicas(myIP);
   // A function with concurrency.max is admitted by one replica, its owner: the others send
   // it their requests, and only it consumes the function's async events.
-  const ownsFunction = (key: string): boolean => !myIP || (ownerOf(key, replicas()) ?? myIP) === myIP;
   const ownerUrl = (key: string): string | undefined => {
-    if (!myIP) return undefined;
-    const owner = ownerOf(key, replicas());
+    const owner = replicas.owner(key);
     return owner === undefined || owner === myIP ? undefined : `http://${owner}:${apiPort}`;
   };
   const table = new FunctionTable({
-    place: replicaPlace,
+    place: () => replicas.place(),
     probe: async (ip) => {
       try {
         const r = await fetch(`http://${ip}:8080/readyz`, { signal: AbortSignal.timeout(500) });
@@ -152,7 +137,7 @@ async function main(): Promise<void> {
   let dispatcher: Dispatcher | undefined;
   /** Whether this replica consumes a function's async events: all but those another one owns. */
   const consumes = (st: { key: string; spec: { concurrency: { max?: number } } }) =>
-    st.spec.concurrency.max === undefined || ownsFunction(st.key);
+    st.spec.concurrency.max === undefined || replicas.owns(st.key);
   functions.onChange(() => {
     table.setFunctions(functions.list());
     activation.retain(new Set(functions.list().map((f) => `${f.metadata?.namespace}/${f.metadata?.name}`)));
@@ -161,9 +146,13 @@ async function main(): Promise<void> {
   // Each slice event touches only its function (setEndpointSlices rebuilds all: start only).
   slices.onChange((slice, type) => table.applyEndpointSlice(slice, type === "delete"));
   // Replicas came or went: owners may have moved, and with them the async consumers.
-  peers.onChange(() => dispatcher?.sync(table.all(), consumes));
+  peers.onChange(() => {
+    replicas.setSlices(peers.list());
+    dispatcher?.sync(table.all(), consumes);
+  });
   triggers.onChange(() => routes.setTriggers(triggers.list()));
   await Promise.all([functions.start(), slices.start(), peers.start(), triggers.start()]);
+  replicas.setSlices(peers.list());
   table.setFunctions(functions.list());
   table.setEndpointSlices(slices.list());
   routes.setTriggers(triggers.list());

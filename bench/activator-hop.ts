@@ -1,0 +1,215 @@
+/**
+ * The activator's hop on this machine alone, no cluster: a real runtime shim (a Node.js
+ * echo handler, the same shape as bench/activator-clients.ts) and the activator's server
+ * and forwarder in a process of their own, loaded by closed-loop clients first straight at
+ * the shim (baseline), then through the activator, same run. For profiling the data path
+ * quickly: `node bench/activator-hop.ts [seconds] [1,10,50] [--cpu-prof]` writes the
+ * activator's CPU profile to .cache/profiles/ with --cpu-prof.
+ *
+ * The figures that count are the cluster's (make bench-activator): here there is no
+ * kube-proxy hop, no pod network and no cgroup, so the ratios are this process's own cost.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Counter, Histogram, Registry } from "prom-client";
+import { HttpRoutes } from "../src/activator/http-trigger.ts";
+import { ActivatorServer } from "../src/activator/server.ts";
+import { FunctionTable } from "../src/activator/table.ts";
+import type { UpdraftFunction } from "../src/api/v1alpha1.ts";
+import { silentLogger } from "../src/lib/logger.ts";
+import { closedLoop } from "./load.ts";
+
+const root = resolve(import.meta.dirname, "..");
+
+function freePort(): Promise<number> {
+  return new Promise((done) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => done(port));
+    });
+  });
+}
+
+async function waitReady(url: string, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(url);
+      await r.arrayBuffer();
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what} did not become ready within 30 s`);
+}
+
+/** A process's CPU time so far (ms), user + system, from /proc. */
+function cpuMs(pid: number): number {
+  // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name) are utime, stime in ticks.
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+async function waitListening(port: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((done) => {
+      const s = connect(port, "127.0.0.1", () => {
+        s.destroy();
+        done(true);
+      }).once("error", () => done(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${port} after 30 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The activator's side: the server, the table and the forwarder, one static function. */
+async function serve(apiPort: number, shimPort: number): Promise<void> {
+  const table = new FunctionTable({
+    maxWaiting: 10_000,
+    maxShare: (max) => max,
+    onColdRequest: () => undefined,
+  });
+  table.setFunctions([
+    {
+      apiVersion: "updraft.dev/v1alpha1",
+      kind: "Function",
+      metadata: { name: "echo", namespace: "bench" },
+      spec: {
+        runtime: "nodejs24",
+        handler: "index.main_handler",
+        memoryMB: 1024,
+        concurrency: { perInstance: 50 },
+        code: { inline: { "index.js": "" } },
+      },
+    } as UpdraftFunction,
+  ]);
+  table.setEndpointSlices([
+    {
+      addressType: "IPv4",
+      metadata: { name: "echo-x", namespace: "bench", labels: { "updraft.dev/function": "echo" } },
+      endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }],
+    },
+  ]);
+  const registry = new Registry();
+  const server = new ActivatorServer(
+    table,
+    new HttpRoutes(),
+    silentLogger(),
+    {
+      requests: new Counter({
+        name: "r",
+        help: "r",
+        labelNames: ["namespace", "function", "code"],
+        registers: [registry],
+      }),
+      duration: new Histogram({
+        name: "d",
+        help: "d",
+        labelNames: ["namespace", "function"],
+        registers: [registry],
+      }),
+    },
+    undefined,
+    undefined,
+    { port: shimPort },
+  );
+  await server.listen(apiPort);
+  process.on("SIGTERM", () => process.exit(0));
+}
+
+async function main(): Promise<void> {
+  const seconds = Number(process.argv[2] ?? 8);
+  const series = (process.argv[3] ?? "1,10,50").split(",").map(Number);
+  const profile = process.argv.includes("--cpu-prof");
+  const code = mkdtempSync(join(tmpdir(), "hop-"));
+  writeFileSync(join(code, "index.js"), "exports.main_handler = async (e) => e;\n");
+  writeFileSync(
+    join(code, "bootstrap"),
+    `#!/bin/sh\nexec "${process.execPath}" "${root}/runtimes/nodejs/bootstrap.cjs"\n`,
+  );
+  chmodSync(join(code, "bootstrap"), 0o755);
+  const shimPort = await freePort();
+  const apiPort = await freePort();
+  const children: ChildProcess[] = [];
+  const stop = () => {
+    for (const c of children) c.kill("SIGTERM");
+  };
+  process.on("exit", stop);
+  children.push(
+    spawn(process.execPath, [join(root, "src/cmd/runtime/main.ts")], {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: {
+        ...process.env,
+        SCF_RUNTIME: "custom",
+        _HANDLER: "index.main_handler",
+        SCF_USERCODEPATH: code,
+        SCF_MEMORY_SIZE: "1024",
+        UPDRAFT_PER_INSTANCE: "50",
+        UPDRAFT_PORT: String(shimPort),
+        SCF_RUNTIME_API_PORT: String(await freePort()),
+      },
+    }),
+  );
+  const profDir = join(root, ".cache/profiles");
+  if (profile) mkdirSync(profDir, { recursive: true });
+  const activator = spawn(
+    process.execPath,
+    [
+      ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : []),
+      import.meta.filename,
+      "serve",
+      String(apiPort),
+      String(shimPort),
+    ],
+    { stdio: "inherit" },
+  );
+  children.push(activator);
+  await waitReady(`http://127.0.0.1:${shimPort}/readyz`, "the shim");
+  const via = `http://127.0.0.1:${apiPort}/v1/namespaces/bench/functions/echo/invocations`;
+  const direct = `http://127.0.0.1:${shimPort}/invoke`;
+  await waitListening(apiPort);
+  await closedLoop(via, Math.max(...series), 2); // warm-up: JIT, connections, workers
+  const rows = [];
+  for (const clients of series) {
+    const d = await closedLoop(direct, clients, seconds, { "x-updraft-request-id": "bench" });
+    const cpu0 = cpuMs(activator.pid!);
+    const a = await closedLoop(via, clients, seconds);
+    const cpu = cpuMs(activator.pid!) - cpu0;
+    rows.push({
+      clients,
+      direct: d,
+      activator: a,
+      throughputRatio: Number((a.rps / d.rps).toFixed(2)),
+      addedP50Ms: Number((a.p50 - d.p50).toFixed(2)),
+      addedP99Ms: Number((a.p99 - d.p99).toFixed(2)),
+      // The activator's CPU per request it served (µs): its own cost, whatever the machine.
+      activatorCpuUsPerRequest: Math.round((cpu * 1000) / (a.rps * seconds)),
+    });
+  }
+  console.log(JSON.stringify({ seconds, rows }, null, 2));
+  stop();
+}
+
+if (process.argv[2] === "serve") {
+  serve(Number(process.argv[3]), Number(process.argv[4])).catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+} else {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
