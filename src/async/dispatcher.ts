@@ -178,7 +178,12 @@ export class Dispatcher<F extends AsyncFunction = AsyncFunction> {
       platformBackoffBaseMs: this.cfg.platformBackoffBaseMs,
       platformBackoffMaxMs: this.cfg.platformBackoffMaxMs,
     };
-    let rec: InvocationRecord = (await this.queue.getRecord(namespace, requestId)) ?? {
+    // A first delivery needs no read: its record is the Queued one written before the event
+    // was published (enqueue). Only a redelivery (a planned retry, or a dispatcher that died
+    // or lost its ack) may find the record moved on, Running or final.
+    const firstDelivery = m.info.deliveryCount <= 1;
+    const stored = firstDelivery ? undefined : await this.queue.getRecord(namespace, requestId);
+    let rec: InvocationRecord = stored ?? {
       requestId,
       namespace,
       function: name,
@@ -203,6 +208,9 @@ export class Dispatcher<F extends AsyncFunction = AsyncFunction> {
     const triggerSource = m.headers?.get(TRIGGER_SOURCE_HEADER) || undefined;
     const previous = repeat ? rec.instance : undefined;
     if (!repeat) {
+      // Running is written once, with the instance, just before the event is sent to it
+      // (beforeForward): one record write where there were two. Until then — while it
+      // waits for a cold start — the record says what it was (Queued, or Retrying).
       rec = {
         ...rec,
         status: "Running",
@@ -211,7 +219,6 @@ export class Dispatcher<F extends AsyncFunction = AsyncFunction> {
       };
       delete rec.instance;
       delete rec.nextAttemptAt;
-      await this.queue.putRecord(rec);
     }
 
     this.inFlight++;
