@@ -24,13 +24,20 @@ import { closedLoop } from "./load.ts";
 
 const root = resolve(import.meta.dirname, "..");
 
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
+/** `n` distinct free ports: all held open together, so none is handed out twice. */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((done) => {
+          const s = createServer().listen(0, "127.0.0.1", () => done(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+  return ports;
 }
 
 async function waitReady(url: string, what: string): Promise<void> {
@@ -137,8 +144,7 @@ async function main(): Promise<void> {
     `#!/bin/sh\nexec "${process.execPath}" "${root}/runtimes/nodejs/bootstrap.cjs"\n`,
   );
   chmodSync(join(code, "bootstrap"), 0o755);
-  const shimPort = await freePort();
-  const apiPort = await freePort();
+  const [shimPort, apiPort, runtimeApiPort] = (await freePorts(3)) as [number, number, number];
   const children: ChildProcess[] = [];
   const stop = () => {
     for (const c of children) c.kill("SIGTERM");
@@ -155,7 +161,7 @@ async function main(): Promise<void> {
         SCF_MEMORY_SIZE: "1024",
         UPDRAFT_PER_INSTANCE: "50",
         UPDRAFT_PORT: String(shimPort),
-        SCF_RUNTIME_API_PORT: String(await freePort()),
+        SCF_RUNTIME_API_PORT: String(runtimeApiPort),
       },
     }),
   );

@@ -90,7 +90,10 @@ export class Forwarder {
   private readonly table: FunctionTable;
   private readonly port: number;
   private readonly now: () => number;
-  private readonly agent = new Agent({ keepAliveTimeout: 60_000, connections: 256, pipelining: 0 });
+  // Connections to instances are kept alive (undici's default pipelining of 1: one request
+  // at a time on each). `pipelining: 0` would close every connection after one request — a
+  // TCP connect and teardown per forward, which is what this hop cost until 2026-12-01.
+  private readonly agent = new Agent({ keepAliveTimeout: 60_000, connections: 256 });
   /** Events on their way or running: a drain waits for them. */
   inFlight = 0;
   /** Set by close(): new events are refused with a coded error. */

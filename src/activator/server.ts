@@ -124,7 +124,7 @@ export class ActivatorServer {
   private readonly forwarder: Forwarder;
   /** The base URL of the activator that admits a function with concurrency.max, when not this one. */
   private readonly ownerUrl: (key: string) => string | undefined;
-  private readonly relayAgent = new Agent({ keepAliveTimeout: 60_000, connections: 64, pipelining: 0 });
+  private readonly relayAgent = new Agent({ keepAliveTimeout: 60_000, connections: 64 });
   private server: Server | undefined;
   /**
    * Set on SIGTERM (beginDrain): readiness fails, so the Service stops sending here, and

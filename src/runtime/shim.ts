@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { join } from "node:path";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
+import { settle } from "./drain.ts";
 import { ImageWorker } from "./image.ts";
 import { MEMORY_SAMPLE_MS, oomKillCount, overLimit, readMemoryByGroup } from "./memory.ts";
 import { type CodeSource, prepareCode } from "./pull-code.ts";
@@ -195,7 +196,9 @@ export class Shim {
   private slots: Slot[] = [];
   private server: Server | undefined;
   private draining = false;
-  private inFlight = 0;
+  inFlight = 0;
+  /** When the last request arrived: a drain waits for a quiet moment (runtime/drain.ts). */
+  lastRequestAt = 0;
   private pullCodeMs = 0;
   private initRuntimeMs = 0;
   private readonly startedAt = performance.now();
@@ -340,6 +343,7 @@ export class Shim {
       res.writeHead(404).end();
       return;
     }
+    this.lastRequestAt = Date.now(); // probes above do not count: they never stop during a drain
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const id = String(req.headers[UpdraftHeaders.requestId] ?? crypto.randomUUID());
@@ -364,7 +368,8 @@ export class Shim {
       return;
     }
     if (this.draining) {
-      res.writeHead(503, { "Content-Type": "application/json" });
+      // The activator retries it elsewhere and drops this kept-alive connection.
+      res.writeHead(503, { "Content-Type": "application/json", Connection: "close" });
       res.end(errorBody(500, "instance draining", "InstanceDraining"));
       return;
     }
@@ -540,8 +545,7 @@ export class Shim {
   async drain(): Promise<void> {
     this.draining = true;
     clearInterval(this.memoryWatch);
-    const deadline = Date.now() + this.cfg.timeoutMs + 1000;
-    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await settle(this, Date.now() + this.cfg.timeoutMs + 1000);
     await Promise.all(this.slots.map((s) => s.worker.close()));
     // Closing waits for open connections to end (idle keep-alive ones are closed now).
     await new Promise<void>((resolve) => {

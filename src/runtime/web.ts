@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
 import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
+import { settle } from "./drain.ts";
 import { portOpen } from "./image.ts";
 import { MEMORY_SAMPLE_MS, readMemoryByGroup } from "./memory.ts";
 import { prepareCode } from "./pull-code.ts";
@@ -46,7 +47,9 @@ export class WebShim {
   private proc: ChildProcess | undefined;
   private state: State = "init";
   private draining = false;
-  private inFlight = 0;
+  inFlight = 0;
+  /** When the last request arrived: a drain waits for a quiet moment (runtime/drain.ts). */
+  lastRequestAt = 0;
   // The runtime images carry no npm packages: node:http is the client.
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 });
   private exitCode: string = "";
@@ -169,11 +172,14 @@ export class WebShim {
       res.end(errorBody(400, "a Web function is reached through its Http triggers", "InvalidInvocationType"));
       return;
     }
+    this.lastRequestAt = Date.now(); // probes above do not count: they never stop during a drain
     if (this.draining || this.inFlight >= this.cfg.perInstance) {
       req.resume();
       res.writeHead(this.draining ? 503 : 429, {
         "content-type": "application/json",
         [SHIM_REFUSAL_HEADER]: "true",
+        // Draining: the activator retries it elsewhere and drops this kept-alive connection.
+        ...(this.draining ? { connection: "close" } : {}),
       });
       res.end(
         errorBody(
@@ -316,8 +322,7 @@ export class WebShim {
 
   async drain(): Promise<void> {
     this.draining = true;
-    const deadline = Date.now() + this.cfg.timeoutMs + 1000;
-    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await settle(this, Date.now() + this.cfg.timeoutMs + 1000);
     clearInterval(this.memoryWatch);
     if (this.proc?.pid && !this.proc.killed) {
       try {

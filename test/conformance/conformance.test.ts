@@ -19,7 +19,6 @@ import {
   deleteNamespace,
   getFunction,
   getTrigger,
-  HOST_IP,
   installFullUpdraft,
   isReady,
   kubectlOk,
