@@ -7,7 +7,6 @@ import type {
   V1ConfigMap,
   V1Container,
   V1Deployment,
-  V1EnvVar,
   V1OwnerReference,
   V1Service,
 } from "@kubernetes/client-node";
@@ -20,6 +19,13 @@ import {
   type UpdraftFunction,
 } from "../api/v1alpha1.ts";
 import { canonicalJson, sha256Hex, shortHash } from "../lib/hash.ts";
+import {
+  CODE_PACKAGE_DIR,
+  CODE_PACKAGE_FILE,
+  functionEnv,
+  functionLabels,
+  USER_CODE_DIR,
+} from "../protocol/function-pod.ts";
 import { functionChildName } from "../protocol/naming.ts";
 import { WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
 
@@ -33,23 +39,15 @@ export interface BuilderConfig {
 /** The Deployment and Service of function "hello" are both named "fn-hello" (protocol/naming.ts). */
 export const childName = functionChildName;
 
+// Shared with the activator, which specialises warm-pool instances as these pods would be.
+export { CODE_PACKAGE_DIR, CODE_PACKAGE_FILE, functionEnv, functionLabels, USER_CODE_DIR };
+
 export const FUNCTION_PORT = 8080;
 export const TMP_SIZE = "512Mi";
 export const RUN_AS_USER = 10001;
-export const USER_CODE_DIR = "/var/user";
 export const RUNTIME_OVERHEAD_MB = 64;
 /** The runtime shim, PID 1 of the pod, from the runtime image (which holds Updraft at /app). */
 export const RUNTIME_COMMAND = ["node", "/app/src/cmd/runtime/main.ts"];
-
-export function functionLabels(fn: UpdraftFunction): Record<string, string> {
-  return {
-    [Labels.function]: fn.metadata.name!,
-    [Labels.name]: fn.metadata.name!,
-    [Labels.component]: "function",
-    [Labels.managedBy]: "updraft",
-    [Labels.partOf]: "updraft",
-  };
-}
 
 export function selectorLabels(fn: UpdraftFunction): Record<string, string> {
   return { [Labels.function]: fn.metadata.name! };
@@ -115,37 +113,6 @@ export function makeCodeConfigMap(fn: UpdraftFunction): V1ConfigMap | undefined 
 export function codeConfigMapName(fn: UpdraftFunction): string | undefined {
   if (fn.spec.code.inline) return makeCodeConfigMap(fn)!.metadata!.name;
   return fn.spec.code.configMapRef?.name;
-}
-
-/** Where a ConfigMap-held package (configMapRef.key) is mounted, read-only, for the shim to unpack. */
-export const CODE_PACKAGE_DIR = "/var/package";
-export const CODE_PACKAGE_FILE = `${CODE_PACKAGE_DIR}/package`;
-
-/** Environment SCF gives a function (docs/resources.md), then the shim's settings, then the user's. */
-export function functionEnv(fn: UpdraftFunction, spec: ResolvedFunctionSpec, sha: string): V1EnvVar[] {
-  const env: V1EnvVar[] = [
-    { name: "SCF_FUNCTIONNAME", value: fn.metadata.name! },
-    { name: "SCF_FUNCTIONVERSION", value: "$LATEST" },
-    { name: "SCF_NAMESPACE", value: fn.metadata.namespace! },
-    { name: "SCF_RUNTIME", value: spec.runtime },
-    { name: "SCF_MEMORY_SIZE", value: String(spec.memoryMB) },
-    { name: "SCF_TIMEOUT", value: String(spec.timeoutSeconds) },
-    { name: "SCF_RUNTIME_API", value: "127.0.0.1" },
-    { name: "SCF_RUNTIME_API_PORT", value: "9001" },
-    { name: "SCF_USERCODEPATH", value: USER_CODE_DIR },
-    { name: "USER_CODE_ROOT", value: `${USER_CODE_DIR}/` },
-    { name: "TENCENTCLOUD_RUNENV", value: "SCF" },
-    { name: "UPDRAFT_FUNCTION_TYPE", value: spec.type },
-    { name: "UPDRAFT_TIMEOUT_MS", value: String(spec.timeoutSeconds * 1000) },
-    { name: "UPDRAFT_INIT_TIMEOUT_MS", value: String(spec.initTimeoutSeconds * 1000) },
-    { name: "UPDRAFT_PER_INSTANCE", value: String(spec.concurrency.perInstance) },
-    { name: "UPDRAFT_CODE_SHA256", value: sha },
-    { name: "UPDRAFT_PROVISIONED", value: String(spec.concurrency.provisioned > 0) },
-  ];
-  if (spec.handler) env.push({ name: "_HANDLER", value: spec.handler });
-  if (spec.code.url) env.push({ name: "UPDRAFT_CODE_URL", value: spec.code.url });
-  if (spec.code.configMapRef?.key) env.push({ name: "UPDRAFT_CODE_PACKAGE", value: CODE_PACKAGE_FILE });
-  return [...env, ...spec.env];
 }
 
 /**

@@ -4,9 +4,11 @@
  * activator, enforces the timeout, maps failures to SCF's codes and prints SCF's log lines.
  */
 
+import { mkdir, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { UpdraftHeaders } from "../protocol/headers.ts";
+import { SPECIALISE_PATH, type SpecialiseRequest } from "../protocol/pool.ts";
 import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
 import { settle } from "./drain.ts";
 import { ImageWorker } from "./image.ts";
@@ -190,9 +192,57 @@ interface Slot {
   log: Buffer[];
 }
 
+/** A warm-pool instance: how it reads a function's configuration when it is specialised. */
+export interface PoolOptions {
+  configFrom: (env: Record<string, string>) => ShimConfig;
+}
+
+/** Inline code is a Function's field, bounded by the apiserver's object size (1.5 MB): 8 MB is ample. */
+const SPECIALISE_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
+
+/** A relative file name inside the code folder: no absolute path, no "..". */
+const CODE_FILE_NAME = /^(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9._-][A-Za-z0-9._/-]*$/;
+
+/** The body of POST /specialise, checked: env and files are maps of strings, file names stay inside. */
+export function parseSpecialiseRequest(text: string): SpecialiseRequest {
+  const v = JSON.parse(text) as unknown;
+  if (typeof v !== "object" || v === null) throw new Error("the body is not a JSON object");
+  const { env, files } = v as { env?: unknown; files?: unknown };
+  const strings = (m: unknown, what: string): Record<string, string> => {
+    if (typeof m !== "object" || m === null || Array.isArray(m)) throw new Error(`${what} is not an object`);
+    for (const [k, x] of Object.entries(m))
+      if (typeof x !== "string") throw new Error(`${what}.${k} is not a string`);
+    return m as Record<string, string>;
+  };
+  const out: SpecialiseRequest = { env: strings(env, "env") };
+  if (files !== undefined) {
+    out.files = strings(files, "files");
+    for (const name of Object.keys(out.files))
+      if (!CODE_FILE_NAME.test(name))
+        throw new Error(`file name "${name}" is not a relative path inside the code folder`);
+  }
+  return out;
+}
+
+/** Writes inline code into the code folder (sub-folders made), as the ConfigMap mount would show it. */
+async function writeCodeFiles(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [name, content] of Object.entries(files)) {
+    const path = join(dir, name);
+    await mkdir(dirname(path), { recursive: true });
+    // Read-only and executable for the function's user, as the mount's mode 0555.
+    await writeFile(path, content, { mode: 0o555 });
+  }
+}
+
 export class Shim {
-  private readonly cfg: ShimConfig;
+  private cfg: ShimConfig;
   private readonly out: (line: string) => void;
+  /**
+   * A warm-pool instance's progress: waiting for a function, being made one (code, workers,
+   * init), or one now — from then on it is exactly a plain instance of that function.
+   */
+  private pool: PoolOptions | undefined;
+  private poolState: "waiting" | "specialising" | "specialised" | undefined;
   private slots: Slot[] = [];
   private server: Server | undefined;
   private draining = false;
@@ -203,22 +253,41 @@ export class Shim {
   private initRuntimeMs = 0;
   private readonly startedAt = performance.now();
 
-  constructor(cfg: ShimConfig, out: (line: string) => void) {
+  constructor(cfg: ShimConfig, out: (line: string) => void, pool?: PoolOptions) {
     this.cfg = cfg;
     this.out = out;
+    this.pool = pool;
+    this.poolState = pool ? "waiting" : undefined;
   }
 
   get ready(): boolean {
+    // A pool instance is ready to be claimed; while it is being specialised, it is not.
+    if (this.poolState === "waiting") return !this.draining;
+    if (this.poolState === "specialising") return false;
     return !this.draining && this.slots.length > 0 && this.slots.every((s) => s.state !== "init");
   }
 
   async start(): Promise<void> {
+    if (this.pool) {
+      // A pool instance: nothing of a function yet; it waits for POST /specialise.
+      await this.listen();
+      return;
+    }
     const t0 = performance.now();
     await prepareCode(this.cfg, this.cfg.codeDir);
     this.pullCodeMs = performance.now() - t0;
+    await this.listen();
+    await this.startSlots();
+  }
+
+  private async listen(): Promise<void> {
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve) => this.server!.listen(this.cfg.port, "0.0.0.0", () => resolve()));
+  }
+
+  /** InitRuntime and InitFunction: the workers started and their handlers loaded. */
+  private async startSlots(): Promise<void> {
     const t1 = performance.now();
     // An image's server takes perInstance requests at once (it is one process we do not run).
     const slots = this.cfg.imageFunction
@@ -339,8 +408,19 @@ export class Shim {
       res.writeHead(this.ready ? 200 : 503).end(this.ready ? "ok" : "not ready");
       return;
     }
+    if (path === SPECIALISE_PATH && req.method === "POST" && this.pool) {
+      await this.specialise(req, res, this.pool);
+      return;
+    }
     if (path !== "/invoke" || req.method !== "POST") {
       res.writeHead(404).end();
+      return;
+    }
+    if (this.poolState === "waiting" || this.poolState === "specialising") {
+      req.resume();
+      // Not a function's instance (yet): the activator sends it elsewhere.
+      res.writeHead(503, { "Content-Type": "application/json", Connection: "close" });
+      res.end(errorBody(500, "a warm-pool instance not specialised yet", "InstanceNotSpecialised"));
       return;
     }
     this.lastRequestAt = Date.now(); // probes above do not count: they never stop during a drain
@@ -556,6 +636,74 @@ export class Shim {
         resolve();
       });
     });
+  }
+
+  /**
+   * POST /specialise: a pool instance becomes the function whose environment (and inline
+   * files) the body carries — once; a second claim is 409. The configuration is read from
+   * the pool's environment overlaid with the function's, by the same reader a plain
+   * instance uses at start, so the result is the instance a plain pod would have been. It
+   * answers once the workers have run InitFunction (an init failure is then answered on
+   * the invocations, as on a plain instance).
+   * Example: a nodejs24 pool at 128 MB takes {env: {SCF_RUNTIME: "nodejs24",
+   * SCF_MEMORY_SIZE: "128", _HANDLER: "index.main_handler", …}, files: {"index.js": …}}.
+   */
+  private async specialise(req: IncomingMessage, res: ServerResponse, pool: PoolOptions): Promise<void> {
+    const refuse = (status: number, message: string, type: string) => {
+      res.writeHead(status, { "Content-Type": "application/json" });
+      res.end(errorBody(status, message, type));
+    };
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      if (size > SPECIALISE_BODY_LIMIT_BYTES) {
+        req.resume();
+        return refuse(413, `the body is over ${SPECIALISE_BODY_LIMIT_BYTES} bytes`, "RequestTooLarge");
+      }
+      chunks.push(c as Buffer);
+    }
+    if (this.poolState !== "waiting" || this.draining)
+      return refuse(409, "this instance is taken", "InstanceTaken");
+    let body: SpecialiseRequest;
+    let cfg: ShimConfig;
+    try {
+      body = parseSpecialiseRequest(Buffer.concat(chunks).toString());
+      cfg = pool.configFrom({ ...this.cfg.env, ...body.env });
+    } catch (err) {
+      return refuse(400, err instanceof Error ? err.message : String(err), "InvalidParameter");
+    }
+    if (
+      cfg.runtime !== this.cfg.runtime ||
+      cfg.memoryMB !== this.cfg.memoryMB ||
+      cfg.functionType !== "Event" ||
+      cfg.imageFunction ||
+      cfg.codePackage
+    )
+      return refuse(
+        400,
+        `this instance is ${this.cfg.runtime} at ${this.cfg.memoryMB} MB for Event functions; the function is ${cfg.runtime} at ${cfg.memoryMB} MB (${cfg.functionType})`,
+        "InstanceMismatch",
+      );
+    this.poolState = "specialising";
+    this.cfg = cfg;
+    try {
+      const t0 = performance.now();
+      await writeCodeFiles(cfg.codeDir, body.files ?? {});
+      await prepareCode(cfg, cfg.codeDir);
+      this.pullCodeMs = performance.now() - t0;
+      await this.startSlots();
+    } catch (err) {
+      // PullCode failed (a bad URL or checksum): the instance answers as a plain one whose
+      // code could not be pulled would — it exits, and its pod is replaced.
+      this.out(`specialise failed: ${err instanceof Error ? err.message : String(err)}`);
+      refuse(500, `specialising failed: ${String(err)}`, "SpecialiseFailed");
+      setImmediate(() => process.exit(1));
+      return;
+    }
+    this.poolState = "specialised";
+    res.writeHead(200, { "Content-Type": "application/json" });
+    res.end(JSON.stringify({ initMs: Math.round(this.pullCodeMs + this.initRuntimeMs) }));
   }
 
   get uptimeMs(): number {

@@ -1,56 +1,25 @@
 /**
  * updraft-runtime: PID 1 of a function pod. Wiring only: config from the environment the
- * controller sets (fail fast naming the key), the shim, SIGTERM drain.
+ * controller sets (fail fast naming the key), the shim, SIGTERM drain. In a warm pool's pod
+ * (UPDRAFT_POOL=true) the shim waits to be specialised, and reads the function's
+ * configuration then, the same way.
  */
 import { resolve } from "node:path";
-import { UpdraftError } from "../../lib/errors.ts";
-import { Shim, type ShimConfig } from "../../runtime/shim.ts";
+import { POOL_ENV } from "../../protocol/pool.ts";
+import { shimConfigFromEnv } from "../../runtime/config.ts";
+import { Shim } from "../../runtime/shim.ts";
 import { WebShim } from "../../runtime/web.ts";
 
-function num(key: string, def?: number): number {
-  const raw = process.env[key];
-  if (raw === undefined || raw === "") {
-    if (def !== undefined) return def;
-    throw new UpdraftError("InvalidConfig", `${key} is required`, { permanent: true });
-  }
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new UpdraftError("InvalidConfig", `${key} must be a positive number, got "${raw}"`);
-  return n;
-}
-
-function parse(): ShimConfig {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  const runtime = process.env.SCF_RUNTIME;
-  if (!runtime) throw new UpdraftError("InvalidConfig", "SCF_RUNTIME is required", { permanent: true });
-  const type = process.env.UPDRAFT_FUNCTION_TYPE === "Web" ? "Web" : "Event";
-  return {
-    runtime,
-    handler: process.env._HANDLER ?? "",
-    functionType: type,
-    codeDir: process.env.SCF_USERCODEPATH ?? "/var/user",
-    appDir: resolve(import.meta.dirname, "../../.."),
-    memoryMB: num("SCF_MEMORY_SIZE", 128),
-    timeoutMs: num("UPDRAFT_TIMEOUT_MS", 3000),
-    initTimeoutMs: num("UPDRAFT_INIT_TIMEOUT_MS", 65_000),
-    perInstance: num("UPDRAFT_PER_INSTANCE", 1),
-    port: num("UPDRAFT_PORT", 8080),
-    apiBasePort: num("SCF_RUNTIME_API_PORT", 9001),
-    ...(process.env.UPDRAFT_CODE_URL ? { codeUrl: process.env.UPDRAFT_CODE_URL } : {}),
-    ...(process.env.UPDRAFT_CODE_SHA256 ? { codeSha256: process.env.UPDRAFT_CODE_SHA256 } : {}),
-    ...(process.env.UPDRAFT_CODE_PACKAGE ? { codePackage: process.env.UPDRAFT_CODE_PACKAGE } : {}),
-    provisioned: process.env.UPDRAFT_PROVISIONED === "true",
-    imageFunction: process.env.UPDRAFT_IMAGE_FUNCTION === "true",
-    env,
-  };
-}
-
 async function main(): Promise<void> {
-  const cfg = parse();
+  const appDir = resolve(import.meta.dirname, "../../..");
+  const cfg = shimConfigFromEnv(process.env, appDir);
   const out = (line: string) => process.stdout.write(`${line}\n`);
+  const pool = process.env[POOL_ENV] === "true";
   // A Web function's own server answers HTTP; an Event function's handler answers events.
-  const shim = cfg.functionType === "Web" ? new WebShim(cfg, out) : new Shim(cfg, out);
+  const shim =
+    cfg.functionType === "Web" && !pool
+      ? new WebShim(cfg, out)
+      : new Shim(cfg, out, pool ? { configFrom: (env) => shimConfigFromEnv(env, appDir) } : undefined);
   let draining = false;
   const drain = async () => {
     if (draining) return;

@@ -1,0 +1,51 @@
+/**
+ * What makes a function's instance that function, shared by the controller (which writes
+ * it into the Deployment's pod template) and the activator (which hands the same to a
+ * warm-pool instance it specialises): the pods' labels and the environment of the shim.
+ */
+import type { V1EnvVar } from "@kubernetes/client-node";
+import { Labels, type ResolvedFunctionSpec, type UpdraftFunction } from "../api/v1alpha1.ts";
+
+/** Where a function's code is, in every instance. */
+export const USER_CODE_DIR = "/var/user";
+
+export function functionLabels(fn: UpdraftFunction): Record<string, string> {
+  return {
+    [Labels.function]: fn.metadata.name!,
+    [Labels.name]: fn.metadata.name!,
+    [Labels.component]: "function",
+    [Labels.managedBy]: "updraft",
+    [Labels.partOf]: "updraft",
+  };
+}
+
+/** Where a ConfigMap-held package (configMapRef.key) is mounted, read-only, for the shim to unpack. */
+export const CODE_PACKAGE_DIR = "/var/package";
+export const CODE_PACKAGE_FILE = `${CODE_PACKAGE_DIR}/package`;
+
+/** Environment SCF gives a function (docs/resources.md), then the shim's settings, then the user's. */
+export function functionEnv(fn: UpdraftFunction, spec: ResolvedFunctionSpec, sha: string): V1EnvVar[] {
+  const env: V1EnvVar[] = [
+    { name: "SCF_FUNCTIONNAME", value: fn.metadata.name! },
+    { name: "SCF_FUNCTIONVERSION", value: "$LATEST" },
+    { name: "SCF_NAMESPACE", value: fn.metadata.namespace! },
+    { name: "SCF_RUNTIME", value: spec.runtime },
+    { name: "SCF_MEMORY_SIZE", value: String(spec.memoryMB) },
+    { name: "SCF_TIMEOUT", value: String(spec.timeoutSeconds) },
+    { name: "SCF_RUNTIME_API", value: "127.0.0.1" },
+    { name: "SCF_RUNTIME_API_PORT", value: "9001" },
+    { name: "SCF_USERCODEPATH", value: USER_CODE_DIR },
+    { name: "USER_CODE_ROOT", value: `${USER_CODE_DIR}/` },
+    { name: "TENCENTCLOUD_RUNENV", value: "SCF" },
+    { name: "UPDRAFT_FUNCTION_TYPE", value: spec.type },
+    { name: "UPDRAFT_TIMEOUT_MS", value: String(spec.timeoutSeconds * 1000) },
+    { name: "UPDRAFT_INIT_TIMEOUT_MS", value: String(spec.initTimeoutSeconds * 1000) },
+    { name: "UPDRAFT_PER_INSTANCE", value: String(spec.concurrency.perInstance) },
+    { name: "UPDRAFT_CODE_SHA256", value: sha },
+    { name: "UPDRAFT_PROVISIONED", value: String(spec.concurrency.provisioned > 0) },
+  ];
+  if (spec.handler) env.push({ name: "_HANDLER", value: spec.handler });
+  if (spec.code.url) env.push({ name: "UPDRAFT_CODE_URL", value: spec.code.url });
+  if (spec.code.configMapRef?.key) env.push({ name: "UPDRAFT_CODE_PACKAGE", value: CODE_PACKAGE_FILE });
+  return [...env, ...spec.env];
+}

@@ -1,0 +1,46 @@
+/**
+ * The runtime shim's configuration, read once from the environment the controller writes
+ * into the pod template (fail fast, naming the key).
+ */
+import { UpdraftError } from "../lib/errors.ts";
+import type { ShimConfig } from "./shim.ts";
+
+function num(source: NodeJS.ProcessEnv, key: string, def?: number): number {
+  const raw = source[key];
+  if (raw === undefined || raw === "") {
+    if (def !== undefined) return def;
+    throw new UpdraftError("InvalidConfig", `${key} is required`, { permanent: true });
+  }
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UpdraftError("InvalidConfig", `${key} must be a positive number, got "${raw}"`);
+  return n;
+}
+
+/** The shim's settings from an environment (the pod's, or a pool instance's merged with a function's). */
+export function shimConfigFromEnv(source: NodeJS.ProcessEnv, appDir: string): ShimConfig {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(source)) if (v !== undefined) env[k] = v;
+  const runtime = source.SCF_RUNTIME;
+  if (!runtime) throw new UpdraftError("InvalidConfig", "SCF_RUNTIME is required", { permanent: true });
+  const type = source.UPDRAFT_FUNCTION_TYPE === "Web" ? "Web" : "Event";
+  return {
+    runtime,
+    handler: source._HANDLER ?? "",
+    functionType: type,
+    codeDir: source.SCF_USERCODEPATH ?? "/var/user",
+    appDir,
+    memoryMB: num(source, "SCF_MEMORY_SIZE", 128),
+    timeoutMs: num(source, "UPDRAFT_TIMEOUT_MS", 3000),
+    initTimeoutMs: num(source, "UPDRAFT_INIT_TIMEOUT_MS", 65_000),
+    perInstance: num(source, "UPDRAFT_PER_INSTANCE", 1),
+    port: num(source, "UPDRAFT_PORT", 8080),
+    apiBasePort: num(source, "SCF_RUNTIME_API_PORT", 9001),
+    ...(source.UPDRAFT_CODE_URL ? { codeUrl: source.UPDRAFT_CODE_URL } : {}),
+    ...(source.UPDRAFT_CODE_SHA256 ? { codeSha256: source.UPDRAFT_CODE_SHA256 } : {}),
+    ...(source.UPDRAFT_CODE_PACKAGE ? { codePackage: source.UPDRAFT_CODE_PACKAGE } : {}),
+    provisioned: source.UPDRAFT_PROVISIONED === "true",
+    imageFunction: source.UPDRAFT_IMAGE_FUNCTION === "true",
+    env,
+  };
+}

@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { SPECIALISE_PATH } from "../protocol/pool.ts";
+import { shimConfigFromEnv } from "./config.ts";
+import { parseSpecialiseRequest, Shim } from "./shim.ts";
+
+// A custom runtime (bash + curl against SCF's runtime API) that answers with the event and
+// the function's name from its environment: proof that the function's env reached it.
+const BOOTSTRAP = `#!/bin/bash
+api="http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT/runtime"
+curl -s -X POST "$api/init/ready" -d '' >/dev/null
+while true; do
+  event=$(curl -s "$api/invocation/next")
+  curl -s -X POST "$api/invocation/response" -d "{\\"fn\\":\\"$SCF_FUNCTIONNAME\\",\\"greeting\\":\\"$GREETING\\",\\"event\\":$event}" >/dev/null
+done
+`;
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((done) => {
+          const s = createServer().listen(0, "127.0.0.1", () => done(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+  return ports;
+}
+
+let shim: Shim;
+let base = "";
+let codeDir = "";
+let apiPort = 0;
+
+before(async () => {
+  codeDir = mkdtempSync(join(tmpdir(), "pool-"));
+  const [port, api] = (await freePorts(2)) as [number, number];
+  apiPort = api;
+  base = `http://127.0.0.1:${port}`;
+  // The pool pod's own environment: its runtime and memory, and where things are.
+  const poolEnv = {
+    ...(process.env as Record<string, string>),
+    SCF_RUNTIME: "custom",
+    SCF_MEMORY_SIZE: "128",
+    UPDRAFT_PORT: String(port),
+    SCF_RUNTIME_API_PORT: String(api),
+    SCF_USERCODEPATH: codeDir,
+  };
+  const appDir = process.cwd();
+  shim = new Shim(shimConfigFromEnv(poolEnv, appDir), () => undefined, {
+    configFrom: (env) => shimConfigFromEnv(env, appDir),
+  });
+  await shim.start();
+});
+after(async () => {
+  await shim.drain();
+});
+
+/** What the activator sends: the function's environment (as its pod template has it) and its files. */
+const functionEnv = (memory: string) => ({
+  SCF_FUNCTIONNAME: "hello",
+  SCF_RUNTIME: "custom",
+  SCF_MEMORY_SIZE: memory,
+  UPDRAFT_TIMEOUT_MS: "2000",
+  UPDRAFT_PER_INSTANCE: "1",
+  SCF_RUNTIME_API_PORT: String(apiPort),
+  SCF_USERCODEPATH: codeDir,
+  GREETING: "hi",
+});
+
+const post = (path: string, body: unknown) =>
+  fetch(`${base}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+
+describe("a warm-pool instance", () => {
+  it("is ready to be claimed and refuses invocations before it is specialised", async () => {
+    const ready = await fetch(`${base}/readyz`);
+    assert.equal(ready.status, 200);
+    const r = await post("/invoke", { a: 1 });
+    assert.equal(r.status, 503, "an unspecialised instance must send the activator elsewhere");
+    assert.equal(((await r.json()) as { errorType: string }).errorType, "InstanceNotSpecialised");
+  });
+
+  it("refuses a function of another memory size and stays in the pool", async () => {
+    const r = await post(SPECIALISE_PATH, { env: functionEnv("256"), files: { bootstrap: BOOTSTRAP } });
+    assert.equal(r.status, 400);
+    assert.equal(((await r.json()) as { errorType: string }).errorType, "InstanceMismatch");
+    assert.equal((await fetch(`${base}/readyz`)).status, 200, "still claimable");
+  });
+
+  it("becomes the function: its files, its environment, then invocations", async () => {
+    const r = await post(SPECIALISE_PATH, { env: functionEnv("128"), files: { bootstrap: BOOTSTRAP } });
+    assert.equal(r.status, 200, await r.clone().text());
+    assert.equal(readFileSync(join(codeDir, "bootstrap"), "utf8"), BOOTSTRAP);
+    const inv = await post("/invoke", { a: 1 });
+    assert.equal(inv.status, 200);
+    assert.deepEqual(await inv.json(), { fn: "hello", greeting: "hi", event: { a: 1 } });
+  });
+
+  it("is claimed once: a second specialise is 409", async () => {
+    const r = await post(SPECIALISE_PATH, { env: functionEnv("128"), files: { bootstrap: BOOTSTRAP } });
+    assert.equal(r.status, 409);
+    assert.equal(((await r.json()) as { errorType: string }).errorType, "InstanceTaken");
+  });
+});
+
+describe("parseSpecialiseRequest", () => {
+  const cases: { why: string; body: string; error?: RegExp }[] = [
+    { why: "env and files as maps of strings", body: '{"env":{"A":"1"},"files":{"a/b.js":"x"}}' },
+    { why: "env is required", body: '{"files":{}}', error: /env is not an object/ },
+    { why: "a number in env is not what a pod template has", body: '{"env":{"A":1}}', error: /env.A/ },
+    {
+      why: "no file outside the code folder",
+      body: '{"env":{},"files":{"../x":"y"}}',
+      error: /relative path/,
+    },
+    { why: "no absolute file name", body: '{"env":{},"files":{"/etc/x":"y"}}', error: /relative path/ },
+    { why: "not JSON", body: "env=1", error: /JSON/ },
+  ];
+  for (const c of cases)
+    it(c.why, () => {
+      if (c.error) assert.throws(() => parseSpecialiseRequest(c.body), c.error);
+      else assert.doesNotThrow(() => parseSpecialiseRequest(c.body));
+    });
+});
