@@ -9,6 +9,7 @@ import {
   functionUrl,
   makeCodeConfigMap,
   makeDeployment,
+  makePoolDeployment,
   makeService,
 } from "./builders.ts";
 
@@ -269,5 +270,33 @@ describe("service and url", () => {
       functionUrl(fn(), cfg),
       "http://activator:8080/v1/namespaces/ns1/functions/hello/invocations",
     );
+  });
+});
+
+describe("makePoolDeployment", () => {
+  const d = makePoolDeployment("team-a", "python3.11", 3, 128, {
+    runtimeImage: (r) => `reg/runtime-${r}:t`,
+    activatorUrl: "http://a",
+  });
+  const pod = d.spec!.template.spec!;
+  const c = pod.containers[0]!;
+  it("is a function pod of that runtime and memory: same image, resources, user, read-only root and /tmp", () => {
+    assert.equal(c.image, "reg/runtime-python3.11:t");
+    assert.deepEqual(c.resources, { requests: { memory: "192Mi", cpu: "63m" }, limits: { memory: "192Mi" } });
+    assert.equal(pod.securityContext!.runAsNonRoot, true);
+    assert.equal(c.securityContext!.readOnlyRootFilesystem, true);
+    assert.equal(pod.automountServiceAccountToken, false);
+    assert.deepEqual(pod.volumes![0], { name: "tmp", emptyDir: { sizeLimit: "512Mi" } });
+  });
+  it("waits to be specialised, with a writable code folder", () => {
+    assert.ok(c.env!.some((e) => e.name === "UPDRAFT_POOL" && e.value === "true"));
+    assert.ok(!c.env!.some((e) => e.name === "_HANDLER"), "no function of its own");
+    assert.deepEqual(pod.volumes![1], { name: "code", emptyDir: { sizeLimit: "512Mi" } });
+  });
+  it("is selected by its pool label only, which a specialised pod loses", () => {
+    assert.equal(d.metadata!.name, "updraft-pool-python3-11");
+    assert.deepEqual(d.spec!.selector.matchLabels, { "updraft.dev/pool": "python3.11" });
+    assert.equal(d.spec!.template.metadata!.labels!["updraft.dev/pool-memory"], "128");
+    assert.equal(d.spec!.replicas, 3);
   });
 });

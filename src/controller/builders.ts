@@ -8,6 +8,9 @@ import type {
   V1Container,
   V1Deployment,
   V1OwnerReference,
+  V1PodSecurityContext,
+  V1Probe,
+  V1ResourceRequirements,
   V1Service,
 } from "@kubernetes/client-node";
 import {
@@ -27,6 +30,7 @@ import {
   USER_CODE_DIR,
 } from "../protocol/function-pod.ts";
 import { functionChildName } from "../protocol/naming.ts";
+import { POOL_ENV, POOL_LABEL, POOL_MEMORY_LABEL, poolDeploymentName } from "../protocol/pool.ts";
 import { WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
 
 export interface BuilderConfig {
@@ -127,11 +131,7 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
   const cmName = codeConfigMapName(fn);
   // An image function's own image runs beside the shim, which comes from a runtime image.
   const image = cfg.runtimeImage(spec.code.image ? IMAGE_SHIM_RUNTIME : spec.runtime);
-  // The function gets memoryMB; the runtime shim (a Node.js process, ~50 MB) comes on top,
-  // as Knative's queue-proxy has resources of its own.
-  const memory = `${spec.memoryMB + RUNTIME_OVERHEAD_MB}Mi`;
-  // SCF gives CPU in proportion to memory; 128 MB → 62m requested, 1024 MB → 500m.
-  const cpuMillis = Math.max(25, Math.round(spec.memoryMB / 2.048));
+  const resources = instanceResources(spec.memoryMB);
   // Files are mounted at /var/user as they are; a package (configMapRef.key) is mounted
   // beside it and unpacked into an emptyDir /var/user by the shim, as a url package is.
   const packageKey = spec.code.configMapRef?.key;
@@ -144,16 +144,8 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
     ports: [{ name: "http", containerPort: FUNCTION_PORT, protocol: "TCP" }],
     env: functionEnv(fn, spec, sha),
     workingDir: USER_CODE_DIR,
-    resources: {
-      requests: { memory, cpu: `${cpuMillis}m` },
-      limits: { memory },
-    },
-    readinessProbe: {
-      httpGet: { path: "/readyz", port: FUNCTION_PORT },
-      periodSeconds: 1,
-      failureThreshold: 1,
-      timeoutSeconds: 1,
-    },
+    resources,
+    readinessProbe: INSTANCE_READINESS,
     securityContext: RESTRICTED_CONTAINER,
     volumeMounts: [
       { name: "tmp", mountPath: "/tmp" },
@@ -186,13 +178,7 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
           enableServiceLinks: false,
           // In-flight invocations get their whole timeout to finish on scale-down.
           terminationGracePeriodSeconds: spec.timeoutSeconds + 5,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: RUN_AS_USER,
-            runAsGroup: RUN_AS_USER,
-            fsGroup: RUN_AS_USER,
-            seccompProfile: { type: "RuntimeDefault" },
-          },
+          securityContext: INSTANCE_POD_SECURITY,
           containers: spec.code.image ? imageContainers(spec, shim) : [shim],
           volumes: [
             { name: "tmp", emptyDir: { sizeLimit: TMP_SIZE } },
@@ -208,6 +194,110 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
                   },
                 ]
               : []),
+          ],
+        },
+      },
+    },
+  };
+  deployment.metadata!.annotations = { [Annotations.specHash]: deploymentSpecHash(deployment) };
+  return deployment;
+}
+
+/**
+ * An instance's memory and CPU for a function of memoryMB. The function gets memoryMB; the
+ * runtime shim (a Node.js process, ~50 MB) comes on top, as Knative's queue-proxy has
+ * resources of its own. SCF gives CPU in proportion to memory: 128 MB → 62m requested,
+ * 1024 MB → 500m.
+ */
+export function instanceResources(memoryMB: number): V1ResourceRequirements {
+  const memory = `${memoryMB + RUNTIME_OVERHEAD_MB}Mi`;
+  const cpuMillis = Math.max(25, Math.round(memoryMB / 2.048));
+  return { requests: { memory, cpu: `${cpuMillis}m` }, limits: { memory } };
+}
+
+/** The shim's /readyz, every second: a probe the activator's own probing usually beats. */
+const INSTANCE_READINESS: V1Probe = {
+  httpGet: { path: "/readyz", port: FUNCTION_PORT },
+  periodSeconds: 1,
+  failureThreshold: 1,
+  timeoutSeconds: 1,
+};
+
+/** Every function pod (and pool pod) runs as one unprivileged user, with the runtime's default seccomp. */
+const INSTANCE_POD_SECURITY: V1PodSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: RUN_AS_USER,
+  runAsGroup: RUN_AS_USER,
+  fsGroup: RUN_AS_USER,
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+/** The longest timeoutSeconds a Function may have (the CRD's maximum). */
+const MAX_TIMEOUT_SECONDS = 900;
+
+/**
+ * A runtime's warm pool in a namespace (docs/warm-pool.md): `size` pods of the runtime's
+ * image whose shim waits to be specialised, each exactly what a function pod of that runtime
+ * and memoryMB is — image, resources, user, read-only root, /tmp, no ServiceAccount token —
+ * but for what only a function has (its env, its code), which the activator hands to the
+ * shim. /var/user is an empty folder the shim writes inline code into. The grace period is
+ * the longest a function's can be: a specialised pod may run any function's calls.
+ */
+export function makePoolDeployment(
+  namespace: string,
+  runtime: string,
+  size: number,
+  memoryMB: number,
+  cfg: BuilderConfig,
+): V1Deployment {
+  const labels = {
+    [POOL_LABEL]: runtime,
+    [POOL_MEMORY_LABEL]: String(memoryMB),
+    [Labels.component]: "warm-pool",
+    [Labels.managedBy]: "updraft",
+    [Labels.partOf]: "updraft",
+  };
+  const deployment: V1Deployment = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: poolDeploymentName(runtime), namespace, labels },
+    spec: {
+      replicas: size,
+      selector: { matchLabels: { [POOL_LABEL]: runtime } },
+      revisionHistoryLimit: 2,
+      template: {
+        metadata: { labels },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: MAX_TIMEOUT_SECONDS + 5,
+          securityContext: INSTANCE_POD_SECURITY,
+          containers: [
+            {
+              name: "function",
+              image: cfg.runtimeImage(runtime),
+              imagePullPolicy: "IfNotPresent",
+              command: RUNTIME_COMMAND,
+              ports: [{ name: "http", containerPort: FUNCTION_PORT, protocol: "TCP" }],
+              env: [
+                { name: "SCF_RUNTIME", value: runtime },
+                { name: "SCF_MEMORY_SIZE", value: String(memoryMB) },
+                { name: "SCF_USERCODEPATH", value: USER_CODE_DIR },
+                { name: POOL_ENV, value: "true" },
+              ],
+              workingDir: USER_CODE_DIR,
+              resources: instanceResources(memoryMB),
+              readinessProbe: INSTANCE_READINESS,
+              securityContext: RESTRICTED_CONTAINER,
+              volumeMounts: [
+                { name: "tmp", mountPath: "/tmp" },
+                { name: "code", mountPath: USER_CODE_DIR },
+              ],
+            },
+          ],
+          volumes: [
+            { name: "tmp", emptyDir: { sizeLimit: TMP_SIZE } },
+            { name: "code", emptyDir: { sizeLimit: TMP_SIZE } },
           ],
         },
       },

@@ -9,6 +9,17 @@ describe("parseControllerConfig", () => {
     assert.equal(cfg.leaderElect, true);
     assert.equal(cfg.leaseNamespace, "updraft-system");
   });
+  it("reads the warm pools: namespaces, sizes per runtime, memory; none by default", () => {
+    assert.deepEqual(parseControllerConfig({}).warmPool, { namespaces: [], sizes: {}, memoryMB: 128 });
+    assert.deepEqual(
+      parseControllerConfig({
+        UPDRAFT_WARM_POOL_NAMESPACES: "team-a, team-b",
+        UPDRAFT_WARM_POOL_SIZES: "nodejs24=2,python3.11=0",
+        UPDRAFT_WARM_POOL_MEMORY_MB: "256",
+      }).warmPool,
+      { namespaces: ["team-a", "team-b"], sizes: { nodejs24: 2, "python3.11": 0 }, memoryMB: 256 },
+    );
+  });
   it("reads every key", () => {
     const cfg = parseControllerConfig({
       UPDRAFT_WORKERS: "8",
@@ -29,6 +40,11 @@ describe("parseControllerConfig", () => {
     [{ UPDRAFT_LEADER_ELECT: "yes" }, "UPDRAFT_LEADER_ELECT"],
     [{ LOG_LEVEL: "verbose" }, "LOG_LEVEL"],
     [{ UPDRAFT_ACTIVATOR_URL: "activator:8080" }, "UPDRAFT_ACTIVATOR_URL"],
+    [{ UPDRAFT_WARM_POOL_NAMESPACES: "Team_A" }, "UPDRAFT_WARM_POOL_NAMESPACES"],
+    [{ UPDRAFT_WARM_POOL_SIZES: "cobol=1" }, "UPDRAFT_WARM_POOL_SIZES"],
+    [{ UPDRAFT_WARM_POOL_SIZES: "nodejs24" }, "UPDRAFT_WARM_POOL_SIZES"],
+    [{ UPDRAFT_WARM_POOL_SIZES: "nodejs24=500" }, "UPDRAFT_WARM_POOL_SIZES"],
+    [{ UPDRAFT_WARM_POOL_MEMORY_MB: "32" }, "UPDRAFT_WARM_POOL_MEMORY_MB"],
   ];
   for (const [env, key] of bad) {
     it(`refuses a bad ${key} and names it`, () => {

@@ -3,7 +3,10 @@
  * fails fast with the name of the key.
  */
 import { hostname } from "node:os";
+import { RUNTIMES } from "../api/v1alpha1.ts";
 import { envBool as bool, type Env, envInt as int, envString as str } from "../lib/env.ts";
+import { UpdraftError } from "../lib/errors.ts";
+import type { WarmPoolConfig } from "../protocol/pool.ts";
 
 export interface ControllerConfig {
   logLevel: string;
@@ -24,6 +27,42 @@ export interface ControllerConfig {
   adapterLogLevel: string;
   storageEventsUrl: string;
   storeEndpoint: string;
+  /** Warm pools: per namespace, per runtime (docs/warm-pool.md). */
+  warmPool: WarmPoolConfig;
+}
+
+/**
+ * The chart's warm pools from three keys: UPDRAFT_WARM_POOL_NAMESPACES ("team-a,team-b"),
+ * UPDRAFT_WARM_POOL_SIZES ("nodejs24=2,python3.11=1"; 0 or absent: no pool) and
+ * UPDRAFT_WARM_POOL_MEMORY_MB (the functions' memoryMB the pools serve, 128).
+ */
+export function parseWarmPool(env: Env): WarmPoolConfig {
+  const namespaces = str(env, "UPDRAFT_WARM_POOL_NAMESPACES", "")
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => n !== "");
+  for (const n of namespaces)
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n))
+      throw new UpdraftError(
+        "InvalidConfig",
+        `UPDRAFT_WARM_POOL_NAMESPACES: "${n}" is not a namespace name`,
+        {
+          permanent: true,
+        },
+      );
+  const sizes: Record<string, number> = {};
+  for (const part of str(env, "UPDRAFT_WARM_POOL_SIZES", "").split(",")) {
+    if (part.trim() === "") continue;
+    const m = /^\s*([a-z0-9.]+)\s*=\s*(\d+)\s*$/.exec(part);
+    if (!m || !(RUNTIMES as readonly string[]).includes(m[1]!) || Number(m[2]) > 50)
+      throw new UpdraftError(
+        "InvalidConfig",
+        `UPDRAFT_WARM_POOL_SIZES: "${part}" is not runtime=size with a known runtime and size 0-50`,
+        { permanent: true },
+      );
+    sizes[m[1]!] = Number(m[2]);
+  }
+  return { namespaces, sizes, memoryMB: int(env, "UPDRAFT_WARM_POOL_MEMORY_MB", 128, 64, 3072) };
 }
 
 export function parseControllerConfig(env: Env): ControllerConfig {
@@ -60,5 +99,6 @@ export function parseControllerConfig(env: Env): ControllerConfig {
     adapterLogLevel: str(env, "UPDRAFT_ADAPTER_LOG_LEVEL", "info", /^(error|warn|info|debug)$/),
     storageEventsUrl: str(env, "UPDRAFT_STORAGE_EVENTS_URL", "", /^(https?:\/\/\S+)?$/),
     storeEndpoint: str(env, "UPDRAFT_S3_ENDPOINT", "", /^(https?:\/\/\S+)?$/),
+    warmPool: parseWarmPool(env),
   };
 }

@@ -27,10 +27,12 @@ import { errorMessage, isPermanent } from "../lib/errors.ts";
 import { keyOf, makeFunctionInformer, makeResilientInformer, type ResilientInformer } from "../lib/kube.ts";
 import type { Logger } from "../lib/logger.ts";
 import { runWorkers, WorkQueue } from "../lib/workqueue.ts";
+import { POOL_LABEL } from "../protocol/pool.ts";
 import { KubeControllerApi } from "./api.ts";
 import type { ControllerConfig } from "./config.ts";
 import { ApiEventRecorder } from "./events.ts";
 import { FunctionReconciler } from "./function-reconciler.ts";
+import { PoolReconciler } from "./pool-reconciler.ts";
 import { TriggerReconciler } from "./trigger-reconciler.ts";
 
 export class Controller {
@@ -41,6 +43,9 @@ export class Controller {
   private readonly configMaps: ResilientInformer<V1ConfigMap>;
   private readonly adapterDeployments: ResilientInformer<V1Deployment>;
   private readonly adapterServices: ResilientInformer<V1Service>;
+  private readonly poolDeployments: ResilientInformer<V1Deployment>;
+  private readonly poolReconciler: PoolReconciler;
+  private readonly poolQueue = new WorkQueue();
   private readonly fnQueue = new WorkQueue();
   private readonly trigQueue = new WorkQueue();
   private readonly fnReconciler: FunctionReconciler;
@@ -110,6 +115,16 @@ export class Controller {
       adapters,
     );
 
+    // Warm pools' Deployments carry the pool label (docs/warm-pool.md).
+    const pools = `${POOL_LABEL},${Labels.managedBy}=updraft`;
+    this.poolDeployments = makeResilientInformer<V1Deployment>(
+      kc,
+      "/apis/apps/v1/deployments",
+      () => apps.listDeploymentForAllNamespaces({ labelSelector: pools }),
+      log,
+      pools,
+    );
+
     const writes = new Counter({
       name: "updraft_controller_api_writes_total",
       help: "Writes the controller made to the Kubernetes API, by verb and resource",
@@ -177,7 +192,22 @@ export class Controller {
       },
     });
 
+    this.poolReconciler = new PoolReconciler({
+      deployments: this.poolDeployments,
+      api,
+      cfg: {
+        runtimeImage: (runtime) => `${cfg.runtimeImagePrefix}${runtime}:${cfg.runtimeImageTag}`,
+        activatorUrl: cfg.activatorUrl,
+      },
+      pool: cfg.warmPool,
+      log,
+    });
+
     // Informer callbacks only enqueue keys.
+    this.poolDeployments.onChange((d) => {
+      const key = PoolReconciler.keyOf(d);
+      if (key) this.poolQueue.add(key);
+    });
     this.functions.onChange((fn) => {
       this.fnQueue.add(keyOf(fn.metadata.namespace, fn.metadata.name));
       for (const t of this.triggers.list(fn.metadata.namespace)) {
@@ -215,6 +245,7 @@ export class Controller {
       this.configMaps.start(),
       this.adapterDeployments.start(),
       this.adapterServices.start(),
+      this.poolDeployments.start(),
     ]);
     this.synced = true;
     this.log.info("caches synced", {
@@ -239,12 +270,26 @@ export class Controller {
         this.onError("trigger"),
         isPermanent,
       ),
+      runWorkers(
+        this.poolQueue,
+        1,
+        (k) => this.timed("pool", k, this.poolReconciler),
+        this.onError("pool"),
+        isPermanent,
+      ),
     ]);
   }
 
   private resync(): void {
     for (const fn of this.functions.list()) this.fnQueue.add(keyOf(fn.metadata.namespace, fn.metadata.name));
     for (const t of this.triggers.list()) this.trigQueue.add(keyOf(t.metadata.namespace, t.metadata.name));
+    // Pools the chart asks for (a missing one is created) and pools that exist (one the chart
+    // no longer asks for is removed).
+    for (const key of this.poolReconciler.desiredKeys()) this.poolQueue.add(key);
+    for (const d of this.poolDeployments.list()) {
+      const key = PoolReconciler.keyOf(d);
+      if (key) this.poolQueue.add(key);
+    }
   }
 
   private async timed(
@@ -278,6 +323,7 @@ export class Controller {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.fnQueue.shutDown();
     this.trigQueue.shutDown();
+    this.poolQueue.shutDown();
     await this.workers;
     await Promise.all([
       this.functions.stop(),
@@ -287,6 +333,7 @@ export class Controller {
       this.configMaps.stop(),
       this.adapterDeployments.stop(),
       this.adapterServices.stop(),
+      this.poolDeployments.stop(),
     ]);
   }
 }
