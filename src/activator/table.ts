@@ -30,6 +30,13 @@ interface Waiter {
 
 const SUBSET_MIN_PER_ACTIVATOR = 4;
 
+/**
+ * How long a specialised pool instance is served before its function's EndpointSlices list
+ * it: its adoption normally takes a second or two; past this, something went wrong with it
+ * (the pod was deleted, or never adopted) and the slices alone are trusted again.
+ */
+const PIN_TTL_MS = 60_000;
+
 export interface FunctionState {
   key: string;
   spec: ResolvedFunctionSpec;
@@ -52,6 +59,8 @@ export interface FunctionState {
   periodStartMs: number;
   /** Moving average of the instances' execution time (ms); undefined before a first answer. */
   durationEwmaMs: number | undefined;
+  /** A warm-pool claim for it is under way (one at a time). */
+  claiming?: boolean;
   /** The replicas' place and the instances list the subset (Instance.mine) was worked out for. */
   subsetPlace?: { count: number; index: number } | undefined;
   subsetOf?: Instance[];
@@ -77,6 +86,15 @@ export interface TableOptions {
   probe?: (ip: string) => Promise<boolean>;
   /** Called when a request finds no ready instance: scale from zero now. */
   onColdRequest: (namespace: string, name: string) => void;
+  /**
+   * Takes and specialises a warm-pool instance for a function with none (activator/pool.ts):
+   * its address, or undefined when its namespace has none that fits.
+   */
+  claimPoolInstance?: (
+    namespace: string,
+    name: string,
+    spec: ResolvedFunctionSpec,
+  ) => Promise<string | undefined>;
   /** The clock (ms); Date.now unless a test drives it. */
   now?: () => number;
 }
@@ -214,6 +232,37 @@ export class FunctionTable {
     if (names?.size === 0) this.slicesOfFunction.delete(key);
   }
 
+  /**
+   * Warm-pool instances specialised for a function (key → address → when), served at once
+   * and kept until the function's EndpointSlices list them (once the pod is adopted) or
+   * PIN_TTL_MS passed — whichever is first.
+   */
+  private readonly pinned = new Map<string, Map<string, number>>();
+
+  /** A cold function asks the pool for an instance, once at a time; the waiting requests get it. */
+  private claimPoolInstance(st: FunctionState, ns: string, name: string): void {
+    if (st.claiming || !this.opts.claimPoolInstance) return;
+    st.claiming = true;
+    this.opts
+      .claimPoolInstance(ns, name, st.spec)
+      .then(
+        (ip) => {
+          if (ip === undefined || this.fns.get(st.key) !== st) return;
+          let pins = this.pinned.get(st.key);
+          if (!pins) {
+            pins = new Map();
+            this.pinned.set(st.key, pins);
+          }
+          pins.set(ip, this.now());
+          this.refresh(st);
+        },
+        () => undefined, // the claim reports its own errors; the request waits for a plain start
+      )
+      .finally(() => {
+        st.claiming = false;
+      });
+  }
+
   /** A function's ready and starting addresses, from its slices. */
   private rebuildEndpoints(key: string): void {
     const ready = new Set<string>();
@@ -222,6 +271,12 @@ export class FunctionTable {
       const e = this.sliceEntries.get(name)!;
       for (const a of e.ready) ready.add(a);
       for (const a of e.starting) starting.add(a);
+    }
+    // A pinned pool instance the slices now list is theirs from here on.
+    const pins = this.pinned.get(key);
+    if (pins) {
+      for (const ip of pins.keys()) if (ready.has(ip) || starting.has(ip)) pins.delete(ip);
+      if (pins.size === 0) this.pinned.delete(key);
     }
     if (ready.size > 0) this.endpoints.ready.set(key, ready);
     else this.endpoints.ready.delete(key);
@@ -239,6 +294,14 @@ export class FunctionTable {
 
   private refresh(st: FunctionState): void {
     const ips = new Set(this.endpoints.ready.get(st.key) ?? []);
+    const pins = this.pinned.get(st.key);
+    if (pins) {
+      const now = this.now();
+      for (const [ip, at] of pins) {
+        if (now - at > PIN_TTL_MS) pins.delete(ip);
+        else ips.add(ip);
+      }
+    }
     const starting = this.endpoints.starting.get(st.key) ?? new Set<string>();
     for (const ip of starting) {
       if (this.probedReady.has(ip)) ips.add(ip);
@@ -329,6 +392,7 @@ export class FunctionTable {
     if (st.instances.length === 0) {
       const [ns, name] = st.key.split("/") as [string, string];
       this.opts.onColdRequest(ns, name);
+      this.claimPoolInstance(st, ns, name);
     }
     if (!again && st.waiters.length >= this.opts.maxWaiting) {
       return Promise.reject(
@@ -380,6 +444,7 @@ export class FunctionTable {
   markUnreachable(st: FunctionState, inst: Instance): void {
     st.instances = st.instances.filter((i) => i !== inst);
     this.probedReady.delete(inst.ip);
+    this.pinned.get(st.key)?.delete(inst.ip);
     if (st.instances.length === 0) {
       const [ns, name] = st.key.split("/") as [string, string];
       this.opts.onColdRequest(ns, name);

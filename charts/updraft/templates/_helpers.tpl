@@ -77,3 +77,12 @@ allowPrivilegeEscalation: false
 readOnlyRootFilesystem: true
 capabilities: {drop: [ALL]}
 {{- end -}}
+
+{{/* Warm pool sizes as runtime=size pairs, e.g. "nodejs24=2,python3.11=1". */}}
+{{- define "updraft.warmPoolSizes" -}}
+{{- $pairs := list -}}
+{{- range $runtime, $size := .Values.warmPool.sizes -}}
+{{- $pairs = append $pairs (printf "%s=%d" $runtime (int $size)) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
