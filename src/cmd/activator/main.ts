@@ -5,14 +5,23 @@
  */
 
 import { hostname } from "node:os";
-import { DiscoveryV1Api, type V1EndpointSlice } from "@kubernetes/client-node";
+import {
+  AppsV1Api,
+  CoreV1Api,
+  DiscoveryV1Api,
+  type V1EndpointSlice,
+  type V1Pod,
+} from "@kubernetes/client-node";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Counter, Histogram } from "prom-client";
 import { ActivationNotifier } from "../../activator/activation.ts";
 import { HttpRoutes } from "../../activator/http-trigger.ts";
+import { WarmPool } from "../../activator/pool.ts";
+import { kubeAdopter, specialiseOverHttp } from "../../activator/pool-io.ts";
 import { Replicas } from "../../activator/replicas.ts";
 import { ActivatorServer } from "../../activator/server.ts";
 import { FunctionTable } from "../../activator/table.ts";
+import type { ResolvedFunctionSpec } from "../../api/v1alpha1.ts";
 import { Dispatcher } from "../../async/dispatcher.ts";
 import { parseDelays } from "../../async/policy.ts";
 import { AsyncQueue } from "../../async/queue.ts";
@@ -27,6 +36,7 @@ import {
 import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
 import { AutoscalerPaths } from "../../protocol/activity.ts";
+import { POOL_LABEL } from "../../protocol/pool.ts";
 
 async function main(): Promise<void> {
   const ownNamespace = process.env.UPDRAFT_NAMESPACE ?? "updraft-system";
@@ -103,6 +113,28 @@ async function main(): Promise<void> {
     const owner = replicas.owner(key);
     return owner === undefined || owner === myIP ? undefined : `http://${owner}:${apiPort}`;
   };
+  // Warm pools (docs/warm-pool.md): the pool pods of each namespace that has them.
+  const poolNamespaces = envString(process.env, "UPDRAFT_WARM_POOL_NAMESPACES", "")
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => n !== "");
+  const core = kc.makeApiClient(CoreV1Api);
+  const pool = new WarmPool({
+    specialise: specialiseOverHttp(8080),
+    adopt: kubeAdopter(core, kc.makeApiClient(AppsV1Api)),
+    onError: (what, err) => log.warn("warm pool", { what, err: String(err) }),
+  });
+  const poolPods = poolNamespaces.map((namespace) => {
+    const informer = makeResilientInformer<V1Pod>(
+      kc,
+      `/api/v1/namespaces/${namespace}/pods`,
+      () => core.listNamespacedPod({ namespace, labelSelector: POOL_LABEL }),
+      log,
+      POOL_LABEL,
+    );
+    informer.onChange(() => pool.setPods(namespace, informer.list(namespace)));
+    return informer;
+  });
   const table = new FunctionTable({
     place: () => replicas.place(),
     probe: async (ip) => {
@@ -120,6 +152,14 @@ async function main(): Promise<void> {
     maxWaitingTotal: envInt(process.env, "UPDRAFT_MAX_WAITING_TOTAL", 10_000, 1, 1_000_000),
     // Scale from zero now, not at the next autoscaler tick (ActivationNotifier).
     onColdRequest: (namespace, name) => activation.coldRequest(namespace, name),
+    ...(poolNamespaces.length > 0
+      ? {
+          claimPoolInstance: async (namespace: string, name: string, spec: ResolvedFunctionSpec) => {
+            const fn = functions.get(name, namespace);
+            return fn ? pool.claim(fn, spec) : undefined;
+          },
+        }
+      : {}),
   });
 
   const discovery = kc.makeApiClient(DiscoveryV1Api);
@@ -151,7 +191,13 @@ async function main(): Promise<void> {
     dispatcher?.sync(table.all(), consumes);
   });
   triggers.onChange(() => routes.setTriggers(triggers.list()));
-  await Promise.all([functions.start(), slices.start(), peers.start(), triggers.start()]);
+  await Promise.all([
+    functions.start(),
+    slices.start(),
+    peers.start(),
+    triggers.start(),
+    ...poolPods.map((i) => i.start()),
+  ]);
   replicas.setSlices(peers.list());
   table.setFunctions(functions.list());
   table.setEndpointSlices(slices.list());
@@ -239,7 +285,13 @@ async function main(): Promise<void> {
     await server.drain(30_000);
     log.info("drained: no request in flight, listener closed");
     await nc?.drain().catch(() => undefined);
-    await Promise.all([functions.stop(), slices.stop(), peers.stop(), triggers.stop()]);
+    await Promise.all([
+      functions.stop(),
+      slices.stop(),
+      peers.stop(),
+      triggers.stop(),
+      ...poolPods.map((i) => i.stop()),
+    ]);
     ops.close();
     process.exit(0);
   };
