@@ -6,7 +6,7 @@ NODE_BIN := $(shell hack/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
 .PHONY: help deps build-binaries cluster-up cluster-down cluster-status cluster-env cluster-clean \
-	up down images lint typecheck test test-unit test-integration bench bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler bench-async bench-triggers bench-runtimes bench-burst bench-table format manifests
+	up down images lint typecheck test test-unit test-integration bench bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler bench-async bench-triggers bench-runtimes bench-burst bench-table bench-pool format manifests
 
 help:
 	@echo "make up          local cluster + Updraft + examples"
@@ -69,7 +69,7 @@ test-integration: deps cluster-up
 
 test: lint typecheck test-unit test-integration
 
-bench: bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler bench-async bench-triggers bench-runtimes
+bench: bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler bench-async bench-triggers bench-runtimes bench-pool
 
 bench-controller: deps cluster-up
 	eval "$$(hack/cluster.sh env)" && node bench/controller-500.ts
@@ -103,3 +103,6 @@ bench-triggers: deps cluster-up
 
 bench-runtimes: deps cluster-up
 	eval "$$(hack/cluster.sh env)" && node bench/runtimes.ts
+
+bench-pool: deps cluster-up
+	eval "$$(hack/cluster.sh env)" && node bench/pool.ts
