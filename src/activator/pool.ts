@@ -90,11 +90,6 @@ export class WarmPool {
     this.prune();
   }
 
-  /** Whether the namespace has a pool instance a function like this one could take now. */
-  has(namespace: string, spec: ResolvedFunctionSpec): boolean {
-    return this.candidates(namespace, spec).length > 0;
-  }
-
   private candidates(namespace: string, spec: ResolvedFunctionSpec): PoolPod[] {
     const now = this.now();
     return (this.pods.get(namespace) ?? []).filter(
