@@ -27,7 +27,6 @@ describe("ConcurrencyWindows", () => {
       busy: 2,
       work: 2,
       rate: 2,
-      recentBusy: 2,
     });
   });
   it("a cold start's waiting does not count: R × D under held wins", () => {
