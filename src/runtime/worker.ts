@@ -58,6 +58,28 @@ export interface InvocationWorker {
   close(): Promise<void>;
 }
 
+/**
+ * What a worker's exit during an invocation was. The cgroup's OOM-kill count going up
+ * while it ran means the kernel stopped a function that outgrew memoryMB faster than the
+ * shim sampled it: 434, whatever the worker's own exit looked like — the killed process
+ * may be the worker (SIGKILL) or a child it started, as the Go bootstrap's function
+ * binary, after which the bootstrap exits 1 on its own. Example: exit code 1, OOM count
+ * 3 → 4 → memory; exit code 1, count 3 → 3 → exited (439); count unreadable → exited.
+ */
+export function exitOutcome(e: {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  oomKillsAtStart: number | undefined;
+  oomKillsNow: number | undefined;
+  lastRssBytes: number;
+}): Outcome {
+  const oomKilled =
+    e.oomKillsNow !== undefined && e.oomKillsAtStart !== undefined && e.oomKillsNow > e.oomKillsAtStart;
+  return oomKilled
+    ? { kind: "memory", usedBytes: e.lastRssBytes }
+    : { kind: "exited", code: e.code, signal: e.signal };
+}
+
 export class Worker implements InvocationWorker {
   readonly spec: WorkerSpec;
   private proc: ChildProcess | undefined;
@@ -113,16 +135,14 @@ export class Worker implements InvocationWorker {
       this.poll = undefined;
       const cur = this.current;
       this.current = undefined;
-      // SIGKILL that the shim did not send, while the cgroup's OOM-kill count went up:
-      // the kernel stopped a function that outgrew memoryMB faster than it was sampled.
-      const oomKills = this.spec.oomKills?.();
-      const oomKilled =
-        signal === "SIGKILL" &&
-        oomKills !== undefined &&
-        this.oomKillsAtStart !== undefined &&
-        oomKills > this.oomKillsAtStart;
       cur?.settle(
-        oomKilled ? { kind: "memory", usedBytes: this.lastRssBytes } : { kind: "exited", code, signal },
+        exitOutcome({
+          code,
+          signal,
+          oomKillsAtStart: this.oomKillsAtStart,
+          oomKillsNow: this.spec.oomKills?.(),
+          lastRssBytes: this.lastRssBytes,
+        }),
       );
     };
     proc.once("exit", onExit);
