@@ -190,12 +190,18 @@ describe("scaling", () => {
     await waitFor(
       "both running on the instance",
       async () => {
-        const pod = (
+        // Two calls at perInstance 2 ask for a second instance (2 / (2 × 0.7) → 2): count the
+        // START lines of every running pod, not of whichever pod the list gives first — a
+        // starting one has no log yet.
+        const pods = (
           await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=relimit" })
-        ).items[0];
-        if (!pod) return false;
-        const log = await core.readNamespacedPodLog({ name: pod.metadata!.name!, namespace: ns });
-        return (log.match(/^START RequestId:/gm) ?? []).length >= 2;
+        ).items.filter((p) => p.status?.phase === "Running");
+        let started = 0;
+        for (const pod of pods) {
+          const log = await core.readNamespacedPodLog({ name: pod.metadata!.name!, namespace: ns });
+          started += (log.match(/^START RequestId:/gm) ?? []).length;
+        }
+        return started >= 2;
       },
       30_000,
       100,
