@@ -141,7 +141,19 @@ function run(fn, event, context) {
   });
 }
 
+// A worker pre-started in a warm-pool instance waits here, before loading anything of a
+// function, for that function's environment, and takes it on: from here it is the worker a
+// start with that environment would have made (the shim hands it over only when nothing
+// node reads at start, such as NODE_OPTIONS, differs).
+async function takeFunctionEnv() {
+  if (!process.env.UPDRAFT_POOL_WORKER) return;
+  const { env } = JSON.parse((await call("GET", "/runtime/updraft/specialise")).body);
+  for (const key of Object.keys(process.env)) if (!(key in env)) delete process.env[key];
+  Object.assign(process.env, env);
+}
+
 async function main() {
+  await takeFunctionEnv();
   const loaded = loadHandler();
   await call("POST", "/runtime/init/ready", "");
   for (;;) {

@@ -72,7 +72,27 @@ def context_for(headers):
     }
 
 
+def take_function_env():
+    """A worker pre-started in a warm-pool instance waits here, before loading anything of a
+    function, for that function's environment, and takes it on: from here it is the worker
+    a start with that environment would have made (the shim hands it over only when nothing
+    the interpreter reads at start, such as PYTHONPATH, differs)."""
+    global ROOT
+    if not os.environ.get("UPDRAFT_POOL_WORKER"):
+        return
+    _, body = call("GET", "/runtime/updraft/specialise")
+    env = json.loads(body)["env"]
+    for key in list(os.environ):
+        if key not in env:
+            del os.environ[key]
+    os.environ.update(env)
+    ROOT = os.environ.get("SCF_USERCODEPATH", "/var/user")
+    # The code folder was empty when the interpreter started: forget any listing of it.
+    importlib.invalidate_caches()
+
+
 def main():
+    take_function_env()
     fn, init_error = load_handler()
     call("POST", "/runtime/init/ready", b"")
     while True:

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { SPECIALISE_PATH } from "../protocol/pool.ts";
 import { shimConfigFromEnv } from "./config.ts";
 import { parseSpecialiseRequest, Shim } from "./shim.ts";
+import { POOL_WORKER_ENV } from "./worker.ts";
 
 // A custom runtime (bash + curl against SCF's runtime API) that answers with the event and
 // the function's name from its environment: proof that the function's env reached it.
@@ -111,6 +112,117 @@ describe("a warm-pool instance", () => {
     const r = await post(SPECIALISE_PATH, { env: functionEnv("128"), files: { bootstrap: BOOTSTRAP } });
     assert.equal(r.status, 409);
     assert.equal(((await r.json()) as { errorType: string }).errorType, "InstanceTaken");
+  });
+});
+
+/** Processes whose start-up environment holds every one of these entries. */
+function pidsWithEnv(entries: string[]): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const env = readFileSync(`/proc/${name}/environ`, "utf8").split("\0");
+      if (entries.every((e) => env.includes(e))) pids.push(Number(name));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
+// The Python runtime's own bootstrap (runtimes/python), pre-started by the pool instance.
+describe("a warm-pool instance of Python: its worker started before the claim", () => {
+  let pyShim: Shim;
+  let pyBase = "";
+  let pyCode = "";
+  let pyApi = 0;
+  const HANDLER = [
+    "import os",
+    "def main_handler(event, context):",
+    "    return {'pid': os.getpid(), 'greeting': os.environ.get('GREETING'),",
+    "            'poolWorker': os.environ.get('UPDRAFT_POOL_WORKER'),",
+    "            'fn': context['function_name'], 'event': event}",
+    "",
+  ].join("\n");
+  const fnEnv = (extra: Record<string, string> = {}) => ({
+    SCF_FUNCTIONNAME: "hello-py",
+    SCF_RUNTIME: "python3.11",
+    SCF_MEMORY_SIZE: "128",
+    UPDRAFT_TIMEOUT_MS: "3000",
+    UPDRAFT_PER_INSTANCE: "1",
+    SCF_RUNTIME_API_PORT: String(pyApi),
+    SCF_USERCODEPATH: pyCode,
+    _HANDLER: "index.main_handler",
+    GREETING: "hi",
+    ...extra,
+  });
+
+  async function startPool(): Promise<void> {
+    pyCode = mkdtempSync(join(tmpdir(), "pool-py-"));
+    const [port, api] = (await freePorts(2)) as [number, number];
+    pyApi = api;
+    pyBase = `http://127.0.0.1:${port}`;
+    const poolEnv = {
+      ...(process.env as Record<string, string>),
+      SCF_RUNTIME: "python3.11",
+      SCF_MEMORY_SIZE: "128",
+      UPDRAFT_PORT: String(port),
+      SCF_RUNTIME_API_PORT: String(api),
+      SCF_USERCODEPATH: pyCode,
+    };
+    const appDir = process.cwd();
+    pyShim = new Shim(shimConfigFromEnv(poolEnv, appDir), () => undefined, {
+      configFrom: (env) => shimConfigFromEnv(env, appDir),
+    });
+    await pyShim.start();
+  }
+  const specialise = (env: Record<string, string>) =>
+    fetch(`${pyBase}${SPECIALISE_PATH}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ env, files: { "index.py": HANDLER } }),
+    });
+  const invoke = async () => {
+    const r = await fetch(`${pyBase}/invoke`, { method: "POST", body: '{"a":1}' });
+    assert.equal(r.status, 200);
+    return (await r.json()) as Record<string, unknown>;
+  };
+
+  before(startPool);
+  after(async () => {
+    await pyShim.drain();
+  });
+
+  it("is ready only with its worker up and waiting, and that worker becomes the function's", async () => {
+    assert.equal((await fetch(`${pyBase}/readyz`)).status, 200);
+    const waiting = pidsWithEnv([`${POOL_WORKER_ENV}=1`, `SCF_RUNTIME_API_PORT=${pyApi}`]);
+    assert.equal(waiting.length, 1, "one pre-started Python worker before any claim");
+    const r = await specialise(fnEnv());
+    assert.equal(r.status, 200, await r.clone().text());
+    assert.deepEqual(await invoke(), {
+      pid: waiting[0],
+      greeting: "hi",
+      poolWorker: null,
+      fn: "hello-py",
+      event: { a: 1 },
+    });
+  });
+
+  it("starts a fresh worker when the function sets what Python reads at start (PYTHONPATH)", async () => {
+    await pyShim.drain();
+    await startPool();
+    const waiting = pidsWithEnv([`${POOL_WORKER_ENV}=1`, `SCF_RUNTIME_API_PORT=${pyApi}`]);
+    assert.equal(waiting.length, 1);
+    const r = await specialise(fnEnv({ PYTHONPATH: pyCode }));
+    assert.equal(r.status, 200, await r.clone().text());
+    const out = await invoke();
+    assert.notEqual(out.pid, waiting[0], "the pre-started worker must not serve a PYTHONPATH it never read");
+    assert.equal(out.greeting, "hi");
+    assert.equal(
+      pidsWithEnv([`${POOL_WORKER_ENV}=1`, `SCF_RUNTIME_API_PORT=${pyApi}`]).length,
+      0,
+      "and it is gone",
+    );
   });
 });
 

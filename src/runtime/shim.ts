@@ -13,10 +13,11 @@ import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../p
 import { settle } from "./drain.ts";
 import { ImageWorker } from "./image.ts";
 import { MEMORY_SAMPLE_MS, oomKillCount, overLimit, readMemoryByGroup } from "./memory.ts";
+import { handOverRefusal, prestartSupported } from "./prestart.ts";
 import { type CodeSource, prepareCode } from "./pull-code.ts";
 import { scfHeaders } from "./scf-headers.ts";
 import { billedMs, endLine, errorLine, initReportLine, reportLine, startLine } from "./scf-log.ts";
-import { type InvocationWorker, type Outcome, Worker } from "./worker.ts";
+import { type InvocationWorker, type Outcome, Worker, type WorkerSpec } from "./worker.ts";
 
 export interface ShimConfig extends CodeSource {
   /** An image function: the user's image serves SCF's image contract beside the shim. */
@@ -262,15 +263,17 @@ export class Shim {
 
   get ready(): boolean {
     // A pool instance is ready to be claimed; while it is being specialised, it is not.
-    if (this.poolState === "waiting") return !this.draining;
+    if (this.poolState === "waiting") return !this.draining && !this.prestarting;
     if (this.poolState === "specialising") return false;
     return !this.draining && this.slots.length > 0 && this.slots.every((s) => s.state !== "init");
   }
 
   async start(): Promise<void> {
     if (this.pool) {
-      // A pool instance: nothing of a function yet; it waits for POST /specialise.
+      // A pool instance: nothing of a function yet; it waits for POST /specialise, with
+      // its language worker started where the runtime allows.
       await this.listen();
+      await this.prestart();
       return;
     }
     const t0 = performance.now();
@@ -290,53 +293,135 @@ export class Shim {
   private async startSlots(): Promise<void> {
     const t1 = performance.now();
     // An image's server takes perInstance requests at once (it is one process we do not run).
-    const slots = this.cfg.imageFunction
+    const count = this.cfg.imageFunction
       ? this.cfg.perInstance
       : workerCount(this.cfg.perInstance, this.cfg.memoryMB);
-    for (let i = 0; i < slots; i++) {
-      const slot: Slot = {
-        worker: undefined as unknown as InvocationWorker,
-        state: "init",
-        cold: true,
-        initMs: 0,
-        log: [],
-        initializing: Promise.resolve(),
-      };
-      slot.worker = this.cfg.imageFunction
-        ? new ImageWorker({
-            host: "127.0.0.1",
-            port: WEB_FUNCTION_PORT,
-            headers: (id) => scfHeaders(this.cfg, id),
-          })
-        : new Worker({
-            argv: workerArgv(
-              this.cfg.runtime,
-              this.cfg.appDir,
-              this.cfg.codeDir,
-              Math.floor(this.cfg.memoryMB / workerCount(this.cfg.perInstance, this.cfg.memoryMB)),
-            ),
-            cwd: this.cfg.codeDir,
-            env: {
-              ...this.cfg.env,
-              SCF_RUNTIME_API: "127.0.0.1",
-              SCF_RUNTIME_API_PORT: String(this.cfg.apiBasePort + i),
-            },
-            port: this.cfg.apiBasePort + i,
-            memoryMB: this.cfg.memoryMB,
-            timeLimitMs: this.cfg.timeoutMs,
-            onOutput: (b) => {
-              process.stdout.write(b);
-              slot.log.push(b);
-            },
-            oomKills: () => oomKillCount(),
-          });
+    const handedOver = await this.takePrestarted(count);
+    for (let i = 0; i < count; i++) {
+      if (i === 0 && handedOver) {
+        this.slots.push(handedOver);
+        continue;
+      }
+      const slot = this.newSlot(i);
       await slot.worker.listen();
       this.slots.push(slot);
     }
     this.initRuntimeMs = performance.now() - t1;
     this.memoryWatch = setInterval(() => this.checkMemory(), MEMORY_SAMPLE_MS);
     this.memoryWatch.unref();
-    await Promise.all(this.slots.map((s) => this.initSlot(s)));
+    await Promise.all(this.slots.map((s) => this.initSlot(s, s === handedOver)));
+  }
+
+  /** Slot i's worker as this configuration starts it. */
+  private workerSpec(i: number, slot: Slot): WorkerSpec {
+    return {
+      argv: workerArgv(
+        this.cfg.runtime,
+        this.cfg.appDir,
+        this.cfg.codeDir,
+        Math.floor(this.cfg.memoryMB / workerCount(this.cfg.perInstance, this.cfg.memoryMB)),
+      ),
+      cwd: this.cfg.codeDir,
+      env: {
+        ...this.cfg.env,
+        SCF_RUNTIME_API: "127.0.0.1",
+        SCF_RUNTIME_API_PORT: String(this.cfg.apiBasePort + i),
+      },
+      port: this.cfg.apiBasePort + i,
+      memoryMB: this.cfg.memoryMB,
+      timeLimitMs: this.cfg.timeoutMs,
+      onOutput: (b) => {
+        process.stdout.write(b);
+        slot.log.push(b);
+      },
+      oomKills: () => oomKillCount(),
+    };
+  }
+
+  private newSlot(i: number, pooled = false): Slot {
+    const slot: Slot = {
+      worker: undefined as unknown as InvocationWorker,
+      state: "init",
+      cold: true,
+      initMs: 0,
+      log: [],
+      initializing: Promise.resolve(),
+    };
+    slot.worker = this.cfg.imageFunction
+      ? new ImageWorker({
+          host: "127.0.0.1",
+          port: WEB_FUNCTION_PORT,
+          headers: (id) => scfHeaders(this.cfg, id),
+        })
+      : new Worker({ ...this.workerSpec(i, slot), pooled });
+    return slot;
+  }
+
+  /**
+   * A pool instance's worker started ahead of any function (runtime/prestart.ts), up and
+   * waiting for one; undefined when the runtime has none or it did not come up.
+   */
+  private prestarted: Slot | undefined;
+  private prestarting = false;
+
+  private async prestart(): Promise<void> {
+    if (!prestartSupported(this.cfg.runtime) || this.cfg.imageFunction) return;
+    if (workerCount(this.cfg.perInstance, this.cfg.memoryMB) !== 1) return;
+    this.prestarting = true;
+    const slot = this.newSlot(0, true);
+    const worker = slot.worker as Worker;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await worker.listen();
+      worker.start();
+      await Promise.race([
+        worker.pooledWaiting,
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error("it did not ask for its function in time")),
+            this.cfg.initTimeoutMs,
+          );
+        }),
+      ]);
+      this.prestarted = slot;
+    } catch (err) {
+      // Not fatal: the instance starts its worker when it is specialised, as a plain one does.
+      this.out(`the pre-started worker did not come up: ${err instanceof Error ? err.message : String(err)}`);
+      await worker.close();
+    } finally {
+      clearTimeout(timer);
+      this.prestarting = false;
+    }
+  }
+
+  /**
+   * The pre-started worker, handed over to the function when it would be the worker a
+   * plain instance starts for slot 0 — same command, folder, port, one worker, nothing
+   * read-at-start changed — else stopped (its port freed for the fresh one).
+   */
+  private async takePrestarted(count: number): Promise<Slot | undefined> {
+    const slot = this.prestarted;
+    this.prestarted = undefined;
+    if (!slot) return undefined;
+    const worker = slot.worker as Worker;
+    const next = this.workerSpec(0, slot);
+    const refusal = this.cfg.imageFunction
+      ? "an image function"
+      : count !== 1
+        ? `the function has ${count} workers`
+        : worker.exited
+          ? "it exited"
+          : JSON.stringify([next.argv, next.cwd, next.port]) !==
+              JSON.stringify([worker.spec.argv, worker.spec.cwd, worker.spec.port])
+            ? "its command, folder or port differs"
+            : handOverRefusal(this.cfg.runtime, worker.spec.env, next.env);
+    if (refusal) {
+      this.out(`the pre-started worker is not used: ${refusal}`);
+      await worker.close();
+      return undefined;
+    }
+    worker.handOver(next);
+    return slot;
   }
 
   private memoryWatch: NodeJS.Timeout | undefined;
@@ -357,15 +442,16 @@ export class Shim {
   }
 
   /** Starts a worker and waits for init/ready, up to the init timeout (450 past it). */
-  private initSlot(slot: Slot): Promise<void> {
-    slot.initializing = this.doInitSlot(slot);
+  /** started: a pre-started worker just handed its function, already running. */
+  private initSlot(slot: Slot, started = false): Promise<void> {
+    slot.initializing = this.doInitSlot(slot, started);
     return slot.initializing;
   }
 
-  private async doInitSlot(slot: Slot): Promise<void> {
+  private async doInitSlot(slot: Slot, started: boolean): Promise<void> {
     slot.state = "init";
     const t0 = performance.now();
-    slot.worker.start();
+    if (!started) slot.worker.start();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<"timeout">((r) => {
       timer = setTimeout(() => r("timeout"), this.cfg.initTimeoutMs);
@@ -626,7 +712,9 @@ export class Shim {
     this.draining = true;
     clearInterval(this.memoryWatch);
     await settle(this, Date.now() + this.cfg.timeoutMs + 1000);
-    await Promise.all(this.slots.map((s) => s.worker.close()));
+    await Promise.all(
+      [...this.slots, ...(this.prestarted ? [this.prestarted] : [])].map((s) => s.worker.close()),
+    );
     // Closing waits for open connections to end (idle keep-alive ones are closed now).
     await new Promise<void>((resolve) => {
       if (!this.server) return resolve();

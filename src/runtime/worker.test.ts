@@ -27,7 +27,13 @@ describe("exitOutcome", () => {
     },
     {
       why: "no readable cgroup (outside a container): never claims memory",
-      input: { code: null, signal: "SIGKILL", oomKillsAtStart: undefined, oomKillsNow: undefined, lastRssBytes: 0 },
+      input: {
+        code: null,
+        signal: "SIGKILL",
+        oomKillsAtStart: undefined,
+        oomKillsNow: undefined,
+        lastRssBytes: 0,
+      },
       want: { kind: "exited", code: null, signal: "SIGKILL" },
     },
   ];

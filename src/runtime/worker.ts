@@ -5,6 +5,10 @@
  *                                     memory_limit_in_mb, time_limit_in_ms
  *   POST /runtime/invocation/response the result (first post is final)
  *   POST /runtime/invocation/error    the failure (first post is final)
+ * and, for a worker pre-started in a warm-pool instance (POOL_WORKER_ENV set), before all
+ * of these:
+ *   GET  /runtime/updraft/specialise  long poll; body = {"env": {…}}, the function's
+ *                                     environment, once the instance is specialised
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -37,7 +41,17 @@ export interface WorkerSpec {
   onOutput: (chunk: Buffer) => void;
   /** The cgroup's OOM-kill count (memory.ts), to tell an OOM kill from a crash. */
   oomKills?: () => number | undefined;
+  /**
+   * Pre-started in a warm-pool instance: the bootstrap starts, then waits (before loading
+   * any handler) for the function's environment, which handOver() gives it.
+   */
+  pooled?: boolean;
 }
+
+/** Set in a pre-started worker's environment: its bootstrap asks for the function's first. */
+export const POOL_WORKER_ENV = "UPDRAFT_POOL_WORKER";
+/** Where a pre-started worker's bootstrap long-polls for the function's environment. */
+export const POOL_WORKER_SPECIALISE_PATH = "/runtime/updraft/specialise";
 
 /** What the shim needs of a worker: a language process (Worker) or an image's server (ImageWorker). */
 export interface InvocationWorker {
@@ -81,7 +95,14 @@ export function exitOutcome(e: {
 }
 
 export class Worker implements InvocationWorker {
-  readonly spec: WorkerSpec;
+  /** Replaced once, by handOver(): from then on the worker is (and restarts as) the function's. */
+  spec: WorkerSpec;
+  /** A pre-started worker's long poll for the function's environment, until handOver(). */
+  private specialisePoll: ServerResponse | undefined;
+  private handedOverEnv: Record<string, string> | undefined;
+  private pooledWaitingResolve: (() => void) | undefined;
+  /** Resolves when a pre-started worker's bootstrap is up and waiting for its function. */
+  pooledWaiting: Promise<void> = Promise.resolve();
   private proc: ChildProcess | undefined;
   private server: Server | undefined;
   private poll: ServerResponse | undefined;
@@ -118,10 +139,17 @@ export class Worker implements InvocationWorker {
       initReject = reject;
     });
     this.initDone.catch(() => undefined);
+    let pooledReject: (err: Error) => void = () => undefined;
+    this.pooledWaiting = new Promise<void>((resolve, reject) => {
+      this.pooledWaitingResolve = resolve;
+      pooledReject = reject;
+    });
+    this.pooledWaiting.catch(() => undefined);
+    if (!this.spec.pooled) this.pooledWaitingResolve?.();
     const [cmd, ...args] = this.spec.argv;
     const proc = spawn(cmd!, args, {
       cwd: this.spec.cwd,
-      env: this.spec.env,
+      env: this.spec.pooled ? { ...this.spec.env, [POOL_WORKER_ENV]: "1" } : this.spec.env,
       stdio: ["ignore", "pipe", "pipe"],
       detached: true, // its own process group, so a kill takes its children too
     });
@@ -132,6 +160,7 @@ export class Worker implements InvocationWorker {
       if (this.proc !== proc) return;
       this.exited = true;
       initReject(new Error(`worker exited during init (code ${code}, signal ${signal})`));
+      pooledReject(new Error(`pre-started worker exited (code ${code}, signal ${signal})`));
       this.poll = undefined;
       const cur = this.current;
       this.current = undefined;
@@ -150,6 +179,25 @@ export class Worker implements InvocationWorker {
       this.spec.onOutput(Buffer.from(`failed to start ${cmd}: ${err.message}\n`));
       onExit(127, null);
     });
+  }
+
+  /**
+   * Gives a pre-started worker its function (the spec a worker started for it would have,
+   * same command and port): the environment its bootstrap takes on before it loads the handler (initDone then settles as for a worker started with it). From
+   * here the worker is the function's — a restart starts it with this environment.
+   */
+  handOver(next: WorkerSpec): void {
+    this.spec = { ...next, pooled: false };
+    this.handedOverEnv = next.env;
+    this.answerSpecialisePoll();
+  }
+
+  private answerSpecialisePoll(): void {
+    const res = this.specialisePoll;
+    if (!res || !this.handedOverEnv) return;
+    this.specialisePoll = undefined;
+    res.writeHead(200, { "Content-Type": "application/json" });
+    res.end(JSON.stringify({ env: this.handedOverEnv }));
   }
 
   kill(): void {
@@ -234,6 +282,15 @@ export class Worker implements InvocationWorker {
     req.on("end", () => {
       const body = Buffer.concat(chunks);
       const path = (req.url ?? "").split("?")[0];
+      if (req.method === "GET" && path === POOL_WORKER_SPECIALISE_PATH) {
+        this.specialisePoll = res;
+        res.on("close", () => {
+          if (this.specialisePoll === res) this.specialisePoll = undefined;
+        });
+        this.pooledWaitingResolve?.();
+        this.answerSpecialisePoll();
+        return;
+      }
       if (req.method === "POST" && path === "/runtime/init/ready") {
         this.initResolve?.();
         res.end();
