@@ -11,8 +11,7 @@
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import type { ResolvedFunctionSpec, UpdraftFunction } from "../api/v1alpha1.ts";
-import { canonicalJson, sha256Hex } from "../lib/hash.ts";
-import { functionEnv } from "../protocol/function-pod.ts";
+import { codeSha256, functionEnv } from "../protocol/function-pod.ts";
 import {
   POOL_LABEL,
   POOL_MEMORY_LABEL,
@@ -62,7 +61,7 @@ export function claimable(p: V1Pod): PoolPod | undefined {
  * one the controller writes (canonical JSON of the files; the package's for a URL).
  */
 export function specialiseRequest(fn: UpdraftFunction, spec: ResolvedFunctionSpec): SpecialiseRequest {
-  const sha = spec.code.url ? (spec.code.sha256 ?? "") : sha256Hex(canonicalJson(spec.code.inline ?? {}));
+  const sha = codeSha256(fn);
   const env: Record<string, string> = {};
   for (const e of functionEnv(fn, spec, sha)) env[e.name] = e.value ?? "";
   return { env, ...(spec.code.inline ? { files: { ...spec.code.inline } } : {}) };

@@ -21,10 +21,11 @@ import {
   resolveFunctionSpec,
   type UpdraftFunction,
 } from "../api/v1alpha1.ts";
-import { canonicalJson, sha256Hex, shortHash } from "../lib/hash.ts";
+import { shortHash } from "../lib/hash.ts";
 import {
   CODE_PACKAGE_DIR,
   CODE_PACKAGE_FILE,
+  codeSha256,
   functionEnv,
   functionLabels,
   USER_CODE_DIR,
@@ -44,7 +45,7 @@ export interface BuilderConfig {
 export const childName = functionChildName;
 
 // Shared with the activator, which specialises warm-pool instances as these pods would be.
-export { CODE_PACKAGE_DIR, CODE_PACKAGE_FILE, functionEnv, functionLabels, USER_CODE_DIR };
+export { CODE_PACKAGE_DIR, CODE_PACKAGE_FILE, codeSha256, functionEnv, functionLabels, USER_CODE_DIR };
 
 export const FUNCTION_PORT = 8080;
 export const TMP_SIZE = "512Mi";
@@ -66,28 +67,6 @@ export function ownerReference(fn: UpdraftFunction): V1OwnerReference {
     controller: true,
     blockOwnerDeletion: true,
   };
-}
-
-/**
- * SHA-256 of the code: the package's own hash for url, the canonical JSON of the files
- * for inline and ConfigMap code, the image reference for image code.
- */
-export function codeSha256(
-  fn: UpdraftFunction,
-  configMap?: { data?: Record<string, string>; binaryData?: Record<string, string> },
-): string {
-  const code = fn.spec.code;
-  if (code.url) return code.sha256 ?? "";
-  if (code.inline) return sha256Hex(canonicalJson(code.inline));
-  if (code.configMapRef) {
-    // Either half changing rolls the pods: binary files and packages live in binaryData.
-    const { data = {}, binaryData = {} } = configMap ?? {};
-    const key = code.configMapRef.key;
-    if (key)
-      return sha256Hex(key in binaryData ? Buffer.from(binaryData[key]!, "base64") : (data[key] ?? ""));
-    return sha256Hex(canonicalJson({ data, binaryData }));
-  }
-  return sha256Hex(code.image ?? "");
 }
 
 /**

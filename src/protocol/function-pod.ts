@@ -5,6 +5,7 @@
  */
 import type { V1EnvVar } from "@kubernetes/client-node";
 import { Labels, type ResolvedFunctionSpec, type UpdraftFunction } from "../api/v1alpha1.ts";
+import { canonicalJson, sha256Hex } from "../lib/hash.ts";
 
 /** Where a function's code is, in every instance. */
 export const USER_CODE_DIR = "/var/user";
@@ -48,4 +49,26 @@ export function functionEnv(fn: UpdraftFunction, spec: ResolvedFunctionSpec, sha
   if (spec.code.url) env.push({ name: "UPDRAFT_CODE_URL", value: spec.code.url });
   if (spec.code.configMapRef?.key) env.push({ name: "UPDRAFT_CODE_PACKAGE", value: CODE_PACKAGE_FILE });
   return [...env, ...spec.env];
+}
+
+/**
+ * SHA-256 of the code: the package's own hash for url, the canonical JSON of the files
+ * for inline and ConfigMap code, the image reference for image code.
+ */
+export function codeSha256(
+  fn: UpdraftFunction,
+  configMap?: { data?: Record<string, string>; binaryData?: Record<string, string> },
+): string {
+  const code = fn.spec.code;
+  if (code.url) return code.sha256 ?? "";
+  if (code.inline) return sha256Hex(canonicalJson(code.inline));
+  if (code.configMapRef) {
+    // Either half changing rolls the pods: binary files and packages live in binaryData.
+    const { data = {}, binaryData = {} } = configMap ?? {};
+    const key = code.configMapRef.key;
+    if (key)
+      return sha256Hex(key in binaryData ? Buffer.from(binaryData[key]!, "base64") : (data[key] ?? ""));
+    return sha256Hex(canonicalJson({ data, binaryData }));
+  }
+  return sha256Hex(code.image ?? "");
 }
