@@ -1,11 +1,19 @@
 /**
- * Async bench: enqueue throughput (202s per second: the event is on JetStream's disk and
- * its record written) and end-to-end events per second (202 → record Succeeded) for a
- * Node.js function that returns at once. Baseline, same run: the same function invoked
- * synchronously by the same number of clients — what the queue costs on top of running.
+ * Async bench, three figures in one run, all from the same clients (undici, kept-alive
+ * connections, so the client costs as little as it can on a machine it shares):
+ *
+ * - intake: 202s per second (each event on JetStream's disk and its record written) into
+ *   the queue of a function that runs nothing meanwhile (concurrency.max 1, its one slot
+ *   held by a long call): what the queue itself takes, as in a burst that outruns the
+ *   instances;
+ * - end to end: events per second from the first enqueue to the last record Succeeded,
+ *   for a Node.js function that returns at once, with the events running while they are
+ *   enqueued (and enqueue/s of that phase, which shares the CPU with the runs);
+ * - baseline, same run: the same events invoked synchronously by the same clients.
  *
  *   make bench-async        (or: node bench/async.ts [events] [clients])
  */
+import { Agent, request } from "undici";
 import {
   applyYaml,
   deleteNamespace,
@@ -16,6 +24,7 @@ import {
 
 const events = Number(process.argv[2] ?? 3000);
 const clients = Number(process.argv[3] ?? 32);
+const dispatcher = new Agent({ connections: clients, keepAliveTimeout: 30_000 });
 
 async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -26,63 +35,94 @@ async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise
   );
 }
 
+async function post(url: string, body: string, headers: Record<string, string> = {}) {
+  const r = await request(url, { method: "POST", body, headers, dispatcher });
+  return { status: r.statusCode, text: await r.body.text() };
+}
+
+/** Enqueues every item; resolves the request ids and the seconds it took. */
+async function enqueueAll(
+  url: string,
+  items: readonly number[],
+): Promise<{ ids: string[]; seconds: number }> {
+  const ids: string[] = [];
+  const t0 = performance.now();
+  await pool(items, clients, async (i) => {
+    const r = await post(url, JSON.stringify({ i }), { "X-Updraft-Invocation-Type": "Event" });
+    if (r.status !== 202) throw new Error(`enqueue answered ${r.status}: ${r.text}`);
+    ids.push((JSON.parse(r.text) as { requestId: string }).requestId);
+  });
+  return { ids, seconds: (performance.now() - t0) / 1000 };
+}
+
+const fn = (name: string, spec: string, code: string) => `apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: ${name}}
+spec:
+  runtime: nodejs24
+  handler: index.main_handler
+  memoryMB: 512
+${spec}
+  code: {inline: {index.js: ${JSON.stringify(code)}}}
+`;
+
 async function main(): Promise<void> {
   const base = await installFullUpdraft();
   const ns = await newNamespace("bench-async");
   try {
     applyYaml(
       ns,
-      `apiVersion: updraft.dev/v1alpha1
-kind: Function
-metadata: {name: sink}
-spec:
-  runtime: nodejs24
-  handler: index.main_handler
-  memoryMB: 512
-  concurrency: {perInstance: 16}
-  scaling: {minInstances: 2, maxInstances: 2}
-  code: {inline: {index.js: "exports.main_handler = async (e) => e.i;"}}
-`,
+      fn(
+        "sink",
+        "  concurrency: {perInstance: 16}\n  scaling: {minInstances: 2, maxInstances: 2}",
+        "exports.main_handler = async (e) => e.i;",
+      ),
     );
-    const url = `${base}/v1/namespaces/${ns}/functions/sink/invocations`;
-    await waitFor(
-      "sink ready",
-      async () => {
-        const r = await fetch(url, { method: "POST", body: '{"i":0}' });
-        await r.arrayBuffer();
-        return r.status === 200;
-      },
-      120_000,
-      500,
+    // The intake function: one slot (max 1), held by a call that waits until told to stop.
+    applyYaml(
+      ns,
+      fn(
+        "held",
+        "  timeoutSeconds: 300\n  concurrency: {max: 1, perInstance: 1}\n  scaling: {minInstances: 1, maxInstances: 1}",
+        "exports.main_handler = async (e) => { if (e.hold) await new Promise((r) => setTimeout(r, e.hold)); return 1; };",
+      ),
     );
+    const url = (name: string) => `${base}/v1/namespaces/${ns}/functions/${name}/invocations`;
+    for (const name of ["sink", "held"])
+      await waitFor(
+        `${name} ready`,
+        async () => (await post(url(name), '{"i":0}')).status === 200,
+        120_000,
+        500,
+      );
     const items = Array.from({ length: events }, (_, i) => i);
+
+    // Intake: the held function's one slot taken by a long call, then every event enqueued.
+    const holding = post(url("held"), '{"hold":240000}');
+    await waitFor(
+      "the held function's slot taken",
+      async () => (await post(url("held"), '{"i":0}')).status === 432,
+      30_000,
+      100,
+    );
+    const intake = await enqueueAll(url("held"), items);
 
     // Baseline: the same events, synchronously.
     let t0 = performance.now();
     await pool(items, clients, async (i) => {
-      const r = await fetch(url, { method: "POST", body: JSON.stringify({ i }) });
-      await r.arrayBuffer();
+      const r = await post(url("sink"), JSON.stringify({ i }));
+      if (r.status !== 200) throw new Error(`sync answered ${r.status}: ${r.text}`);
     });
     const syncPerSecond = events / ((performance.now() - t0) / 1000);
 
-    // Async: enqueue all, then wait until every record is final.
-    const ids: string[] = [];
+    // End to end: enqueue all, then wait until every record is final.
     t0 = performance.now();
-    await pool(items, clients, async (i) => {
-      const r = await fetch(url, {
-        method: "POST",
-        headers: { "X-Updraft-Invocation-Type": "Event" },
-        body: JSON.stringify({ i }),
-      });
-      if (r.status !== 202) throw new Error(`enqueue answered ${r.status}`);
-      ids.push(((await r.json()) as { requestId: string }).requestId);
-    });
-    const enqueueSeconds = (performance.now() - t0) / 1000;
-    const pending = new Set(ids);
+    const running = await enqueueAll(url("sink"), items);
+    const pending = new Set(running.ids);
     while (pending.size > 0) {
       await pool([...pending], clients, async (id) => {
-        const r = await fetch(`${base}/v1/namespaces/${ns}/invocations/${id}`);
-        const rec = (await r.json()) as { status?: string };
+        const r = await request(`${base}/v1/namespaces/${ns}/invocations/${id}`, { dispatcher });
+        const rec = (await r.body.json()) as { status?: string };
         if (rec.status === "Succeeded") pending.delete(id);
       });
       if (pending.size > 0) await new Promise((r) => setTimeout(r, 500));
@@ -94,17 +134,20 @@ spec:
           events,
           clients,
           syncPerSecond: Math.round(syncPerSecond),
-          enqueuePerSecond: Math.round(events / enqueueSeconds),
+          intakePerSecond: Math.round(events / intake.seconds),
+          enqueueWhileRunningPerSecond: Math.round(events / running.seconds),
           endToEndPerSecond: Math.round(events / endToEndSeconds),
-          enqueueVsSync: Number((events / enqueueSeconds / syncPerSecond).toFixed(2)),
+          intakeVsSync: Number((events / intake.seconds / syncPerSecond).toFixed(2)),
           endToEndVsSync: Number((events / endToEndSeconds / syncPerSecond).toFixed(2)),
         },
         null,
         2,
       ),
     );
+    void holding.catch(() => undefined);
   } finally {
     await deleteNamespace(ns);
+    await dispatcher.close().catch(() => undefined);
   }
 }
 
