@@ -66,6 +66,23 @@ export class Controller {
     const apps = kc.makeApiClient(AppsV1Api);
     const core = kc.makeApiClient(CoreV1Api);
     const owned = `${Labels.function},${Labels.managedBy}=updraft`;
+    // Updraft's own children of one kind, by label, in every namespace.
+    const deploymentsLabelled = (selector: string) =>
+      makeResilientInformer<V1Deployment>(
+        kc,
+        "/apis/apps/v1/deployments",
+        () => apps.listDeploymentForAllNamespaces({ labelSelector: selector }),
+        log,
+        selector,
+      );
+    const servicesLabelled = (selector: string) =>
+      makeResilientInformer<V1Service>(
+        kc,
+        "/api/v1/services",
+        () => core.listServiceForAllNamespaces({ labelSelector: selector }),
+        log,
+        selector,
+      );
     this.functions = makeFunctionInformer(kc, log);
     this.triggers = makeResilientInformer<UpdraftTrigger>(
       kc,
@@ -76,20 +93,8 @@ export class Controller {
         >,
       log,
     );
-    this.deployments = makeResilientInformer<V1Deployment>(
-      kc,
-      "/apis/apps/v1/deployments",
-      () => apps.listDeploymentForAllNamespaces({ labelSelector: owned }),
-      log,
-      owned,
-    );
-    this.services = makeResilientInformer<V1Service>(
-      kc,
-      "/api/v1/services",
-      () => core.listServiceForAllNamespaces({ labelSelector: owned }),
-      log,
-      owned,
-    );
+    this.deployments = deploymentsLabelled(owned);
+    this.services = servicesLabelled(owned);
     this.configMaps = makeResilientInformer<V1ConfigMap>(
       kc,
       "/api/v1/configmaps",
@@ -100,30 +105,12 @@ export class Controller {
 
     // Trigger adapters' children carry the trigger label instead of the function label.
     const adapters = `${Labels.trigger},${Labels.managedBy}=updraft`;
-    this.adapterDeployments = makeResilientInformer<V1Deployment>(
-      kc,
-      "/apis/apps/v1/deployments",
-      () => apps.listDeploymentForAllNamespaces({ labelSelector: adapters }),
-      log,
-      adapters,
-    );
-    this.adapterServices = makeResilientInformer<V1Service>(
-      kc,
-      "/api/v1/services",
-      () => core.listServiceForAllNamespaces({ labelSelector: adapters }),
-      log,
-      adapters,
-    );
+    this.adapterDeployments = deploymentsLabelled(adapters);
+    this.adapterServices = servicesLabelled(adapters);
 
     // Warm pools' Deployments carry the pool label (docs/warm-pool.md).
     const pools = `${POOL_LABEL},${Labels.managedBy}=updraft`;
-    this.poolDeployments = makeResilientInformer<V1Deployment>(
-      kc,
-      "/apis/apps/v1/deployments",
-      () => apps.listDeploymentForAllNamespaces({ labelSelector: pools }),
-      log,
-      pools,
-    );
+    this.poolDeployments = deploymentsLabelled(pools);
 
     const writes = new Counter({
       name: "updraft_controller_api_writes_total",
@@ -156,6 +143,11 @@ export class Controller {
     });
 
     const api = new KubeControllerApi(kc, writes);
+    // Function pods and pool pods run the same runtime images.
+    const builderCfg = {
+      runtimeImage: (runtime: string) => `${cfg.runtimeImagePrefix}${runtime}:${cfg.runtimeImageTag}`,
+      activatorUrl: cfg.activatorUrl,
+    };
     const now = () => new Date();
     const events = new ApiEventRecorder(api, "updraft-controller", log, now);
     this.fnReconciler = new FunctionReconciler({
@@ -165,10 +157,7 @@ export class Controller {
       codeConfigMaps: this.configMaps,
       api,
       events,
-      cfg: {
-        runtimeImage: (runtime) => `${cfg.runtimeImagePrefix}${runtime}:${cfg.runtimeImageTag}`,
-        activatorUrl: cfg.activatorUrl,
-      },
+      cfg: builderCfg,
       now,
       log,
     });
@@ -195,10 +184,7 @@ export class Controller {
     this.poolReconciler = new PoolReconciler({
       deployments: this.poolDeployments,
       api,
-      cfg: {
-        runtimeImage: (runtime) => `${cfg.runtimeImagePrefix}${runtime}:${cfg.runtimeImageTag}`,
-        activatorUrl: cfg.activatorUrl,
-      },
+      cfg: builderCfg,
       pool: cfg.warmPool,
       log,
     });
