@@ -11,7 +11,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Counter, Histogram, Registry } from "prom-client";
@@ -20,25 +20,10 @@ import { ActivatorServer } from "../src/activator/server.ts";
 import { FunctionTable } from "../src/activator/table.ts";
 import type { UpdraftFunction } from "../src/api/v1alpha1.ts";
 import { silentLogger } from "../src/lib/logger.ts";
+import { freePorts } from "../test/support/ports.ts";
 import { closedLoop } from "./load.ts";
 
 const root = resolve(import.meta.dirname, "..");
-
-/** `n` distinct free ports: all held open together, so none is handed out twice. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((done) => {
-          const s = createServer().listen(0, "127.0.0.1", () => done(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
-  return ports;
-}
 
 async function waitReady(url: string, what: string): Promise<void> {
   const deadline = Date.now() + 30_000;

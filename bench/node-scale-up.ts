@@ -8,7 +8,6 @@
  *   make bench-node            (or: node bench/node-scale-up.ts [runs])
  */
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import {
   applyYaml,
   core,
@@ -19,6 +18,7 @@ import {
   RUNTIME_IMAGE_PREFIX,
   waitFor,
 } from "../test/integration/harness.ts";
+import { freePort } from "../test/support/ports.ts";
 
 const runs = Number(process.argv[2] ?? 20);
 
@@ -31,16 +31,6 @@ function stats(xs: number[]): { median: number; p90: number; min: number; max: n
     min: Math.round(s[0]!),
     max: Math.round(s.at(-1)!),
   };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === "object" && a ? a.port : 0));
-    });
-  });
 }
 
 async function bareStartMs(): Promise<number> {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { V1EndpointSlice } from "@kubernetes/client-node";
+import { freePort, freePorts } from "../../test/support/ports.ts";
 import type { UpdraftFunction } from "../api/v1alpha1.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { Shim } from "../runtime/shim.ts";
@@ -24,15 +24,6 @@ while true; do
   esac
 done
 `;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const fn = (name: string): UpdraftFunction =>
   ({
@@ -61,7 +52,9 @@ before(async () => {
   const code = mkdtempSync(join(tmpdir(), "fwd-"));
   writeFileSync(join(code, "bootstrap"), BOOTSTRAP);
   chmodSync(join(code, "bootstrap"), 0o755);
-  shimPort = await freePort();
+  // Both at once: taken one after the other, the kernel may hand out the same port twice.
+  const [port, apiBasePort] = (await freePorts(2)) as [number, number];
+  shimPort = port;
   shim = new Shim(
     {
       runtime: "custom",
@@ -74,7 +67,7 @@ before(async () => {
       initTimeoutMs: 5000,
       perInstance: 1,
       port: shimPort,
-      apiBasePort: await freePort(),
+      apiBasePort,
       provisioned: false,
       env: { ...(process.env as Record<string, string>) },
     },

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { freePorts } from "../../test/support/ports.ts";
 import { SPECIALISE_PATH } from "../protocol/pool.ts";
 import { shimConfigFromEnv } from "./config.ts";
 import { parseSpecialiseRequest, Shim } from "./shim.ts";
@@ -19,21 +19,6 @@ while true; do
   curl -s -X POST "$api/invocation/response" -d "{\\"fn\\":\\"$SCF_FUNCTIONNAME\\",\\"greeting\\":\\"$GREETING\\",\\"event\\":$event}" >/dev/null
 done
 `;
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((done) => {
-          const s = createServer().listen(0, "127.0.0.1", () => done(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
-  return ports;
-}
 
 let shim: Shim;
 let base = "";

@@ -6,12 +6,12 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { AppsV1Api, CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import yaml from "js-yaml";
 import { loadKubeConfig } from "../../src/lib/kube.ts";
+import { freePort } from "../support/ports.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const SYSTEM_NAMESPACE = "updraft-system";
@@ -169,17 +169,7 @@ export async function controllerKubeconfig(serviceAccount = "updraft-controller"
   return file;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() =>
-        typeof addr === "object" && addr ? resolvePort(addr.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
+export { freePort };
 
 export interface RunningController {
   proc: ChildProcess;
