@@ -17,6 +17,7 @@ import {
   installFullUpdraft,
   isReady,
   newNamespace,
+  readyPoolPods,
   waitFor,
 } from "../test/integration/harness.ts";
 import { percentile } from "./load.ts";
@@ -49,15 +50,6 @@ async function timedInvoke(base: string, ns: string, name: string): Promise<numb
   if (r.status !== 200 || r.headers.get("x-updraft-function-error"))
     throw new Error(`${name}: ${r.status} ${text}`);
   return performance.now() - t0;
-}
-
-async function readyPoolPods(ns: string, runtime: string): Promise<number> {
-  const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: `updraft.dev/pool=${runtime}` });
-  return pods.items.filter(
-    (p) =>
-      !p.metadata?.deletionTimestamp &&
-      p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
-  ).length;
 }
 
 async function main(): Promise<void> {
@@ -99,7 +91,8 @@ async function main(): Promise<void> {
         applyYaml(poolNs, manifest(name, runtime));
         await waitFor(
           `${name} Ready and a ${runtime} pool instance ready`,
-          async () => isReady(await getFunction(poolNs, name)) && (await readyPoolPods(poolNs, runtime)) >= 1,
+          async () =>
+            isReady(await getFunction(poolNs, name)) && (await readyPoolPods(poolNs, runtime)).length >= 1,
           180_000,
           50,
         );

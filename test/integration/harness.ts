@@ -361,3 +361,33 @@ ${code
   .map((l) => `        ${l}`)
   .join("\n")}
 `;
+
+/** One invocation through the invoke API: status, body (parsed as JSON), request id, SCF error code. */
+export async function invokeFunction(base: string, ns: string, fn: string, event: unknown) {
+  const res = await fetch(`${base}/v1/namespaces/${ns}/functions/${fn}/invocations`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(event),
+    signal: AbortSignal.timeout(120_000),
+  });
+  const body = await res.text();
+  return {
+    status: res.status,
+    body,
+    json: JSON.parse(body) as Record<string, unknown>,
+    requestId: res.headers.get("x-updraft-request-id"),
+    functionError: res.headers.get("x-updraft-function-error"),
+  };
+}
+
+/** The names of a namespace's warm-pool pods of a runtime that are ready now. */
+export async function readyPoolPods(ns: string, runtime: string): Promise<string[]> {
+  const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: `updraft.dev/pool=${runtime}` });
+  return pods.items
+    .filter(
+      (p) =>
+        !p.metadata?.deletionTimestamp &&
+        p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+    )
+    .map((p) => p.metadata!.name!);
+}

@@ -14,6 +14,7 @@ import {
   deleteNamespace,
   getFunction,
   installFullUpdraft,
+  invokeFunction,
   isReady,
   newNamespace,
   ROOT,
@@ -23,22 +24,7 @@ import {
 let base = "";
 let ns = "";
 
-async function invoke(fn: string, event: unknown) {
-  const res = await fetch(`${base}/v1/namespaces/${ns}/functions/${fn}/invocations`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(event),
-    signal: AbortSignal.timeout(120_000),
-  });
-  const body = await res.text();
-  return {
-    status: res.status,
-    body,
-    json: JSON.parse(body) as Record<string, unknown>,
-    requestId: res.headers.get("x-updraft-request-id"),
-    functionError: res.headers.get("x-updraft-function-error"),
-  };
-}
+const invoke = (fn: string, event: unknown) => invokeFunction(base, ns, fn, event);
 
 describe("image functions", { timeout: 600_000 }, () => {
   before(async () => {

@@ -14,25 +14,18 @@ import {
   deleteNamespace,
   getFunction,
   installFullUpdraft,
+  invokeFunction,
   isReady,
   newNamespace,
   nodeFunction,
+  readyPoolPods,
   waitFor,
 } from "./harness.ts";
 
 let base = "";
 let ns = "";
 
-async function invoke(fn: string, event: unknown) {
-  const res = await fetch(`${base}/v1/namespaces/${ns}/functions/${fn}/invocations`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(event),
-    signal: AbortSignal.timeout(120_000),
-  });
-  const body = await res.text();
-  return { status: res.status, body, json: JSON.parse(body) as Record<string, unknown> };
-}
+const invoke = (fn: string, event: unknown) => invokeFunction(base, ns, fn, event);
 
 const NODE_CODE = `const os = require("os");
 exports.main_handler = async (event) => ({
@@ -59,18 +52,6 @@ spec:
                     "greeting": os.environ.get("GREETING"), "uid": os.getuid(), "event": event}
 `;
 
-/** Pool pods of a runtime that are ready now. */
-async function readyPoolPods(runtime: string): Promise<string[]> {
-  const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: `updraft.dev/pool=${runtime}` });
-  return pods.items
-    .filter(
-      (p) =>
-        !p.metadata?.deletionTimestamp &&
-        p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
-    )
-    .map((p) => p.metadata!.name!);
-}
-
 describe("warm pool", { timeout: 600_000 }, () => {
   before(async () => {
     ns = await newNamespace("pool");
@@ -82,7 +63,10 @@ describe("warm pool", { timeout: 600_000 }, () => {
     await waitFor(
       "a ready pool pod per runtime",
       async () => {
-        const [node, python] = await Promise.all([readyPoolPods("nodejs24"), readyPoolPods("python3.11")]);
+        const [node, python] = await Promise.all([
+          readyPoolPods(ns, "nodejs24"),
+          readyPoolPods(ns, "python3.11"),
+        ]);
         return node.length === 1 && python.length === 1;
       },
       180_000,
@@ -112,7 +96,7 @@ describe("warm pool", { timeout: 600_000 }, () => {
     ["py-pooled", "python3.11"],
   ] as const) {
     it(`${runtime}: the first call is served by a pool instance, specialised as the function`, async () => {
-      const [poolPod] = await readyPoolPods(runtime);
+      const [poolPod] = await readyPoolPods(ns, runtime);
       const r = await invoke(fn, { n: 1 });
       assert.equal(r.status, 200, r.body);
       assert.equal(r.json.host, poolPod, "the pool's instance answered, not a new pod");
@@ -141,7 +125,7 @@ describe("warm pool", { timeout: 600_000 }, () => {
       await waitFor(
         `a new ${runtime} pool pod ready`,
         async () => {
-          const pods = await readyPoolPods(runtime);
+          const pods = await readyPoolPods(ns, runtime);
           return pods.length === 1 && pods[0] !== host;
         },
         120_000,
@@ -171,10 +155,10 @@ describe("warm pool", { timeout: 600_000 }, () => {
   }
 
   it("a function of another memory size does not take a pool instance: a plain pod starts", async () => {
-    const before = await readyPoolPods("nodejs24");
+    const before = await readyPoolPods(ns, "nodejs24");
     const r = await invoke("node-big", { n: 1 });
     assert.equal(r.status, 200, r.body);
     assert.match(String(r.json.host), /^fn-node-big-/);
-    assert.deepEqual(await readyPoolPods("nodejs24"), before, "the pool was not touched");
+    assert.deepEqual(await readyPoolPods(ns, "nodejs24"), before, "the pool was not touched");
   });
 });
