@@ -12,15 +12,37 @@ PORT = int(os.environ.get("SCF_RUNTIME_API_PORT", "9001"))
 ROOT = os.environ.get("SCF_USERCODEPATH", "/var/user")
 
 
-def call(method, path, body=None):
-    conn = http.client.HTTPConnection(HOST, PORT, timeout=None)
-    data = body.encode() if isinstance(body, str) else body
-    conn.request(method, path, body=data)
-    res = conn.getresponse()
+# One kept-alive connection to the runtime API: a connection per call cost the worker and
+# the shim a TCP connect and teardown twice per invocation.
+_conn = None
+
+
+def _call_once(method, path, data):
+    global _conn
+    if _conn is None:
+        _conn = http.client.HTTPConnection(HOST, PORT, timeout=None)
+    _conn.request(method, path, body=data)
+    res = _conn.getresponse()
     payload = res.read()
     headers = {k.lower(): v for k, v in res.getheaders()}
-    conn.close()
+    if res.will_close:
+        _conn.close()
+        _conn = None
     return headers, payload
+
+
+def call(method, path, body=None):
+    """A request to the runtime API; sent again once on a fresh connection when the kept-alive
+    one was closed under it (the first response or error posted for an invocation counts)."""
+    global _conn
+    data = body.encode() if isinstance(body, str) else body
+    try:
+        return _call_once(method, path, data)
+    except (ConnectionError, http.client.RemoteDisconnected, http.client.CannotSendRequest):
+        if _conn is not None:
+            _conn.close()
+        _conn = None
+        return _call_once(method, path, data)
 
 
 def error_body(code, message, etype, stack=""):
