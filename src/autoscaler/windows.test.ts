@@ -29,6 +29,16 @@ describe("ConcurrencyWindows", () => {
       rate: 2,
     });
   });
+  it("D is the function's: an activator whose requests have not finished yet does not pull R × D down", () => {
+    // A 1 s function at 2/s over two activators; b has not seen a request finish and knows
+    // only their age so far (0.5 s). R × D = 2 × 1 s = 2, not 1 × 1 + 1 × 0.5 = 1.5.
+    const w = new ConcurrencyWindows();
+    for (let s = 0; s < 3; s++) {
+      w.record("a", sample({ arrivals: 1, held: 1, busy: 1, durationMs: 1000 }), s * 1000 + 100);
+      w.record("b", sample({ arrivals: 1, held: 1, busy: 1, durationMs: 500 }), s * 1000 + 200);
+    }
+    assert.equal(w.average(6000, 2500).work, 2);
+  });
   it("a cold start's waiting does not count: R × D under held wins", () => {
     // R = 2/s, D = 1 s, requests wait 0.8 s for instances: held 3.6, busy 1 (one ready).
     const w = new ConcurrencyWindows();

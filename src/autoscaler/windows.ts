@@ -3,7 +3,8 @@
  * duration, Little's law). Each activator reports, every second, per function: requests
  * admitted (arrivals), the time-averaged number it held (on an instance or waiting: held),
  * the time-averaged number on an instance (busy) and the expected execution time
- * (durationMs), each over its report period (periodMs, about 1 s). A report counts in
+ * (durationMs), each over its report period (periodMs, about 1 s). R is the sum of the
+ * activators' arrivals; D the largest of their estimates (the function's duration). A report counts in
  * the second it arrives. A window divides each activator's reports by the time they
  * cover, so a late timer that puts two reports in one second counts neither twice nor
  * zero times; but by no less than the window less a second (and never more seconds than
@@ -183,18 +184,23 @@ export class ConcurrencyWindows {
     }
     let held = 0;
     let busy = 0;
-    let work = 0;
     let rate = 0;
     let longRunning = 0;
+    // D is the function's, not an activator's: the largest estimate of those reporting. An
+    // activator whose first requests have not finished knows only how long they have run so
+    // far — seen: a 1 s function at 2/s read R × D = 1.51 with one activator at 0.5 s, panic's
+    // tolerance then kept 2 instances where 3 are needed, and a queue stood.
+    let durationMs = 0;
     for (const [activator, sum] of perActivator) {
       longRunning += this.latestLongRunning.get(activator)?.[window] ?? 0;
+      durationMs = Math.max(durationMs, this.latestDurationMs.get(activator) ?? 0);
       const seconds = Math.max(sum.coveredSeconds, span - 1);
       if (seconds <= 0) continue;
       held += sum.heldSeconds / seconds;
       busy += sum.busySeconds / seconds;
       rate += sum.arrivals / seconds;
-      work += (sum.arrivals / seconds) * ((this.latestDurationMs.get(activator) ?? 0) / 1000);
     }
+    const work = rate * (durationMs / 1000);
     return { held, busy, work, rate, longRunning };
   }
 }
