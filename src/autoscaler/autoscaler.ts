@@ -250,6 +250,7 @@ export class Autoscaler {
       panicConcurrency: panicC,
       stableClosedLoopConcurrency: stableView.closedLoopConcurrency,
       panicClosedLoopConcurrency: panicView.closedLoopConcurrency,
+      recentBusy: panicView.recentBusy,
       lastActivityMs: a.lastActivityMs,
       inFlight: a.inFlight,
       activationRequested: a.activationRequested,

@@ -47,6 +47,8 @@ export interface ScaleInput {
    */
   stableClosedLoopConcurrency?: number;
   panicClosedLoopConcurrency?: number;
+  /** Requests on instances over the last 3 s (the closed loop's seconds), all activators. */
+  recentBusy?: number;
   lastActivityMs: number;
   inFlight: number;
   activationRequested: boolean;
@@ -75,6 +77,12 @@ export const MAX_SCALE_DOWN_RATE = 2;
  * 9 instances, where a tolerance would keep 8).
  */
 export const TOLERANCE = 0.1;
+/**
+ * Every slot taken: requests on instances at least 85 % of ready × perInstance over the
+ * last 3 s. (A closed loop leaves a slot free only between an answer and the client's next
+ * request: 10 clients on 2 instances of a 0.5 s function read about 1.97 busy of 2.)
+ */
+export const SATURATED = 0.85;
 
 export function decideReplicas(i: ScaleInput): ScaleDecision {
   const s = i.spec;
@@ -85,10 +93,25 @@ export function decideReplicas(i: ScaleInput): ScaleDecision {
   const clamp = (n: number) => Math.max(floor, Math.min(n, ceiling));
   const target = s.perInstance * s.targetUtilization;
 
-  // The closed-loop figures (windows.ts) are not used yet: in one CI run a steady open
-  // load read as a loop and held 10 instances for 3 (docs/data-path.md, "Closed loops").
-  const stableC = i.stableConcurrency;
-  const panicC = i.panicConcurrency;
+  // Requests that wait while every wanted instance is ready and every slot on them is
+  // taken are waiting for capacity, not for a cold start: in a closed loop they are the
+  // demand (10 clients on 2 ready instances of 2, both full → 10, not 2). While instances
+  // start, waiting is a cold start's; while slots are free, waiting is a moment's (an
+  // instance that answered "at capacity" to another activator, a request between two
+  // attempts) — seen: a steady open load on 3 instances, 2 of them busy, read as a loop
+  // and asked for 10.
+  const settled = i.replicas > 0 && i.readyReplicas >= i.replicas;
+  const saturated =
+    i.recentBusy !== undefined &&
+    i.readyReplicas > 0 &&
+    i.recentBusy >= SATURATED * i.readyReplicas * s.perInstance;
+  const closedLoop = settled && saturated;
+  const stableC = closedLoop
+    ? Math.max(i.stableConcurrency, i.stableClosedLoopConcurrency ?? 0)
+    : i.stableConcurrency;
+  const panicC = closedLoop
+    ? Math.max(i.panicConcurrency, i.panicClosedLoopConcurrency ?? 0)
+    : i.panicConcurrency;
   const wantStable = Math.ceil(stableC / target - 1e-9);
   const wantPanic = Math.ceil(panicC / target - 1e-9);
   const base = Math.max(i.readyReplicas, 1);

@@ -27,6 +27,7 @@ describe("ConcurrencyWindows", () => {
       busy: 2,
       work: 2,
       rate: 2,
+      recentBusy: 2,
     });
   });
   it("D is the function's: an activator whose requests have not finished yet does not pull R × D down", () => {

@@ -78,6 +78,8 @@ export interface WindowView {
   work: number;
   /** R: arrivals per second. */
   rate: number;
+  /** Requests on instances, time-averaged over the last 3 s (what a closed loop is judged on). */
+  recentBusy: number;
 }
 
 export class ConcurrencyWindows {
@@ -113,7 +115,15 @@ export class ConcurrencyWindows {
   }
 
   average(windowMs: number, nowMs: number): WindowView {
-    const none = { concurrency: 0, closedLoopConcurrency: 0, held: 0, busy: 0, work: 0, rate: 0 };
+    const none = {
+      concurrency: 0,
+      closedLoopConcurrency: 0,
+      held: 0,
+      busy: 0,
+      work: 0,
+      rate: 0,
+      recentBusy: 0,
+    };
     if (this.firstSecond === undefined) return none;
     const now = Math.floor(nowMs / 1000);
     const span = Math.min(Math.ceil(windowMs / 1000), now - this.firstSecond + 1);
@@ -128,7 +138,7 @@ export class ConcurrencyWindows {
       isClosedLoop(recent.work, recent.held, recent.busy) && this.steady(now, recentSpan)
         ? Math.max(concurrency, recent.held)
         : concurrency;
-    return { concurrency, closedLoopConcurrency, held, busy, work, rate };
+    return { concurrency, closedLoopConcurrency, held, busy, work, rate, recentBusy: recent.busy };
   }
 
   /**
@@ -165,7 +175,7 @@ export class ConcurrencyWindows {
     now: number,
     span: number,
     window = "",
-  ): Omit<WindowView, "concurrency" | "closedLoopConcurrency"> & { longRunning: number } {
+  ): Omit<WindowView, "concurrency" | "closedLoopConcurrency" | "recentBusy"> & { longRunning: number } {
     const perActivator = new Map<string, Bucket>();
     for (let s = now - span + 1; s <= now; s++) {
       for (const [activator, v] of this.seconds.get(s) ?? []) {
