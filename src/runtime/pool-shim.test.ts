@@ -25,25 +25,31 @@ let base = "";
 let codeDir = "";
 let apiPort = 0;
 
-before(async () => {
-  codeDir = mkdtempSync(join(tmpdir(), "pool-"));
-  const [port, api] = (await freePorts(2)) as [number, number];
-  apiPort = api;
-  base = `http://127.0.0.1:${port}`;
-  // The pool pod's own environment: its runtime and memory, and where things are.
+/**
+ * A warm-pool instance of a runtime on port 0: the pool pod's own environment (its runtime
+ * and memory, and where things are), read as a pool pod reads it.
+ */
+async function startPoolShim(runtime: string) {
+  const codeDir = mkdtempSync(join(tmpdir(), "pool-"));
+  const [port, apiPort] = (await freePorts(2)) as [number, number];
   const poolEnv = {
     ...(process.env as Record<string, string>),
-    SCF_RUNTIME: "custom",
+    SCF_RUNTIME: runtime,
     SCF_MEMORY_SIZE: "128",
     UPDRAFT_PORT: String(port),
-    SCF_RUNTIME_API_PORT: String(api),
+    SCF_RUNTIME_API_PORT: String(apiPort),
     SCF_USERCODEPATH: codeDir,
   };
   const appDir = process.cwd();
-  shim = new Shim(shimConfigFromEnv(poolEnv, appDir), () => undefined, {
+  const shim = new Shim(shimConfigFromEnv(poolEnv, appDir), () => undefined, {
     configFrom: (env) => shimConfigFromEnv(env, appDir),
   });
   await shim.start();
+  return { shim, base: `http://127.0.0.1:${port}`, codeDir, apiPort };
+}
+
+before(async () => {
+  ({ shim, base, codeDir, apiPort } = await startPoolShim("custom"));
 });
 after(async () => {
   await shim.drain();
@@ -143,23 +149,7 @@ describe("a warm-pool instance of Python: its worker started before the claim", 
   });
 
   async function startPool(): Promise<void> {
-    pyCode = mkdtempSync(join(tmpdir(), "pool-py-"));
-    const [port, api] = (await freePorts(2)) as [number, number];
-    pyApi = api;
-    pyBase = `http://127.0.0.1:${port}`;
-    const poolEnv = {
-      ...(process.env as Record<string, string>),
-      SCF_RUNTIME: "python3.11",
-      SCF_MEMORY_SIZE: "128",
-      UPDRAFT_PORT: String(port),
-      SCF_RUNTIME_API_PORT: String(api),
-      SCF_USERCODEPATH: pyCode,
-    };
-    const appDir = process.cwd();
-    pyShim = new Shim(shimConfigFromEnv(poolEnv, appDir), () => undefined, {
-      configFrom: (env) => shimConfigFromEnv(env, appDir),
-    });
-    await pyShim.start();
+    ({ shim: pyShim, base: pyBase, codeDir: pyCode, apiPort: pyApi } = await startPoolShim("python3.11"));
   }
   const specialise = (env: Record<string, string>) =>
     fetch(`${pyBase}${SPECIALISE_PATH}`, {
