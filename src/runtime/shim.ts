@@ -405,16 +405,7 @@ export class Shim {
     if (!slot) return undefined;
     const worker = slot.worker as Worker;
     const next = this.workerSpec(0, slot);
-    const refusal = this.cfg.imageFunction
-      ? "an image function"
-      : count !== 1
-        ? `the function has ${count} workers`
-        : worker.exited
-          ? "it exited"
-          : JSON.stringify([next.argv, next.cwd, next.port]) !==
-              JSON.stringify([worker.spec.argv, worker.spec.cwd, worker.spec.port])
-            ? "its command, folder or port differs"
-            : handOverRefusal(this.cfg.runtime, worker.spec.env, next.env);
+    const refusal = this.prestartedRefusal(worker, next, count);
     if (refusal) {
       this.out(`the pre-started worker is not used: ${refusal}`);
       await worker.close();
@@ -422,6 +413,20 @@ export class Shim {
     }
     worker.handOver(next);
     return slot;
+  }
+
+  /** Why the pre-started worker cannot be slot 0's worker `next`, or undefined. */
+  private prestartedRefusal(worker: Worker, next: WorkerSpec, count: number): string | undefined {
+    if (this.cfg.imageFunction) return "an image function";
+    if (count !== 1) return `the function has ${count} workers`;
+    if (worker.exited) return "it exited";
+    const started = worker.spec;
+    if (
+      JSON.stringify([next.argv, next.cwd, next.port]) !==
+      JSON.stringify([started.argv, started.cwd, started.port])
+    )
+      return "its command, folder or port differs";
+    return handOverRefusal(this.cfg.runtime, started.env, next.env);
   }
 
   private memoryWatch: NodeJS.Timeout | undefined;

@@ -99,7 +99,6 @@ export class Worker implements InvocationWorker {
   spec: WorkerSpec;
   /** A pre-started worker's long poll for the function's environment, until handOver(). */
   private specialisePoll: ServerResponse | undefined;
-  private handedOverEnv: Record<string, string> | undefined;
   private pooledWaitingResolve: (() => void) | undefined;
   /** Resolves when a pre-started worker's bootstrap is up and waiting for its function. */
   pooledWaiting: Promise<void> = Promise.resolve();
@@ -188,16 +187,16 @@ export class Worker implements InvocationWorker {
    */
   handOver(next: WorkerSpec): void {
     this.spec = { ...next, pooled: false };
-    this.handedOverEnv = next.env;
     this.answerSpecialisePoll();
   }
 
   private answerSpecialisePoll(): void {
     const res = this.specialisePoll;
-    if (!res || !this.handedOverEnv) return;
+    // Still pooled: no function yet, the poll waits.
+    if (!res || this.spec.pooled) return;
     this.specialisePoll = undefined;
     res.writeHead(200, { "Content-Type": "application/json" });
-    res.end(JSON.stringify({ env: this.handedOverEnv }));
+    res.end(JSON.stringify({ env: this.spec.env }));
   }
 
   kill(): void {
