@@ -15,6 +15,7 @@ import { ASYNC_LIMIT_BYTES, type AsyncQueue, type EnqueueOptions } from "../asyn
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { edgeError, RETRY_AFTER_SECONDS } from "../protocol/errors.ts";
+import { INSTANCE_ANNOUNCE_PATH } from "../protocol/function-pod.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import {
@@ -34,6 +35,8 @@ import { apiGatewayEvent, type HttpRoutes, httpAnswer, parseHttpUrl } from "./ht
 import type { FunctionState, FunctionTable } from "./table.ts";
 
 export const SYNC_LIMIT_BYTES = 6 * 1024 * 1024;
+/** An instance announcement is four short strings. */
+const ANNOUNCEMENT_LIMIT_BYTES = 4096;
 
 /** Reads and drops the rest of a request body; destroys the connection past `cap` bytes. */
 function discardBody(req: IncomingMessage, cap: number): Promise<void> {
@@ -119,6 +122,8 @@ export class ActivatorServer {
   private readonly routes: HttpRoutes;
   /** The async queue, once NATS is connected. */
   queue: AsyncQueue | undefined;
+  /** Where starting instances' announcements go (activator/announce.ts); none: 404. */
+  instances: { accept(body: Buffer, relayed: boolean): Promise<void> } | undefined;
   private readonly log: Logger;
   private readonly metrics: ActivatorMetrics;
   private readonly forwarder: Forwarder;
@@ -264,6 +269,10 @@ export class ActivatorServer {
     const http = parseHttpUrl(url);
     if (http) {
       await this.handleHttp(req, res, http);
+      return;
+    }
+    if (url === INSTANCE_ANNOUNCE_PATH && req.method === "POST") {
+      await this.acceptAnnouncement(req, res);
       return;
     }
     const rec = /^\/v1\/namespaces\/([a-z0-9-]+)\/invocations\/([A-Za-z0-9-]+)\/?$/.exec(url);
@@ -494,6 +503,19 @@ export class ActivatorServer {
   }
 
   /** GET /v1/namespaces/{ns}/invocations/{requestId}: the invocation's record. */
+  /** A starting instance says where it is (activator/announce.ts): 202 once taken. */
+  private async acceptAnnouncement(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      if (!this.instances) throw new UpdraftError("NotFound", "this activator takes no announcements");
+      const body = await this.readBody(req, res, ANNOUNCEMENT_LIMIT_BYTES);
+      await this.instances.accept(body, req.headers[UpdraftHeaders.relayed] !== undefined);
+      res.writeHead(202).end();
+    } catch (err) {
+      req.resume();
+      this.fail(res, "", err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err)));
+    }
+  }
+
   private async getInvocation(res: ServerResponse, ns: string, requestId: string): Promise<void> {
     try {
       if (!this.queue) throw new UpdraftError("QueueUnavailable", "the async queue is not connected yet");

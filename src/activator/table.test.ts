@@ -239,3 +239,94 @@ describe("FunctionTable, instance subsets across activators", () => {
     assert.equal(new Set(await taken(table, 8)).size, 8, "alone, it sends to all 8");
   });
 });
+
+describe("FunctionTable, instances that announce themselves", () => {
+  /** A table whose probe answers true for the addresses in `up` (recording what it was asked). */
+  function announcingTable() {
+    const clock = { t: 1_000_000 };
+    const probes: Array<{ ip: string; uid: string | undefined }> = [];
+    const up = new Set<string>();
+    const table = new FunctionTable({
+      maxWaiting: 10,
+      maxShare: () => undefined,
+      onColdRequest: () => undefined,
+      probe: async (ip, uid) => {
+        probes.push({ ip, uid });
+        return up.has(ip);
+      },
+      now: () => clock.t,
+    });
+    table.setFunctions([fn("f")]);
+    table.setEndpointSlices([]);
+    return { table, clock, probes, up };
+  }
+  const settle = () => new Promise((r) => setImmediate(r));
+  async function until(cond: () => boolean, ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > deadline) throw new Error(`not true within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  it("an announced address is probed as its pod and served once it answers, before any slice lists it", async () => {
+    const { table, probes, up } = announcingTable();
+    up.add("10.0.0.7");
+    assert.equal(table.announce("ns/f", "10.0.0.7", "uid-1"), true);
+    await settle();
+    assert.deepEqual(probes[0], { ip: "10.0.0.7", uid: "uid-1" }, "the probe checks the pod's UID");
+    assert.deepEqual(
+      table.get("ns", "f")!.instances.map((i) => i.ip),
+      ["10.0.0.7"],
+    );
+  });
+  it("an announcement of an unknown function is refused (false), and nothing is kept", () => {
+    const { table } = announcingTable();
+    assert.equal(table.announce("ns/nope", "10.0.0.7", "uid-1"), false);
+  });
+  it("once a slice lists the address it is the slice's: a not-ready entry keeps the probe's verdict", async () => {
+    const { table, up } = announcingTable();
+    up.add("10.0.0.7");
+    table.announce("ns/f", "10.0.0.7", "uid-1");
+    await settle();
+    // The kubelet's report arrives: the slice lists the address, not ready yet (readiness period).
+    table.applyEndpointSlice(
+      {
+        addressType: "IPv4",
+        metadata: { name: "fn-f-x", namespace: "ns", labels: { "updraft.dev/function": "f" } },
+        endpoints: [{ addresses: ["10.0.0.7"], conditions: { ready: false } }],
+      },
+      false,
+    );
+    assert.deepEqual(
+      table.get("ns", "f")!.instances.map((i) => i.ip),
+      ["10.0.0.7"],
+    );
+    // The pod goes: the slice drops it, and nothing announced keeps it.
+    table.applyEndpointSlice(slice("f", []), false);
+    assert.deepEqual(table.get("ns", "f")!.instances, []);
+  });
+  it("an announced address that never answers is not served, and is forgotten after its TTL", async () => {
+    const { table, clock, probes, up } = announcingTable();
+    table.announce("ns/f", "10.0.0.9", "uid-2");
+    await settle();
+    assert.ok(probes.length >= 1);
+    assert.deepEqual(table.get("ns", "f")!.instances, []);
+    clock.t += 61_000;
+    table.applyEndpointSlice(slice("f", ["10.0.0.1"]), false);
+    assert.deepEqual(
+      table.get("ns", "f")!.instances.map((i) => i.ip),
+      ["10.0.0.1"],
+    );
+    // Announcing again (a new pod at that address, which answers) starts over.
+    up.add("10.0.0.9");
+    assert.equal(table.announce("ns/f", "10.0.0.9", "uid-3"), true);
+    // The probe loop of the first announcement is still going: its next probe asks for uid-3.
+    await until(() => table.get("ns", "f")!.instances.length === 2, 2000);
+    assert.deepEqual(probes.at(-1), { ip: "10.0.0.9", uid: "uid-3" });
+    assert.deepEqual(
+      table.get("ns", "f")!.instances.map((i) => i.ip),
+      ["10.0.0.1", "10.0.0.9"],
+    );
+  });
+});

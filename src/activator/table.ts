@@ -37,6 +37,13 @@ const SUBSET_MIN_PER_ACTIVATOR = 4;
  */
 const PIN_TTL_MS = 60_000;
 
+/**
+ * How long an instance that announced itself is kept before its function's EndpointSlices
+ * list it: the kubelet reports its address a second or so later; past this the pod is gone
+ * or broken, and the slices alone are trusted again.
+ */
+const ANNOUNCED_TTL_MS = 60_000;
+
 export interface FunctionState {
   key: string;
   spec: ResolvedFunctionSpec;
@@ -82,8 +89,11 @@ export interface TableOptions {
   maxShare: (max: number | undefined) => number | undefined;
   /** This activator's place among the ready activators (for instance subsetting). */
   place?: () => { count: number; index: number };
-  /** Probes a starting instance's /readyz; undefined: wait for the EndpointSlice alone. */
-  probe?: (ip: string) => Promise<boolean>;
+  /**
+   * Probes a starting instance's /readyz; undefined: wait for the EndpointSlice alone.
+   * `uid`: an announced instance's pod, which the address must answer as.
+   */
+  probe?: (ip: string, uid?: string) => Promise<boolean>;
   /** Called when a request finds no ready instance: scale from zero now. */
   onColdRequest: (namespace: string, name: string) => void;
   /**
@@ -155,6 +165,7 @@ export class FunctionTable {
         w.reject(new UpdraftError("FunctionNotFound", `function ${key} was deleted`, { permanent: true }));
       }
       this.fns.delete(key);
+      this.announced.delete(key);
     }
   }
 
@@ -239,6 +250,31 @@ export class FunctionTable {
    */
   private readonly pinned = new Map<string, Map<string, number>>();
 
+  /**
+   * Instances that announced themselves (key → address → pod UID and when), verified by the
+   * caller: probed as starting instances until the function's EndpointSlices list them or
+   * ANNOUNCED_TTL_MS passed.
+   */
+  private readonly announced = new Map<string, Map<string, { uid: string; at: number }>>();
+
+  /**
+   * A starting instance of a function announced itself at `ip` (its pod verified as `uid`);
+   * false when the function is not known here (yet).
+   */
+  announce(key: string, ip: string, uid: string): boolean {
+    const st = this.fns.get(key);
+    if (!st) return false;
+    let byIp = this.announced.get(key);
+    if (!byIp) {
+      byIp = new Map();
+      this.announced.set(key, byIp);
+    }
+    byIp.set(ip, { uid, at: this.now() });
+    this.rebuildEndpoints(key);
+    this.refresh(st);
+    return true;
+  }
+
   /** A cold function asks the pool for an instance, once at a time; the waiting requests get it. */
   private claimPoolInstance(st: FunctionState, ns: string, name: string): void {
     if (st.claiming || !this.opts.claimPoolInstance) return;
@@ -277,6 +313,16 @@ export class FunctionTable {
     if (pins) {
       for (const ip of pins.keys()) if (ready.has(ip) || starting.has(ip)) pins.delete(ip);
       if (pins.size === 0) this.pinned.delete(key);
+    }
+    // An announced instance is starting until the slices list it (then it is theirs).
+    const announced = this.announced.get(key);
+    if (announced) {
+      const now = this.now();
+      for (const [ip, a] of announced) {
+        if (ready.has(ip) || starting.has(ip) || now - a.at > ANNOUNCED_TTL_MS) announced.delete(ip);
+        else starting.add(ip);
+      }
+      if (announced.size === 0) this.announced.delete(key);
     }
     if (ready.size > 0) this.endpoints.ready.set(key, ready);
     else this.endpoints.ready.delete(key);
@@ -324,7 +370,7 @@ export class FunctionTable {
     const loop = async () => {
       const deadline = Date.now() + (st.spec.initTimeoutSeconds + 5) * 1000;
       while (Date.now() < deadline && (this.endpoints.starting.get(st.key)?.has(ip) ?? false)) {
-        if (await check(ip)) {
+        if (await check(ip, this.announced.get(st.key)?.get(ip)?.uid)) {
           this.probedReady.add(ip);
           this.refresh(st);
           break;

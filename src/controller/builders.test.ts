@@ -92,6 +92,20 @@ describe("makeDeployment pod", () => {
       },
     },
     {
+      why: "the shim gets what it announces itself with: the activator's URL and its pod from the downward API; a user's image gets none of it",
+      spec: { runtime: "custom", handler: undefined, code: { image: "example.com/me/fn:1" } },
+      check: (d) => {
+        const [shim, user] = d.spec!.template.spec!.containers;
+        const env = new Map((shim?.env ?? []).map((e) => [e.name, e]));
+        assert.match(env.get("UPDRAFT_ANNOUNCE_URL")?.value ?? "", /^http:\/\/.+\/internal\/instances$/);
+        assert.equal(env.get("UPDRAFT_POD_UID")?.valueFrom?.fieldRef?.fieldPath, "metadata.uid");
+        assert.equal(env.get("UPDRAFT_POD_IP")?.valueFrom?.fieldRef?.fieldPath, "status.podIP");
+        assert.equal(env.get("UPDRAFT_POD_NAME")?.valueFrom?.fieldRef?.fieldPath, "metadata.name");
+        assert.equal(env.get("UPDRAFT_POD_NAMESPACE")?.valueFrom?.fieldRef?.fieldPath, "metadata.namespace");
+        assert.ok(!(user?.env ?? []).some((e) => e.name.startsWith("UPDRAFT_POD_")));
+      },
+    },
+    {
       why: "memoryMB plus the shim's 64 MB is the container's memory request and limit",
       spec: { memoryMB: 512 },
       check: (d) => {
@@ -144,13 +158,18 @@ describe("makeDeployment pod", () => {
       },
     },
     {
-      why: "the SCF environment comes first and the user's env last",
+      why: "the SCF environment comes first and the user's env after it (only reserved UPDRAFT_ names follow)",
       spec: { env: [{ name: "GREETING", value: "hi" }] },
       check: (d) => {
         const env = d.spec?.template.spec?.containers[0]?.env ?? [];
         assert.equal(env.find((e) => e.name === "SCF_FUNCTIONNAME")?.value, "hello");
         assert.equal(env.find((e) => e.name === "_HANDLER")?.value, "index.main_handler");
-        assert.equal(env.at(-1)?.name, "GREETING");
+        const user = env.findIndex((e) => e.name === "GREETING");
+        assert.ok(
+          env.every((e, i) => i <= user || e.name.startsWith("UPDRAFT_")),
+          "nothing but reserved names after the user's",
+        );
+        assert.ok(user > env.findIndex((e) => e.name === "SCF_FUNCTIONNAME"));
       },
     },
     {
@@ -291,6 +310,8 @@ describe("makePoolDeployment", () => {
   it("waits to be specialised, with a writable code folder", () => {
     assert.ok(c.env!.some((e) => e.name === "UPDRAFT_POOL" && e.value === "true"));
     assert.ok(!c.env!.some((e) => e.name === "_HANDLER"), "no function of its own");
+    // A pool pod is served once specialised (the activator has its address): it never announces.
+    assert.ok(!c.env!.some((e) => e.name === "UPDRAFT_ANNOUNCE_URL"));
     assert.deepEqual(pod.volumes![1], { name: "code", emptyDir: { sizeLimit: "512Mi" } });
   });
   it("is selected by its pool label only, which a specialised pod loses", () => {

@@ -23,6 +23,7 @@ import {
 } from "../api/v1alpha1.ts";
 import { shortHash } from "../lib/hash.ts";
 import {
+  announceEnv,
   CODE_PACKAGE_DIR,
   CODE_PACKAGE_FILE,
   codeSha256,
@@ -121,7 +122,8 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
     imagePullPolicy: "IfNotPresent",
     command: RUNTIME_COMMAND,
     ports: [{ name: "http", containerPort: FUNCTION_PORT, protocol: "TCP" }],
-    env: functionEnv(fn, spec, sha),
+    // The function's environment, then what lets the shim announce itself to the activators.
+    env: [...functionEnv(fn, spec, sha), ...announceEnv(cfg.activatorUrl)],
     workingDir: USER_CODE_DIR,
     resources,
     readinessProbe: INSTANCE_READINESS,

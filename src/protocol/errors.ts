@@ -9,6 +9,8 @@ export const EDGE_ERRORS = {
   InvalidEvent: { sync: 400, http: 400, scf: 400 },
   InvalidParameter: { sync: 400, http: 400, scf: 400 },
   InvalidInvocationType: { sync: 400, http: 400, scf: 400 },
+  /** An instance announcement whose pod is not a starting instance of a function (or not as said). */
+  InstanceNotVerified: { sync: 403, http: 403, scf: 403 },
   NotFound: { sync: 404, http: 404, scf: 404 },
   InvocationNotFound: { sync: 404, http: 404, scf: 404 },
   MethodNotAllowed: { sync: 405, http: 405, scf: 405 },

@@ -51,4 +51,9 @@ export const UpdraftHeaders = {
    * its function (concurrency.max); it is served here and never sent on again.
    */
   relayed: "x-updraft-relayed",
+  /**
+   * From the shim's /readyz: the UID of its pod, so the activator serves an instance that
+   * announced itself only once the address answers as that pod.
+   */
+  podUid: "x-updraft-pod-uid",
 } as const;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { announceEnv, INSTANCE_ANNOUNCE_PATH, parseAnnouncement } from "./function-pod.ts";
 import { cosEventName, cosRecord, recordMatches, type S3Record } from "./storage-events.ts";
 import { IDEMPOTENCY_KEY_PATTERN, requestIdForKey } from "./triggers.ts";
 
@@ -87,5 +88,35 @@ describe("cosRecord", () => {
     assert.equal(r.event.eventName, "cos:ObjectCreated:Put");
     assert.equal(r.event.eventTime, Date.parse("2026-11-29T04:30:00Z") / 1000);
     assert.equal(r.event.eventSource, "qcs::cos");
+  });
+});
+
+describe("instance announcements", () => {
+  const ok = {
+    namespace: "team-a",
+    pod: "fn-hello-7d9f-abcde",
+    uid: "0f8fad5b-d9cb-469f-a165-70867728950e",
+    ip: "10.88.0.7",
+  };
+  const cases: Array<{ why: string; body: unknown; valid: boolean }> = [
+    { why: "what a pod's shim sends", body: ok, valid: true },
+    { why: "an IPv6 pod address", body: { ...ok, ip: "fd00::7" }, valid: true },
+    { why: "not an object", body: "hello", valid: false },
+    { why: "no UID: nothing proves which pod it is", body: { ...ok, uid: undefined }, valid: false },
+    { why: "a UID that is not a UUID", body: { ...ok, uid: "x" }, valid: false },
+    { why: "an address that is not one", body: { ...ok, ip: "10.88.0.300" }, valid: false },
+    { why: "a host name instead of an address", body: { ...ok, ip: "evil.example.com" }, valid: false },
+    { why: "a namespace that is no DNS label", body: { ...ok, namespace: "Team_A" }, valid: false },
+  ];
+  for (const c of cases) it(c.why, () => assert.equal(parseAnnouncement(c.body) !== undefined, c.valid));
+  it("the pod template's part: the activator's announce URL, and the pod from the downward API", () => {
+    const env = new Map(
+      announceEnv("http://updraft-activator.updraft-system.svc:8080/").map((e) => [e.name, e]),
+    );
+    assert.equal(
+      env.get("UPDRAFT_ANNOUNCE_URL")?.value,
+      `http://updraft-activator.updraft-system.svc:8080${INSTANCE_ANNOUNCE_PATH}`,
+    );
+    assert.equal(env.get("UPDRAFT_POD_IP")?.valueFrom?.fieldRef?.fieldPath, "status.podIP");
   });
 });

@@ -3,6 +3,7 @@
  * into the pod template (fail fast, naming the key).
  */
 import { UpdraftError } from "../lib/errors.ts";
+import { AnnounceEnv, type InstanceAnnouncement, parseAnnouncement } from "../protocol/function-pod.ts";
 import type { ShimConfig } from "./shim.ts";
 
 function num(source: NodeJS.ProcessEnv, key: string, def?: number): number {
@@ -43,4 +44,28 @@ export function shimConfigFromEnv(source: NodeJS.ProcessEnv, appDir: string): Sh
     imageFunction: source.UPDRAFT_IMAGE_FUNCTION === "true",
     env,
   };
+}
+
+/**
+ * Where and as what a function pod announces itself, when its template says so (a warm-pool
+ * pod, or a shim run outside a pod, has none of these and announces nothing).
+ */
+export function announceConfigFromEnv(
+  source: NodeJS.ProcessEnv,
+): { url: string; announcement: InstanceAnnouncement } | undefined {
+  const url = source[AnnounceEnv.url];
+  if (!url) return undefined;
+  const announcement = parseAnnouncement({
+    namespace: source[AnnounceEnv.namespace],
+    pod: source[AnnounceEnv.pod],
+    uid: source[AnnounceEnv.uid],
+    ip: source[AnnounceEnv.ip],
+  });
+  if (!announcement)
+    throw new UpdraftError(
+      "InvalidConfig",
+      `${AnnounceEnv.url} is set, so ${AnnounceEnv.namespace}, ${AnnounceEnv.pod}, ${AnnounceEnv.uid} and ${AnnounceEnv.ip} must be too`,
+      { permanent: true },
+    );
+  return { url, announcement };
 }

@@ -7,6 +7,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { dirname, join } from "node:path";
+import { AnnounceEnv } from "../protocol/function-pod.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { SPECIALISE_PATH, type SpecialiseRequest } from "../protocol/pool.ts";
 import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
@@ -496,7 +497,10 @@ export class Shim {
       return;
     }
     if (path === "/readyz") {
-      res.writeHead(this.ready ? 200 : 503).end(this.ready ? "ok" : "not ready");
+      // The pod's UID: the activator serves an announced address only once it answers as that pod.
+      const uid = this.cfg.env[AnnounceEnv.uid];
+      res.writeHead(this.ready ? 200 : 503, uid ? { [UpdraftHeaders.podUid]: uid } : {});
+      res.end(this.ready ? "ok" : "not ready");
       return;
     }
     if (path === SPECIALISE_PATH && req.method === "POST" && this.pool) {

@@ -17,6 +17,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import { join } from "node:path";
+import { AnnounceEnv } from "../protocol/function-pod.ts";
 import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
 import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
@@ -163,7 +164,10 @@ export class WebShim {
       return;
     }
     if (path === "/readyz") {
-      res.writeHead(this.ready ? 200 : 503).end(this.ready ? "ok" : "not ready");
+      // The pod's UID: the activator serves an announced address only once it answers as that pod.
+      const uid = this.cfg.env[AnnounceEnv.uid];
+      res.writeHead(this.ready ? 200 : 503, uid ? { [UpdraftHeaders.podUid]: uid } : {});
+      res.end(this.ready ? "ok" : "not ready");
       return;
     }
     if (!url.startsWith(`${WEB_PATH_PREFIX}/`)) {

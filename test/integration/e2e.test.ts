@@ -96,6 +96,34 @@ async function replicas(name: string): Promise<number> {
   return (await apps.readNamespacedDeployment({ name: `fn-${name}`, namespace: ns })).spec?.replicas ?? -1;
 }
 
+/** The activators' pod addresses. */
+async function activatorIPs(): Promise<string[]> {
+  const pods = await core.listNamespacedPod({
+    namespace: "updraft-system",
+    labelSelector: "app.kubernetes.io/name=updraft-activator",
+  });
+  return pods.items
+    .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp && p.status.phase === "Running")
+    .map((p) => p.status!.podIP!);
+}
+
+/** Instance announcements of an outcome, summed over the activators' /metrics. */
+async function activatorAnnouncements(outcome: string): Promise<number> {
+  let sum = 0;
+  for (const ip of await activatorIPs()) {
+    const text = await (await fetch(`http://${ip}:9090/metrics`)).text();
+    const line = text
+      .split("\n")
+      .find(
+        (l) =>
+          l.startsWith("updraft_activator_instance_announcements_total") &&
+          l.includes(`outcome="${outcome}"`),
+      );
+    if (line) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
+}
+
 describe("end to end", () => {
   before(async () => {
     // Updraft as users install it.
@@ -214,6 +242,7 @@ done`,
 
   it("Node.js hello: cold from zero, then warm", async () => {
     assert.equal(await replicas("node-hello"), 0, "starts at zero");
+    const announcedBefore = await activatorAnnouncements("accepted");
     const cold = await invoke("node-hello", JSON.stringify({ name: "cold" }), {
       "X-Updraft-Log-Type": "Tail",
     });
@@ -236,11 +265,57 @@ done`,
       log,
       new RegExp(`^Report RequestId:${rid} Duration:\\d+ms Memory:128MB MemUsage:[\\d.]+MB$`, "m"),
     );
+    // The instance announced itself, and every activator took it (one first-hand, the
+    // others passed on): the cold request did not wait for the kubelet's report.
+    const activators = (await activatorIPs()).length;
+    await waitFor(
+      "every activator took the new instance's announcement",
+      async () => (await activatorAnnouncements("accepted")) - announcedBefore >= activators,
+      10_000,
+    );
     const warm = await invoke("node-hello", JSON.stringify({ name: "warm" }));
     assert.equal(warm.status, 200);
     assert.equal(warm.headers.get("x-updraft-init-duration-ms"), null, "warm: no init");
     assert.match(warm.headers.get("x-updraft-billed-duration-ms") ?? "", /^\d+$/);
     assert.ok(Number(warm.headers.get("x-updraft-duration-ms")) >= 0);
+  });
+
+  it("an instance announcement the API server does not back is refused with a code, and nothing is routed to it", async () => {
+    const pod = (
+      await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=node-hello" })
+    ).items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp);
+    assert.ok(pod, "node-hello has an instance (the test before woke it)");
+    const announce = (body: unknown) =>
+      fetch(`${base}/internal/instances`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const refusedBefore = await activatorAnnouncements("refused");
+    // The pod's real name, but not its UID: what a pod that cannot read this namespace knows.
+    const forged = await announce({
+      namespace: ns,
+      pod: pod.metadata!.name,
+      uid: "11111111-2222-4333-8444-555555555555",
+      ip: "10.244.0.250",
+    });
+    assert.equal(forged.status, 403);
+    assert.equal(((await forged.json()) as { errorType: string }).errorType, "InstanceNotVerified");
+    // Its real UID but another address.
+    const elsewhere = await announce({
+      namespace: ns,
+      pod: pod.metadata!.name,
+      uid: pod.metadata!.uid,
+      ip: "10.244.0.250",
+    });
+    assert.equal(elsewhere.status, 403);
+    await elsewhere.arrayBuffer();
+    const malformed = await announce({ namespace: ns, pod: pod.metadata!.name });
+    assert.equal(malformed.status, 400);
+    assert.equal(((await malformed.json()) as { errorType: string }).errorType, "InvalidParameter");
+    assert.equal((await activatorAnnouncements("refused")) - refusedBefore, 2);
+    // The function is served as before, by its instance.
+    assert.equal((await invoke("node-hello", JSON.stringify({ name: "after" }))).status, 200);
   });
 
   it("PHP: main_handler($event, $context) with the event as objects; echo goes to the log; an exception is 430", async () => {

@@ -15,6 +15,7 @@ import {
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Counter, Histogram } from "prom-client";
 import { ActivationNotifier } from "../../activator/activation.ts";
+import { InstanceAnnouncements } from "../../activator/announce.ts";
 import { HttpRoutes } from "../../activator/http-trigger.ts";
 import { WarmPool } from "../../activator/pool.ts";
 import { kubeAdopter, specialiseOverHttp } from "../../activator/pool-io.ts";
@@ -26,7 +27,7 @@ import { Dispatcher } from "../../async/dispatcher.ts";
 import { parseDelays } from "../../async/policy.ts";
 import { AsyncQueue } from "../../async/queue.ts";
 import { envInt, envPort, envString } from "../../lib/env.ts";
-import { UpdraftError } from "../../lib/errors.ts";
+import { isNotFound, UpdraftError } from "../../lib/errors.ts";
 import {
   loadKubeConfig,
   makeFunctionInformer,
@@ -36,6 +37,8 @@ import {
 import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
 import { AutoscalerPaths } from "../../protocol/activity.ts";
+import { INSTANCE_ANNOUNCE_PATH } from "../../protocol/function-pod.ts";
+import { UpdraftHeaders } from "../../protocol/headers.ts";
 import { POOL_LABEL } from "../../protocol/pool.ts";
 
 async function main(): Promise<void> {
@@ -137,11 +140,12 @@ async function main(): Promise<void> {
   });
   const table = new FunctionTable({
     place: () => replicas.place(),
-    probe: async (ip) => {
+    probe: async (ip, uid) => {
       try {
         const r = await fetch(`http://${ip}:8080/readyz`, { signal: AbortSignal.timeout(500) });
         await r.arrayBuffer();
-        return r.ok;
+        // An announced instance must answer as its pod (activator/announce.ts).
+        return r.ok && (uid === undefined || r.headers.get(UpdraftHeaders.podUid) === uid);
       } catch {
         return false;
       }
@@ -235,6 +239,41 @@ async function main(): Promise<void> {
     limits,
     ownerUrl,
   );
+  // Starting instances announce themselves (activator/announce.ts): checked against the API
+  // server, then passed on to the other replicas.
+  const announcements = new Counter({
+    name: "updraft_activator_instance_announcements_total",
+    help: "Announcements of starting instances, by outcome (accepted, refused, invalid)",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
+  server.instances = new InstanceAnnouncements({
+    readPod: async (namespace, name) => {
+      try {
+        return await core.readNamespacedPod({ namespace, name });
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    },
+    announce: (key, ip, uid) => table.announce(key, ip, uid),
+    relay: (body) => {
+      for (const peer of replicas.list()) {
+        if (peer === myIP) continue;
+        fetch(`http://${peer}:${apiPort}${INSTANCE_ANNOUNCE_PATH}`, {
+          method: "POST",
+          body: new Uint8Array(body),
+          headers: { "content-type": "application/json", [UpdraftHeaders.relayed]: "true" },
+          signal: AbortSignal.timeout(1000),
+        })
+          .then((r) => r.arrayBuffer())
+          .catch((err: unknown) =>
+            log.debug("passing an announcement on failed", { peer, err: String(err) }),
+          );
+      }
+    },
+    count: (outcome) => announcements.inc({ outcome }),
+  });
   await server.listen(apiPort);
   const ops = await serveOps(registry, metricsPort, () => !server.draining);
 

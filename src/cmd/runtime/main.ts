@@ -6,7 +6,8 @@
  */
 import { resolve } from "node:path";
 import { POOL_ENV } from "../../protocol/pool.ts";
-import { shimConfigFromEnv } from "../../runtime/config.ts";
+import { announceInstance } from "../../runtime/announce.ts";
+import { announceConfigFromEnv, shimConfigFromEnv } from "../../runtime/config.ts";
 import { Shim } from "../../runtime/shim.ts";
 import { WebShim } from "../../runtime/web.ts";
 
@@ -15,6 +16,8 @@ async function main(): Promise<void> {
   const cfg = shimConfigFromEnv(process.env, appDir);
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const pool = process.env[POOL_ENV] === "true";
+  // A function pod tells the activators where it is once ready; a pool pod never does.
+  const announce = pool ? undefined : announceConfigFromEnv(process.env);
   // A Web function's own server answers HTTP; an Event function's handler answers events.
   const shim =
     cfg.functionType === "Web" && !pool
@@ -30,6 +33,24 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => void drain());
   process.on("SIGINT", () => void drain());
   await shim.start();
+  if (announce) {
+    const outcome = await announceInstance({
+      ...announce,
+      isReady: () => shim.ready,
+      withinMs: cfg.initTimeoutMs,
+      post: async (url, body) => {
+        const r = await fetch(url, {
+          method: "POST",
+          body,
+          headers: { "content-type": "application/json" },
+          signal: AbortSignal.timeout(1000),
+        });
+        await r.arrayBuffer();
+        return r.status;
+      },
+    });
+    if (outcome !== "announced") console.error(`updraft-runtime: announcing this instance: ${outcome}`);
+  }
 }
 
 main().catch((err: unknown) => {

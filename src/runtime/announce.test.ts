@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { describe, it } from "node:test";
+import type { InstanceAnnouncement } from "../protocol/function-pod.ts";
+import { announceInstance } from "./announce.ts";
+
+const announcement: InstanceAnnouncement = {
+  namespace: "team-a",
+  pod: "fn-hello-7d9f-abcde",
+  uid: "0f8fad5b-d9cb-469f-a165-70867728950e",
+  ip: "10.88.0.7",
+};
+
+/** A real HTTP server on port 0 that answers each POST with the next status of `statuses`. */
+async function activator(statuses: number[]) {
+  const bodies: unknown[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      bodies.push(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+      res.writeHead(statuses.shift() ?? 202).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/internal/instances`;
+  return { url, bodies, close: () => server.close() };
+}
+
+const post = async (url: string, body: string) => {
+  const r = await fetch(url, { method: "POST", body, headers: { "content-type": "application/json" } });
+  await r.arrayBuffer();
+  return r.status;
+};
+
+describe("announceInstance", () => {
+  it("waits until the shim is ready, then posts the announcement once", async () => {
+    const a = await activator([202]);
+    let ready = false;
+    setTimeout(() => {
+      ready = true;
+    }, 50);
+    const outcome = await announceInstance({
+      url: a.url,
+      announcement,
+      isReady: () => ready,
+      withinMs: 5000,
+      post,
+    });
+    a.close();
+    assert.equal(outcome, "announced");
+    assert.deepEqual(a.bodies, [announcement], "one POST, after ready, with the pod's name, UID and address");
+  });
+  it("tries again while the activator answers 5xx (its Service has no ready replica yet)", async () => {
+    const a = await activator([503, 502]);
+    const outcome = await announceInstance({
+      url: a.url,
+      announcement,
+      isReady: () => true,
+      withinMs: 5000,
+      post,
+    });
+    a.close();
+    assert.equal(outcome, "announced");
+    assert.equal(a.bodies.length, 3);
+  });
+  it("stops at a refusal (403): trying again cannot help", async () => {
+    const a = await activator([403]);
+    const outcome = await announceInstance({
+      url: a.url,
+      announcement,
+      isReady: () => true,
+      withinMs: 5000,
+      post,
+    });
+    a.close();
+    assert.equal(outcome, "refused");
+    assert.equal(a.bodies.length, 1);
+  });
+  it("gives up when the shim is not ready in time, and posts nothing", async () => {
+    const a = await activator([]);
+    const clock = { t: 0 };
+    const outcome = await announceInstance({
+      url: a.url,
+      announcement,
+      isReady: () => false,
+      withinMs: 1000,
+      post,
+      now: () => clock.t,
+      sleep: async (ms) => {
+        clock.t += ms;
+      },
+    });
+    a.close();
+    assert.equal(outcome, "gave-up");
+    assert.equal(a.bodies.length, 0);
+  });
+});

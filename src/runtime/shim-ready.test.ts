@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { freePorts } from "../../test/support/ports.ts";
+import { UpdraftHeaders } from "../protocol/headers.ts";
+import { shimConfigFromEnv } from "./config.ts";
+import { Shim } from "./shim.ts";
+
+// A custom runtime that says it is ready and then waits for events.
+const BOOTSTRAP = `#!/bin/bash
+api="http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT/runtime"
+curl -s -X POST "$api/init/ready" -d '' >/dev/null
+while true; do curl -s "$api/invocation/next" >/dev/null; done
+`;
+
+describe("a function pod's shim, /readyz", () => {
+  it("answers as its pod (the UID the downward API gave it), which is what the activator checks an announced address by", async () => {
+    const codeDir = mkdtempSync(join(tmpdir(), "ready-"));
+    writeFileSync(join(codeDir, "scf_bootstrap"), BOOTSTRAP, { mode: 0o755 });
+    const [port, apiPort] = (await freePorts(2)) as [number, number];
+    const uid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    const cfg = shimConfigFromEnv(
+      {
+        ...(process.env as Record<string, string>),
+        SCF_RUNTIME: "custom",
+        SCF_FUNCTIONNAME: "hello",
+        SCF_MEMORY_SIZE: "128",
+        UPDRAFT_PORT: String(port),
+        SCF_RUNTIME_API_PORT: String(apiPort),
+        SCF_USERCODEPATH: codeDir,
+        UPDRAFT_POD_UID: uid,
+      },
+      process.cwd(),
+    );
+    const shim = new Shim(cfg, () => undefined);
+    try {
+      await shim.start();
+      assert.equal(shim.ready, true);
+      const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+      await r.arrayBuffer();
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get(UpdraftHeaders.podUid), uid);
+    } finally {
+      await shim.drain();
+    }
+  });
+});
