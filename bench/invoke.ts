@@ -2,10 +2,13 @@
  * Invocation benches, one command, ratios from the same run:
  *  1. warm: C concurrent clients for D seconds through the activator, and the same load
  *     straight at the pod's /invoke (the baseline): throughput ratio, added p50 and p99;
- *  2. cold: N times, a function at zero invoked once; time to the answer, split into
- *     scale decision + scheduling (request → pod bound), process start (bound → container
- *     running), init (the shim's Init Report) and routing (the rest: probe, EndpointSlice,
- *     activator, forwarding).
+ *  2. cold: N times, a function at zero invoked once, at a random moment (0–1 s after its
+ *     last pod went, so the runs do not keep step with the kubelet's 1 s container relist);
+ *     time to the answer, split into scale decision + scheduling (request → pod bound),
+ *     init (the shim's Init Report) and the rest (sandbox, container and shim start, the
+ *     instance's announcement, forwarding). Beside it, from the same runs: when the kubelet
+ *     reported the pod's address and its container running — what a request waited for
+ *     before instances announced themselves (plus the EndpointSlice behind it).
  *
  *   make bench-invoke        (or: node bench/invoke.ts [clients] [seconds] [coldRuns])
  */
@@ -78,7 +81,10 @@ spec:
   };
 
   // Cold starts, observed through a pod watch with this process's clock.
-  const seen = new Map<string, { created?: number; bound?: number; running?: number; ready?: number }>();
+  const seen = new Map<
+    string,
+    { created?: number; bound?: number; addressed?: number; running?: number; ready?: number }
+  >();
   const watch = await new Watch(kc).watch(
     `/api/v1/namespaces/${ns}/pods`,
     { labelSelector: "updraft.dev/function=cold" },
@@ -86,6 +92,7 @@ spec:
       const now = performance.now();
       const s = seen.get(pod.metadata!.uid!) ?? { created: now };
       if (pod.spec?.nodeName && s.bound === undefined) s.bound = now;
+      if (pod.status?.podIP && s.addressed === undefined) s.addressed = now;
       if (pod.status?.containerStatuses?.[0]?.state?.running && s.running === undefined) s.running = now;
       if (
         pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") &&
@@ -96,7 +103,13 @@ spec:
     },
     () => undefined,
   );
-  const runs: Array<{ total: number; schedule: number; start: number; init: number; routing: number }> = [];
+  const runs: Array<{
+    total: number;
+    schedule: number;
+    init: number;
+    rest: number;
+    kubeletReport: number;
+  }> = [];
   for (let i = 0; i < coldRuns; i++) {
     await waitFor(
       "cold at zero with no pods",
@@ -111,6 +124,9 @@ spec:
       60_000,
       50,
     );
+    // A random moment, as real arrivals are: the last pod's end was seen through the
+    // kubelet's relist, and a request right after it would keep step with the next one.
+    await new Promise((r) => setTimeout(r, Math.random() * 1000));
     seen.clear();
     const t0 = performance.now();
     const r = await fetch(`${base}/v1/namespaces/${ns}/functions/cold/invocations`, {
@@ -122,8 +138,23 @@ spec:
     const s = [...seen.values()][0] ?? {};
     const init = Number(r.headers.get("x-updraft-init-duration-ms") ?? 0);
     const schedule = (s.bound ?? t0) - t0;
-    const start = (s.running ?? s.bound ?? t0) - (s.bound ?? t0);
-    runs.push({ total, schedule, start, init, routing: Math.max(0, total - schedule - start - init) });
+    // The kubelet's report (address and container running) may come after the answer: wait for it.
+    const reported = await waitFor(
+      "the kubelet's report of the pod",
+      async () => {
+        const x = [...seen.values()][0];
+        return x?.addressed !== undefined && x.running !== undefined ? x : undefined;
+      },
+      30_000,
+      10,
+    );
+    runs.push({
+      total,
+      schedule,
+      init,
+      rest: Math.max(0, total - schedule - init),
+      kubeletReport: Math.max(reported.addressed!, reported.running!) - t0,
+    });
     // The autoscaler owns replicas: it puts the function back to zero 2 s after the call.
   }
   watch.abort();
@@ -146,10 +177,12 @@ spec:
     totalMs: { median: med("total"), p90: p90("total") },
     medianSplitMs: {
       decisionAndScheduling: med("schedule"),
-      processStart: med("start"),
       init: med("init"),
-      routing: med("routing"),
+      startAnnounceAndForward: med("rest"),
     },
+    // When the kubelet reported the pod addressed and running, from the request: without the
+    // announcement, the answer came after this (and the EndpointSlice update behind it).
+    kubeletReportMs: { median: med("kubeletReport"), p90: p90("kubeletReport") },
   };
   await deleteNamespace(ns);
   console.log(JSON.stringify({ warm, cold }, null, 2));

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
 import { UpdraftError } from "../lib/errors.ts";
-import type { InstanceAnnouncement } from "../protocol/function-pod.ts";
+import type { InstanceAnnouncement } from "../protocol/announce.ts";
 import { announcedFunction, InstanceAnnouncements } from "./announce.ts";
 
 const UID = "0f8fad5b-d9cb-469f-a165-70867728950e";

@@ -13,7 +13,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { Labels } from "../api/v1alpha1.ts";
 import { UpdraftError } from "../lib/errors.ts";
-import { type InstanceAnnouncement, parseAnnouncement } from "../protocol/function-pod.ts";
+import { type InstanceAnnouncement, parseAnnouncement } from "../protocol/announce.ts";
 
 /**
  * The function ("namespace/name") whose starting instance the announced pod is, or why it

@@ -14,8 +14,8 @@ import { Agent, type Dispatcher, request } from "undici";
 import { ASYNC_LIMIT_BYTES, type AsyncQueue, type EnqueueOptions } from "../async/queue.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import { INSTANCE_ANNOUNCE_PATH } from "../protocol/announce.ts";
 import { edgeError, RETRY_AFTER_SECONDS } from "../protocol/errors.ts";
-import { INSTANCE_ANNOUNCE_PATH } from "../protocol/function-pod.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import {

@@ -22,8 +22,8 @@ import {
   type UpdraftFunction,
 } from "../api/v1alpha1.ts";
 import { shortHash } from "../lib/hash.ts";
+import { announceEnv } from "../protocol/announce.ts";
 import {
-  announceEnv,
   CODE_PACKAGE_DIR,
   CODE_PACKAGE_FILE,
   codeSha256,

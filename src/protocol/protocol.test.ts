@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { announceEnv, INSTANCE_ANNOUNCE_PATH, parseAnnouncement } from "./function-pod.ts";
+import { announceEnv, INSTANCE_ANNOUNCE_PATH, parseAnnouncement } from "./announce.ts";
 import { cosEventName, cosRecord, recordMatches, type S3Record } from "./storage-events.ts";
 import { IDEMPOTENCY_KEY_PATTERN, requestIdForKey } from "./triggers.ts";
 

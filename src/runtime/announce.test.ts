@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
-import type { InstanceAnnouncement } from "../protocol/function-pod.ts";
+import type { InstanceAnnouncement } from "../protocol/announce.ts";
 import { announceInstance } from "./announce.ts";
 
 const announcement: InstanceAnnouncement = {

@@ -4,7 +4,7 @@
  * once, not after the kubelet reports the pod's address. Best effort: an announcement that
  * does not get through costs nothing but that head start — the EndpointSlice path remains.
  */
-import type { InstanceAnnouncement } from "../protocol/function-pod.ts";
+import type { InstanceAnnouncement } from "../protocol/announce.ts";
 
 export interface AnnounceOptions {
   url: string;

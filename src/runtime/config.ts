@@ -3,7 +3,7 @@
  * into the pod template (fail fast, naming the key).
  */
 import { UpdraftError } from "../lib/errors.ts";
-import { AnnounceEnv, type InstanceAnnouncement, parseAnnouncement } from "../protocol/function-pod.ts";
+import { AnnounceEnv, type InstanceAnnouncement, parseAnnouncement } from "../protocol/announce.ts";
 import type { ShimConfig } from "./shim.ts";
 
 function num(source: NodeJS.ProcessEnv, key: string, def?: number): number {

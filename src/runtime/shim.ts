@@ -7,7 +7,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { dirname, join } from "node:path";
-import { AnnounceEnv } from "../protocol/function-pod.ts";
+import { AnnounceEnv } from "../protocol/announce.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { SPECIALISE_PATH, type SpecialiseRequest } from "../protocol/pool.ts";
 import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../protocol/triggers.ts";

@@ -17,7 +17,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import { join } from "node:path";
-import { AnnounceEnv } from "../protocol/function-pod.ts";
+import { AnnounceEnv } from "../protocol/announce.ts";
 import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
 import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";

@@ -37,7 +37,7 @@ import {
 import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
 import { AutoscalerPaths } from "../../protocol/activity.ts";
-import { INSTANCE_ANNOUNCE_PATH } from "../../protocol/function-pod.ts";
+import { INSTANCE_ANNOUNCE_PATH } from "../../protocol/announce.ts";
 import { UpdraftHeaders } from "../../protocol/headers.ts";
 import { POOL_LABEL } from "../../protocol/pool.ts";
 
