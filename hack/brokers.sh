@@ -258,7 +258,9 @@ start_kafka() {
 kafka_ready() {
   local off
   off=$(cat "$run/kafka.logoffset" 2>/dev/null || echo 0)
-  tail -c +"$((off + 1))" "$logs/kafka.log" | grep -q 'Kafka Server started' && tcp_open "$bridge_ip" "$kafka_port"
+  # Not `tail | grep -q`: under pipefail, grep leaving at its first match kills tail with
+  # SIGPIPE when the log is long (a second `make up` while Kafka runs), and the pipeline fails.
+  grep -q 'Kafka Server started' <(tail -c +"$((off + 1))" "$logs/kafka.log") && tcp_open "$bridge_ip" "$kafka_port"
 }
 
 start_rabbitmq() {
