@@ -281,10 +281,15 @@ done`,
   });
 
   it("an instance announcement the API server does not back is refused with a code, and nothing is routed to it", async () => {
-    const pod = (
-      await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=node-hello" })
-    ).items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp);
-    assert.ok(pod, "node-hello has an instance (the test before woke it)");
+    const pod = await waitFor(
+      "node-hello's instance, as the kubelet reports it",
+      async () =>
+        (
+          await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=node-hello" })
+        ).items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp),
+      30_000,
+      100,
+    );
     const announce = (body: unknown) =>
       fetch(`${base}/internal/instances`, {
         method: "POST",
@@ -398,8 +403,17 @@ done`,
     const r = await invoke("facts");
     assert.equal(r.status, 200, r.body);
     assert.deepEqual(r.json, { uid: 10001, root: "Read-only file system", tmp: 1, api: "10.96.0.1" });
-    const pod = (await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=facts" }))
-      .items[0]!;
+    // The answer may come before the kubelet reports the container (the instance announced
+    // itself): wait for its report.
+    const pod = await waitFor(
+      "the kubelet's report of the facts pod",
+      async () =>
+        (
+          await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=facts" })
+        ).items.find((p) => p.status?.containerStatuses?.[0]?.imageID),
+      30_000,
+      100,
+    );
     const status = pod.status!.containerStatuses![0]!;
     assert.match(status.imageID, /^localhost:5000\/updraft\/runtime-python3\.11@sha256:[0-9a-f]{64}$/);
     const c = pod.spec!.containers[0]!;
