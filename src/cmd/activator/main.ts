@@ -16,6 +16,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Counter, Histogram } from "prom-client";
 import { ActivationNotifier } from "../../activator/activation.ts";
 import { InstanceAnnouncements } from "../../activator/announce.ts";
+import { kubePodReader, relayToPeers } from "../../activator/announce-io.ts";
 import { HttpRoutes } from "../../activator/http-trigger.ts";
 import { WarmPool } from "../../activator/pool.ts";
 import { kubeAdopter, specialiseOverHttp } from "../../activator/pool-io.ts";
@@ -27,7 +28,7 @@ import { Dispatcher } from "../../async/dispatcher.ts";
 import { parseDelays } from "../../async/policy.ts";
 import { AsyncQueue } from "../../async/queue.ts";
 import { envInt, envPort, envString } from "../../lib/env.ts";
-import { isNotFound, UpdraftError } from "../../lib/errors.ts";
+import { UpdraftError } from "../../lib/errors.ts";
 import {
   loadKubeConfig,
   makeFunctionInformer,
@@ -37,7 +38,6 @@ import {
 import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
 import { AutoscalerPaths } from "../../protocol/activity.ts";
-import { INSTANCE_ANNOUNCE_PATH } from "../../protocol/announce.ts";
 import { UpdraftHeaders } from "../../protocol/headers.ts";
 import { POOL_LABEL } from "../../protocol/pool.ts";
 
@@ -248,30 +248,14 @@ async function main(): Promise<void> {
     registers: [registry],
   });
   server.instances = new InstanceAnnouncements({
-    readPod: async (namespace, name) => {
-      try {
-        return await core.readNamespacedPod({ namespace, name });
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      }
-    },
+    readPod: kubePodReader(core),
     announce: (key, ip, uid) => table.announce(key, ip, uid),
-    relay: (body) => {
-      for (const peer of replicas.list()) {
-        if (peer === myIP) continue;
-        fetch(`http://${peer}:${apiPort}${INSTANCE_ANNOUNCE_PATH}`, {
-          method: "POST",
-          body: new Uint8Array(body),
-          headers: { "content-type": "application/json", [UpdraftHeaders.relayed]: "true" },
-          signal: AbortSignal.timeout(1000),
-        })
-          .then((r) => r.arrayBuffer())
-          .catch((err: unknown) =>
-            log.debug("passing an announcement on failed", { peer, err: String(err) }),
-          );
-      }
-    },
+    relay: relayToPeers(
+      () => replicas.list(),
+      myIP,
+      apiPort,
+      (peer, err) => log.debug("passing an announcement on failed", { peer, err: String(err) }),
+    ),
     count: (outcome) => announcements.inc({ outcome }),
   });
   await server.listen(apiPort);
