@@ -32,7 +32,7 @@
  *   above busy (arrivals outrun the few ready instances), a backlog being worked off below
  *   it (busy catches up on old arrivals) — but on its way from one to the other an open
  *   loop passes through R × D = busy on its way (seen: a step to 6 instances asked for
- *   26), so held and busy must also have stayed level over those seconds (a loop's
+ *   26), so held must also have stayed level over those seconds (a loop's
  *   clients stay; a queue grows or drains), and the decision uses it only when no
  *   instance is starting.
  */
@@ -142,28 +142,24 @@ export class ConcurrencyWindows {
   }
 
   /**
-   * Held and busy stayed level, second by second, over the last span seconds (within
-   * ±15 % of each other): a loop's clients stay in the system, where an open loop's queue
-   * grows (a cold start) or shrinks (a backlog worked off) — and a step to 6 instances
-   * passes through R × D = busy on the way, with its queue draining 14, 12, 10.
+   * Held stayed level, second by second, over the last span seconds (within ±15 % of each
+   * other): a loop's clients stay in the system, where an open loop's queue grows (a cold
+   * start) or shrinks (a backlog worked off) — and a step to 6 instances passes through
+   * R × D = busy on the way, with its queue draining 14, 12, 10. Busy need not be level:
+   * it rises with each instance that joins a loop (seen: a loop whose instances came one by
+   * one, every 2–3 s, never had 3 level seconds of busy and was never seen as a loop).
    */
   private steady(now: number, span: number): boolean {
     const held: number[] = [];
-    const busy: number[] = [];
     for (let s = now - span + 1; s <= now; s++) {
       let h = 0;
-      let b = 0;
       for (const v of this.seconds.get(s)?.values() ?? []) {
         if (v.coveredSeconds <= 0) continue;
         h += v.heldSeconds / v.coveredSeconds;
-        b += v.busySeconds / v.coveredSeconds;
       }
       held.push(h);
-      busy.push(b);
     }
-    const level = (xs: number[]) =>
-      xs.length > 0 && Math.min(...xs) > 0 && Math.max(...xs) <= LEVEL_RATIO * Math.min(...xs);
-    return level(held) && level(busy);
+    return held.length > 0 && Math.min(...held) > 0 && Math.max(...held) <= LEVEL_RATIO * Math.min(...held);
   }
 
   /**
