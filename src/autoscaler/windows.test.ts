@@ -107,6 +107,14 @@ describe("ConcurrencyWindows", () => {
       w.record("a", sample({ held: 10, ...x, durationMs: 500 }), s * 1000);
     assert.equal(w.average(6000, 2500).closedLoopConcurrency, 10);
   });
+  it("a loop is seen at a tick that comes before this second's reports: a second with none is no second of zero", () => {
+    // 10 clients on 2 instances, reports in seconds 0–4; the decision at 5.2 s, before any
+    // report of second 5 arrived.
+    const w = new ConcurrencyWindows();
+    for (let s = 0; s < 5; s++)
+      w.record("a", sample({ arrivals: 4, held: 10, busy: 2, durationMs: 500 }), s * 1000 + 900);
+    assert.equal(w.average(6000, 5200).closedLoopConcurrency, 10);
+  });
   it("a loop with enough instances waits for none: held = busy = R·D", () => {
     // The same 10 clients on 15 instances: nothing waits, concurrency 10 (15 at 0.7: stays).
     const w = new ConcurrencyWindows();

@@ -153,13 +153,22 @@ export class ConcurrencyWindows {
     const held: number[] = [];
     for (let s = now - span + 1; s <= now; s++) {
       let h = 0;
+      let reported = false;
       for (const v of this.seconds.get(s)?.values() ?? []) {
         if (v.coveredSeconds <= 0) continue;
         h += v.heldSeconds / v.coveredSeconds;
+        reported = true;
       }
-      held.push(h);
+      // A second no report has reached yet (the current one, when the decision comes early
+      // in it) says nothing; read as held 0 it made a loop look unsteady at every tick that
+      // came before the activators' reports.
+      if (reported) held.push(h);
     }
-    return held.length > 0 && Math.min(...held) > 0 && Math.max(...held) <= LEVEL_RATIO * Math.min(...held);
+    return (
+      held.length >= Math.min(2, span) &&
+      Math.min(...held) > 0 &&
+      Math.max(...held) <= LEVEL_RATIO * Math.min(...held)
+    );
   }
 
   /**
