@@ -65,20 +65,6 @@ describe("decideReplicas", () => {
       want: [15, "PanicScaleUp"],
     },
     {
-      why: "the same loop where two activators share 3 instances of perInstance 1: 2.48 busy of 3 (83 %, each backs off an instance the other filled) is still every slot taken → 15",
-      in: input({
-        replicas: 3,
-        readyReplicas: 3,
-        stableConcurrency: 2.41,
-        panicConcurrency: 2.41,
-        stableClosedLoopConcurrency: 5,
-        panicClosedLoopConcurrency: 9.99,
-        recentBusy: 2.48,
-        spec: { perInstance: 1 },
-      }),
-      want: [15, "PanicScaleUp"],
-    },
-    {
       why: "the same windows while instances start (4 ready of 6): the waiting is a cold start's, R·D = 4 decides (6 stays)",
       in: input({
         replicas: 6,

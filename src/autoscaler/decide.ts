@@ -78,14 +78,11 @@ export const MAX_SCALE_DOWN_RATE = 2;
  */
 export const TOLERANCE = 0.1;
 /**
- * Every slot taken: requests on instances at least 75 % of ready × perInstance over the
- * last 3 s. A closed loop leaves a slot free between an answer and the next request it
- * gets, and with two activators sharing instances of perInstance 1 also while one of them
- * backs off an instance the other filled: 10 clients on 2 instances of a 0.5 s function
- * read 1.97 busy of 2 on one machine, 2.48 of 3 and 3.29 of 4 (82–83 %) on another. A
- * steady open load with a slot free reads 2 of 3 (67 %), and is no loop.
+ * Every slot taken: requests on instances at least 85 % of ready × perInstance over the
+ * last 3 s. (A closed loop leaves a slot free only between an answer and the client's next
+ * request: 10 clients on 2 instances of a 0.5 s function read about 1.97 busy of 2.)
  */
-export const SATURATED = 0.75;
+export const SATURATED = 0.85;
 
 export function decideReplicas(i: ScaleInput): ScaleDecision {
   const s = i.spec;
@@ -96,20 +93,19 @@ export function decideReplicas(i: ScaleInput): ScaleDecision {
   const clamp = (n: number) => Math.max(floor, Math.min(n, ceiling));
   const target = s.perInstance * s.targetUtilization;
 
-  // Requests that wait while every wanted instance serves and every slot on them is taken
-  // are waiting for capacity, not for a cold start: in a closed loop they are the demand
-  // (10 clients on 2 instances of 2, both full → 10, not 2). While instances start, waiting
-  // is a cold start's — and the slots of the wanted instances are not all taken, the
-  // starting ones having none; while slots are free, waiting is a moment's (an instance
-  // that answered "at capacity" to another activator, a request between two attempts) —
-  // seen: a steady open load on 3 instances, 2 of them busy, read as a loop and asked for
-  // 10. The slots are counted on the wanted instances, not on those the kubelet reports
-  // ready: an instance serves once it announces itself, a second or two before that report
-  // (seen: a loop whose instances each served ~1.5 s before they were Ready never looked
-  // settled, and crept up one instance per 3 s).
-  const wanted = Math.max(i.replicas, i.readyReplicas);
-  const closedLoop =
-    wanted > 0 && i.recentBusy !== undefined && i.recentBusy >= SATURATED * wanted * s.perInstance;
+  // Requests that wait while every wanted instance is ready and every slot on them is
+  // taken are waiting for capacity, not for a cold start: in a closed loop they are the
+  // demand (10 clients on 2 ready instances of 2, both full → 10, not 2). While instances
+  // start, waiting is a cold start's; while slots are free, waiting is a moment's (an
+  // instance that answered "at capacity" to another activator, a request between two
+  // attempts) — seen: a steady open load on 3 instances, 2 of them busy, read as a loop
+  // and asked for 10.
+  const settled = i.replicas > 0 && i.readyReplicas >= i.replicas;
+  const saturated =
+    i.recentBusy !== undefined &&
+    i.readyReplicas > 0 &&
+    i.recentBusy >= SATURATED * i.readyReplicas * s.perInstance;
+  const closedLoop = settled && saturated;
   const stableC = closedLoop
     ? Math.max(i.stableConcurrency, i.stableClosedLoopConcurrency ?? 0)
     : i.stableConcurrency;

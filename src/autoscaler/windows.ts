@@ -32,7 +32,7 @@
  *   above busy (arrivals outrun the few ready instances), a backlog being worked off below
  *   it (busy catches up on old arrivals) — but on its way from one to the other an open
  *   loop passes through R × D = busy on its way (seen: a step to 6 instances asked for
- *   26), so held must also have stayed level over those seconds (a loop's
+ *   26), so held and busy must also have stayed level over those seconds (a loop's
  *   clients stay; a queue grows or drains), and the decision uses it only when no
  *   instance is starting.
  */
@@ -142,33 +142,39 @@ export class ConcurrencyWindows {
   }
 
   /**
-   * Held stayed level, second by second, over the last span seconds (within ±15 % of each
-   * other): a loop's clients stay in the system, where an open loop's queue grows (a cold
-   * start) or shrinks (a backlog worked off) — and a step to 6 instances passes through
-   * R × D = busy on the way, with its queue draining 14, 12, 10. Busy need not be level:
-   * it rises with each instance that joins a loop (seen: a loop whose instances came one by
-   * one, every 2–3 s, never had 3 level seconds of busy and was never seen as a loop).
+   * Held and busy stayed level, second by second, over the last span seconds (within
+   * ±15 % of each other): a loop's clients stay in the system, where an open loop's queue
+   * grows (a cold start) or shrinks (a backlog worked off) — and a step to 6 instances
+   * passes through R × D = busy on the way, with its queue draining 14, 12, 10. (Busy level
+   * too: a step whose queue stands still for 3 s while its instances come up — R × D = 4,
+   * held 11 on 4 instances, the 5th joining — is told from a loop only by the instances'
+   * work changing under it; without this a step asked for 20 of 6.)
    */
   private steady(now: number, span: number): boolean {
     const held: number[] = [];
+    const busy: number[] = [];
     for (let s = now - span + 1; s <= now; s++) {
       let h = 0;
+      let b = 0;
       let reported = false;
       for (const v of this.seconds.get(s)?.values() ?? []) {
         if (v.coveredSeconds <= 0) continue;
         h += v.heldSeconds / v.coveredSeconds;
+        b += v.busySeconds / v.coveredSeconds;
         reported = true;
       }
       // A second no report has reached yet (the current one, when the decision comes early
-      // in it) says nothing; read as held 0 it made a loop look unsteady at every tick that
-      // came before the activators' reports.
-      if (reported) held.push(h);
+      // in it) says nothing; read as 0 it made a loop look unsteady at every tick that came
+      // before the activators' reports.
+      if (!reported) continue;
+      held.push(h);
+      busy.push(b);
     }
-    return (
-      held.length >= Math.min(2, span) &&
-      Math.min(...held) > 0 &&
-      Math.max(...held) <= LEVEL_RATIO * Math.min(...held)
-    );
+    const level = (xs: number[]) =>
+      xs.length >= Math.min(2, span) &&
+      Math.min(...xs) > 0 &&
+      Math.max(...xs) <= LEVEL_RATIO * Math.min(...xs);
+    return level(held) && level(busy);
   }
 
   /**
