@@ -3,7 +3,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 import type { InstanceAnnouncement } from "../protocol/announce.ts";
-import { announceInstance } from "./announce.ts";
+import { announceInstance, postJson } from "./announce.ts";
 
 const announcement: InstanceAnnouncement = {
   namespace: "team-a",
@@ -28,11 +28,8 @@ async function activator(statuses: number[]) {
   return { url, bodies, close: () => server.close() };
 }
 
-const post = async (url: string, body: string) => {
-  const r = await fetch(url, { method: "POST", body, headers: { "content-type": "application/json" } });
-  await r.arrayBuffer();
-  return r.status;
-};
+// The shim's own POST (node:http), against the real server.
+const post = (url: string, body: string) => postJson(url, body, 1000);
 
 describe("announceInstance", () => {
   it("waits until the shim is ready, then posts the announcement once", async () => {
@@ -64,6 +61,14 @@ describe("announceInstance", () => {
     a.close();
     assert.equal(outcome, "announced");
     assert.equal(a.bodies.length, 3);
+  });
+  it("postJson: a server that never answers is an error after the time-out, not a hang", async () => {
+    const server = createServer(() => undefined);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    await assert.rejects(postJson(url, "{}", 100), /no answer within 100 ms/);
+    server.closeAllConnections();
+    server.close();
   });
   it("stops at a refusal (403): trying again cannot help", async () => {
     const a = await activator([403]);

@@ -6,7 +6,7 @@
  */
 import { resolve } from "node:path";
 import { POOL_ENV } from "../../protocol/pool.ts";
-import { announceInstance } from "../../runtime/announce.ts";
+import { announceInstance, postJson } from "../../runtime/announce.ts";
 import { announceConfigFromEnv, shimConfigFromEnv } from "../../runtime/config.ts";
 import { Shim } from "../../runtime/shim.ts";
 import { WebShim } from "../../runtime/web.ts";
@@ -38,16 +38,7 @@ async function main(): Promise<void> {
       ...announce,
       isReady: () => shim.ready,
       withinMs: cfg.initTimeoutMs,
-      post: async (url, body) => {
-        const r = await fetch(url, {
-          method: "POST",
-          body,
-          headers: { "content-type": "application/json" },
-          signal: AbortSignal.timeout(1000),
-        });
-        await r.arrayBuffer();
-        return r.status;
-      },
+      post: (url, body) => postJson(url, body, 1000),
     });
     if (outcome !== "announced") console.error(`updraft-runtime: announcing this instance: ${outcome}`);
   }
