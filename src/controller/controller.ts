@@ -23,7 +23,7 @@ import {
   type UpdraftTrigger,
   VERSION,
 } from "../api/v1alpha1.ts";
-import { errorMessage, isPermanent } from "../lib/errors.ts";
+import { errorMessage, isNamespaceTerminating, isPermanent } from "../lib/errors.ts";
 import { keyOf, makeFunctionInformer, makeResilientInformer, type ResilientInformer } from "../lib/kube.ts";
 import type { Logger } from "../lib/logger.ts";
 import { runWorkers, WorkQueue } from "../lib/workqueue.ts";
@@ -34,6 +34,12 @@ import { ApiEventRecorder } from "./events.ts";
 import { FunctionReconciler } from "./function-reconciler.ts";
 import { PoolReconciler } from "./pool-reconciler.ts";
 import { TriggerReconciler } from "./trigger-reconciler.ts";
+
+/**
+ * Errors a reconcile is not retried for: permanent ones (a malformed spec), and a namespace
+ * being deleted, where nothing can be created and the object goes with it.
+ */
+const notRetried = (err: unknown): boolean => isPermanent(err) || isNamespaceTerminating(err);
 
 export class Controller {
   private readonly functions: ResilientInformer<UpdraftFunction>;
@@ -247,21 +253,21 @@ export class Controller {
         this.cfg.workers,
         (k) => this.timed("function", k, this.fnReconciler),
         this.onError("function"),
-        isPermanent,
+        notRetried,
       ),
       runWorkers(
         this.trigQueue,
         workers,
         (k) => this.timed("trigger", k, this.trigReconciler),
         this.onError("trigger"),
-        isPermanent,
+        notRetried,
       ),
       runWorkers(
         this.poolQueue,
         1,
         (k) => this.timed("pool", k, this.poolReconciler),
         this.onError("pool"),
-        isPermanent,
+        notRetried,
       ),
     ]);
   }
@@ -299,7 +305,8 @@ export class Controller {
   private onError(kind: string) {
     return (key: string, err: unknown, retryInMs: number | undefined) => {
       const fields = { kind, key, retryInMs, err: errorMessage(err), code: (err as { code?: unknown }).code };
-      if (retryInMs === undefined) this.log.error("reconcile failed permanently", fields);
+      if (isNamespaceTerminating(err)) this.log.info("namespace is being deleted; not retried", fields);
+      else if (retryInMs === undefined) this.log.error("reconcile failed permanently", fields);
       else this.log.warn("reconcile failed; will retry", fields);
     };
   }

@@ -30,6 +30,18 @@ export function apiStatus(err: unknown): number | undefined {
 }
 
 export const isNotFound = (err: unknown): boolean => apiStatus(err) === 404;
+
+/**
+ * The API server refused to create something in a namespace that is being deleted (403,
+ * cause NamespaceTerminating). Nothing created there can last, and what asked for it goes
+ * with the namespace: retrying only fills the log until it is gone.
+ */
+export function isNamespaceTerminating(err: unknown): boolean {
+  if (apiStatus(err) !== 403) return false;
+  const body = (err as { body?: unknown }).body;
+  const text = typeof body === "string" ? body : JSON.stringify(body ?? "");
+  return text.includes('"NamespaceTerminating"');
+}
 export const isConflict = (err: unknown): boolean => apiStatus(err) === 409;
 export const isAlreadyExists = (err: unknown): boolean => apiStatus(err) === 409;
 
