@@ -502,7 +502,6 @@ export class ActivatorServer {
     }
   }
 
-  /** GET /v1/namespaces/{ns}/invocations/{requestId}: the invocation's record. */
   /** A starting instance says where it is (activator/announce.ts): 202 once taken. */
   private async acceptAnnouncement(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
@@ -516,6 +515,7 @@ export class ActivatorServer {
     }
   }
 
+  /** GET /v1/namespaces/{ns}/invocations/{requestId}: the invocation's record. */
   private async getInvocation(res: ServerResponse, ns: string, requestId: string): Promise<void> {
     try {
       if (!this.queue) throw new UpdraftError("QueueUnavailable", "the async queue is not connected yet");
