@@ -18,11 +18,15 @@ function fn(name: string, concurrency: Record<string, number> = {}): UpdraftFunc
   } as UpdraftFunction;
 }
 
-function slice(name: string, ready: string[]): V1EndpointSlice {
+/** A function's slice: ready addresses, and starting ones (listed, not ready yet). */
+function slice(name: string, ready: string[], starting: string[] = []): V1EndpointSlice {
   return {
     addressType: "IPv4",
     metadata: { name: `fn-${name}-x`, namespace: "ns", labels: { "updraft.dev/function": name } },
-    endpoints: ready.map((ip) => ({ addresses: [ip], conditions: { ready: true } })),
+    endpoints: [
+      ...ready.map((ip) => ({ addresses: [ip], conditions: { ready: true } })),
+      ...starting.map((ip) => ({ addresses: [ip], conditions: { ready: false } })),
+    ],
   };
 }
 
@@ -290,14 +294,7 @@ describe("FunctionTable, instances that announce themselves", () => {
     table.announce("ns/f", "10.0.0.7", "uid-1");
     await settle();
     // The kubelet's report arrives: the slice lists the address, not ready yet (readiness period).
-    table.applyEndpointSlice(
-      {
-        addressType: "IPv4",
-        metadata: { name: "fn-f-x", namespace: "ns", labels: { "updraft.dev/function": "f" } },
-        endpoints: [{ addresses: ["10.0.0.7"], conditions: { ready: false } }],
-      },
-      false,
-    );
+    table.applyEndpointSlice(slice("f", [], ["10.0.0.7"]), false);
     assert.deepEqual(
       table.get("ns", "f")!.instances.map((i) => i.ip),
       ["10.0.0.7"],

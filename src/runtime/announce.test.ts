@@ -31,36 +31,41 @@ async function activator(statuses: number[]) {
 // The shim's own POST (node:http), against the real server.
 const post = (url: string, body: string) => postJson(url, body, 1000);
 
-describe("announceInstance", () => {
-  it("waits until the shim is ready, then posts the announcement once", async () => {
-    const a = await activator([202]);
-    let ready = false;
-    setTimeout(() => {
-      ready = true;
-    }, 50);
-    const outcome = await announceInstance({
-      url: a.url,
-      announcement,
-      isReady: () => ready,
-      withinMs: 5000,
-      post,
-    });
-    a.close();
-    assert.equal(outcome, "announced");
-    assert.deepEqual(a.bodies, [announcement], "one POST, after ready, with the pod's name, UID and address");
-  });
-  it("tries again while the activator answers 5xx (its Service has no ready replica yet)", async () => {
-    const a = await activator([503, 502]);
+/** Announces to a real server answering `statuses` in turn; the outcome and what it received. */
+async function announceTo(
+  statuses: number[],
+  opts: Partial<Parameters<typeof announceInstance>[0]> = {},
+): Promise<{ outcome: string; bodies: unknown[] }> {
+  const a = await activator(statuses);
+  try {
     const outcome = await announceInstance({
       url: a.url,
       announcement,
       isReady: () => true,
       withinMs: 5000,
       post,
+      ...opts,
     });
+    return { outcome, bodies: a.bodies };
+  } finally {
     a.close();
+  }
+}
+
+describe("announceInstance", () => {
+  it("waits until the shim is ready, then posts the announcement once", async () => {
+    let ready = false;
+    setTimeout(() => {
+      ready = true;
+    }, 50);
+    const { outcome, bodies } = await announceTo([202], { isReady: () => ready });
     assert.equal(outcome, "announced");
-    assert.equal(a.bodies.length, 3);
+    assert.deepEqual(bodies, [announcement], "one POST, after ready, with the pod's name, UID and address");
+  });
+  it("tries again while the activator answers 5xx (its Service has no ready replica yet)", async () => {
+    const { outcome, bodies } = await announceTo([503, 502]);
+    assert.equal(outcome, "announced");
+    assert.equal(bodies.length, 3);
   });
   it("postJson: a server that never answers is an error after the time-out, not a hang", async () => {
     const server = createServer(() => undefined);
@@ -71,34 +76,21 @@ describe("announceInstance", () => {
     server.close();
   });
   it("stops at a refusal (403): trying again cannot help", async () => {
-    const a = await activator([403]);
-    const outcome = await announceInstance({
-      url: a.url,
-      announcement,
-      isReady: () => true,
-      withinMs: 5000,
-      post,
-    });
-    a.close();
+    const { outcome, bodies } = await announceTo([403]);
     assert.equal(outcome, "refused");
-    assert.equal(a.bodies.length, 1);
+    assert.equal(bodies.length, 1);
   });
   it("gives up when the shim is not ready in time, and posts nothing", async () => {
-    const a = await activator([]);
     const clock = { t: 0 };
-    const outcome = await announceInstance({
-      url: a.url,
-      announcement,
+    const { outcome, bodies } = await announceTo([], {
       isReady: () => false,
       withinMs: 1000,
-      post,
       now: () => clock.t,
       sleep: async (ms) => {
         clock.t += ms;
       },
     });
-    a.close();
     assert.equal(outcome, "gave-up");
-    assert.equal(a.bodies.length, 0);
+    assert.equal(bodies.length, 0);
   });
 });

@@ -100,6 +100,17 @@ export interface InvokeResult {
 export const RESULT_LIMIT_BYTES = 6 * 1024 * 1024;
 
 /** SCF's error body: {errorCode, errorMessage, errorType, stackTrace}. */
+/**
+ * A shim's /readyz answer (the Event shim's and the Web shim's): 200 or 503, with the pod's
+ * UID when it has one — the activator serves an announced address only once it answers as
+ * that pod.
+ */
+export function answerReadyz(res: ServerResponse, ready: boolean, env: Record<string, string>): void {
+  const uid = env[AnnounceEnv.uid];
+  res.writeHead(ready ? 200 : 503, uid ? { [UpdraftHeaders.podUid]: uid } : {});
+  res.end(ready ? "ok" : "not ready");
+}
+
 export function errorBody(code: number, message: string, type: string, stackTrace = ""): Buffer {
   return Buffer.from(JSON.stringify({ errorCode: code, errorMessage: message, errorType: type, stackTrace }));
 }
@@ -497,10 +508,7 @@ export class Shim {
       return;
     }
     if (path === "/readyz") {
-      // The pod's UID: the activator serves an announced address only once it answers as that pod.
-      const uid = this.cfg.env[AnnounceEnv.uid];
-      res.writeHead(this.ready ? 200 : 503, uid ? { [UpdraftHeaders.podUid]: uid } : {});
-      res.end(this.ready ? "ok" : "not ready");
+      answerReadyz(res, this.ready, this.cfg.env);
       return;
     }
     if (path === SPECIALISE_PATH && req.method === "POST" && this.pool) {

@@ -17,7 +17,6 @@ import {
   type ServerResponse,
 } from "node:http";
 import { join } from "node:path";
-import { AnnounceEnv } from "../protocol/announce.ts";
 import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
 import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
@@ -27,7 +26,7 @@ import { MEMORY_SAMPLE_MS, readMemoryByGroup } from "./memory.ts";
 import { prepareCode } from "./pull-code.ts";
 import { scfHeaders } from "./scf-headers.ts";
 import { billedMs, endLine, reportLine, startLine } from "./scf-log.ts";
-import { errorBody, type ShimConfig } from "./shim.ts";
+import { answerReadyz, errorBody, type ShimConfig } from "./shim.ts";
 
 /** Headers of the incoming request the function's server gets: all but hop-by-hop and ours. */
 export function forwardedRequestHeaders(h: IncomingMessage["headers"]): Record<string, string | string[]> {
@@ -164,10 +163,7 @@ export class WebShim {
       return;
     }
     if (path === "/readyz") {
-      // The pod's UID: the activator serves an announced address only once it answers as that pod.
-      const uid = this.cfg.env[AnnounceEnv.uid];
-      res.writeHead(this.ready ? 200 : 503, uid ? { [UpdraftHeaders.podUid]: uid } : {});
-      res.end(this.ready ? "ok" : "not ready");
+      answerReadyz(res, this.ready, this.cfg.env);
       return;
     }
     if (!url.startsWith(`${WEB_PATH_PREFIX}/`)) {

@@ -14,6 +14,8 @@ import { after, before, describe, it } from "node:test";
 import {
   applyYaml,
   apps,
+  componentMetric,
+  componentPodIPs,
   core,
   deleteNamespace,
   getFunction,
@@ -96,33 +98,9 @@ async function replicas(name: string): Promise<number> {
   return (await apps.readNamespacedDeployment({ name: `fn-${name}`, namespace: ns })).spec?.replicas ?? -1;
 }
 
-/** The activators' pod addresses. */
-async function activatorIPs(): Promise<string[]> {
-  const pods = await core.listNamespacedPod({
-    namespace: "updraft-system",
-    labelSelector: "app.kubernetes.io/name=updraft-activator",
-  });
-  return pods.items
-    .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp && p.status.phase === "Running")
-    .map((p) => p.status!.podIP!);
-}
-
-/** Instance announcements of an outcome, summed over the activators' /metrics. */
-async function activatorAnnouncements(outcome: string): Promise<number> {
-  let sum = 0;
-  for (const ip of await activatorIPs()) {
-    const text = await (await fetch(`http://${ip}:9090/metrics`)).text();
-    const line = text
-      .split("\n")
-      .find(
-        (l) =>
-          l.startsWith("updraft_activator_instance_announcements_total") &&
-          l.includes(`outcome="${outcome}"`),
-      );
-    if (line) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return sum;
-}
+/** Instance announcements of an outcome, summed over the activators. */
+const activatorAnnouncements = (outcome: string) =>
+  componentMetric("activator", "updraft_activator_instance_announcements_total", { outcome });
 
 describe("end to end", () => {
   before(async () => {
@@ -267,7 +245,7 @@ done`,
     );
     // The instance announced itself, and every activator took it (one first-hand, the
     // others passed on): the cold request did not wait for the kubelet's report.
-    const activators = (await activatorIPs()).length;
+    const activators = (await componentPodIPs("activator")).length;
     await waitFor(
       "every activator took the new instance's announcement",
       async () => (await activatorAnnouncements("accepted")) - announcedBefore >= activators,

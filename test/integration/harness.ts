@@ -337,6 +337,38 @@ export async function installFullUpdraft(
   return `http://${svc.spec!.clusterIP}:8080`;
 }
 
+/** The addresses of a component's running pods (app.kubernetes.io/name=updraft-{component}). */
+export async function componentPodIPs(component: string): Promise<string[]> {
+  const pods = await core.listNamespacedPod({
+    namespace: SYSTEM_NAMESPACE,
+    labelSelector: `app.kubernetes.io/name=updraft-${component}`,
+  });
+  return pods.items
+    .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp && p.status.phase === "Running")
+    .map((p) => p.status!.podIP!);
+}
+
+/**
+ * A metric summed over a component's running pods (their /metrics on 9090), over the
+ * series whose labels include every pair of `labels`; 0 when none has it.
+ */
+export async function componentMetric(
+  component: string,
+  metric: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  let sum = 0;
+  for (const ip of await componentPodIPs(component)) {
+    const text = await (await fetch(`http://${ip}:9090/metrics`)).text();
+    for (const line of text.split("\n")) {
+      if (!line.startsWith(`${metric}{`) && !line.startsWith(`${metric} `)) continue;
+      if (wanted.every((w) => line.includes(w))) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+    }
+  }
+  return sum;
+}
+
 /** The bundled NATS's client URL (its ClusterIP), for tests that look into the queue. */
 export async function natsUrl(): Promise<string> {
   const svc = await core.readNamespacedService({ name: "updraft-nats", namespace: SYSTEM_NAMESPACE });

@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import {
   applyYaml,
   apps,
+  componentMetric,
   core,
   deleteNamespace,
   installFullUpdraft,
@@ -62,19 +63,8 @@ function steadyLoad(name: string, rate: number, duration: number): { stop: () =>
   };
 }
 
-async function autoscalerMetric(metric: string, fn: string): Promise<number> {
-  const pod = (
-    await core.listNamespacedPod({
-      namespace: "updraft-system",
-      labelSelector: "app.kubernetes.io/name=updraft-autoscaler",
-    })
-  ).items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp);
-  const text = await (await fetch(`http://${pod!.status!.podIP}:9090/metrics`)).text();
-  const line = text
-    .split("\n")
-    .find((l) => l.startsWith(metric) && l.includes(`function="${fn}"`) && l.includes(`namespace="${ns}"`));
-  return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
-}
+const autoscalerMetric = (metric: string, fn: string) =>
+  componentMetric("autoscaler", metric, { namespace: ns, function: fn });
 
 describe("scaling", () => {
   before(async () => {
