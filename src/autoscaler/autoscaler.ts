@@ -251,6 +251,7 @@ export class Autoscaler {
       stableClosedLoopConcurrency: stableView.closedLoopConcurrency,
       panicClosedLoopConcurrency: panicView.closedLoopConcurrency,
       recentBusy: panicView.recentBusy,
+      arrivalsFollowInstances: panicView.arrivalsFollowInstances,
       lastActivityMs: a.lastActivityMs,
       inFlight: a.inFlight,
       activationRequested: a.activationRequested,
@@ -283,6 +284,8 @@ export class Autoscaler {
         panicRate: Number(panicView.rate.toFixed(2)),
         panicHeld: Number(panicView.held.toFixed(2)),
         panicBusy: Number(panicView.busy.toFixed(2)),
+        closedLoopConcurrency: Number(panicView.closedLoopConcurrency.toFixed(2)),
+        arrivalsFollowInstances: panicView.arrivalsFollowInstances,
         readyReplicas: d.status?.readyReplicas ?? 0,
         panic: decision.panic,
       });

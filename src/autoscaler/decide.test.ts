@@ -79,6 +79,21 @@ describe("decideReplicas", () => {
       want: [6, "Steady"],
     },
     {
+      why: "the same while instances start, but the arrivals rose with the one that joined: a loop, its waiting is demand (10 → 15)",
+      in: input({
+        replicas: 3,
+        readyReplicas: 2,
+        stableConcurrency: 2.5,
+        panicConcurrency: 2.5,
+        stableClosedLoopConcurrency: 10,
+        panicClosedLoopConcurrency: 10,
+        recentBusy: 2.5,
+        arrivalsFollowInstances: true,
+        spec: { perInstance: 1 },
+      }),
+      want: [15, "PanicScaleUp"],
+    },
+    {
       why: "a steady open load with slots free (2 busy of 3) that looks like a loop is not one: R·D = 2 keeps 3",
       in: input({
         replicas: 3,

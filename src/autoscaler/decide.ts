@@ -49,6 +49,12 @@ export interface ScaleInput {
   panicClosedLoopConcurrency?: number;
   /** Requests on instances over the last 3 s (the closed loop's seconds), all activators. */
   recentBusy?: number;
+  /**
+   * Over those seconds an instance joined and arrivals rose with it while what is held stayed
+   * level (windows.ts): a loop, told by its work following the instances — the loop figures
+   * then count while instances still start.
+   */
+  arrivalsFollowInstances?: boolean;
   lastActivityMs: number;
   inFlight: number;
   activationRequested: boolean;
@@ -99,13 +105,15 @@ export function decideReplicas(i: ScaleInput): ScaleDecision {
   // start, waiting is a cold start's; while slots are free, waiting is a moment's (an
   // instance that answered "at capacity" to another activator, a request between two
   // attempts) — seen: a steady open load on 3 instances, 2 of them busy, read as a loop
-  // and asked for 10.
+  // and asked for 10. Unless the arrivals followed an instance that joined: then the
+  // waiting is a loop's whatever is starting (an open load's arrivals do not rise with its
+  // instances), and waiting for the instances to settle between steps took 36 s to reach 15.
   const settled = i.replicas > 0 && i.readyReplicas >= i.replicas;
   const saturated =
     i.recentBusy !== undefined &&
     i.readyReplicas > 0 &&
     i.recentBusy >= SATURATED * i.readyReplicas * s.perInstance;
-  const closedLoop = settled && saturated;
+  const closedLoop = (settled && saturated) || i.arrivalsFollowInstances === true;
   const stableC = closedLoop
     ? Math.max(i.stableConcurrency, i.stableClosedLoopConcurrency ?? 0)
     : i.stableConcurrency;

@@ -28,6 +28,7 @@ describe("ConcurrencyWindows", () => {
       work: 2,
       rate: 2,
       recentBusy: 2,
+      arrivalsFollowInstances: false,
     });
   });
   it("D is the function's: an activator whose requests have not finished yet does not pull R × D down", () => {
@@ -94,6 +95,48 @@ describe("ConcurrencyWindows", () => {
     for (const [s, x] of seconds.entries())
       w.record("a", sample({ arrivals: 4, ...x, durationMs: 1000 }), s * 1000);
     assert.equal(w.average(6000, 2500).closedLoopConcurrency, 4);
+  });
+  it("a loop is seen as an instance joins: its arrivals rise with the instances while held stays level", () => {
+    // 10 clients on a 0.5 s function as the 3rd instance joins mid-second: held 10, 10, 10;
+    // busy 2 → 2.5 → 3; arrivals 4 → 5 → 6/s (R × D 2 → 3). Not steady (busy moved), yet a loop.
+    const w = new ConcurrencyWindows();
+    const seconds = [
+      { arrivals: 4, busy: 2 },
+      { arrivals: 5, busy: 2.5 },
+      { arrivals: 6, busy: 3 },
+    ];
+    for (const [s, x] of seconds.entries())
+      w.record("a", sample({ ...x, held: 10, durationMs: 500 }), s * 1000);
+    const v = w.average(6000, 2500);
+    assert.equal(v.closedLoopConcurrency, 10);
+    assert.equal(v.arrivalsFollowInstances, true);
+  });
+  it("an open load whose queue stands while an instance joins is not a loop: its arrivals stay", () => {
+    // A step of 4/s of 1 s, a standing queue on 4 instances as the 5th joins: held 11, 10.5,
+    // 10; busy 4 → 4.5 → 5; arrivals 4/s throughout (R × D 4). Held is level within 15 %
+    // and R × D matches busy on average — only the arrivals' not following tells it apart.
+    const w = new ConcurrencyWindows();
+    const seconds = [
+      { held: 11, busy: 4 },
+      { held: 10.5, busy: 4.5 },
+      { held: 10, busy: 5 },
+    ];
+    for (const [s, x] of seconds.entries())
+      w.record("a", sample({ ...x, arrivals: 4, durationMs: 1000 }), s * 1000);
+    const v = w.average(6000, 2500);
+    assert.equal(v.arrivalsFollowInstances, false);
+    assert.equal(v.closedLoopConcurrency, 4);
+  });
+  it("a cold start's queue growing as the first instances join is not a loop: held is not level", () => {
+    // A step of 4/s of 1 s from zero: held 4, 7, 9.5 while busy 0 → 1 → 2, arrivals 4/s.
+    const w = new ConcurrencyWindows();
+    const seconds = [
+      { held: 4, busy: 0, arrivals: 4 },
+      { held: 7, busy: 1, arrivals: 4 },
+      { held: 9.5, busy: 2, arrivals: 4.5 },
+    ];
+    for (const [s, x] of seconds.entries()) w.record("a", sample({ ...x, durationMs: 1000 }), s * 1000);
+    assert.equal(w.average(6000, 2500).arrivalsFollowInstances, false);
   });
   it("a loop is seen at a tick that comes before this second's reports: a second with none is no second of zero", () => {
     // 10 clients on 2 instances, reports in seconds 0–4; the decision at 5.2 s, before any

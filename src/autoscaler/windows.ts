@@ -43,7 +43,66 @@ export const CLOSED_LOOP_WORK_TOLERANCE = 0.2;
 export const CLOSED_LOOP_SECONDS = 3;
 /** Level: the largest of those seconds within 15 % above the smallest. */
 const LEVEL_RATIO = 1.15;
+/**
+ * An instance joined: busy rose by at least half a request over those seconds (one
+ * instance of perInstance 1 joining mid-second reads +0.5 in that second, +1 in the next).
+ */
+const JOINED_BUSY_RISE = 0.5;
+/**
+ * Arrivals followed: R × D rose by at least half as much as busy. A loop's arrivals rise
+ * with its answers (busy 2 → 3 on a 0.5 s function: arrivals 4/s → 6/s, R × D 2 → 3); an
+ * open load's stay where they were (busy 4 → 5 under 4/s: R × D stays 4).
+ */
+const FOLLOWED_WORK_RISE = 0.5;
 export const CLOSED_LOOP_HELD_RATIO = 1.5;
+
+const level = (xs: number[], span: number) =>
+  xs.length >= Math.min(2, span) && Math.min(...xs) > 0 && Math.max(...xs) <= LEVEL_RATIO * Math.min(...xs);
+
+/**
+ * Held and busy stayed level, second by second (within 15 % of each other): a loop's
+ * clients stay in the system, where an open loop's queue grows (a cold start) or shrinks (a
+ * backlog worked off) — and a step to 6 instances passes through R × D = busy on the way,
+ * with its queue draining 14, 12, 10. (Busy level too: a step whose queue stands still for
+ * 3 s while its instances come up — R × D = 4, held 11 on 4 instances, the 5th joining — is
+ * told from a loop only by the instances' work changing under it; without this a step
+ * asked for 20 of 6.)
+ */
+function steady(seconds: Second[], span: number): boolean {
+  return (
+    level(
+      seconds.map((x) => x.held),
+      span,
+    ) &&
+    level(
+      seconds.map((x) => x.busy),
+      span,
+    )
+  );
+}
+
+/**
+ * An instance joined (busy rose ≥ 0.5 from the first second to the last), arrivals rose with
+ * it (R × D by at least half as much) and held stayed level: only a loop's work follows its
+ * instances. Example, 10 clients on a 0.5 s function as the 3rd instance joins: held 10, 10,
+ * 10; busy 2, 2.5, 3; R 4, 5, 6/s → R × D 2, 2.5, 3: followed. A step of 4/s of 1 s as its
+ * 5th joins under a standing queue: held 11, 10.5, 10; busy 4, 4.5, 5; R × D 4, 4, 4: not.
+ */
+function followed(seconds: Second[], durationS: number): boolean {
+  if (seconds.length < 2) return false;
+  const first = seconds[0] as Second;
+  const last = seconds[seconds.length - 1] as Second;
+  const busyRise = last.busy - first.busy;
+  const workRise = (last.rate - first.rate) * durationS;
+  return (
+    busyRise >= JOINED_BUSY_RISE &&
+    workRise >= FOLLOWED_WORK_RISE * busyRise &&
+    level(
+      seconds.map((x) => x.held),
+      seconds.length,
+    )
+  );
+}
 
 /** Requests that wait while arrivals only keep pace with what is served: a closed loop. */
 export function isClosedLoop(work: number, held: number, busy: number): boolean {
@@ -80,6 +139,19 @@ export interface WindowView {
   rate: number;
   /** Requests on instances, time-averaged over the last 3 s (what a closed loop is judged on). */
   recentBusy: number;
+  /**
+   * Over the last 3 s an instance joined, arrivals rose with it and what is held stayed
+   * level: the work follows the instances, which only a closed loop's does — the loop
+   * figure then holds whether or not instances are still starting.
+   */
+  arrivalsFollowInstances: boolean;
+}
+
+/** One second of all activators' reports: time-averaged held and busy, arrivals per second. */
+interface Second {
+  held: number;
+  busy: number;
+  rate: number;
 }
 
 export class ConcurrencyWindows {
@@ -123,6 +195,7 @@ export class ConcurrencyWindows {
       work: 0,
       rate: 0,
       recentBusy: 0,
+      arrivalsFollowInstances: false,
     };
     if (this.firstSecond === undefined) return none;
     const now = Math.floor(nowMs / 1000);
@@ -134,47 +207,45 @@ export class ConcurrencyWindows {
     const recentSpan = Math.min(CLOSED_LOOP_SECONDS, span);
     const recent = this.sum(now, recentSpan);
     const concurrency = Math.max(longRunning, Math.min(work, held));
+    const seconds = this.perSecond(now, recentSpan);
+    const arrivalsFollowInstances = followed(seconds, recent.durationMs / 1000);
     const closedLoopConcurrency =
-      isClosedLoop(recent.work, recent.held, recent.busy) && this.steady(now, recentSpan)
+      isClosedLoop(recent.work, recent.held, recent.busy) && (steady(seconds, recentSpan) || arrivalsFollowInstances)
         ? Math.max(concurrency, recent.held)
         : concurrency;
-    return { concurrency, closedLoopConcurrency, held, busy, work, rate, recentBusy: recent.busy };
+    return {
+      concurrency,
+      closedLoopConcurrency,
+      held,
+      busy,
+      work,
+      rate,
+      recentBusy: recent.busy,
+      arrivalsFollowInstances: arrivalsFollowInstances && closedLoopConcurrency > concurrency,
+    };
   }
 
   /**
-   * Held and busy stayed level, second by second, over the last span seconds (within
-   * ±15 % of each other): a loop's clients stay in the system, where an open loop's queue
-   * grows (a cold start) or shrinks (a backlog worked off) — and a step to 6 instances
-   * passes through R × D = busy on the way, with its queue draining 14, 12, 10. (Busy level
-   * too: a step whose queue stands still for 3 s while its instances come up — R × D = 4,
-   * held 11 on 4 instances, the 5th joining — is told from a loop only by the instances'
-   * work changing under it; without this a step asked for 20 of 6.)
+   * All activators' reports second by second over the last span seconds. A second no report
+   * has reached yet (the current one, when the decision comes early in it) says nothing and
+   * is left out; read as 0 it made a loop look unsteady at every tick that came before the
+   * activators' reports.
    */
-  private steady(now: number, span: number): boolean {
-    const held: number[] = [];
-    const busy: number[] = [];
+  private perSecond(now: number, span: number): Second[] {
+    const out: Second[] = [];
     for (let s = now - span + 1; s <= now; s++) {
-      let h = 0;
-      let b = 0;
+      const second: Second = { held: 0, busy: 0, rate: 0 };
       let reported = false;
       for (const v of this.seconds.get(s)?.values() ?? []) {
         if (v.coveredSeconds <= 0) continue;
-        h += v.heldSeconds / v.coveredSeconds;
-        b += v.busySeconds / v.coveredSeconds;
+        second.held += v.heldSeconds / v.coveredSeconds;
+        second.busy += v.busySeconds / v.coveredSeconds;
+        second.rate += v.arrivals / v.coveredSeconds;
         reported = true;
       }
-      // A second no report has reached yet (the current one, when the decision comes early
-      // in it) says nothing; read as 0 it made a loop look unsteady at every tick that came
-      // before the activators' reports.
-      if (!reported) continue;
-      held.push(h);
-      busy.push(b);
+      if (reported) out.push(second);
     }
-    const level = (xs: number[]) =>
-      xs.length >= Math.min(2, span) &&
-      Math.min(...xs) > 0 &&
-      Math.max(...xs) <= LEVEL_RATIO * Math.min(...xs);
-    return level(held) && level(busy);
+    return out;
   }
 
   /**
@@ -186,7 +257,10 @@ export class ConcurrencyWindows {
     now: number,
     span: number,
     window = "",
-  ): Omit<WindowView, "concurrency" | "closedLoopConcurrency" | "recentBusy"> & { longRunning: number } {
+  ): Omit<WindowView, "concurrency" | "closedLoopConcurrency" | "recentBusy" | "arrivalsFollowInstances"> & {
+    longRunning: number;
+    durationMs: number;
+  } {
     const perActivator = new Map<string, Bucket>();
     for (let s = now - span + 1; s <= now; s++) {
       for (const [activator, v] of this.seconds.get(s) ?? []) {
@@ -222,6 +296,6 @@ export class ConcurrencyWindows {
       rate += sum.arrivals / seconds;
     }
     const work = rate * (durationMs / 1000);
-    return { held, busy, work, rate, longRunning };
+    return { held, busy, work, rate, longRunning, durationMs };
   }
 }
