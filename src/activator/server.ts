@@ -17,7 +17,7 @@ import type { Logger } from "../lib/logger.ts";
 import { INSTANCE_ANNOUNCE_PATH } from "../protocol/announce.ts";
 import { edgeError, RETRY_AFTER_SECONDS } from "../protocol/errors.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
-import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
+import { HOP_BY_HOP_HEADERS, sendableResponseHeaders } from "../protocol/http.ts";
 import {
   IDEMPOTENCY_KEY_PATTERN,
   InvokeHeaders,
@@ -618,7 +618,10 @@ export class ActivatorServer {
     const answer = result.functionError
       ? { status: 502, headers: { "content-type": "application/json" }, body: result.payload }
       : httpAnswer(result.payload, route.integratedResponse);
-    res.writeHead(answer.status, { ...answer.headers, [UpdraftHeaders.requestId]: requestId });
+    // A function's headers reach the caller only when they are safe to send (no CR/LF, no
+    // hop-by-hop): one that fails Node's check would otherwise fail the whole answer.
+    const { headers } = sendableResponseHeaders(answer.headers);
+    res.writeHead(answer.status, { ...headers, [UpdraftHeaders.requestId]: requestId });
     res.end(answer.body);
   }
 
@@ -650,7 +653,8 @@ export class ActivatorServer {
       { namespace: route.namespace, function: route.function },
       (performance.now() - start) / 1000,
     );
-    res.writeHead(status, { ...result.webHeaders, [UpdraftHeaders.requestId]: requestId });
+    const { headers } = sendableResponseHeaders(result.webHeaders ?? {});
+    res.writeHead(status, { ...headers, [UpdraftHeaders.requestId]: requestId });
     res.end(result.payload);
   }
 

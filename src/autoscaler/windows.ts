@@ -34,7 +34,9 @@
  *   loop passes through R × D = busy on its way (seen: a step to 6 instances asked for
  *   26), so held and busy must also have stayed level over those seconds (a loop's
  *   clients stay; a queue grows or drains), and the decision uses it only when no
- *   instance is starting.
+ *   instance is starting — or when the arrivals rose with an instance that joined while
+ *   held stayed level (`followed`): a loop's clients send again as soon as they are
+ *   answered, an open load's arrivals do not care how many instances there are.
  */
 import type { ActivitySample } from "../protocol/activity.ts";
 
@@ -210,7 +212,8 @@ export class ConcurrencyWindows {
     const seconds = this.perSecond(now, recentSpan);
     const arrivalsFollowInstances = followed(seconds, recent.durationMs / 1000);
     const closedLoopConcurrency =
-      isClosedLoop(recent.work, recent.held, recent.busy) && (steady(seconds, recentSpan) || arrivalsFollowInstances)
+      isClosedLoop(recent.work, recent.held, recent.busy) &&
+      (steady(seconds, recentSpan) || arrivalsFollowInstances)
         ? Math.max(concurrency, recent.held)
         : concurrency;
     return {

@@ -16,3 +16,53 @@ export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
   "host",
   "content-length",
 ]);
+
+/** A header name as RFC 9110 §5.6.2 allows it (a token). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A field value with CR, LF, NUL or another control character (a tab is allowed). */
+function unsendable(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/**
+ * A value as bytes on the wire: Node.js sends a header as latin1, one byte a character, and
+ * refuses a character beyond it — so such text goes as its UTF-8 bytes (文 → E6 96 87).
+ */
+function wireValue(v: string): string {
+  for (let i = 0; i < v.length; i++)
+    if (v.charCodeAt(i) > 0xff) return Buffer.from(v, "utf8").toString("latin1");
+  return v;
+}
+
+/**
+ * The headers of a function's answer that may reach an HTTP caller: hop-by-hop ones (the
+ * activator frames the answer itself) and any whose name is not a token or whose value
+ * carries CR, LF or another control character are dropped — so a function cannot split
+ * the response, smuggle a second one, or fail it (Node.js throws on such a value). Example:
+ * {"set-cookie": ["a=1", "b=2\r\nx: y"], "connection": "close", "x-ok": "1"} →
+ * {"set-cookie": ["a=1"], "x-ok": "1"}, 2 dropped.
+ */
+export function sendableResponseHeaders(headers: Record<string, string | string[]>): {
+  headers: Record<string, string | string[]>;
+  dropped: number;
+} {
+  const out: Record<string, string | string[]> = {};
+  let dropped = 0;
+  for (const [name, value] of Object.entries(headers)) {
+    if (!TOKEN.test(name) || HOP_BY_HOP_HEADERS.has(name.toLowerCase())) {
+      dropped += Array.isArray(value) ? value.length : 1;
+      continue;
+    }
+    if (Array.isArray(value)) {
+      const kept = value.filter((v) => !unsendable(v)).map(wireValue);
+      dropped += value.length - kept.length;
+      if (kept.length > 0) out[name] = kept;
+    } else if (unsendable(value)) dropped++;
+    else out[name] = wireValue(value);
+  }
+  return { headers: out, dropped };
+}

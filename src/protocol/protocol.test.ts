@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { announceEnv, INSTANCE_ANNOUNCE_PATH, parseAnnouncement } from "./announce.ts";
+import { sendableResponseHeaders } from "./http.ts";
 import { cosEventName, cosRecord, recordMatches, type S3Record } from "./storage-events.ts";
 import { IDEMPOTENCY_KEY_PATTERN, requestIdForKey } from "./triggers.ts";
 
@@ -119,4 +120,66 @@ describe("instance announcements", () => {
     );
     assert.equal(env.get("UPDRAFT_POD_IP")?.valueFrom?.fieldRef?.fieldPath, "status.podIP");
   });
+});
+
+describe("sendableResponseHeaders: what of a function's answer may reach an HTTP caller", () => {
+  const cases: Array<{
+    why: string;
+    in: Record<string, string | string[]>;
+    want: Record<string, string | string[]>;
+    dropped: number;
+  }> = [
+    {
+      why: "ordinary headers, repeated ones too, pass as they are",
+      in: { "content-type": "text/html", "Set-Cookie": ["a=1", "b=2"] },
+      want: { "content-type": "text/html", "Set-Cookie": ["a=1", "b=2"] },
+      dropped: 0,
+    },
+    {
+      why: "a value with CR/LF would split the response (or make Node.js throw and fail the answer)",
+      in: { "x-a": "1\r\nx-injected: yes", "x-b": "ok" },
+      want: { "x-b": "ok" },
+      dropped: 1,
+    },
+    {
+      why: "a bare LF or NUL is as bad as CR/LF",
+      in: { "x-a": "1\nx: y", "x-c": "a\u0000b" },
+      want: {},
+      dropped: 2,
+    },
+    {
+      why: "one bad value of a repeated header goes, the others stay",
+      in: { "set-cookie": ["a=1", "b=2\r\nx: y"] },
+      want: { "set-cookie": ["a=1"] },
+      dropped: 1,
+    },
+    {
+      why: "hop-by-hop headers are the activator's to set, in any case",
+      in: { Connection: "close", "transfer-encoding": "chunked", "Content-Length": "99", "x-ok": "1" },
+      want: { "x-ok": "1" },
+      dropped: 3,
+    },
+    {
+      why: "a name that is not a token (space, colon, CR) is no header",
+      in: { "bad name": "1", "x:y": "2", "x\r\nz": "3" },
+      want: {},
+      dropped: 3,
+    },
+    {
+      why: "UTF-8 bytes above 0x7f and tabs are legal in a value (obs-text), as Node.js sends them",
+      in: { "x-name": "caf\u00e9\tbar" },
+      want: { "x-name": "caf\u00e9\tbar" },
+      dropped: 0,
+    },
+    {
+      why: "text beyond latin1 (a Chinese file name) goes as its UTF-8 bytes, not refused by Node.js",
+      in: { "content-disposition": "attachment; filename=\u6587.txt" },
+      want: { "content-disposition": "attachment; filename=\u00e6\u0096\u0087.txt" },
+      dropped: 0,
+    },
+  ];
+  for (const c of cases)
+    it(c.why, () => {
+      assert.deepEqual(sendableResponseHeaders(c.in), { headers: c.want, dropped: c.dropped });
+    });
 });

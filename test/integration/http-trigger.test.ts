@@ -61,7 +61,8 @@ describe("HTTP triggers", () => {
         "page",
         `exports.main_handler = async (event) => ({
   isBase64Encoded: false, statusCode: 201,
-  headers: {"Content-Type": "text/html", "Set-Cookie": ["a=1", "b=2"]},
+  headers: {"Content-Type": "text/html", "Set-Cookie": ["a=1", "b=2", "c=3\\r\\nX-Smuggled: yes"],
+    "X-Injected": "1\\r\\nX-Smuggled: yes", "Connection": "close", "X-File": "\u6587.txt"},
   body: "<p>" + event.path + "</p>",
 });`,
       ),
@@ -163,11 +164,16 @@ spec:
     });
   });
 
-  it("an integrated response sets status, headers (repeated ones too) and body", async () => {
+  it("an integrated response sets status, headers (repeated ones too) and body; CR/LF and hop-by-hop headers are dropped", async () => {
     const res = await fetch(`${base}/http/${ns}/page/about`, { signal: AbortSignal.timeout(120_000) });
     assert.equal(res.status, 201);
     assert.equal(res.headers.get("content-type"), "text/html");
-    assert.deepEqual(res.headers.getSetCookie(), ["a=1", "b=2"]);
+    assert.deepEqual(res.headers.getSetCookie(), ["a=1", "b=2"], "the cookie with CR/LF is dropped");
+    assert.equal(res.headers.get("x-injected"), null);
+    assert.equal(res.headers.get("x-smuggled"), null, "no header split off a value");
+    assert.notEqual(res.headers.get("connection"), "close", "the function does not frame the connection");
+    // Node.js sends header text as latin1: the value goes as its UTF-8 bytes.
+    assert.equal(Buffer.from(res.headers.get("x-file") ?? "", "latin1").toString("utf8"), "\u6587.txt");
     assert.equal(await res.text(), "<p>/page/about</p>");
   });
 
