@@ -73,6 +73,17 @@ export function triggerSubjectOf(namespace: string, fn: string, trigger: string)
   return `${subjectOf(namespace, fn)}.${trigger.replaceAll(".", "_")}`;
 }
 
+/**
+ * Where a dead letter to `async.deadLetter.subject` goes: under a prefix of the function's
+ * own namespace, which Updraft adds — so a Function in "team-a" naming "orders.failed"
+ * publishes to updraft.dead-letters.team-a.orders.failed, and no namespace can write into
+ * another's subjects (or into the async stream, updraft.async.>) whatever it names. The
+ * CRD's pattern keeps wildcards (* and >) and spaces out of the name.
+ */
+export function deadLetterSubjectOf(namespace: string, subject: string): string {
+  return `updraft.dead-letters.${namespace}.${subject}`;
+}
+
 /** The subjects a function's consumer reads: direct calls and every trigger's. */
 export function subjectsOf(namespace: string, fn: string): string[] {
   return [subjectOf(namespace, fn), `${subjectOf(namespace, fn)}.>`];
@@ -217,9 +228,10 @@ export class AsyncQueue {
       return `function ${target.function}`;
     }
     if (target?.subject) {
-      this.nc.publish(target.subject, letter);
+      const subject = deadLetterSubjectOf(namespace, target.subject);
+      this.nc.publish(subject, letter);
       await this.nc.flush();
-      return `subject ${target.subject}`;
+      return `subject ${subject}`;
     }
     return undefined;
   }

@@ -129,6 +129,12 @@ export class Autoscaler {
         res.status(503).json({ error: "not the leader" });
         return;
       }
+      // Only Functions that exist are woken or measured: a report for anything else would
+      // keep windows (and metric series) of names nobody created.
+      if (!this.functions.get(name, namespace)) {
+        res.status(404).json({ code: "FunctionNotFound", error: `no function ${namespace}/${name}` });
+        return;
+      }
       const a = this.activityOf(`${namespace}/${name}`);
       a.activationRequested = true;
       a.lastActivityMs = Date.now();
@@ -139,8 +145,13 @@ export class Autoscaler {
       const body = req.body as { activator?: string; items?: unknown[] };
       const items = (body.items ?? []) as Array<{ key: string; heldNow?: number } & Partial<ActivitySample>>;
       const now = Date.now();
+      const unknown: string[] = [];
       for (const it of items) {
         if (typeof it.key !== "string") continue;
+        if (!this.isFunction(it.key)) {
+          unknown.push(it.key);
+          continue;
+        }
         const a = this.activityOf(it.key);
         const heldNow = num(it.heldNow);
         const sample: ActivitySample = {
@@ -157,7 +168,9 @@ export class Autoscaler {
         a.inFlight = heldNow;
         a.windows.record(body.activator ?? "", sample, now);
       }
-      res.json({ ok: true });
+      // The known ones count; the others are named back (a Function the activator knows
+      // and this cache not yet is counted from the next report).
+      res.json({ ok: true, ...(unknown.length > 0 ? { unknown } : {}) });
     });
     this.server = await new Promise<Server>((resolve) => {
       const s = app.listen(port, () => resolve(s));
@@ -171,6 +184,26 @@ export class Autoscaler {
     } else if (!leading && this.timer) {
       clearInterval(this.timer);
       this.timer = undefined;
+    }
+  }
+
+  private isFunction(key: string): boolean {
+    const slash = key.indexOf("/");
+    return slash > 0 && this.functions.get(key.slice(slash + 1), key.slice(0, slash)) !== undefined;
+  }
+
+  /**
+   * A deleted Function's windows and metric series go with it (level-triggered: whatever
+   * the pass finds measured and no longer a Function).
+   */
+  private forgetDeleted(live: ReadonlySet<string>): void {
+    for (const key of this.activity.keys()) {
+      if (live.has(key)) continue;
+      this.activity.delete(key);
+      const [namespace, fn] = key.split("/") as [string, string];
+      this.desired.remove({ namespace, function: fn });
+      this.panicking.remove({ namespace, function: fn });
+      for (const window of ["stable", "panic"]) this.observed.remove({ namespace, function: fn, window });
     }
   }
 
@@ -199,6 +232,7 @@ export class Autoscaler {
     this.ticking = true;
     try {
       const keys = this.functions.list().map((fn) => `${fn.metadata.namespace}/${fn.metadata.name}`);
+      this.forgetDeleted(new Set(keys));
       // A few writes in flight at once, so a pass with many scale writes stays short.
       let next = 0;
       const worker = async () => {

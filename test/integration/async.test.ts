@@ -133,6 +133,14 @@ describe("async invocations", () => {
     applyYaml(
       ns,
       pyFn(
+        "lost",
+        'def main_handler(event, context):\n    raise ValueError("lost")',
+        "  async: {retryAttempts: 0, deadLetter: {subject: failed.orders}}\n",
+      ),
+    );
+    applyYaml(
+      ns,
+      pyFn(
         "never",
         'def main_handler(event, context):\n    return "ran"',
         "  async: {maxEventAgeSeconds: 60, deadLetter: {function: sink}}\n",
@@ -158,7 +166,7 @@ describe("async invocations", () => {
     await waitFor(
       "functions known to the activators",
       async () => {
-        for (const f of ["echo", "sink", "thrower", "never", "slowq", "limited"]) {
+        for (const f of ["echo", "sink", "thrower", "lost", "never", "slowq", "limited"]) {
           const r = await fetch(`${base}/v1/namespaces/${ns}/functions/${f}/invocations`, {
             method: "POST",
             headers: { "X-Updraft-Invocation-Type": "Nope" },
@@ -230,6 +238,31 @@ describe("async invocations", () => {
     assert.equal(got.ErrorCode, 430);
     assert.match(got.ErrorMessage, /always fails/);
     assert.deepEqual(got.Event, { n: 1 });
+  });
+
+  it("a dead-letter subject is the function's namespace's: Updraft publishes under updraft.dead-letters.{ns}", async () => {
+    const nc = await connect({ servers: await natsUrl() });
+    try {
+      const confined = nc.subscribe(`updraft.dead-letters.${ns}.failed.orders`, { max: 1, timeout: 60_000 });
+      const bare = nc.subscribe("failed.orders");
+      await nc.flush();
+      const r = await post("lost", '{"n":2}');
+      assert.equal(r.status, 202);
+      const id = (r.json as { requestId: string }).requestId;
+      const rec = await finalRecord(id, 90_000);
+      assert.equal(rec.status, "DeadLettered");
+      let letter: { RequestID?: string; Namespace?: string; Event?: unknown } | undefined;
+      for await (const m of confined) letter = m.json();
+      assert.equal(letter?.RequestID, id);
+      assert.equal(letter?.Namespace, ns);
+      assert.deepEqual(letter?.Event, { n: 2 });
+      // The letter was published once, under the prefix: the bare name got nothing by the
+      // time it arrived there (one publish, one connection: NATS keeps the order).
+      await nc.flush();
+      assert.equal(bare.getProcessed(), 0);
+    } finally {
+      await nc.close();
+    }
   });
 
   it("an event past its max age never runs: it goes to the dead letter unrun", async () => {

@@ -369,6 +369,22 @@ export async function componentMetric(
   return sum;
 }
 
+/** How many series of a metric a component's running pods expose with every pair of `labels`. */
+export async function componentSeries(
+  component: string,
+  metric: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  let n = 0;
+  for (const ip of await componentPodIPs(component)) {
+    const text = await (await fetch(`http://${ip}:9090/metrics`)).text();
+    for (const line of text.split("\n"))
+      if (line.startsWith(`${metric}{`) && wanted.every((w) => line.includes(w))) n++;
+  }
+  return n;
+}
+
 /** The bundled NATS's client URL (its ClusterIP), for tests that look into the queue. */
 export async function natsUrl(): Promise<string> {
   const svc = await core.readNamespacedService({ name: "updraft-nats", namespace: SYSTEM_NAMESPACE });

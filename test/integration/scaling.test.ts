@@ -5,11 +5,14 @@
  * provisioned instances stay warm.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import {
   applyYaml,
   apps,
   componentMetric,
+  componentPodIPs,
+  componentSeries,
   core,
   deleteNamespace,
   installFullUpdraft,
@@ -128,6 +131,46 @@ describe("scaling", () => {
       60_000,
       500,
     );
+  });
+
+  it("the autoscaler measures only Functions that exist, and forgets one when it is deleted", async () => {
+    applyYaml(ns, sleepFn("brief", "  scaling: {minInstances: 1}\n"));
+    await waitFor("brief has an instance", async () => (await replicas("brief")).ready === 1, 120_000);
+    const series = () =>
+      componentSeries("autoscaler", "updraft_autoscaler_desired_replicas", {
+        namespace: ns,
+        function: "brief",
+      });
+    await waitFor("brief's desired-replicas series", async () => (await series()) === 1, 30_000);
+    const [ip] = await componentPodIPs("autoscaler");
+    const post = async (path: string, body: unknown) => {
+      const r = await fetch(`http://${ip}:8080${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      return { status: r.status, json: (await r.json()) as { code?: string; unknown?: string[] } };
+    };
+    // A report about a name nobody created is named back and not measured; waking it is 404.
+    const report = await post("/v1/activity", {
+      activator: "test",
+      items: [{ key: `${ns}/nobody`, arrivals: 5, held: 5, busy: 0, durationMs: 1000, periodMs: 1000 }],
+    });
+    assert.equal(report.status, 200);
+    assert.deepEqual(report.json.unknown, [`${ns}/nobody`]);
+    const wake = await post("/v1/activate", { namespace: ns, name: "nobody" });
+    assert.equal(wake.status, 404);
+    assert.equal(wake.json.code, "FunctionNotFound");
+    assert.equal(
+      await componentSeries("autoscaler", "updraft_autoscaler_desired_replicas", {
+        namespace: ns,
+        function: "nobody",
+      }),
+      0,
+    );
+    // Deleted: its windows and series go with it.
+    execFileSync("kubectl", ["delete", "function", "brief", "-n", ns, "--wait=true"]);
+    await waitFor("brief's series gone", async () => (await series()) === 0, 30_000);
   });
 
   it("a spike enters panic mode and scales up within 4 s", async () => {
