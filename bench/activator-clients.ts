@@ -3,6 +3,7 @@ import {
   core,
   deleteNamespace,
   installFullUpdraft,
+  invokeAuth,
   newNamespace,
   waitFor,
 } from "../test/integration/harness.ts";
@@ -41,11 +42,11 @@ spec:
   );
   const via = `${base}/v1/namespaces/${ns}/functions/echo/invocations`;
   const direct = `http://${pod.status!.podIP}:8080/invoke`;
-  await closedLoop(via, most, 3); // warm-up
+  await closedLoop(via, most, 3, invokeAuth()); // warm-up
   const rows = [];
   for (const clients of series) {
     const d = await closedLoop(direct, clients, seconds, { "x-updraft-request-id": "bench" });
-    const a = await closedLoop(via, clients, seconds);
+    const a = await closedLoop(via, clients, seconds, invokeAuth());
     rows.push({
       clients,
       direct: d,

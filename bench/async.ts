@@ -21,6 +21,7 @@ import {
   applyYaml,
   deleteNamespace,
   installFullUpdraft,
+  invokeAuth,
   natsUrl,
   newNamespace,
   waitFor,
@@ -40,7 +41,12 @@ async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise
 }
 
 async function post(url: string, body: string, headers: Record<string, string> = {}) {
-  const r = await request(url, { method: "POST", body, headers, dispatcher });
+  const r = await request(url, {
+    method: "POST",
+    body,
+    headers: { ...invokeAuth(), ...headers },
+    dispatcher,
+  });
   return { status: r.statusCode, text: await r.body.text() };
 }
 
@@ -131,7 +137,10 @@ async function main(): Promise<void> {
     await nc.close();
     let lastFinished = 0;
     await pool(running.ids, 8, async (id) => {
-      const r = await request(`${base}/v1/namespaces/${ns}/invocations/${id}`, { dispatcher });
+      const r = await request(`${base}/v1/namespaces/${ns}/invocations/${id}`, {
+        dispatcher,
+        headers: invokeAuth(),
+      });
       const rec = (await r.body.json()) as { status?: string; finishedAt?: string };
       if (rec.status !== "Succeeded") throw new Error(`${id} ended ${rec.status}`);
       lastFinished = Math.max(lastFinished, Date.parse(rec.finishedAt!));

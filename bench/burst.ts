@@ -14,6 +14,7 @@ import {
   core,
   deleteNamespace,
   installFullUpdraft,
+  invokeAuth,
   newNamespace,
   SYSTEM_NAMESPACE,
   waitFor,
@@ -97,7 +98,12 @@ spec:
           next++;
           const start = performance.now();
           try {
-            const r = await request(url, { method: "POST", body: "{}", dispatcher: agent });
+            const r = await request(url, {
+              method: "POST",
+              headers: invokeAuth(),
+              body: "{}",
+              dispatcher: agent,
+            });
             const text = await r.body.text();
             statuses.set(String(r.statusCode), (statuses.get(String(r.statusCode)) ?? 0) + 1);
             latencies.push(performance.now() - start);

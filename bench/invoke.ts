@@ -19,6 +19,7 @@ import {
   core,
   deleteNamespace,
   installFullUpdraft,
+  invokeAuth,
   kc,
   newNamespace,
   waitFor,
@@ -67,9 +68,9 @@ spec:
   );
   const via = `${base}/v1/namespaces/${ns}/functions/warm/invocations`;
   const direct = `http://${readyPod.status!.podIP}:8080/invoke`;
-  await closedLoop(via, clients, seconds); // warm both paths' connections and the worker
+  await closedLoop(via, clients, seconds, invokeAuth()); // warm both paths' connections and the worker
   const d = await closedLoop(direct, clients, seconds, { "x-updraft-request-id": "bench" });
-  const a = await closedLoop(via, clients, seconds);
+  const a = await closedLoop(via, clients, seconds, invokeAuth());
   const warm = {
     clients,
     seconds,
@@ -131,6 +132,7 @@ spec:
     const t0 = performance.now();
     const r = await fetch(`${base}/v1/namespaces/${ns}/functions/cold/invocations`, {
       method: "POST",
+      headers: invokeAuth(),
       body: "{}",
     });
     await r.arrayBuffer();

@@ -15,6 +15,7 @@ import {
   deleteNamespace,
   getFunction,
   installFullUpdraft,
+  invokeAuth,
   isReady,
   newNamespace,
   readyPoolPods,
@@ -44,6 +45,7 @@ async function timedInvoke(base: string, ns: string, name: string): Promise<numb
   const t0 = performance.now();
   const r = await fetch(`${base}/v1/namespaces/${ns}/functions/${name}/invocations`, {
     method: "POST",
+    headers: invokeAuth(),
     body: '{"i":1}',
   });
   const text = await r.text();

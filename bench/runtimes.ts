@@ -14,6 +14,7 @@ import {
   core,
   deleteNamespace,
   installFullUpdraft,
+  invokeAuth,
   newNamespace,
   ROOT,
   waitFor,
@@ -100,6 +101,7 @@ spec:
         const t0 = performance.now();
         const r = await fetch(`${base}/v1/namespaces/${ns}/functions/${name}/invocations`, {
           method: "POST",
+          headers: invokeAuth(),
           body: '{"do":"echo","i":1}',
         });
         const text = await r.text();

@@ -19,6 +19,7 @@ import {
   apps,
   deleteNamespace,
   installFullUpdraft,
+  invokeAuth,
   newNamespace,
   waitFor,
 } from "../test/integration/harness.ts";
@@ -104,7 +105,7 @@ spec:
   const send = () => {
     inFlight++;
     const t0 = performance.now();
-    const p = fetch(url, { method: "POST", body: JSON.stringify({ sleep }) })
+    const p = fetch(url, { method: "POST", headers: invokeAuth(), body: JSON.stringify({ sleep }) })
       .then(async (r) => {
         await r.arrayBuffer();
         if (r.status === 200) latencies.push(performance.now() - t0);

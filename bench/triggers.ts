@@ -22,6 +22,7 @@ import {
   getTrigger,
   HOST_IP,
   installFullUpdraft,
+  invokeAuth,
   newNamespace,
   waitFor,
 } from "../test/integration/harness.ts";
@@ -108,7 +109,8 @@ spec:
     const url = `${base}/v1/namespaces/${ns}/functions/sink/invocations`;
     await waitFor(
       "sink warm",
-      async () => (await fetch(url, { method: "POST", body: '{"tag":"warm"}' })).status === 200,
+      async () =>
+        (await fetch(url, { method: "POST", headers: invokeAuth(), body: '{"tag":"warm"}' })).status === 200,
       120_000,
       500,
     );
@@ -193,7 +195,7 @@ spec: {function: sink, type: ObjectStorage, objectStorage: {bucket: ${bucket}, e
       pool(events, 16, async (i) => {
         const r = await fetch(url, {
           method: "POST",
-          headers: { "X-Updraft-Invocation-Type": "Event" },
+          headers: { ...invokeAuth(), "X-Updraft-Invocation-Type": "Event" },
           body: JSON.stringify({ i }),
         });
         await r.arrayBuffer();
@@ -279,7 +281,7 @@ spec: {function: sink, type: Timer, timer: {cronExpression: "* * * * * *"}}
         baseline.push(
           fetch(url, {
             method: "POST",
-            headers: { "X-Updraft-Invocation-Type": "Event" },
+            headers: { ...invokeAuth(), "X-Updraft-Invocation-Type": "Event" },
             body: JSON.stringify({ tag: "settimeout", Time: new Date(at).toISOString() }),
           })
             .then((r) => r.arrayBuffer())

@@ -512,6 +512,11 @@ env_() {
   ns=${UPDRAFT_NAMESPACE:-updraft-system}
   ip=$(kctl -n "$ns" get service updraft-activator -o jsonpath='{.spec.clusterIP}' 2>/dev/null || true)
   [[ -n $ip ]] && echo "export UPDRAFT_URL=http://$ip:8080"
+  # The invoke API takes Kubernetes tokens; the local cluster's admin holds a client
+  # certificate, so the CLI calls as the ServiceAccount `make up` binds to updraft-invoker.
+  local token
+  token=$(kctl -n default create token updraft-local-developer --duration=24h 2>/dev/null || true)
+  [[ -n $token ]] && echo "export UPDRAFT_TOKEN=$token"
   ip=$(kctl -n "$ns" get service updraft-nats -o jsonpath='{.spec.clusterIP}' 2>/dev/null || true)
   [[ -n $ip ]] && echo "export UPDRAFT_NATS_URL=nats://$ip:4222"
   # The brokers for triggers (hack/brokers.sh), on the bridge address.

@@ -20,6 +20,19 @@ if [[ -n ${UPDRAFT_S3_ENDPOINT:-} ]]; then
 fi
 "$root/hack/install.sh" "$ns" --set "image.tag=$tag" "${storage[@]}"
 
+# The CLI's identity on this cluster (cluster.sh env gives it a token as UPDRAFT_TOKEN): the
+# invoke API takes Kubernetes tokens, and the local admin authenticates with a certificate.
+kubectl apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: updraft-local-developer, namespace: default}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: updraft-local-developer}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: updraft-invoker}
+subjects: [{kind: ServiceAccount, name: updraft-local-developer, namespace: default}]
+YAML
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl label namespace demo pod-security.kubernetes.io/enforce=restricted --overwrite >/dev/null
 kubectl -n demo apply -f "$root/examples/" >/dev/null

@@ -18,6 +18,8 @@ export interface HttpRoute {
   path: string;
   methods: ReadonlySet<string>;
   integratedResponse: boolean;
+  /** Kubernetes: callers need a bearer token whose user may `invoke` the function. */
+  auth: "None" | "Kubernetes";
 }
 
 export type RouteMatch =
@@ -51,6 +53,7 @@ export class HttpRoutes {
         path: normalise(t.spec.http.path),
         methods,
         integratedResponse: t.spec.http.integratedResponse ?? false,
+        auth: t.spec.http.auth ?? "None",
         created: String(t.metadata.creationTimestamp ?? ""),
       });
       next.set(ns, routes);

@@ -24,6 +24,7 @@ import {
   requestIdForKey,
   TRIGGER_SOURCE_PATTERN,
 } from "../protocol/triggers.ts";
+import type { AccessRequest } from "./auth.ts";
 import {
   Forwarder,
   type ForwarderOptions,
@@ -122,6 +123,14 @@ export class ActivatorServer {
   private readonly routes: HttpRoutes;
   /** The async queue, once NATS is connected. */
   queue: AsyncQueue | undefined;
+  /**
+   * Who may call the invoke API (activator/auth.ts): asked before anything else about a
+   * request, so a caller without the right cannot learn which functions exist. None: every
+   * caller may (the chart's auth.mode None).
+   */
+  authorizer:
+    | { authorize(authorization: string | undefined, request: AccessRequest): Promise<unknown> }
+    | undefined;
   /** Where starting instances' announcements go (activator/announce.ts); none: 404. */
   instances: { accept(body: Buffer, relayed: boolean): Promise<void> } | undefined;
   private readonly log: Logger;
@@ -184,6 +193,33 @@ export class ActivatorServer {
     this.server.keepAliveTimeout = 65_000;
     this.server.headersTimeout = 66_000;
     return new Promise((resolve) => this.server!.listen(port, "0.0.0.0", () => resolve()));
+  }
+
+  /**
+   * Whether the caller may go on (authorizer above); if not, the request's body is left
+   * unread and the answer is 401 (with `WWW-Authenticate: Bearer`), 403 or 503, coded.
+   */
+  private async allowed(
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    request: AccessRequest,
+    http = false,
+  ): Promise<boolean> {
+    if (!this.authorizer) return true;
+    try {
+      await this.authorizer.authorize(req.headers.authorization, request);
+      return true;
+    } catch (err) {
+      req.resume();
+      const e =
+        err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err), { cause: err });
+      if (e.code === "Unauthenticated") res.setHeader("WWW-Authenticate", 'Bearer realm="updraft"');
+      if (e.code === "AuthUnavailable") this.log.warn("authorization unavailable", { err: String(e.cause) });
+      if (http) this.failHttp(res, requestId, e);
+      else this.fail(res, requestId, e);
+      return false;
+    }
   }
 
   private fail(res: ServerResponse, requestId: string, err: UpdraftError): void {
@@ -277,11 +313,15 @@ export class ActivatorServer {
     }
     const rec = /^\/v1\/namespaces\/([a-z0-9-]+)\/invocations\/([A-Za-z0-9-]+)\/?$/.exec(url);
     if (rec && req.method === "GET") {
+      if (!(await this.allowed(req, res, "", { namespace: rec[1]!, verb: "get", resource: "invocations" })))
+        return;
       await this.getInvocation(res, rec[1]!, rec[2]!);
       return;
     }
     const dl = /^\/v1\/namespaces\/([a-z0-9-]+)\/functions\/([a-z0-9-]+)\/dead-letters\/?$/.exec(url);
     if (dl && req.method === "POST") {
+      const request = { namespace: dl[1]!, verb: "invoke", resource: "functions", name: dl[2]! } as const;
+      if (!(await this.allowed(req, res, "", request))) return;
       await this.postDeadLetter(req, res, dl[1]!, dl[2]!);
       return;
     }
@@ -292,6 +332,8 @@ export class ActivatorServer {
       return;
     }
     const [, ns, name] = m as unknown as [string, string, string];
+    if (!(await this.allowed(req, res, "", { namespace: ns, verb: "invoke", resource: "functions", name })))
+      return;
     const keyHeader = req.headers[InvokeHeaders.idempotencyKey];
     const idempotencyKey = typeof keyHeader === "string" ? keyHeader : undefined;
     const requestId = idempotencyKey ? requestIdForKey(ns, name, idempotencyKey) : randomUUID();
@@ -556,6 +598,15 @@ export class ActivatorServer {
       return;
     }
     const { route } = m;
+    if (route.auth === "Kubernetes") {
+      const request = {
+        namespace: route.namespace,
+        verb: "invoke",
+        resource: "functions",
+        name: route.function,
+      } as const;
+      if (!(await this.allowed(req, res, requestId, request, true))) return;
+    }
     const st = this.table.get(route.namespace, route.function);
     if (!st) {
       req.resume();

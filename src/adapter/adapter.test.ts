@@ -145,6 +145,18 @@ describe("classify: the invoke API's answer as a delivery outcome", () => {
     },
     { why: "429 full queue: throttled", status: 429, headers: {}, kind: "throttled" },
     { why: "503 no instance: the platform, retried", status: 503, headers: {}, kind: "unavailable" },
+    {
+      why: "401/403: the adapter's own token or binding, the platform's to mend: retried, never skipped",
+      status: 403,
+      headers: {},
+      kind: "unavailable",
+    },
+    {
+      why: "401 an expired token: retried with the rotated one",
+      status: 401,
+      headers: {},
+      kind: "unavailable",
+    },
     { why: "435 unknown function: refused for good", status: 435, headers: {}, kind: "rejected" },
     { why: "400 bad event: refused for good", status: 400, headers: {}, kind: "rejected" },
   ];

@@ -2,7 +2,9 @@
  * An adapter's configuration, parsed once at start from the environment its Deployment
  * sets (makeAdapterDeployment). A bad value fails fast with the name of the key.
  */
+
 import { type Env, envInt as int, envRequired as required, envString as str } from "../lib/env.ts";
+import { SERVICE_ACCOUNT_TOKEN_FILE } from "../lib/token-file.ts";
 
 export interface AdapterConfig {
   logLevel: string;
@@ -16,6 +18,8 @@ export interface AdapterConfig {
   storageEventsUrl: string;
   storeEndpoint: string;
   credentials: { username?: string; password?: string };
+  /** The adapter's ServiceAccount token, for the invoke API. */
+  tokenFile: string;
 }
 
 export function parseAdapterConfig(env: Env): AdapterConfig {
@@ -36,6 +40,7 @@ export function parseAdapterConfig(env: Env): AdapterConfig {
     statusIntervalMs: int(env, "UPDRAFT_STATUS_INTERVAL_MS", 5_000, 500, 600_000),
     storageEventsUrl: str(env, "UPDRAFT_STORAGE_EVENTS_URL", "", /^(https?:\/\/.*)?$/),
     storeEndpoint: str(env, "UPDRAFT_S3_ENDPOINT", "", /^(https?:\/\/.*)?$/),
+    tokenFile: str(env, "UPDRAFT_TOKEN_FILE", SERVICE_ACCOUNT_TOKEN_FILE),
     credentials: {
       ...(username ? { username } : {}),
       ...(password ? { password } : {}),

@@ -37,6 +37,8 @@ export interface ActivatorClientConfig {
   triggerSource: string;
   /** Longest a sync call may take (the function's timeout and a cold start). */
   timeoutMs: number;
+  /** The adapter's own ServiceAccount token for the invoke API (rotated: asked per call). */
+  token?: () => string | undefined;
 }
 
 export class ActivatorClient {
@@ -58,6 +60,7 @@ export class ActivatorClient {
       [InvokeHeaders.triggerSource]: this.cfg.triggerSource,
     };
     if (d.idempotencyKey) headers[InvokeHeaders.idempotencyKey] = d.idempotencyKey;
+    Object.assign(headers, this.authorization());
     let status: number;
     let resHeaders: Record<string, string | string[] | undefined>;
     let text: string;
@@ -87,7 +90,7 @@ export class ActivatorClient {
   }): Promise<string> {
     const res = await request(`${this.base}/dead-letters`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...this.authorization() },
       body: JSON.stringify({
         requestId: d.requestId,
         errorCode: 500,
@@ -102,6 +105,11 @@ export class ActivatorClient {
     return (JSON.parse(text) as { deadLetter: string }).deadLetter;
   }
 
+  private authorization(): Record<string, string> {
+    const token = this.cfg.token?.();
+    return token ? { authorization: `Bearer ${token}` } : {};
+  }
+
   close(): Promise<void> {
     return this.agent.close();
   }
@@ -110,7 +118,8 @@ export class ActivatorClient {
 /**
  * The invoke API's answer as an outcome. E.g. 202 → delivered; 200 with
  * X-Updraft-Function-Error → functionError; 432 with Retry-After: 2 → throttled 2,000 ms;
- * 503 → unavailable; 435 (no such function) → rejected.
+ * 503 → unavailable; 401/403 (the adapter's own credentials) → unavailable; 435 (no such
+ * function) → rejected.
  */
 export function classify(
   status: number,
@@ -131,6 +140,9 @@ export function classify(
       message: body.slice(0, 1024),
     };
   }
-  if (status >= 500) return { kind: "unavailable", message: `${status}: ${body.slice(0, 1024)}` };
+  // 401/403: the adapter's token or its RoleBinding — the platform's to mend, not the event's
+  // fault; retried like an outage, never skipped (a Kafka record refused so would be lost).
+  if (status >= 500 || status === 401 || status === 403)
+    return { kind: "unavailable", message: `${status}: ${body.slice(0, 1024)}` };
   return { kind: "rejected", status, message: `${status}: ${body.slice(0, 1024)}` };
 }

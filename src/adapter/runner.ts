@@ -3,10 +3,12 @@
  * and reports what it delivers (Trigger status, batched; Prometheus metrics), serves
  * /healthz, /readyz, /metrics and — for push adapters — the events endpoint.
  */
+
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { UpdraftTrigger } from "../api/v1alpha1.ts";
 import type { Logger } from "../lib/logger.ts";
+import { fileToken } from "../lib/token-file.ts";
 import { ADAPTER_EVENTS_PATH, TRIGGER_SOURCES } from "../protocol/triggers.ts";
 import type { Adapter, AdapterContext, SourceState } from "./adapter.ts";
 import type { AdapterConfig } from "./config.ts";
@@ -21,6 +23,7 @@ export class AdapterRunner {
   private readonly log: Logger;
   private readonly registry: Registry;
   private readonly api: TriggerStatusApi;
+  private readonly token: () => string | undefined;
   private adapter: Adapter | undefined;
   private client: ActivatorClient | undefined;
   private reporter: StatusReporter | undefined;
@@ -29,6 +32,7 @@ export class AdapterRunner {
 
   constructor(cfg: AdapterConfig, api: TriggerStatusApi, log: Logger, registry: Registry) {
     this.cfg = cfg;
+    this.token = fileToken(cfg.tokenFile);
     this.api = api;
     this.log = log;
     this.registry = registry;
@@ -77,6 +81,7 @@ export class AdapterRunner {
       trigger: t.metadata.name!,
       triggerSource: TRIGGER_SOURCES[type],
       timeoutMs: this.cfg.invokeTimeoutMs,
+      token: this.token,
     });
     const client = this.client;
     const ctx: AdapterContext = {

@@ -83,7 +83,13 @@ export interface TriggerSpec {
   enabled?: boolean;
   invocation?: "Sync" | "Async";
   timer?: { cronExpression: string; message?: string; timezone?: string; startingDeadlineSeconds?: number };
-  http?: { path: string; methods?: string[]; integratedResponse?: boolean };
+  http?: {
+    path: string;
+    methods?: string[];
+    integratedResponse?: boolean;
+    /** Who may call: anyone (None, the default — SCF's API gateway without auth) or holders of a Kubernetes token with `invoke`. */
+    auth?: "None" | "Kubernetes";
+  };
   kafka?: {
     brokers: string[];
     topic: string;

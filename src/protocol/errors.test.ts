@@ -10,6 +10,16 @@ describe("the edge's error table", () => {
       want: { sync: 432, http: 429, scf: 432 },
     },
     {
+      why: "no token (or one the API server refuses) is 401 everywhere: a web client knows to authenticate",
+      code: "Unauthenticated",
+      want: { sync: 401, http: 401, scf: 401 },
+    },
+    {
+      why: "the API server could not be asked: 503, to be retried, not a refusal",
+      code: "AuthUnavailable",
+      want: { sync: 503, http: 503, scf: 500 },
+    },
+    {
       why: "an unknown function is SCF's 435; behind an Http trigger a plain 404",
       code: "FunctionNotFound",
       want: { sync: 435, http: 404, scf: 435 },
@@ -35,7 +45,7 @@ describe("the edge's error table", () => {
   it("every status is a real HTTP status, and an Http trigger's are standard ones", () => {
     for (const [code, e] of Object.entries(EDGE_ERRORS)) {
       assert.ok(e.sync >= 400 && e.sync < 600, code);
-      assert.ok([400, 403, 404, 405, 408, 413, 429, 501, 503].includes(e.http), `${code}: ${e.http}`);
+      assert.ok([400, 401, 403, 404, 405, 408, 413, 429, 501, 503].includes(e.http), `${code}: ${e.http}`);
     }
   });
 });

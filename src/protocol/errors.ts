@@ -9,6 +9,10 @@ export const EDGE_ERRORS = {
   InvalidEvent: { sync: 400, http: 400, scf: 400 },
   InvalidParameter: { sync: 400, http: 400, scf: 400 },
   InvalidInvocationType: { sync: 400, http: 400, scf: 400 },
+  /** No bearer token, or one the API server does not take (TokenReview). */
+  Unauthenticated: { sync: 401, http: 401, scf: 401 },
+  /** A token whose user may not do this (SubjectAccessReview). */
+  Forbidden: { sync: 403, http: 403, scf: 403 },
   /** An instance announcement whose pod is not a starting instance of a function (or not as said). */
   InstanceNotVerified: { sync: 403, http: 403, scf: 403 },
   NotFound: { sync: 404, http: 404, scf: 404 },
@@ -25,6 +29,8 @@ export const EDGE_ERRORS = {
   ActivatorOverloaded: { sync: 503, http: 503, scf: 500 },
   QueueUnavailable: { sync: 503, http: 503, scf: 500 },
   OwnerUnavailable: { sync: 503, http: 503, scf: 500 },
+  /** The API server could not be asked about a caller's token or permission. */
+  AuthUnavailable: { sync: 503, http: 503, scf: 500 },
 } as const satisfies Record<string, { sync: number; http: number; scf: number }>;
 
 export type EdgeErrorCode = keyof typeof EDGE_ERRORS;

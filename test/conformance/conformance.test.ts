@@ -20,6 +20,7 @@ import {
   getFunction,
   getTrigger,
   installFullUpdraft,
+  invokeAuth,
   isReady,
   kubectlOk,
   newNamespace,
@@ -58,7 +59,7 @@ interface Answer {
 async function invoke(fn: string, event: unknown): Promise<Answer> {
   const res = await fetch(`${base}/v1/namespaces/${ns}/functions/${fn}/invocations`, {
     method: "POST",
-    headers: { "content-type": "application/json", "X-Updraft-Log-Type": "Tail" },
+    headers: { "content-type": "application/json", ...invokeAuth(), "X-Updraft-Log-Type": "Tail" },
     body: JSON.stringify(event),
     signal: AbortSignal.timeout(120_000),
   });

@@ -16,6 +16,7 @@ import {
   deleteNamespace,
   HOST_IP,
   installFullUpdraft,
+  invokeAuth,
   newNamespace,
   SYSTEM_NAMESPACE,
   waitFor,
@@ -148,6 +149,7 @@ spec:
       async () => {
         const r = await fetch(`${base}/v1/namespaces/${ns}/functions/effect/invocations`, {
           method: "POST",
+          headers: invokeAuth(),
           body: '{"i":-1}',
         });
         await r.arrayBuffer();
@@ -171,7 +173,7 @@ spec:
       async (i) => {
         const r = await fetch(`${base}/v1/namespaces/${ns}/functions/effect/invocations`, {
           method: "POST",
-          headers: { "X-Updraft-Invocation-Type": "Event" },
+          headers: { ...invokeAuth(), "X-Updraft-Invocation-Type": "Event" },
           body: JSON.stringify({ i }),
         });
         const body = (await r.json()) as { requestId: string };
@@ -193,7 +195,9 @@ spec:
       "every event final",
       async () => {
         await pool([...pending], 32, async (id) => {
-          const r = await fetch(`${base}/v1/namespaces/${ns}/invocations/${id}`).catch(() => undefined);
+          const r = await fetch(`${base}/v1/namespaces/${ns}/invocations/${id}`, {
+            headers: invokeAuth(),
+          }).catch(() => undefined);
           if (!r) return;
           const rec = r.status === 200 ? ((await r.json()) as { status: string }) : undefined;
           if (r.status !== 200) await r.arrayBuffer();

@@ -14,6 +14,8 @@ import {
   core,
   deleteNamespace,
   installFullUpdraft,
+  invokeAuth,
+  invokerToken,
   natsUrl,
   newNamespace,
   ROOT,
@@ -48,6 +50,7 @@ async function post(
     method: "POST",
     headers: {
       "content-type": "application/json",
+      ...invokeAuth(),
       ...(async ? { "X-Updraft-Invocation-Type": "Event" } : {}),
     },
     body,
@@ -73,7 +76,7 @@ interface Rec {
 }
 
 async function record(id: string): Promise<Rec | undefined> {
-  const res = await fetch(`${base}/v1/namespaces/${ns}/invocations/${id}`);
+  const res = await fetch(`${base}/v1/namespaces/${ns}/invocations/${id}`, { headers: invokeAuth() });
   if (res.status === 404) {
     await res.arrayBuffer();
     return undefined;
@@ -169,7 +172,7 @@ describe("async invocations", () => {
         for (const f of ["echo", "sink", "thrower", "lost", "never", "slowq", "limited"]) {
           const r = await fetch(`${base}/v1/namespaces/${ns}/functions/${f}/invocations`, {
             method: "POST",
-            headers: { "X-Updraft-Invocation-Type": "Nope" },
+            headers: { ...invokeAuth(), "X-Updraft-Invocation-Type": "Nope" },
             body: "{}",
           });
           await r.arrayBuffer();
@@ -199,7 +202,7 @@ describe("async invocations", () => {
       process.execPath,
       [join(ROOT, "src/cmd/updraft/main.ts"), "invocation", id, "-n", ns],
       {
-        env: { ...process.env, UPDRAFT_URL: base },
+        env: { ...process.env, UPDRAFT_URL: base, UPDRAFT_TOKEN: invokerToken() },
       },
     ).toString();
     assert.equal((JSON.parse(out) as Rec).status, "Succeeded");

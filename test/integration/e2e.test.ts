@@ -21,6 +21,7 @@ import {
   getFunction,
   HOST_IP,
   installFullUpdraft,
+  invokeAuth,
   isReady,
   kubectlOk,
   newNamespace,
@@ -45,7 +46,7 @@ async function invoke(
 ): Promise<Invocation> {
   const res = await fetch(`${base}/v1/namespaces/${ns}/functions/${name}/invocations`, {
     method: "POST",
-    headers: { "content-type": "application/json", ...headers },
+    headers: { "content-type": "application/json", ...invokeAuth(), ...headers },
     body,
     signal: AbortSignal.timeout(120_000),
   });

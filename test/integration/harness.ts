@@ -33,6 +33,45 @@ export function kubectlOk(args: string[], input?: string): string {
   return r.stdout;
 }
 
+/**
+ * The identity the tests call functions as: a ServiceAccount bound to the chart's
+ * updraft-invoker ClusterRole in every namespace (invoke functions, read invocation records),
+ * and a token for it from the TokenRequest API — the invoke API takes Kubernetes tokens.
+ */
+export const TEST_INVOKER = { namespace: "default", name: "updraft-test-invoker" };
+let testInvokerToken: string | undefined;
+
+export function invokerToken(): string {
+  if (testInvokerToken) return testInvokerToken;
+  kubectlOk(
+    ["apply", "-f", "-"],
+    `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: ${TEST_INVOKER.name}, namespace: ${TEST_INVOKER.namespace}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ${TEST_INVOKER.name}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: updraft-invoker}
+subjects: [{kind: ServiceAccount, name: ${TEST_INVOKER.name}, namespace: ${TEST_INVOKER.namespace}}]
+`,
+  );
+  testInvokerToken = kubectlOk([
+    "create",
+    "token",
+    TEST_INVOKER.name,
+    "-n",
+    TEST_INVOKER.namespace,
+    "--duration=6h",
+  ]).trim();
+  return testInvokerToken;
+}
+
+/** The Authorization header of the tests' invoker, for calls to the invoke API. */
+export function invokeAuth(): { authorization: string } {
+  return { authorization: `Bearer ${invokerToken()}` };
+}
+
 /** Polls `check` until it returns a truthy value or the deadline passes. */
 type Falsy = undefined | null | false | 0 | "";
 
@@ -414,7 +453,7 @@ ${code
 export async function invokeFunction(base: string, ns: string, fn: string, event: unknown) {
   const res = await fetch(`${base}/v1/namespaces/${ns}/functions/${fn}/invocations`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...invokeAuth() },
     body: JSON.stringify(event),
     signal: AbortSignal.timeout(120_000),
   });

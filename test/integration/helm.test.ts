@@ -17,6 +17,7 @@ import {
   getFunction,
   helmInstall,
   installFullUpdraft,
+  invokeAuth,
   isReady,
   kubectlOk,
   localImageTag,
@@ -48,6 +49,7 @@ async function invoke(base: string, ns: string, name: string, body = "{}", async
       method: "POST",
       headers: {
         "content-type": "application/json",
+        ...invokeAuth(),
         ...(async ? { "x-updraft-invocation-type": "Event" } : {}),
       },
       body,
@@ -200,7 +202,9 @@ ${nodeFunction(
       "every accepted event final",
       async () => {
         for (const id of [...pending]) {
-          const r = await fetch(`${newBase}/v1/namespaces/${ns}/invocations/${id}`);
+          const r = await fetch(`${newBase}/v1/namespaces/${ns}/invocations/${id}`, {
+            headers: invokeAuth(),
+          });
           if (r.status !== 200) continue;
           const rec = (await r.json()) as { status: string };
           if (rec.status === "Succeeded") pending.delete(id);
@@ -267,7 +271,7 @@ ${nodeFunction(
       await waitFor(
         "the event Succeeded",
         async () => {
-          const rec = await fetch(`${base}/v1/namespaces/${ns}/invocations/${id}`);
+          const rec = await fetch(`${base}/v1/namespaces/${ns}/invocations/${id}`, { headers: invokeAuth() });
           return rec.status === 200 && ((await rec.json()) as { status: string }).status === "Succeeded";
         },
         60_000,

@@ -10,6 +10,7 @@ import {
   deleteNamespace,
   getTrigger,
   installFullUpdraft,
+  invokeAuth,
   newNamespace,
   nodeFunction,
   waitFor,
@@ -240,7 +241,7 @@ spec:
     for (const type of ["RequestResponse", "Event"]) {
       const res = await fetch(`${base}/v1/namespaces/${ns}/functions/web/invocations`, {
         method: "POST",
-        headers: { "X-Updraft-Invocation-Type": type },
+        headers: { ...invokeAuth(), "X-Updraft-Invocation-Type": type },
         body: "{}",
       });
       assert.equal(res.status, 400, type);

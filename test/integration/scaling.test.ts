@@ -16,6 +16,7 @@ import {
   core,
   deleteNamespace,
   installFullUpdraft,
+  invokeAuth,
   newNamespace,
   waitFor,
 } from "./harness.ts";
@@ -42,6 +43,7 @@ ${extra}  code:
 async function invoke(name: string, event: unknown): Promise<number> {
   const res = await fetch(`${base}/v1/namespaces/${ns}/functions/${name}/invocations`, {
     method: "POST",
+    headers: invokeAuth(),
     body: JSON.stringify(event),
     signal: AbortSignal.timeout(120_000),
   });
@@ -287,7 +289,7 @@ describe("scaling", () => {
     const res = await fetch(`${base}/v1/namespaces/${ns}/functions/warm/invocations`, {
       method: "POST",
       body: "{}",
-      headers: { "X-Updraft-Log-Type": "Tail" },
+      headers: { ...invokeAuth(), "X-Updraft-Log-Type": "Tail" },
     });
     await res.arrayBuffer();
     const log = Buffer.from(res.headers.get("x-updraft-log-result") ?? "", "base64").toString();

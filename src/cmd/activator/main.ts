@@ -17,6 +17,8 @@ import { Counter, Histogram } from "prom-client";
 import { ActivationNotifier } from "../../activator/activation.ts";
 import { InstanceAnnouncements } from "../../activator/announce.ts";
 import { kubePodReader, relayToPeers } from "../../activator/announce-io.ts";
+import { RequestAuthorizer } from "../../activator/auth.ts";
+import { kubeAccessReviewer, kubeTokenReviewer } from "../../activator/auth-io.ts";
 import { HttpRoutes } from "../../activator/http-trigger.ts";
 import { WarmPool } from "../../activator/pool.ts";
 import { kubeAdopter, specialiseOverHttp } from "../../activator/pool-io.ts";
@@ -55,6 +57,9 @@ async function main(): Promise<void> {
     "nats://updraft-nats.updraft-system.svc:4222",
     /^nats:\/\//,
   );
+  // Who may call the invoke API: Kubernetes (bearer tokens, TokenReview + SubjectAccessReview)
+  // unless the operator turned it off.
+  const authMode = envString(process.env, "UPDRAFT_AUTH_MODE", "Kubernetes", /^(Kubernetes|None)$/);
   const queueConfig = {
     maxPerFunction: envInt(process.env, "UPDRAFT_ASYNC_MAX_PER_FUNCTION", 100_000, 1, 10_000_000),
     maxAgeMs: 6 * 3600_000,
@@ -239,6 +244,31 @@ async function main(): Promise<void> {
     limits,
     ownerUrl,
   );
+  const authDecisions = new Counter({
+    name: "updraft_activator_auth_reviews_total",
+    help: "Reviews asked of the API server for invoke API callers (token, access), the rest answered from cache",
+    labelNames: ["review"],
+    registers: [registry],
+  });
+  if (authMode === "Kubernetes") {
+    const tokens = kubeTokenReviewer(kc);
+    const access = kubeAccessReviewer(kc);
+    server.authorizer = new RequestAuthorizer(
+      {
+        review: (token) => {
+          authDecisions.inc({ review: "token" });
+          return tokens.review(token);
+        },
+      },
+      {
+        review: (user, request) => {
+          authDecisions.inc({ review: "access" });
+          return access.review(user, request);
+        },
+      },
+    );
+  }
+  log.info("invoke API authorization", { mode: authMode });
   // Starting instances announce themselves (activator/announce.ts): checked against the API
   // server, then passed on to the other replicas.
   const announcements = new Counter({

@@ -5,10 +5,12 @@
  * invoke prints the result, then the request id and durations (on stderr, so stdout stays
  * the function's JSON); with --async, the request id of the queued event. invocation prints
  * an async invocation's record. Talks to $UPDRAFT_URL (the activator; `make -s
- * cluster-env` sets it).
+ * cluster-env` sets it) with a Kubernetes bearer token: $UPDRAFT_TOKEN, else the current
+ * kubeconfig user's token (a token or an exec plugin; a client certificate is no token).
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
 import { UpdraftHeaders } from "../../protocol/headers.ts";
 
 const usage = `usage: updraft invoke <function> [-n namespace] [--data JSON | --file FILE] [--log] [--async]
@@ -18,6 +20,30 @@ function baseUrl(): string | undefined {
   const base = process.env.UPDRAFT_URL;
   if (!base) console.error('updraft: UPDRAFT_URL is not set (eval "$(make -s cluster-env)")');
   return base?.replace(/\/$/, "");
+}
+
+/** The Authorization header for the invoke API, when there is a token to send. */
+async function authorization(): Promise<Record<string, string>> {
+  if (process.env.UPDRAFT_TOKEN) return { authorization: `Bearer ${process.env.UPDRAFT_TOKEN}` };
+  try {
+    const kc = new KubeConfig();
+    kc.loadFromDefault();
+    const opts: { headers?: Record<string, unknown> } = { headers: {} };
+    await kc.applyToHTTPSOptions(opts);
+    const header = opts.headers?.Authorization ?? opts.headers?.authorization;
+    return typeof header === "string" && /^Bearer /i.test(header) ? { authorization: header } : {};
+  } catch {
+    return {};
+  }
+}
+
+/** What to do about a 401: the invoke API takes tokens, and the kubeconfig may hold a certificate. */
+function explainUnauthenticated(status: number): void {
+  if (status !== 401) return;
+  console.error(
+    "updraft: the invoke API takes a Kubernetes bearer token: set UPDRAFT_TOKEN (for example " +
+      '"$(kubectl create token <serviceaccount> -n <namespace>)") or use a kubeconfig user with a token',
+  );
 }
 
 async function invocation(args: string[]): Promise<number> {
@@ -33,8 +59,11 @@ async function invocation(args: string[]): Promise<number> {
   }
   const base = baseUrl();
   if (!base) return 2;
-  const res = await fetch(`${base}/v1/namespaces/${values.namespace}/invocations/${encodeURIComponent(id)}`);
+  const res = await fetch(`${base}/v1/namespaces/${values.namespace}/invocations/${encodeURIComponent(id)}`, {
+    headers: await authorization(),
+  });
   const text = await res.text();
+  explainUnauthenticated(res.status);
   try {
     console.log(JSON.stringify(JSON.parse(text), null, 2));
   } catch {
@@ -68,12 +97,14 @@ async function invoke(args: string[]): Promise<number> {
     method: "POST",
     headers: {
       "content-type": "application/json",
+      ...(await authorization()),
       ...(values.log ? { [UpdraftHeaders.logType]: "Tail" } : {}),
       ...(values.async ? { [UpdraftHeaders.invocationType]: "Event" } : {}),
     },
     body,
   });
   const text = await res.text();
+  explainUnauthenticated(res.status);
   if (values.async) {
     if (res.status !== 202) {
       console.error(`status ${res.status}: ${text}`);

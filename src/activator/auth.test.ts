@@ -1,0 +1,167 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { UpdraftError } from "../lib/errors.ts";
+import {
+  type AccessRequest,
+  type AccessReviewer,
+  bearerToken,
+  RequestAuthorizer,
+  type TokenReviewer,
+  type UserInfo,
+} from "./auth.ts";
+
+/** A fake API server: tokens it knows, and which (user, verb, resource, namespace, name) it allows. */
+class FakeApiServer implements TokenReviewer, AccessReviewer {
+  tokenReviews = 0;
+  accessReviews = 0;
+  failing = false;
+  readonly users = new Map<string, UserInfo>([
+    ["alice-token", { username: "alice", groups: ["team-a"] }],
+    ["bob-token", { username: "bob", groups: [] }],
+  ]);
+  readonly allowed = new Set<string>([
+    "alice invoke functions team-a hello",
+    "alice get invocations team-a ",
+  ]);
+
+  async review(token: string): Promise<UserInfo | undefined>;
+  async review(user: UserInfo, r: AccessRequest): Promise<{ allowed: boolean; reason?: string }>;
+  async review(a: string | UserInfo, r?: AccessRequest): Promise<unknown> {
+    await Promise.resolve();
+    if (this.failing) throw new Error("connect ECONNREFUSED");
+    if (typeof a === "string") {
+      this.tokenReviews++;
+      return this.users.get(a);
+    }
+    this.accessReviews++;
+    const key = `${a.username} ${r!.verb} ${r!.resource} ${r!.namespace} ${r!.name ?? ""}`;
+    return this.allowed.has(key) ? { allowed: true } : { allowed: false, reason: "no RBAC policy matched" };
+  }
+}
+
+const invokeHello: AccessRequest = {
+  namespace: "team-a",
+  verb: "invoke",
+  resource: "functions",
+  name: "hello",
+};
+
+function setup() {
+  const api = new FakeApiServer();
+  let now = 1_000_000;
+  const auth = new RequestAuthorizer(api, api, {
+    allowedTtlMs: 10_000,
+    refusedTtlMs: 2000,
+    maxEntries: 3,
+    now: () => now,
+  });
+  return { api, auth, advance: (ms: number) => (now += ms) };
+}
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return "ok";
+  } catch (err) {
+    assert.ok(err instanceof UpdraftError, String(err));
+    return err.code;
+  }
+}
+
+describe("bearerToken", () => {
+  const cases: Array<{ why: string; header: string | undefined; want: string | undefined }> = [
+    { why: "the usual header", header: "Bearer abc.def", want: "abc.def" },
+    { why: "the scheme is case-insensitive (RFC 9110)", header: "bearer abc", want: "abc" },
+    { why: "no header at all", header: undefined, want: undefined },
+    { why: "another scheme is no token", header: "Basic dXNlcjpwYXNz", want: undefined },
+    { why: "a scheme with nothing after it", header: "Bearer ", want: undefined },
+    { why: "two words after the scheme are not one token", header: "Bearer a b", want: undefined },
+  ];
+  for (const c of cases) it(c.why, () => assert.equal(bearerToken(c.header), c.want));
+});
+
+describe("RequestAuthorizer", () => {
+  it("no token is 401 without asking the API server", async () => {
+    const { api, auth } = setup();
+    assert.equal(await code(auth.authorize(undefined, invokeHello)), "Unauthenticated");
+    assert.equal(await code(auth.authorize("Basic eDp5", invokeHello)), "Unauthenticated");
+    assert.equal(api.tokenReviews, 0);
+  });
+
+  it("a token the API server does not take is 401, and the refusal is reused only briefly", async () => {
+    const { api, auth, advance } = setup();
+    assert.equal(await code(auth.authorize("Bearer forged", invokeHello)), "Unauthenticated");
+    assert.equal(await code(auth.authorize("Bearer forged", invokeHello)), "Unauthenticated");
+    assert.equal(api.tokenReviews, 1, "the second refusal came from the cache");
+    advance(2001);
+    await code(auth.authorize("Bearer forged", invokeHello));
+    assert.equal(api.tokenReviews, 2, "asked again after the refused time-to-live");
+  });
+
+  it("a user with the verb gets in; the decision is reused for 10 s, then asked again", async () => {
+    const { api, auth, advance } = setup();
+    const user = await auth.authorize("Bearer alice-token", invokeHello);
+    assert.equal(user.username, "alice");
+    await auth.authorize("Bearer alice-token", invokeHello);
+    assert.deepEqual([api.tokenReviews, api.accessReviews], [1, 1]);
+    advance(10_001);
+    await auth.authorize("Bearer alice-token", invokeHello);
+    assert.deepEqual([api.tokenReviews, api.accessReviews], [2, 2], "a revoked binding counts within 10 s");
+  });
+
+  it("a user without the verb is 403, with the authorizer's reason", async () => {
+    const { auth } = setup();
+    await assert.rejects(auth.authorize("Bearer bob-token", invokeHello), (err: UpdraftError) => {
+      assert.equal(err.code, "Forbidden");
+      assert.match(
+        err.message,
+        /user "bob" may not invoke functions.updraft.dev "hello" in namespace "team-a": no RBAC/,
+      );
+      return true;
+    });
+  });
+
+  it("each question is its own decision: another function, verb or namespace is asked anew, the token is not", async () => {
+    const { api, auth } = setup();
+    assert.equal(await code(auth.authorize("Bearer alice-token", invokeHello)), "ok");
+    assert.equal(
+      await code(auth.authorize("Bearer alice-token", { ...invokeHello, namespace: "team-b" })),
+      "Forbidden",
+    );
+    assert.equal(
+      await code(
+        auth.authorize("Bearer alice-token", { namespace: "team-a", verb: "get", resource: "invocations" }),
+      ),
+      "ok",
+    );
+    assert.deepEqual([api.tokenReviews, api.accessReviews], [1, 3]);
+  });
+
+  it("a burst of concurrent calls with one token shares one review of each kind", async () => {
+    const { api, auth } = setup();
+    const all = await Promise.all(
+      Array.from({ length: 1000 }, () => auth.authorize("Bearer alice-token", invokeHello)),
+    );
+    assert.equal(all.length, 1000);
+    assert.deepEqual([api.tokenReviews, api.accessReviews], [1, 1]);
+  });
+
+  it("an API server that cannot be asked is 503 AuthUnavailable, and nothing is cached", async () => {
+    const { api, auth } = setup();
+    api.failing = true;
+    assert.equal(await code(auth.authorize("Bearer alice-token", invokeHello)), "AuthUnavailable");
+    api.failing = false;
+    assert.equal(await code(auth.authorize("Bearer alice-token", invokeHello)), "ok");
+  });
+
+  it("the caches are bounded: the least recently used token goes first", async () => {
+    const { api, auth } = setup();
+    for (const t of ["t1", "t2", "t3", "t4"]) await code(auth.authorize(`Bearer ${t}`, invokeHello));
+    assert.equal(auth.cached().tokens, 3);
+    const before = api.tokenReviews;
+    await code(auth.authorize("Bearer t1", invokeHello));
+    assert.equal(api.tokenReviews, before + 1, "t1 was the oldest and was dropped");
+    await code(auth.authorize("Bearer t4", invokeHello));
+    assert.equal(api.tokenReviews, before + 1, "t4 is still cached");
+  });
+});

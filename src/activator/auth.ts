@@ -1,0 +1,181 @@
+/**
+ * Who may call the invoke API (docs/security.md): a caller presents a Kubernetes bearer
+ * token; the API server says whose it is (TokenReview) and whether that user may do this to
+ * this function (SubjectAccessReview) — the activator keeps no users or keys of its own, and
+ * the cluster's RBAC is the policy: verb `invoke` on `functions.updraft.dev` to call a
+ * function, verb `get` on `invocations.updraft.dev` to read invocation records, both in the
+ * function's namespace.
+ *
+ * Decisions are cached briefly, per token (a SHA-256 of it, never the token) and per
+ * question, in bounded maps; concurrent questions share one review. Example: a burst of
+ * 1,000 calls with one token at one function costs one TokenReview and one
+ * SubjectAccessReview, and the next 10 s of calls none. A revoked RoleBinding or token is
+ * honoured within the cache's time (10 s allowed, 2 s refused).
+ */
+import { createHash } from "node:crypto";
+import { UpdraftError } from "../lib/errors.ts";
+
+/** The user a token belongs to, as the API server's TokenReview says. */
+export interface UserInfo {
+  username: string;
+  uid?: string;
+  groups: string[];
+  extra?: Record<string, string[]>;
+}
+
+/** One question for the cluster's authorizer, about one namespace's resource. */
+export interface AccessRequest {
+  namespace: string;
+  verb: "invoke" | "get";
+  /** `functions` to call one; `invocations` to read records. */
+  resource: "functions" | "invocations";
+  name?: string;
+}
+
+/** TokenReview: whose token this is; undefined when the API server does not take it. */
+export interface TokenReviewer {
+  review(token: string): Promise<UserInfo | undefined>;
+}
+
+/** SubjectAccessReview: may this user do that. */
+export interface AccessReviewer {
+  review(user: UserInfo, request: AccessRequest): Promise<{ allowed: boolean; reason?: string }>;
+}
+
+export interface AuthorizerOptions {
+  /** How long a decision that let a caller in is reused. */
+  allowedTtlMs?: number;
+  /** How long a refusal (bad token, no permission) is reused: short, so a new binding counts soon. */
+  refusedTtlMs?: number;
+  /** Entries kept per map; the oldest go first. */
+  maxEntries?: number;
+  now?: () => number;
+}
+
+interface Entry<T> {
+  value: T;
+  expiresMs: number;
+}
+
+/** A map of at most `max` entries that expire; the least recently used go first. */
+class ExpiringCache<T> {
+  private readonly entries = new Map<string, Entry<T>>();
+  private readonly pending = new Map<string, Promise<T>>();
+  private readonly max: number;
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The cached value, else one lookup shared by every concurrent caller of this key. */
+  async get(key: string, nowMs: number, load: () => Promise<{ value: T; ttlMs: number }>): Promise<T> {
+    const hit = this.entries.get(key);
+    if (hit && hit.expiresMs > nowMs) {
+      // Most recently used last, so the bound drops the coldest.
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+      return hit.value;
+    }
+    const inFlight = this.pending.get(key);
+    if (inFlight) return inFlight;
+    const p = load().then(
+      ({ value, ttlMs }) => {
+        this.pending.delete(key);
+        this.entries.delete(key);
+        if (ttlMs > 0) this.entries.set(key, { value, expiresMs: nowMs + ttlMs });
+        while (this.entries.size > this.max) {
+          const oldest = this.entries.keys().next().value as string;
+          this.entries.delete(oldest);
+        }
+        return value;
+      },
+      (err: unknown) => {
+        this.pending.delete(key);
+        throw err;
+      },
+    );
+    this.pending.set(key, p);
+    return p;
+  }
+}
+
+/** The bearer token of an Authorization header, or undefined. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  if (!authorization) return undefined;
+  const m = /^Bearer +(\S+)\s*$/i.exec(authorization);
+  return m?.[1];
+}
+
+export class RequestAuthorizer {
+  private readonly users: ExpiringCache<UserInfo | undefined>;
+  private readonly decisions: ExpiringCache<{ allowed: boolean; reason?: string }>;
+  private readonly allowedTtlMs: number;
+  private readonly refusedTtlMs: number;
+  private readonly now: () => number;
+  private readonly tokens: TokenReviewer;
+  private readonly access: AccessReviewer;
+
+  constructor(tokens: TokenReviewer, access: AccessReviewer, opts: AuthorizerOptions = {}) {
+    this.tokens = tokens;
+    this.access = access;
+    this.allowedTtlMs = opts.allowedTtlMs ?? 10_000;
+    this.refusedTtlMs = opts.refusedTtlMs ?? 2000;
+    this.users = new ExpiringCache(opts.maxEntries ?? 10_000);
+    this.decisions = new ExpiringCache(opts.maxEntries ?? 10_000);
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Entries cached now (tokens, decisions): what the bound keeps in check. */
+  cached(): { tokens: number; decisions: number } {
+    return { tokens: this.users.size, decisions: this.decisions.size };
+  }
+
+  /**
+   * The caller's user when the request may go on; else Unauthenticated (no token, or one
+   * the API server does not take: 401), Forbidden (403, with the authorizer's reason when
+   * it gave one) or AuthUnavailable (503: the API server could not be asked; not cached).
+   */
+  async authorize(authorization: string | undefined, request: AccessRequest): Promise<UserInfo> {
+    const token = bearerToken(authorization);
+    if (!token)
+      throw new UpdraftError(
+        "Unauthenticated",
+        "a Kubernetes bearer token is required (Authorization: Bearer …)",
+      );
+    const tokenKey = createHash("sha256").update(token).digest("base64url");
+    const now = this.now();
+    const user = await this.users.get(tokenKey, now, async () => {
+      const value = await this.ask("TokenReview", () => this.tokens.review(token));
+      return { value, ttlMs: value ? this.allowedTtlMs : this.refusedTtlMs };
+    });
+    if (!user)
+      throw new UpdraftError("Unauthenticated", "the bearer token was not accepted by the API server");
+    const question = `${tokenKey} ${request.verb} ${request.resource} ${request.namespace} ${request.name ?? ""}`;
+    const decision = await this.decisions.get(question, now, async () => {
+      const value = await this.ask("SubjectAccessReview", () => this.access.review(user, request));
+      return { value, ttlMs: value.allowed ? this.allowedTtlMs : this.refusedTtlMs };
+    });
+    if (!decision.allowed) {
+      const what = `${request.verb} ${request.resource}.updraft.dev${request.name ? ` "${request.name}"` : ""} in namespace "${request.namespace}"`;
+      throw new UpdraftError(
+        "Forbidden",
+        `user "${user.username}" may not ${what}${decision.reason ? `: ${decision.reason}` : ""}`,
+      );
+    }
+    return user;
+  }
+
+  private async ask<T>(what: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      throw new UpdraftError("AuthUnavailable", `the API server could not be asked (${what})`, {
+        cause: err,
+      });
+    }
+  }
+}
