@@ -2,13 +2,16 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import type { V1EndpointSlice } from "@kubernetes/client-node";
 import { freePort, freePorts } from "../../test/support/ports.ts";
 import type { UpdraftFunction } from "../api/v1alpha1.ts";
+import type { UpdraftError } from "../lib/errors.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
+import { ANSWER_LIMIT_BYTES } from "../protocol/http.ts";
 import { Shim } from "../runtime/shim.ts";
-import { Forwarder } from "./forwarder.ts";
+import { Forwarder, readAnswer } from "./forwarder.ts";
 import { FunctionTable } from "./table.ts";
 
 // A real runtime shim on ports of its own, running a custom runtime (bash and curl against
@@ -130,5 +133,32 @@ describe("Forwarder, against a real shim", () => {
       forwarder.invoke(st, Buffer.from("{}"), "req-4"),
       (e: { code?: string }) => e.code === "NoInstanceReady",
     );
+  });
+});
+
+describe("readAnswer: what an instance's answer may cost the activator", () => {
+  it("an answer in several chunks is read whole", async () => {
+    const body = Readable.from([Buffer.from('{"a":'), Buffer.from("1}")]);
+    assert.equal((await readAnswer(body, "10.0.0.1")).toString(), '{"a":1}');
+  });
+
+  it("an answer past 6 MB and a little is not read further: ResultTooLarge, the stream destroyed", async () => {
+    const mb = Buffer.alloc(1024 * 1024, 120);
+    let produced = 0;
+    const body = Readable.from(
+      (function* () {
+        // An instance that would send 100 MB: the activator stops after the limit.
+        for (let i = 0; i < 100; i++) {
+          produced++;
+          yield mb;
+        }
+      })(),
+    );
+    await assert.rejects(readAnswer(body, "10.0.0.1"), (err: UpdraftError) => {
+      assert.equal(err.code, "ResultTooLarge");
+      return true;
+    });
+    assert.ok(body.destroyed);
+    assert.ok(produced * mb.length <= ANSWER_LIMIT_BYTES + 2 * mb.length, `read ${produced} MB`);
   });
 });

@@ -10,7 +10,7 @@ import type { IncomingMessage } from "node:http";
 import { Agent, type Dispatcher } from "undici";
 import { UpdraftError } from "../lib/errors.ts";
 import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
-import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
+import { ANSWER_LIMIT_BYTES, HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import { InstanceHeaders, SHIM_REFUSAL_HEADER, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
 import type { Instance } from "./capacity.ts";
 import type { FunctionState, FunctionTable, Slot } from "./table.ts";
@@ -28,6 +28,31 @@ const FORWARDED_HEADERS: readonly string[] = [
 ];
 
 /** Errors raised before a connection existed: the instance never saw the request. */
+/**
+ * An instance's answer, read up to ANSWER_LIMIT_BYTES: past it the rest is not read (the
+ * connection is dropped) and the call fails ResultTooLarge — whatever an instance sends, it
+ * holds at most that much of the activator's memory per call.
+ */
+export async function readAnswer(
+  body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown },
+  ip: string,
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of body) {
+    size += c.length;
+    if (size > ANSWER_LIMIT_BYTES) {
+      body.destroy();
+      throw new UpdraftError(
+        "ResultTooLarge",
+        `the instance at ${ip} answered more than ${ANSWER_LIMIT_BYTES} bytes (SCF's result limit is 6 MB)`,
+      );
+    }
+    chunks.push(c);
+  }
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+}
+
 export function notDelivered(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   return (
@@ -206,7 +231,7 @@ export class Forwarder {
         cause: err,
       });
     }
-    const payload = Buffer.from(await upstream.body.arrayBuffer());
+    const payload = await readAnswer(upstream.body, inst.ip);
     if (upstream.statusCode === 503) return "retry"; // the instance is draining: it did not run it
     if (upstream.statusCode === 429) return "busy"; // another activator filled it: it did not run it
     if (upstream.statusCode !== 200)
@@ -259,7 +284,7 @@ export class Forwarder {
         cause: err,
       });
     }
-    const payload = Buffer.from(await upstream.body.arrayBuffer());
+    const payload = await readAnswer(upstream.body, inst.ip);
     // Only the shim's own refusals are retried elsewhere; the function's 429/503 are answers.
     if (upstream.headers[SHIM_REFUSAL_HEADER] !== undefined)
       return upstream.statusCode === 429 ? "busy" : "retry";

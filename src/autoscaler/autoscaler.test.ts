@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1Deployment } from "@kubernetes/client-node";
-import { currentReplicas } from "./autoscaler.ts";
+import { resolveFunctionSpec } from "../api/v1alpha1.ts";
+import { currentReplicas, scaleSpecOf } from "./autoscaler.ts";
 
 const dep = (replicas: number, resourceVersion: string): V1Deployment => ({
   metadata: { resourceVersion },
@@ -42,4 +43,37 @@ describe("currentReplicas", () => {
     },
   ];
   for (const c of cases) it(c.why, () => assert.equal(currentReplicas(c.d, c.written), c.want));
+});
+
+describe("scaleSpecOf: the ceiling of a Function that sets none", () => {
+  const spec = (scaling: Record<string, number>) =>
+    resolveFunctionSpec({
+      runtime: "nodejs24",
+      handler: "index.main_handler",
+      code: { inline: {} },
+      scaling,
+    } as never);
+  const cases: Array<{
+    why: string;
+    scaling: Record<string, number>;
+    dflt?: number;
+    want: number | undefined;
+  }> = [
+    {
+      why: "no maxInstances: the cluster's default caps a runaway caller",
+      scaling: {},
+      dflt: 100,
+      want: 100,
+    },
+    {
+      why: "the Function's own maxInstances wins, above the default too",
+      scaling: { maxInstances: 500 },
+      dflt: 100,
+      want: 500,
+    },
+    { why: "…and below it", scaling: { maxInstances: 3 }, dflt: 100, want: 3 },
+    { why: "no default (0 in the chart): unbounded as before", scaling: {}, want: undefined },
+  ];
+  for (const c of cases)
+    it(c.why, () => assert.equal(scaleSpecOf(spec(c.scaling), c.dflt).maxInstances, c.want));
 });

@@ -15,13 +15,24 @@ import {
 } from "@kubernetes/client-node";
 import express from "express";
 import { Counter, Gauge, type Registry } from "prom-client";
-import { Labels, resolveFunctionSpec, type UpdraftFunction } from "../api/v1alpha1.ts";
+import {
+  Labels,
+  type ResolvedFunctionSpec,
+  resolveFunctionSpec,
+  type UpdraftFunction,
+} from "../api/v1alpha1.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { makeFunctionInformer, makeResilientInformer, type ResilientInformer } from "../lib/kube.ts";
 import type { Logger } from "../lib/logger.ts";
 import { AutoscalerPaths } from "../protocol/activity.ts";
 import { functionChildName as childName } from "../protocol/naming.ts";
-import { decideReplicas, PANIC_WINDOW_MS, type ScaleState, STABLE_WINDOW_MS } from "./decide.ts";
+import {
+  decideReplicas,
+  PANIC_WINDOW_MS,
+  type ScaleSpec,
+  type ScaleState,
+  STABLE_WINDOW_MS,
+} from "./decide.ts";
 import { type ActivitySample, ConcurrencyWindows } from "./windows.ts";
 
 /** A finite, non-negative number from a report, or 0. */
@@ -40,6 +51,24 @@ export function currentReplicas(
   const rv = d.metadata?.resourceVersion ?? "";
   if (!written || !/^\d+$/.test(rv) || !/^\d+$/.test(written.resourceVersion)) return cached;
   return BigInt(rv) < BigInt(written.resourceVersion) ? written.replicas : cached;
+}
+
+/**
+ * What the decision needs of a Function's spec. maxInstances: the Function's own, else the
+ * cluster's default (the chart's autoscaler.defaultMaxInstances), else none. Example:
+ * no scaling.maxInstances and a default of 100 → 100; maxInstances 500 → 500.
+ */
+export function scaleSpecOf(spec: ResolvedFunctionSpec, defaultMaxInstances?: number): ScaleSpec {
+  const maxInstances = spec.scaling.maxInstances ?? defaultMaxInstances;
+  return {
+    perInstance: spec.concurrency.perInstance,
+    targetUtilization: spec.scaling.targetUtilization,
+    minInstances: spec.scaling.minInstances,
+    provisioned: spec.concurrency.provisioned,
+    ...(maxInstances !== undefined ? { maxInstances } : {}),
+    ...(spec.concurrency.max !== undefined ? { maxConcurrency: spec.concurrency.max } : {}),
+    scaleToZeroAfterMs: spec.scaling.scaleToZeroAfterSeconds * 1000,
+  };
 }
 
 function num(v: unknown): number {
@@ -77,8 +106,12 @@ export class Autoscaler {
   private readonly observed: Gauge<"namespace" | "function" | "window">;
   private readonly panicking: Gauge<"namespace" | "function">;
 
-  constructor(kc: KubeConfig, log: Logger, registry: Registry) {
+  /** The most instances of a Function that sets no scaling.maxInstances (a runaway loop's ceiling). */
+  private readonly defaultMaxInstances: number | undefined;
+
+  constructor(kc: KubeConfig, log: Logger, registry: Registry, opts: { defaultMaxInstances?: number } = {}) {
     this.log = log;
+    this.defaultMaxInstances = opts.defaultMaxInstances;
     this.apps = kc.makeApiClient(AppsV1Api);
     this.functions = makeFunctionInformer(kc, log);
     const sel = `${Labels.function},${Labels.managedBy}=updraft`;
@@ -269,15 +302,7 @@ export class Autoscaler {
     const stable = stableView.concurrency;
     const panicC = panicView.concurrency;
     const decision = decideReplicas({
-      spec: {
-        perInstance: spec.concurrency.perInstance,
-        targetUtilization: spec.scaling.targetUtilization,
-        minInstances: spec.scaling.minInstances,
-        provisioned: spec.concurrency.provisioned,
-        ...(spec.scaling.maxInstances !== undefined ? { maxInstances: spec.scaling.maxInstances } : {}),
-        ...(spec.concurrency.max !== undefined ? { maxConcurrency: spec.concurrency.max } : {}),
-        scaleToZeroAfterMs: spec.scaling.scaleToZeroAfterSeconds * 1000,
-      },
+      spec: scaleSpecOf(spec, this.defaultMaxInstances),
       replicas,
       readyReplicas: d.status?.readyReplicas ?? 0,
       stableConcurrency: stable,

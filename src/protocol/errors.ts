@@ -29,6 +29,8 @@ export const EDGE_ERRORS = {
   ActivatorOverloaded: { sync: 503, http: 503, scf: 500 },
   QueueUnavailable: { sync: 503, http: 503, scf: 500 },
   OwnerUnavailable: { sync: 503, http: 503, scf: 500 },
+  /** An instance's answer over 6 MB (SCF's result limit), not read past it. */
+  ResultTooLarge: { sync: 502, http: 502, scf: 407 },
   /** The API server could not be asked about a caller's token or permission. */
   AuthUnavailable: { sync: 503, http: 503, scf: 500 },
 } as const satisfies Record<string, { sync: number; http: number; scf: number }>;

@@ -17,6 +17,20 @@ export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
   "content-length",
 ]);
 
+/**
+ * The largest request body an instance takes on /invoke: SCF's 6 MB sync event (an async
+ * event is at most 128 KB). The activator refuses larger ones first; the shim refuses them
+ * too, so nothing that reaches an instance another way can take its memory.
+ */
+export const INVOKE_BODY_LIMIT_BYTES = 6 * 1024 * 1024;
+
+/**
+ * The largest answer the activator reads from an instance: SCF's 6 MB result and room for
+ * the error body's stack trace — above it the answer is not SCF's, and reading it whole
+ * would let one instance take the activator's memory (502, ResultTooLarge).
+ */
+export const ANSWER_LIMIT_BYTES = 6 * 1024 * 1024 + 64 * 1024;
+
 /** A header name as RFC 9110 §5.6.2 allows it (a token). */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** A field value with CR, LF, NUL or another control character (a tab is allowed). */

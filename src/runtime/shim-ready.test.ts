@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { freePorts } from "../../test/support/ports.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
+import { INVOKE_BODY_LIMIT_BYTES } from "../protocol/http.ts";
 import { shimConfigFromEnv } from "./config.ts";
 import { Shim } from "./shim.ts";
 
@@ -15,7 +16,7 @@ curl -s -X POST "$api/init/ready" -d '' >/dev/null
 while true; do curl -s "$api/invocation/next" >/dev/null; done
 `;
 
-describe("a function pod's shim, /readyz", () => {
+describe("a function pod's shim at its edge", () => {
   it("answers as its pod (the UID the downward API gave it), which is what the activator checks an announced address by", async () => {
     const codeDir = mkdtempSync(join(tmpdir(), "ready-"));
     writeFileSync(join(codeDir, "scf_bootstrap"), BOOTSTRAP, { mode: 0o755 });
@@ -42,6 +43,40 @@ describe("a function pod's shim, /readyz", () => {
       await r.arrayBuffer();
       assert.equal(r.status, 200);
       assert.equal(r.headers.get(UpdraftHeaders.podUid), uid);
+    } finally {
+      await shim.drain();
+    }
+  });
+
+  it("an /invoke body over SCF's 6 MB is refused 413 (RequestTooLarge) without being read whole", async () => {
+    const codeDir = mkdtempSync(join(tmpdir(), "limit-"));
+    writeFileSync(join(codeDir, "scf_bootstrap"), BOOTSTRAP, { mode: 0o755 });
+    const [port, apiPort] = (await freePorts(2)) as [number, number];
+    const cfg = shimConfigFromEnv(
+      {
+        ...(process.env as Record<string, string>),
+        SCF_RUNTIME: "custom",
+        SCF_FUNCTIONNAME: "hello",
+        SCF_MEMORY_SIZE: "128",
+        UPDRAFT_PORT: String(port),
+        SCF_RUNTIME_API_PORT: String(apiPort),
+        SCF_USERCODEPATH: codeDir,
+      },
+      process.cwd(),
+    );
+    const shim = new Shim(cfg, () => undefined);
+    try {
+      await shim.start();
+      const r = await fetch(`http://127.0.0.1:${port}/invoke`, {
+        method: "POST",
+        body: Buffer.alloc(INVOKE_BODY_LIMIT_BYTES + 1, 120),
+      }).catch((err: unknown) => err);
+      // Refused at the limit: either the answer arrived, or the connection was dropped
+      // while the rest was still being sent — never a run.
+      if (r instanceof Response) {
+        assert.equal(r.status, 413);
+        assert.equal(((await r.json()) as { errorType: string }).errorType, "RequestTooLarge");
+      } else assert.match(String((r as Error).cause ?? r), /ECONNRESET|EPIPE|other side closed|SocketError/);
     } finally {
       await shim.drain();
     }

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { dirname, join } from "node:path";
 import { AnnounceEnv } from "../protocol/announce.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
+import { INVOKE_BODY_LIMIT_BYTES } from "../protocol/http.ts";
 import { SPECIALISE_PATH, type SpecialiseRequest } from "../protocol/pool.ts";
 import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
 import { settle } from "./drain.ts";
@@ -528,7 +529,19 @@ export class Shim {
     }
     this.lastRequestAt = Date.now(); // probes above do not count: they never stop during a drain
     const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
+    let size = 0;
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      // Over SCF's 6 MB event: refused, the rest not read (a call that bypassed the
+      // activator's limit cannot take the instance's memory).
+      if (size > INVOKE_BODY_LIMIT_BYTES) {
+        res.writeHead(413, { "Content-Type": "application/json", Connection: "close" });
+        res.end(errorBody(406, `the event is over ${INVOKE_BODY_LIMIT_BYTES} bytes`, "RequestTooLarge"));
+        req.destroy();
+        return;
+      }
+      chunks.push(c as Buffer);
+    }
     const id = String(req.headers[UpdraftHeaders.requestId] ?? crypto.randomUUID());
     const tail = String(req.headers[UpdraftHeaders.logType] ?? "").toLowerCase() === "tail";
     const waitedForColdStart = req.headers[UpdraftHeaders.coldStart] === "true";

@@ -6,6 +6,7 @@
  * init timeout, 405 when the process has exited (the instance then goes: the shim exits
  * and the kubelet starts it again), 433 when a request outlives the function's time-out.
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import {
@@ -22,6 +23,7 @@ import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
 import { settle } from "./drain.ts";
 import { portOpen } from "./image.ts";
+import { withOpenFilesLimit } from "./limits.ts";
 import { MEMORY_SAMPLE_MS, readMemoryByGroup } from "./memory.ts";
 import { prepareCode } from "./pull-code.ts";
 import { scfHeaders } from "./scf-headers.ts";
@@ -87,7 +89,9 @@ export class WebShim {
       this.exitCode = "no scf_bootstrap";
       return;
     }
-    this.proc = spawn(bootstrap, [], {
+    // Through the shell's ulimit: 1,024 open files, as SCF (runtime/limits.ts).
+    const [sh, ...shArgs] = withOpenFilesLimit([bootstrap]);
+    this.proc = spawn(sh!, shArgs, {
       cwd: this.cfg.codeDir,
       env: { ...this.cfg.env, PORT: String(WEB_FUNCTION_PORT) },
       stdio: ["ignore", "inherit", "inherit"],

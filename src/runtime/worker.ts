@@ -10,9 +10,11 @@
  *   GET  /runtime/updraft/specialise  long poll; body = {"env": {…}}, the function's
  *                                     environment, once the instance is specialised
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { RUNTIME_TRIGGER_SOURCE_HEADER } from "../protocol/triggers.ts";
+import { withOpenFilesLimit } from "./limits.ts";
 import { readMemoryByGroup } from "./memory.ts";
 
 export type Outcome =
@@ -145,7 +147,8 @@ export class Worker implements InvocationWorker {
     });
     this.pooledWaiting.catch(() => undefined);
     if (!this.spec.pooled) this.pooledWaitingResolve?.();
-    const [cmd, ...args] = this.spec.argv;
+    // Through the shell's ulimit: 1,024 open files, as SCF (runtime/limits.ts).
+    const [cmd, ...args] = withOpenFilesLimit(this.spec.argv);
     const proc = spawn(cmd!, args, {
       cwd: this.spec.cwd,
       env: this.spec.pooled ? { ...this.spec.env, [POOL_WORKER_ENV]: "1" } : this.spec.env,

@@ -22,6 +22,7 @@ import {
   HOST_IP,
   installFullUpdraft,
   invokeAuth,
+  invokerToken,
   isReady,
   kubectlOk,
   newNamespace,
@@ -146,7 +147,7 @@ exports.main_handler = async (event, context) => ({
           "  timeoutSeconds: 1\n",
         ),
         fn("facts", "python3.11", {
-          "index.py": `import os, socket
+          "index.py": `import os, resource, socket
 def main_handler(event, context):
     try:
         open("/root-write-test", "w")
@@ -156,7 +157,8 @@ def main_handler(event, context):
     with open("/tmp/t", "w") as f:
         f.write("x")
     return {"uid": os.getuid(), "root": root, "tmp": os.path.getsize("/tmp/t"),
-            "api": socket.gethostbyname("kubernetes.default.svc.cluster.local")}`,
+            "api": socket.gethostbyname("kubernetes.default.svc.cluster.local"),
+            "openFiles": list(resource.getrlimit(resource.RLIMIT_NOFILE))}`,
         }),
         fn("no-handler", "python3.11", { "index.py": "def other(event, context):\n    return 1" }),
         fn(
@@ -378,10 +380,16 @@ done`,
     }
   });
 
-  it("a function runs this tree's runtime image from the local registry, non-root on a read-only root, with cluster DNS", async () => {
+  it("a function runs this tree's runtime image from the local registry, non-root on a read-only root, with cluster DNS and SCF's 1,024 open files", async () => {
     const r = await invoke("facts");
     assert.equal(r.status, 200, r.body);
-    assert.deepEqual(r.json, { uid: 10001, root: "Read-only file system", tmp: 1, api: "10.96.0.1" });
+    assert.deepEqual(r.json, {
+      uid: 10001,
+      root: "Read-only file system",
+      tmp: 1,
+      api: "10.96.0.1",
+      openFiles: [1024, 1024],
+    });
     // The answer may come before the kubelet reports the container (the instance announced
     // itself): wait for its report.
     const pod = await waitFor(
@@ -571,7 +579,7 @@ spec: {function: packaged-web, type: Http, http: {path: /packaged-web}}
       join(ROOT, "bin/updraft"),
       ["invoke", "node-hello", "-n", ns, "--data", '{"name":"cli"}'],
       {
-        env: { ...process.env, UPDRAFT_URL: base },
+        env: { ...process.env, UPDRAFT_URL: base, UPDRAFT_TOKEN: invokerToken() },
         encoding: "utf8",
         stdio: ["ignore", "pipe", "pipe"],
       },

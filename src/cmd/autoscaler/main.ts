@@ -3,7 +3,7 @@
 import { hostname } from "node:os";
 import { CoordinationV1Api } from "@kubernetes/client-node";
 import { Autoscaler } from "../../autoscaler/autoscaler.ts";
-import { envPort } from "../../lib/env.ts";
+import { envInt, envPort } from "../../lib/env.ts";
 import { loadKubeConfig } from "../../lib/kube.ts";
 import { LeaderElector } from "../../lib/leader.ts";
 import { makeLogger } from "../../lib/logger.ts";
@@ -12,10 +12,14 @@ import { makeRegistry, serveOps } from "../../lib/metrics.ts";
 async function main(): Promise<void> {
   const apiPort = envPort(process.env, "UPDRAFT_PORT", 8080);
   const metricsPort = envPort(process.env, "UPDRAFT_METRICS_PORT", 9090);
+  // The most instances of a Function that sets no scaling.maxInstances (0: no limit).
+  const defaultMaxInstances = envInt(process.env, "UPDRAFT_DEFAULT_MAX_INSTANCES", 100, 0, 1_000_000);
   const log = makeLogger("autoscaler", process.env.LOG_LEVEL ?? "info");
   const kc = loadKubeConfig();
   const registry = makeRegistry("autoscaler");
-  const autoscaler = new Autoscaler(kc, log, registry);
+  const autoscaler = new Autoscaler(kc, log, registry, {
+    ...(defaultMaxInstances > 0 ? { defaultMaxInstances } : {}),
+  });
   await autoscaler.start(apiPort);
   const elector = new LeaderElector(
     kc.makeApiClient(CoordinationV1Api),
@@ -32,7 +36,7 @@ async function main(): Promise<void> {
   );
   elector.start();
   const ops = await serveOps(registry, metricsPort, () => true);
-  log.info("started", { apiPort, metricsPort });
+  log.info("started", { apiPort, metricsPort, defaultMaxInstances });
   const stop = async () => {
     await autoscaler.stop();
     await elector.stop();
