@@ -12,6 +12,7 @@ import { Server as NetServer, type Socket } from "node:net";
 import type { Counter, Histogram } from "prom-client";
 import { Agent, type Dispatcher, request } from "undici";
 import { ASYNC_LIMIT_BYTES, type AsyncQueue, type EnqueueOptions } from "../async/queue.ts";
+import type { AccessRequest } from "../lib/auth.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { INSTANCE_ANNOUNCE_PATH } from "../protocol/announce.ts";
@@ -24,7 +25,6 @@ import {
   requestIdForKey,
   TRIGGER_SOURCE_PATTERN,
 } from "../protocol/triggers.ts";
-import type { AccessRequest } from "./auth.ts";
 import {
   Forwarder,
   type ForwarderOptions,

@@ -21,7 +21,7 @@ import {
   resolveFunctionSpec,
   type UpdraftFunction,
 } from "../api/v1alpha1.ts";
-import { errorMessage } from "../lib/errors.ts";
+import { errorMessage, UpdraftError } from "../lib/errors.ts";
 import { makeFunctionInformer, makeResilientInformer, type ResilientInformer } from "../lib/kube.ts";
 import type { Logger } from "../lib/logger.ts";
 import { AutoscalerPaths } from "../protocol/activity.ts";
@@ -103,15 +103,30 @@ export class Autoscaler {
   private readonly reconciling = new Set<string>();
   private readonly decisions: Counter<"reason">;
   private readonly desired: Gauge<"namespace" | "function">;
+  private readonly refused: Counter<"code">;
   private readonly observed: Gauge<"namespace" | "function" | "window">;
   private readonly panicking: Gauge<"namespace" | "function">;
 
   /** The most instances of a Function that sets no scaling.maxInstances (a runaway loop's ceiling). */
   private readonly defaultMaxInstances: number | undefined;
 
-  constructor(kc: KubeConfig, log: Logger, registry: Registry, opts: { defaultMaxInstances?: number } = {}) {
+  /** Who may report activity and ask for a wake-up (the activators); none: anyone. */
+  private readonly reporters:
+    | { authenticate(authorization: string | undefined): Promise<unknown> }
+    | undefined;
+
+  constructor(
+    kc: KubeConfig,
+    log: Logger,
+    registry: Registry,
+    opts: {
+      defaultMaxInstances?: number;
+      reporters?: { authenticate(authorization: string | undefined): Promise<unknown> };
+    } = {},
+  ) {
     this.log = log;
     this.defaultMaxInstances = opts.defaultMaxInstances;
+    this.reporters = opts.reporters;
     this.apps = kc.makeApiClient(AppsV1Api);
     this.functions = makeFunctionInformer(kc, log);
     const sel = `${Labels.function},${Labels.managedBy}=updraft`;
@@ -140,6 +155,12 @@ export class Autoscaler {
       labelNames: ["namespace", "function"],
       registers: [registry],
     });
+    this.refused = new Counter({
+      name: "updraft_autoscaler_refused_reports_total",
+      help: "Activity reports and wake-ups refused, by code (Unauthenticated, Forbidden, AuthUnavailable)",
+      labelNames: ["code"],
+      registers: [registry],
+    });
     this.desired = new Gauge({
       name: "updraft_autoscaler_desired_replicas",
       help: "Desired instances per function",
@@ -151,6 +172,21 @@ export class Autoscaler {
   async start(port: number): Promise<void> {
     await Promise.all([this.functions.start(), this.deployments.start()]);
     const app = express();
+    // Only the activators: asked before the body is read. 401 no or a bad token, 403 another
+    // identity (a function pod's, a person's), 503 when the API server cannot be asked.
+    app.use((req, res, next) => {
+      if (!this.reporters) return next();
+      this.reporters.authenticate(req.headers.authorization).then(
+        () => next(),
+        (err: unknown) => {
+          const code = err instanceof UpdraftError ? err.code : "InternalError";
+          const status = code === "Unauthenticated" ? 401 : code === "Forbidden" ? 403 : 503;
+          this.refused.inc({ code });
+          req.resume();
+          res.status(status).json({ code, error: err instanceof Error ? err.message : String(err) });
+        },
+      );
+    });
     app.use(express.json({ limit: "4mb" }));
     app.post(AutoscalerPaths.activate, (req, res) => {
       const { namespace, name } = req.body as { namespace?: string; name?: string };

@@ -45,7 +45,10 @@ describe("the edge's error table", () => {
   it("every status is a real HTTP status, and an Http trigger's are standard ones", () => {
     for (const [code, e] of Object.entries(EDGE_ERRORS)) {
       assert.ok(e.sync >= 400 && e.sync < 600, code);
-      assert.ok([400, 401, 403, 404, 405, 408, 413, 429, 501, 502, 503].includes(e.http), `${code}: ${e.http}`);
+      assert.ok(
+        [400, 401, 403, 404, 405, 408, 413, 429, 501, 502, 503].includes(e.http),
+        `${code}: ${e.http}`,
+      );
     }
   });
 });

@@ -17,6 +17,8 @@ import {
   deleteNamespace,
   installFullUpdraft,
   invokeAuth,
+  invokerToken,
+  kubectlOk,
   newNamespace,
   waitFor,
 } from "./harness.ts";
@@ -135,7 +137,7 @@ describe("scaling", () => {
     );
   });
 
-  it("the autoscaler measures only Functions that exist, and forgets one when it is deleted", async () => {
+  it("the autoscaler takes reports only from the activators, measures only Functions that exist, and forgets one when it is deleted", async () => {
     applyYaml(ns, sleepFn("brief", "  scaling: {minInstances: 1}\n"));
     await waitFor("brief has an instance", async () => (await replicas("brief")).ready === 1, 120_000);
     const series = () =>
@@ -145,14 +147,31 @@ describe("scaling", () => {
       });
     await waitFor("brief's desired-replicas series", async () => (await series()) === 1, 30_000);
     const [ip] = await componentPodIPs("autoscaler");
-    const post = async (path: string, body: unknown) => {
+    // The activators' own identity: a token of their ServiceAccount (TokenRequest).
+    const activatorToken = kubectlOk(["create", "token", "updraft-activator", "-n", "updraft-system"]).trim();
+    const post = async (path: string, body: unknown, token: string | undefined = activatorToken) => {
       const r = await fetch(`http://${ip}:8080${path}`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: {
+          "content-type": "application/json",
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
         body: JSON.stringify(body),
       });
       return { status: r.status, json: (await r.json()) as { code?: string; unknown?: string[] } };
     };
+    // A forged report — no token, or any identity but the activators' (a function pod's, a
+    // user's) — is refused before it is read: it would scale brief up.
+    const forged = {
+      activator: "x",
+      items: [{ key: `${ns}/brief`, arrivals: 500, held: 500, busy: 0, durationMs: 1000, periodMs: 1000 }],
+    };
+    const anonymous = await post("/v1/activity", forged, "");
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.json.code, "Unauthenticated");
+    const someoneElse = await post("/v1/activity", forged, invokerToken());
+    assert.equal(someoneElse.status, 403);
+    assert.equal(someoneElse.json.code, "Forbidden");
     // A report about a name nobody created is named back and not measured; waking it is 404.
     const report = await post("/v1/activity", {
       activator: "test",

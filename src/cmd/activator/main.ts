@@ -17,8 +17,6 @@ import { Counter, Histogram } from "prom-client";
 import { ActivationNotifier } from "../../activator/activation.ts";
 import { InstanceAnnouncements } from "../../activator/announce.ts";
 import { kubePodReader, relayToPeers } from "../../activator/announce-io.ts";
-import { RequestAuthorizer } from "../../activator/auth.ts";
-import { kubeAccessReviewer, kubeTokenReviewer } from "../../activator/auth-io.ts";
 import { HttpRoutes } from "../../activator/http-trigger.ts";
 import { WarmPool } from "../../activator/pool.ts";
 import { kubeAdopter, specialiseOverHttp } from "../../activator/pool-io.ts";
@@ -29,6 +27,8 @@ import type { ResolvedFunctionSpec } from "../../api/v1alpha1.ts";
 import { Dispatcher } from "../../async/dispatcher.ts";
 import { parseDelays } from "../../async/policy.ts";
 import { AsyncQueue } from "../../async/queue.ts";
+import { RequestAuthorizer } from "../../lib/auth.ts";
+import { kubeAccessReviewer, kubeTokenReviewer } from "../../lib/auth-io.ts";
 import { envInt, envPort, envString } from "../../lib/env.ts";
 import { UpdraftError } from "../../lib/errors.ts";
 import {
@@ -39,6 +39,7 @@ import {
 } from "../../lib/kube.ts";
 import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
+import { fileToken, SERVICE_ACCOUNT_TOKEN_FILE } from "../../lib/token-file.ts";
 import { AutoscalerPaths } from "../../protocol/activity.ts";
 import { UpdraftHeaders } from "../../protocol/headers.ts";
 import { POOL_LABEL } from "../../protocol/pool.ts";
@@ -85,10 +86,16 @@ async function main(): Promise<void> {
   const kc = loadKubeConfig();
   const registry = makeRegistry("activator");
 
+  // The autoscaler takes reports only from the activators' ServiceAccount (its token, read
+  // again as the kubelet rotates it).
+  const ownToken = fileToken(envString(process.env, "UPDRAFT_TOKEN_FILE", SERVICE_ACCOUNT_TOKEN_FILE));
   const tellAutoscaler = (path: string, body: unknown) =>
     fetch(`${autoscalerUrl}${path}`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: {
+        "content-type": "application/json",
+        ...(ownToken() ? { authorization: `Bearer ${ownToken()}` } : {}),
+      },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(2000),
     });

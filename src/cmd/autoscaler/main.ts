@@ -3,7 +3,9 @@
 import { hostname } from "node:os";
 import { CoordinationV1Api } from "@kubernetes/client-node";
 import { Autoscaler } from "../../autoscaler/autoscaler.ts";
-import { envInt, envPort } from "../../lib/env.ts";
+import { ServiceAccountAuthenticator } from "../../lib/auth.ts";
+import { kubeTokenReviewer } from "../../lib/auth-io.ts";
+import { envInt, envPort, envString } from "../../lib/env.ts";
 import { loadKubeConfig } from "../../lib/kube.ts";
 import { LeaderElector } from "../../lib/leader.ts";
 import { makeLogger } from "../../lib/logger.ts";
@@ -17,8 +19,17 @@ async function main(): Promise<void> {
   const log = makeLogger("autoscaler", process.env.LOG_LEVEL ?? "info");
   const kc = loadKubeConfig();
   const registry = makeRegistry("autoscaler");
+  // Activity reports and wake-ups come only from the activators' ServiceAccount: a report
+  // scales a function, so no other pod may send one.
+  const activators = envString(
+    process.env,
+    "UPDRAFT_ACTIVATOR_USERNAME",
+    "system:serviceaccount:updraft-system:updraft-activator",
+    /^system:serviceaccount:[a-z0-9-]+:[a-z0-9-]+$/,
+  );
   const autoscaler = new Autoscaler(kc, log, registry, {
     ...(defaultMaxInstances > 0 ? { defaultMaxInstances } : {}),
+    reporters: new ServiceAccountAuthenticator(kubeTokenReviewer(kc), new Set([activators])),
   });
   await autoscaler.start(apiPort);
   const elector = new LeaderElector(

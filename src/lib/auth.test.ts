@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { UpdraftError } from "../lib/errors.ts";
 import {
   type AccessRequest,
   type AccessReviewer,
   bearerToken,
   RequestAuthorizer,
+  ServiceAccountAuthenticator,
   type TokenReviewer,
   type UserInfo,
 } from "./auth.ts";
+import { UpdraftError } from "./errors.ts";
 
 /** A fake API server: tokens it knows, and which (user, verb, resource, namespace, name) it allows. */
 class FakeApiServer implements TokenReviewer, AccessReviewer {
@@ -163,5 +164,34 @@ describe("RequestAuthorizer", () => {
     assert.equal(api.tokenReviews, before + 1, "t1 was the oldest and was dropped");
     await code(auth.authorize("Bearer t4", invokeHello));
     assert.equal(api.tokenReviews, before + 1, "t4 is still cached");
+  });
+});
+
+describe("ServiceAccountAuthenticator: a hop between Updraft's components", () => {
+  const activator = "system:serviceaccount:updraft-system:updraft-activator";
+  const setupHop = () => {
+    const api = new FakeApiServer();
+    api.users.set("activator-token", { username: activator, groups: [] });
+    return { api, hop: new ServiceAccountAuthenticator(api, new Set([activator])) };
+  };
+
+  it("the allowed component passes, and its token is reviewed once", async () => {
+    const { api, hop } = setupHop();
+    assert.equal((await hop.authenticate("Bearer activator-token")).username, activator);
+    await hop.authenticate("Bearer activator-token");
+    assert.equal(api.tokenReviews, 1);
+  });
+
+  it("no token is 401; a valid token of anyone else (a function pod's, a user's) is 403", async () => {
+    const { hop } = setupHop();
+    assert.equal(await code(hop.authenticate(undefined)), "Unauthenticated");
+    assert.equal(await code(hop.authenticate("Bearer forged")), "Unauthenticated");
+    assert.equal(await code(hop.authenticate("Bearer alice-token")), "Forbidden");
+  });
+
+  it("an API server that cannot be asked is AuthUnavailable", async () => {
+    const { api, hop } = setupHop();
+    api.failing = true;
+    assert.equal(await code(hop.authenticate("Bearer activator-token")), "AuthUnavailable");
   });
 });

@@ -13,7 +13,7 @@
  * honoured within the cache's time (10 s allowed, 2 s refused).
  */
 import { createHash } from "node:crypto";
-import { UpdraftError } from "../lib/errors.ts";
+import { UpdraftError } from "./errors.ts";
 
 /** The user a token belongs to, as the API server's TokenReview says. */
 export interface UserInfo {
@@ -177,5 +177,55 @@ export class RequestAuthorizer {
         cause: err,
       });
     }
+  }
+}
+
+/**
+ * A hop between Updraft's own components (an activator's activity reports to the
+ * autoscaler): the caller presents its ServiceAccount token, the API server says whose it
+ * is, and only the named users may pass — no RBAC question, the component's identity is the
+ * permission. Cached as above. Example: allowed {system:serviceaccount:updraft-system:
+ * updraft-activator}; a function pod's token (another ServiceAccount) is 403, none is 401.
+ */
+export class ServiceAccountAuthenticator {
+  private readonly users: ExpiringCache<UserInfo | undefined>;
+  private readonly allowed: ReadonlySet<string>;
+  private readonly tokens: TokenReviewer;
+  private readonly allowedTtlMs: number;
+  private readonly refusedTtlMs: number;
+  private readonly now: () => number;
+
+  constructor(tokens: TokenReviewer, allowed: ReadonlySet<string>, opts: AuthorizerOptions = {}) {
+    this.tokens = tokens;
+    this.allowed = allowed;
+    this.allowedTtlMs = opts.allowedTtlMs ?? 10_000;
+    this.refusedTtlMs = opts.refusedTtlMs ?? 2000;
+    this.users = new ExpiringCache(opts.maxEntries ?? 1000);
+    this.now = opts.now ?? Date.now;
+  }
+
+  async authenticate(authorization: string | undefined): Promise<UserInfo> {
+    const token = bearerToken(authorization);
+    if (!token) throw new UpdraftError("Unauthenticated", "a ServiceAccount bearer token is required");
+    const key = createHash("sha256").update(token).digest("base64url");
+    let user: UserInfo | undefined;
+    try {
+      user = await this.users.get(key, this.now(), async () => {
+        const value = await this.tokens.review(token);
+        return { value, ttlMs: value ? this.allowedTtlMs : this.refusedTtlMs };
+      });
+    } catch (err) {
+      throw new UpdraftError("AuthUnavailable", "the API server could not be asked (TokenReview)", {
+        cause: err,
+      });
+    }
+    if (!user)
+      throw new UpdraftError("Unauthenticated", "the bearer token was not accepted by the API server");
+    if (!this.allowed.has(user.username))
+      throw new UpdraftError(
+        "Forbidden",
+        `user "${user.username}" is not one of Updraft's components allowed here`,
+      );
+    return user;
   }
 }
