@@ -11,6 +11,7 @@ import { Agent, type Dispatcher } from "undici";
 import { UpdraftError } from "../lib/errors.ts";
 import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
 import { ANSWER_LIMIT_BYTES, HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
+import { INSTANCE_KEY_HEADER } from "../protocol/instance-key.ts";
 import { InstanceHeaders, SHIM_REFUSAL_HEADER, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
 import type { Instance } from "./capacity.ts";
 import type { FunctionState, FunctionTable, Slot } from "./table.ts";
@@ -109,6 +110,11 @@ export interface ForwarderOptions {
   port?: number;
   /** The clock (ms) the wait for an instance is measured on. */
   now?: () => number;
+  /**
+   * The key a function's instances take calls with (protocol/instance-key.ts), by function
+   * key "ns/name"; absent: none is sent (instances that check none, in tests).
+   */
+  instanceKey?: (functionKey: string) => string;
 }
 
 export class Forwarder {
@@ -124,10 +130,26 @@ export class Forwarder {
   /** Set by close(): new events are refused with a coded error. */
   private closed = false;
 
+  private readonly instanceKey: ((functionKey: string) => string) | undefined;
+  /** Each function's key, derived once (an HMAC) rather than per call. */
+  private readonly keys = new Map<string, string>();
+
   constructor(table: FunctionTable, opts: ForwarderOptions = {}) {
     this.table = table;
     this.port = opts.port ?? INSTANCE_PORT;
     this.now = opts.now ?? Date.now;
+    this.instanceKey = opts.instanceKey;
+  }
+
+  /** The instance-key header for a function's instances, or none. */
+  private keyHeader(st: FunctionState): Record<string, string> {
+    if (!this.instanceKey) return {};
+    let key = this.keys.get(st.key);
+    if (key === undefined) {
+      key = this.instanceKey(st.key);
+      this.keys.set(st.key, key);
+    }
+    return { [INSTANCE_KEY_HEADER]: key };
   }
 
   /**
@@ -208,6 +230,7 @@ export class Forwarder {
       const headers: Record<string, string> = {
         "content-type": "application/json",
         [UpdraftHeaders.requestId]: requestId,
+        ...this.keyHeader(st),
       };
       if (cold) headers[UpdraftHeaders.coldStart] = "true";
       if (opts.logType) headers[UpdraftHeaders.logType] = opts.logType;
@@ -273,6 +296,7 @@ export class Forwarder {
         headers: {
           ...headers,
           [UpdraftHeaders.requestId]: requestId,
+          ...this.keyHeader(st),
           ...(cold ? { [UpdraftHeaders.coldStart]: "true" } : {}),
         },
         headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,

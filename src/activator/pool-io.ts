@@ -13,15 +13,16 @@ import {
 import { Agent } from "undici";
 import { Labels, type UpdraftFunction } from "../api/v1alpha1.ts";
 import { functionLabels } from "../protocol/function-pod.ts";
+import { INSTANCE_KEY_HEADER } from "../protocol/instance-key.ts";
 import { POOL_LABEL, POOL_MEMORY_LABEL, SPECIALISE_PATH, type SpecialiseRequest } from "../protocol/pool.ts";
 import type { SpecialiseOutcome } from "./pool.ts";
 
 /** Sends POST /specialise to an instance's shim; its answer as an outcome (throws when unreachable). */
 export function specialiseOverHttp(
   port: number,
-): (ip: string, body: SpecialiseRequest) => Promise<SpecialiseOutcome> {
+): (ip: string, body: SpecialiseRequest, poolKey?: string) => Promise<SpecialiseOutcome> {
   const agent = new Agent({ keepAliveTimeout: 1000, connections: 4 });
-  return async (ip, body) => {
+  return async (ip, body, poolKey) => {
     const env = body.env;
     // The shim answers once InitFunction ran: allow the function's init time-out and a margin.
     const timeoutMs = Number(env.UPDRAFT_INIT_TIMEOUT_MS ?? 65_000) + 5000;
@@ -29,7 +30,7 @@ export function specialiseOverHttp(
       origin: `http://${ip}:${port}`,
       path: SPECIALISE_PATH,
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...(poolKey ? { [INSTANCE_KEY_HEADER]: poolKey } : {}) },
       body: JSON.stringify(body),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,

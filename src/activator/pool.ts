@@ -9,9 +9,11 @@
  * then on it is scaled, rolled and deleted as any instance of the function; it never goes
  * back to the pool.
  */
+
 import type { V1Pod } from "@kubernetes/client-node";
 import type { ResolvedFunctionSpec, UpdraftFunction } from "../api/v1alpha1.ts";
 import { codeSha256, functionEnv } from "../protocol/function-pod.ts";
+import { INSTANCE_KEY_ENV } from "../protocol/instance-key.ts";
 import {
   POOL_LABEL,
   POOL_MEMORY_LABEL,
@@ -23,8 +25,13 @@ import {
 export type SpecialiseOutcome = "specialised" | "refused" | "unreachable";
 
 export interface WarmPoolDeps {
-  /** POST /specialise to an instance. */
-  specialise: (ip: string, body: SpecialiseRequest) => Promise<SpecialiseOutcome>;
+  /** POST /specialise to an instance, with the pool's instance key when there is one. */
+  specialise: (ip: string, body: SpecialiseRequest, poolKey?: string) => Promise<SpecialiseOutcome>;
+  /**
+   * Instance keys (protocol/instance-key.ts): the pool's opens /specialise, the function's
+   * goes in the request's environment and is the only one the instance takes from then on.
+   */
+  instanceKeys?: { function(namespace: string, name: string): string; pool(namespace: string): string };
   /** Moves a specialised pod into its function (labels; its ReplicaSet adopts it). */
   adopt: (namespace: string, pod: string, fn: UpdraftFunction) => Promise<void>;
   onError: (what: string, err: unknown) => void;
@@ -112,7 +119,10 @@ export class WarmPool {
       this.skip.set(id, this.now() + SKIP_MS);
       let outcome: SpecialiseOutcome;
       try {
-        outcome = await this.deps.specialise(pod.ip, specialiseRequest(fn, spec));
+        const keys = this.deps.instanceKeys;
+        const request = specialiseRequest(fn, spec);
+        if (keys) request.env[INSTANCE_KEY_ENV] = keys.function(namespace, fn.metadata.name!);
+        outcome = await this.deps.specialise(pod.ip, request, keys?.pool(namespace));
       } catch (err) {
         this.deps.onError(`specialise ${id}`, err);
         continue;

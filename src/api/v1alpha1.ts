@@ -222,4 +222,6 @@ export const Labels = {
 export const Annotations = {
   specHash: "updraft.dev/spec-hash",
   codeSha256: "updraft.dev/code-sha256",
+  /** A short hash of the key the pods take calls with: a new key rolls them. */
+  instanceKeyHash: "updraft.dev/instance-key-hash",
 } as const;

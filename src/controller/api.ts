@@ -17,6 +17,7 @@ import {
   type V1ConfigMap,
   type V1Deployment,
   type V1RoleBinding,
+  type V1Secret,
   type V1Service,
   type V1ServiceAccount,
 } from "@kubernetes/client-node";
@@ -29,7 +30,7 @@ import {
   type UpdraftTrigger,
   VERSION,
 } from "../api/v1alpha1.ts";
-import { isAlreadyExists, isNotFound } from "../lib/errors.ts";
+import { isAlreadyExists, isNotFound, UpdraftError } from "../lib/errors.ts";
 
 export interface ControllerApi {
   readConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined>;
@@ -47,6 +48,12 @@ export interface ControllerApi {
   /** Creates each object unless one of its name exists (AlreadyExists is success). */
   ensureServiceAccount(sa: V1ServiceAccount): Promise<void>;
   ensureRoleBinding(rb: V1RoleBinding): Promise<void>;
+  /**
+   * Makes the Secret hold `desired`'s data: created when missing, replaced when its data
+   * differs and it is `owner`'s (or Updraft's, when no owner is given); another's of that
+   * name is an error (SecretExists), never overwritten.
+   */
+  ensureSecret(desired: V1Secret, owner?: string): Promise<void>;
 }
 
 export class KubeControllerApi implements ControllerApi {
@@ -117,6 +124,45 @@ export class KubeControllerApi implements ControllerApi {
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
     }
+  }
+
+  async ensureSecret(desired: V1Secret, owner?: string): Promise<void> {
+    const namespace = desired.metadata!.namespace!;
+    const name = desired.metadata!.name!;
+    let existing: V1Secret | undefined;
+    try {
+      existing = await this.core.readNamespacedSecret({ namespace, name });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    if (!existing) {
+      this.count("create", "secrets");
+      try {
+        await this.core.createNamespacedSecret({ namespace, body: desired });
+        return;
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+        existing = await this.core.readNamespacedSecret({ namespace, name });
+      }
+    }
+    const ours = owner
+      ? existing.metadata?.ownerReferences?.some((r) => r.uid === owner)
+      : existing.metadata?.labels?.["app.kubernetes.io/managed-by"] === "updraft";
+    if (!ours)
+      throw new UpdraftError("SecretExists", `Secret ${namespace}/${name} exists and is not Updraft's`, {
+        permanent: true,
+      });
+    const same = JSON.stringify(existing.data ?? {}) === JSON.stringify(desired.data ?? {});
+    if (same) return;
+    this.count("update", "secrets");
+    await this.core.replaceNamespacedSecret({
+      namespace,
+      name,
+      body: {
+        ...desired,
+        metadata: { ...desired.metadata, resourceVersion: existing.metadata?.resourceVersion },
+      },
+    });
   }
 
   private count(verb: string, resource: string): void {

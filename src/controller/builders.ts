@@ -7,10 +7,12 @@ import type {
   V1ConfigMap,
   V1Container,
   V1Deployment,
+  V1EnvVar,
   V1OwnerReference,
   V1PodSecurityContext,
   V1Probe,
   V1ResourceRequirements,
+  V1Secret,
   V1Service,
 } from "@kubernetes/client-node";
 import {
@@ -31,6 +33,12 @@ import {
   functionLabels,
   USER_CODE_DIR,
 } from "../protocol/function-pod.ts";
+import {
+  functionKeySecretName,
+  INSTANCE_KEY_ENV,
+  INSTANCE_KEY_FIELD,
+  POOL_KEY_SECRET,
+} from "../protocol/instance-key.ts";
 import { functionChildName } from "../protocol/naming.ts";
 import { POOL_ENV, POOL_LABEL, POOL_MEMORY_LABEL, poolDeploymentName } from "../protocol/pool.ts";
 import { WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
@@ -40,6 +48,11 @@ export interface BuilderConfig {
   runtimeImage: (runtime: string) => string;
   /** Base URL of the activator's invoke API, e.g. http://updraft-activator.updraft-system.svc:8080. */
   activatorUrl: string;
+  /**
+   * The key a function's instances take calls with, and a warm pool's (protocol/instance-key.ts,
+   * derived from the master key). Absent (unit fixtures): instances check no key.
+   */
+  instanceKeys?: { function(namespace: string, name: string): string; pool(namespace: string): string };
 }
 
 /** The Deployment and Service of function "hello" are both named "fn-hello" (protocol/naming.ts). */
@@ -67,6 +80,46 @@ export function ownerReference(fn: UpdraftFunction): V1OwnerReference {
     uid: fn.metadata.uid!,
     controller: true,
     blockOwnerDeletion: true,
+  };
+}
+
+/** The shim's instance key, from a Secret of the pod's namespace (protocol/instance-key.ts). */
+function instanceKeyEnv(secret: string): V1EnvVar {
+  return { name: INSTANCE_KEY_ENV, valueFrom: { secretKeyRef: { name: secret, key: INSTANCE_KEY_FIELD } } };
+}
+
+/**
+ * The Secret holding a function's instance key, owned by the Function (so it goes with it):
+ * "updraft-fn-hello-key" with field "key". A Secret, not a literal in the Deployment:
+ * whoever may only view the namespace reads Deployments, not Secrets.
+ */
+export function makeFunctionKeySecret(fn: UpdraftFunction, key: string): V1Secret {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "Opaque",
+    metadata: {
+      name: functionKeySecretName(fn.metadata.name!),
+      namespace: fn.metadata.namespace!,
+      labels: functionLabels(fn),
+      ownerReferences: [ownerReference(fn)],
+    },
+    data: { [INSTANCE_KEY_FIELD]: Buffer.from(key).toString("base64") },
+  };
+}
+
+/** The Secret holding a warm-pool namespace's instance key (its pool instances' until specialised). */
+export function makePoolKeySecret(namespace: string, key: string): V1Secret {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "Opaque",
+    metadata: {
+      name: POOL_KEY_SECRET,
+      namespace,
+      labels: { [Labels.component]: "warm-pool", [Labels.managedBy]: "updraft", [Labels.partOf]: "updraft" },
+    },
+    data: { [INSTANCE_KEY_FIELD]: Buffer.from(key).toString("base64") },
   };
 }
 
@@ -122,8 +175,14 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
     imagePullPolicy: "IfNotPresent",
     command: RUNTIME_COMMAND,
     ports: [{ name: "http", containerPort: FUNCTION_PORT, protocol: "TCP" }],
-    // The function's environment, then what lets the shim announce itself to the activators.
-    env: [...functionEnv(fn, spec, sha), ...announceEnv(cfg.activatorUrl)],
+    // The function's environment, then what lets the shim announce itself to the activators,
+    // then the key every call to it must carry (from the function's Secret; the shim keeps
+    // it out of the function's environment).
+    env: [
+      ...functionEnv(fn, spec, sha),
+      ...announceEnv(cfg.activatorUrl),
+      ...(cfg.instanceKeys ? [instanceKeyEnv(functionKeySecretName(fn.metadata.name!))] : []),
+    ],
     workingDir: USER_CODE_DIR,
     resources,
     readinessProbe: INSTANCE_READINESS,
@@ -152,7 +211,18 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
       template: {
         metadata: {
           labels,
-          annotations: { [Annotations.codeSha256]: sha },
+          annotations: {
+            [Annotations.codeSha256]: sha,
+            // A new key (the master key replaced) rolls the pods onto it: the Secret's name
+            // alone would not change the template.
+            ...(cfg.instanceKeys
+              ? {
+                  [Annotations.instanceKeyHash]: shortHash(
+                    cfg.instanceKeys.function(fn.metadata.namespace!, fn.metadata.name!),
+                  ),
+                }
+              : {}),
+          },
         },
         spec: {
           automountServiceAccountToken: false,
@@ -247,7 +317,13 @@ export function makePoolDeployment(
       selector: { matchLabels: { [POOL_LABEL]: runtime } },
       revisionHistoryLimit: 2,
       template: {
-        metadata: { labels },
+        metadata: {
+          labels,
+          // A new pool key (the master key replaced) restarts the pool's instances on it.
+          ...(cfg.instanceKeys
+            ? { annotations: { [Annotations.instanceKeyHash]: shortHash(cfg.instanceKeys.pool(namespace)) } }
+            : {}),
+        },
         spec: {
           automountServiceAccountToken: false,
           enableServiceLinks: false,
@@ -265,6 +341,7 @@ export function makePoolDeployment(
                 { name: "SCF_MEMORY_SIZE", value: String(memoryMB) },
                 { name: "SCF_USERCODEPATH", value: USER_CODE_DIR },
                 { name: POOL_ENV, value: "true" },
+                ...(cfg.instanceKeys ? [instanceKeyEnv(POOL_KEY_SECRET)] : []),
               ],
               workingDir: USER_CODE_DIR,
               resources: instanceResources(memoryMB),

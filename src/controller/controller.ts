@@ -4,6 +4,7 @@
  * reconcilers. A periodic resync re-enqueues every object, which finds drift and, on a
  * converged cluster, writes nothing.
  */
+
 import {
   AppsV1Api,
   CoreV1Api,
@@ -29,6 +30,7 @@ import type { Logger } from "../lib/logger.ts";
 import { runWorkers, WorkQueue } from "../lib/workqueue.ts";
 import { POOL_LABEL } from "../protocol/pool.ts";
 import { KubeControllerApi } from "./api.ts";
+import type { BuilderConfig } from "./builders.ts";
 import type { ControllerConfig } from "./config.ts";
 import { ApiEventRecorder } from "./events.ts";
 import { FunctionReconciler } from "./function-reconciler.ts";
@@ -65,7 +67,13 @@ export class Controller {
   private readonly cfg: ControllerConfig;
   private readonly log: Logger;
 
-  constructor(kc: KubeConfig, cfg: ControllerConfig, log: Logger, registry: Registry) {
+  constructor(
+    kc: KubeConfig,
+    cfg: ControllerConfig,
+    log: Logger,
+    registry: Registry,
+    instanceKeys?: BuilderConfig["instanceKeys"],
+  ) {
     this.cfg = cfg;
     this.log = log;
     const custom = kc.makeApiClient(CustomObjectsApi);
@@ -150,9 +158,10 @@ export class Controller {
 
     const api = new KubeControllerApi(kc, writes);
     // Function pods and pool pods run the same runtime images.
-    const builderCfg = {
+    const builderCfg: BuilderConfig = {
       runtimeImage: (runtime: string) => `${cfg.runtimeImagePrefix}${runtime}:${cfg.runtimeImageTag}`,
       activatorUrl: cfg.activatorUrl,
+      ...(instanceKeys ? { instanceKeys } : {}),
     };
     const now = () => new Date();
     const events = new ApiEventRecorder(api, "updraft-controller", log, now);

@@ -5,6 +5,7 @@ import type {
   V1ConfigMap,
   V1Deployment,
   V1RoleBinding,
+  V1Secret,
   V1Service,
   V1ServiceAccount,
 } from "@kubernetes/client-node";
@@ -12,7 +13,7 @@ import type { UpdraftFunction, UpdraftTrigger } from "../api/v1alpha1.ts";
 import type { Cache } from "../lib/kube.ts";
 import { silentLogger } from "../lib/logger.ts";
 import type { ControllerApi } from "./api.ts";
-import { childName } from "./builders.ts";
+import { type BuilderConfig, childName } from "./builders.ts";
 import { FunctionReconciler } from "./function-reconciler.ts";
 
 /** A cache backed by a map, as an informer's would be. */
@@ -64,6 +65,11 @@ class FakeApi implements ControllerApi {
   async ensureRoleBinding(rb: V1RoleBinding) {
     this.writes.push(`ensure rolebinding ${rb.metadata?.name}`);
   }
+  secrets = new Map<string, V1Secret>();
+  async ensureSecret(sec: V1Secret) {
+    this.writes.push(`ensure secret ${sec.metadata?.name}`);
+    this.secrets.set(`${sec.metadata?.namespace}/${sec.metadata?.name}`, sec);
+  }
   async readConfigMap(namespace: string, name: string) {
     return this.userConfigMaps.get(`${namespace}/${name}`);
   }
@@ -111,7 +117,7 @@ class FakeApi implements ControllerApi {
   async createEvent(_e: CoreV1Event) {}
 }
 
-function setup(spec: Partial<UpdraftFunction["spec"]> = {}) {
+function setup(spec: Partial<UpdraftFunction["spec"]> = {}, cfg: Partial<BuilderConfig> = {}) {
   const fns = new MapCache<UpdraftFunction>();
   const deps = new MapCache<V1Deployment>();
   const svcs = new MapCache<V1Service>();
@@ -135,7 +141,7 @@ function setup(spec: Partial<UpdraftFunction["spec"]> = {}) {
     codeConfigMaps: cms,
     api,
     events: { record: () => undefined },
-    cfg: { runtimeImage: (rt) => `img-${rt}`, activatorUrl: "http://a" },
+    cfg: { runtimeImage: (rt) => `img-${rt}`, activatorUrl: "http://a", ...cfg },
     now: () => new Date("2026-01-01T00:00:00Z"),
     log: silentLogger(),
   });
@@ -153,6 +159,38 @@ describe("FunctionReconciler", () => {
     const fn = fns.get("hello", "ns")!;
     assert.equal(fn.status?.observedGeneration, 1);
     assert.equal(fn.status?.conditions?.find((c) => c.type === "Ready")?.status, "True");
+  });
+
+  it("with instance keys: the key's Secret before the Deployment that reads it, and nothing again once converged", async () => {
+    let master = "m1";
+    const instanceKeys = {
+      function: (ns: string, n: string) => `${master}:${ns}/${n}`,
+      pool: (ns: string) => `${master}:${ns}`,
+    };
+    const { api, r, deps } = setup({}, { instanceKeys });
+    await r.reconcile("ns/hello");
+    assert.deepEqual(
+      api.writes.filter((w) => /secret|deployment/.test(w)),
+      ["ensure secret updraft-fn-hello-key", "create deployment fn-hello"],
+    );
+    const secret = api.secrets.get("ns/updraft-fn-hello-key")!;
+    assert.equal(Buffer.from(secret.data!.key!, "base64").toString(), "m1:ns/hello");
+    assert.equal(secret.metadata?.ownerReferences?.[0]?.uid, "u1", "goes with its Function");
+    const env = deps.get("fn-hello", "ns")!.spec!.template.spec!.containers[0]!.env!;
+    assert.deepEqual(env.find((e) => e.name === "UPDRAFT_INSTANCE_KEY")?.valueFrom?.secretKeyRef, {
+      name: "updraft-fn-hello-key",
+      key: "key",
+    });
+    api.writes = [];
+    await r.reconcile("ns/hello");
+    assert.deepEqual(api.writes, [], "no Secret read or write per reconcile");
+    // A new master key: the Secret is rewritten and the pods roll onto it.
+    master = "m2";
+    await r.reconcile("ns/hello");
+    assert.deepEqual(
+      api.writes.filter((w) => /secret|deployment/.test(w)),
+      ["ensure secret updraft-fn-hello-key", "update deployment fn-hello"],
+    );
   });
 
   it("refuses inline code over what a ConfigMap holds: CodeReady False, no child made", async () => {

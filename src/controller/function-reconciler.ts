@@ -26,6 +26,7 @@ import {
   functionUrl,
   makeCodeConfigMap,
   makeDeployment,
+  makeFunctionKeySecret,
   makeService,
 } from "./builders.ts";
 import type { EventRecorder } from "./events.ts";
@@ -202,6 +203,15 @@ export class FunctionReconciler {
     existing: V1Deployment | undefined,
   ): Promise<V1Deployment> {
     const desired = makeDeployment(fn, this.d.cfg, sha);
+    const wantHash = desired.metadata!.annotations![Annotations.specHash];
+    if (existing?.metadata?.annotations?.[Annotations.specHash] === wantHash) return existing!;
+    // The key's Secret before the pods that read it (a new Deployment, or a new key).
+    const keys = this.d.cfg.instanceKeys;
+    if (keys)
+      await this.d.api.ensureSecret(
+        makeFunctionKeySecret(fn, keys.function(fn.metadata.namespace!, fn.metadata.name!)),
+        fn.metadata.uid,
+      );
     if (!existing) {
       try {
         const created = await this.d.api.createDeployment(desired);
@@ -217,8 +227,6 @@ export class FunctionReconciler {
         throw err;
       }
     }
-    const wantHash = desired.metadata!.annotations![Annotations.specHash];
-    if (existing.metadata?.annotations?.[Annotations.specHash] === wantHash) return existing;
     const update = deepCopy(existing);
     update.metadata!.labels = { ...existing.metadata?.labels, ...desired.metadata!.labels };
     update.metadata!.annotations = { ...existing.metadata?.annotations, [Annotations.specHash]: wantHash! };

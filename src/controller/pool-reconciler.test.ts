@@ -3,13 +3,13 @@ import { describe, it } from "node:test";
 import type { V1Deployment } from "@kubernetes/client-node";
 import { silentLogger } from "../lib/logger.ts";
 import type { WarmPoolConfig } from "../protocol/pool.ts";
-import { makePoolDeployment } from "./builders.ts";
+import { type BuilderConfig, makePoolDeployment } from "./builders.ts";
 import { PoolReconciler } from "./pool-reconciler.ts";
 
 const cfg = { runtimeImage: (r: string) => `reg/runtime-${r}:t`, activatorUrl: "http://a" };
 
 /** A hand-written fake of the three writes, recording them; the cache is a plain map. */
-function setup(pool: WarmPoolConfig, existing: V1Deployment[] = []) {
+function setup(pool: WarmPoolConfig, existing: V1Deployment[] = [], withCfg: Partial<BuilderConfig> = {}) {
   const writes: string[] = [];
   const cache = new Map(existing.map((d) => [`${d.metadata!.namespace}/${d.metadata!.name}`, d]));
   const r = new PoolReconciler({
@@ -29,8 +29,11 @@ function setup(pool: WarmPoolConfig, existing: V1Deployment[] = []) {
       deleteDeployment: async (ns, name) => {
         writes.push(`delete ${ns}/${name}`);
       },
+      ensureSecret: async (sec) => {
+        writes.push(`secret ${sec.metadata!.namespace}/${sec.metadata!.name}`);
+      },
     },
-    cfg,
+    cfg: { ...cfg, ...withCfg },
     pool,
     log: silentLogger(),
   });
@@ -88,6 +91,28 @@ describe("PoolReconciler", () => {
       await r.reconcile(c.key);
       assert.deepEqual(writes, c.want);
     });
+
+  it("with instance keys: the pool's key Secret before its pods; a new key rolls the pool onto it", async () => {
+    const keyed = (master: string) => ({
+      ...cfg,
+      instanceKeys: { function: () => "unused", pool: (ns: string) => `${master}:${ns}` },
+    });
+    const fresh = setup(pool, [], keyed("m1"));
+    await fresh.r.reconcile("team-a/nodejs24");
+    assert.deepEqual(fresh.writes, [
+      "secret team-a/updraft-pool-key",
+      "create team-a/updraft-pool-nodejs24 ×2",
+    ]);
+    const same = setup(pool, [makePoolDeployment("team-a", "nodejs24", 2, 128, keyed("m1"))], keyed("m1"));
+    await same.r.reconcile("team-a/nodejs24");
+    assert.deepEqual(same.writes, [], "no Secret read or write once converged");
+    const rotated = setup(pool, [makePoolDeployment("team-a", "nodejs24", 2, 128, keyed("m1"))], keyed("m2"));
+    await rotated.r.reconcile("team-a/nodejs24");
+    assert.deepEqual(rotated.writes, [
+      "secret team-a/updraft-pool-key",
+      "replace team-a/updraft-pool-nodejs24 ×2",
+    ]);
+  });
 
   it("desiredKeys lists each namespace × runtime of size > 0", () => {
     assert.deepEqual(setup(pool).r.desiredKeys(), ["team-a/nodejs24"]);

@@ -14,12 +14,12 @@ import type { Cache } from "../lib/kube.ts";
 import type { Logger } from "../lib/logger.ts";
 import { POOL_LABEL, poolDeploymentName, type WarmPoolConfig } from "../protocol/pool.ts";
 import type { ControllerApi } from "./api.ts";
-import { type BuilderConfig, makePoolDeployment } from "./builders.ts";
+import { type BuilderConfig, makePoolDeployment, makePoolKeySecret } from "./builders.ts";
 
 export interface PoolReconcilerDeps {
   /** Deployments labelled updraft.dev/pool (the pools). */
   deployments: Cache<V1Deployment>;
-  api: Pick<ControllerApi, "createDeployment" | "replaceDeployment" | "deleteDeployment">;
+  api: Pick<ControllerApi, "createDeployment" | "replaceDeployment" | "deleteDeployment" | "ensureSecret">;
   cfg: BuilderConfig;
   pool: WarmPoolConfig;
   log: Logger;
@@ -62,7 +62,12 @@ export class PoolReconciler {
       return undefined;
     }
     const desired = makePoolDeployment(namespace, runtime, size, this.d.pool.memoryMB, this.d.cfg);
+    const keys = this.d.cfg.instanceKeys;
+    const ensureKey = async () => {
+      if (keys) await this.d.api.ensureSecret(makePoolKeySecret(namespace, keys.pool(namespace)));
+    };
     if (!existing) {
+      await ensureKey();
       try {
         await this.d.api.createDeployment(desired);
         this.d.log.info("warm pool created", { namespace, runtime, size });
@@ -81,6 +86,7 @@ export class PoolReconciler {
       existing.spec?.replicas === size
     )
       return undefined;
+    await ensureKey();
     const update = deepCopy(existing);
     update.metadata!.labels = { ...existing.metadata?.labels, ...desired.metadata!.labels };
     update.metadata!.annotations = { ...existing.metadata?.annotations, [Annotations.specHash]: wantHash! };

@@ -4,6 +4,7 @@
  */
 import { UpdraftError } from "../lib/errors.ts";
 import { AnnounceEnv, type InstanceAnnouncement, parseAnnouncement } from "../protocol/announce.ts";
+import { INSTANCE_KEY_ENV } from "../protocol/instance-key.ts";
 import type { ShimConfig } from "./shim.ts";
 
 function num(source: NodeJS.ProcessEnv, key: string, def?: number): number {
@@ -22,6 +23,9 @@ function num(source: NodeJS.ProcessEnv, key: string, def?: number): number {
 export function shimConfigFromEnv(source: NodeJS.ProcessEnv, appDir: string): ShimConfig {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(source)) if (v !== undefined) env[k] = v;
+  // The instance's key is the shim's alone: the function's environment does not carry it.
+  const instanceKey = source[INSTANCE_KEY_ENV] || undefined;
+  delete env[INSTANCE_KEY_ENV];
   const runtime = source.SCF_RUNTIME;
   if (!runtime) throw new UpdraftError("InvalidConfig", "SCF_RUNTIME is required", { permanent: true });
   const type = source.UPDRAFT_FUNCTION_TYPE === "Web" ? "Web" : "Event";
@@ -42,6 +46,7 @@ export function shimConfigFromEnv(source: NodeJS.ProcessEnv, appDir: string): Sh
     ...(source.UPDRAFT_CODE_PACKAGE ? { codePackage: source.UPDRAFT_CODE_PACKAGE } : {}),
     provisioned: source.UPDRAFT_PROVISIONED === "true",
     imageFunction: source.UPDRAFT_IMAGE_FUNCTION === "true",
+    ...(instanceKey ? { instanceKey } : {}),
     env,
   };
 }

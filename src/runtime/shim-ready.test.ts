@@ -6,6 +6,7 @@ import { describe, it } from "node:test";
 import { freePorts } from "../../test/support/ports.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { INVOKE_BODY_LIMIT_BYTES } from "../protocol/http.ts";
+import { INSTANCE_KEY_ENV, INSTANCE_KEY_HEADER } from "../protocol/instance-key.ts";
 import { shimConfigFromEnv } from "./config.ts";
 import { Shim } from "./shim.ts";
 
@@ -14,6 +15,16 @@ const BOOTSTRAP = `#!/bin/bash
 api="http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT/runtime"
 curl -s -X POST "$api/init/ready" -d '' >/dev/null
 while true; do curl -s "$api/invocation/next" >/dev/null; done
+`;
+
+// A custom runtime that answers each event with the event.
+const ECHO_BOOTSTRAP = `#!/bin/bash
+api="http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT/runtime"
+curl -s -X POST "$api/init/ready" -d '' >/dev/null
+while true; do
+  event=$(curl -s "$api/invocation/next")
+  curl -s -X POST "$api/invocation/response" -d "$event" >/dev/null
+done
 `;
 
 describe("a function pod's shim at its edge", () => {
@@ -77,6 +88,47 @@ describe("a function pod's shim at its edge", () => {
         assert.equal(r.status, 413);
         assert.equal(((await r.json()) as { errorType: string }).errorType, "RequestTooLarge");
       } else assert.match(String((r as Error).cause ?? r), /ECONNRESET|EPIPE|other side closed|SocketError/);
+    } finally {
+      await shim.drain();
+    }
+  });
+
+  it("every call but a probe needs the instance's key: 401 without it or with another, served with it", async () => {
+    const codeDir = mkdtempSync(join(tmpdir(), "key-"));
+    writeFileSync(join(codeDir, "bootstrap"), ECHO_BOOTSTRAP, { mode: 0o755 });
+    const [port, apiPort] = (await freePorts(2)) as [number, number];
+    const key = "k3y-of-demo-hello";
+    const cfg = shimConfigFromEnv(
+      {
+        ...(process.env as Record<string, string>),
+        SCF_RUNTIME: "custom",
+        SCF_FUNCTIONNAME: "hello",
+        SCF_MEMORY_SIZE: "128",
+        UPDRAFT_PORT: String(port),
+        SCF_RUNTIME_API_PORT: String(apiPort),
+        SCF_USERCODEPATH: codeDir,
+        [INSTANCE_KEY_ENV]: key,
+      },
+      process.cwd(),
+    );
+    assert.equal(cfg.env[INSTANCE_KEY_ENV], undefined, "the function's environment does not carry the key");
+    const shim = new Shim(cfg, () => undefined);
+    const call = async (headers: Record<string, string>) => {
+      const r = await fetch(`http://127.0.0.1:${port}/invoke`, { method: "POST", headers, body: '{"x":1}' });
+      return { status: r.status, body: await r.text() };
+    };
+    try {
+      await shim.start();
+      const probe = await fetch(`http://127.0.0.1:${port}/readyz`);
+      await probe.arrayBuffer();
+      assert.equal(probe.status, 200, "the kubelet's probes carry no key");
+      const none = await call({});
+      assert.equal(none.status, 401);
+      assert.equal((JSON.parse(none.body) as { errorType: string }).errorType, "InstanceKeyRequired");
+      assert.equal((await call({ [INSTANCE_KEY_HEADER]: "k3y-of-demo-other" })).status, 401);
+      const ok = await call({ [INSTANCE_KEY_HEADER]: key });
+      assert.equal(ok.status, 200);
+      assert.deepEqual(JSON.parse(ok.body), { x: 1 });
     } finally {
       await shim.drain();
     }

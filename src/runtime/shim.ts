@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { AnnounceEnv } from "../protocol/announce.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { INVOKE_BODY_LIMIT_BYTES } from "../protocol/http.ts";
+import { INSTANCE_KEY_HEADER, keyMatches } from "../protocol/instance-key.ts";
 import { SPECIALISE_PATH, type SpecialiseRequest } from "../protocol/pool.ts";
 import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
 import { settle } from "./drain.ts";
@@ -36,6 +37,11 @@ export interface ShimConfig extends CodeSource {
   port: number;
   apiBasePort: number;
   provisioned: boolean;
+  /**
+   * The key every call but a probe must carry (protocol/instance-key.ts); absent: calls are
+   * not checked (a shim run outside a pod, in tests). Never in env: the code does not get it.
+   */
+  instanceKey?: string;
   env: Record<string, string>;
 }
 
@@ -110,6 +116,22 @@ export function answerReadyz(res: ServerResponse, ready: boolean, env: Record<st
   const uid = env[AnnounceEnv.uid];
   res.writeHead(ready ? 200 : 503, uid ? { [UpdraftHeaders.podUid]: uid } : {});
   res.end(ready ? "ok" : "not ready");
+}
+
+/**
+ * Refuses a call without the instance's key (401, coded) and says so; true when it may go
+ * on. Probes (/healthz, /readyz) are asked before this and carry none.
+ */
+export function refusedWithoutKey(
+  req: IncomingMessage,
+  res: ServerResponse,
+  expected: string | undefined,
+): boolean {
+  if (expected === undefined || keyMatches(req.headers[INSTANCE_KEY_HEADER], expected)) return false;
+  req.resume();
+  res.writeHead(401, { "Content-Type": "application/json", Connection: "close" });
+  res.end(errorBody(401, "calls to an instance come from the activators only", "InstanceKeyRequired"));
+  return true;
 }
 
 export function errorBody(code: number, message: string, type: string, stackTrace = ""): Buffer {
@@ -512,6 +534,7 @@ export class Shim {
       answerReadyz(res, this.ready, this.cfg.env);
       return;
     }
+    if (refusedWithoutKey(req, res, this.cfg.instanceKey)) return;
     if (path === SPECIALISE_PATH && req.method === "POST" && this.pool) {
       await this.specialise(req, res, this.pool);
       return;
@@ -791,6 +814,10 @@ export class Shim {
     } catch (err) {
       return refuse(400, err instanceof Error ? err.message : String(err), "InvalidParameter");
     }
+    // A pool instance that takes calls only with its pool's key keeps a key once it is a
+    // function's: the activator sends the function's own.
+    if (this.cfg.instanceKey && !cfg.instanceKey)
+      return refuse(400, "the function's instance key is missing", "InvalidParameter");
     if (
       cfg.runtime !== this.cfg.runtime ||
       cfg.memoryMB !== this.cfg.memoryMB ||

@@ -28,7 +28,7 @@ import { MEMORY_SAMPLE_MS, readMemoryByGroup } from "./memory.ts";
 import { prepareCode } from "./pull-code.ts";
 import { scfHeaders } from "./scf-headers.ts";
 import { billedMs, endLine, reportLine, startLine } from "./scf-log.ts";
-import { answerReadyz, errorBody, type ShimConfig } from "./shim.ts";
+import { answerReadyz, errorBody, refusedWithoutKey, type ShimConfig } from "./shim.ts";
 
 /** Headers of the incoming request the function's server gets: all but hop-by-hop and ours. */
 export function forwardedRequestHeaders(h: IncomingMessage["headers"]): Record<string, string | string[]> {
@@ -170,6 +170,7 @@ export class WebShim {
       answerReadyz(res, this.ready, this.cfg.env);
       return;
     }
+    if (refusedWithoutKey(req, res, this.cfg.instanceKey)) return;
     if (!url.startsWith(`${WEB_PATH_PREFIX}/`)) {
       req.resume();
       res.writeHead(400, { "content-type": "application/json" });

@@ -158,7 +158,8 @@ def main_handler(event, context):
         f.write("x")
     return {"uid": os.getuid(), "root": root, "tmp": os.path.getsize("/tmp/t"),
             "api": socket.gethostbyname("kubernetes.default.svc.cluster.local"),
-            "openFiles": list(resource.getrlimit(resource.RLIMIT_NOFILE))}`,
+            "openFiles": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
+            "instanceKey": os.environ.get("UPDRAFT_INSTANCE_KEY")}`,
         }),
         fn("no-handler", "python3.11", { "index.py": "def other(event, context):\n    return 1" }),
         fn(
@@ -259,6 +260,41 @@ done`,
     assert.equal(warm.headers.get("x-updraft-init-duration-ms"), null, "warm: no init");
     assert.match(warm.headers.get("x-updraft-billed-duration-ms") ?? "", /^\d+$/);
     assert.ok(Number(warm.headers.get("x-updraft-duration-ms")) >= 0);
+  });
+
+  it("a call straight to an instance's port, without its function's key, is refused 401 — only the activators hold it", async () => {
+    const r0 = await invoke("node-hello", JSON.stringify({ name: "keyed" }));
+    assert.equal(r0.status, 200, "through the activator it is served");
+    const pod = (
+      await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=node-hello" })
+    ).items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)!;
+    const direct = (headers: Record<string, string>) =>
+      fetch(`http://${pod.status!.podIP}:8080/invoke`, {
+        method: "POST",
+        headers,
+        body: '{"name":"direct"}',
+      });
+    const none = await direct({});
+    assert.equal(none.status, 401);
+    assert.equal(((await none.json()) as { errorType: string }).errorType, "InstanceKeyRequired");
+    // Another function's key does not open it either.
+    const other = kubectlOk(["-n", ns, "get", "secret", "updraft-fn-echo-key", "-o", "jsonpath={.data.key}"]);
+    const wrong = await direct({ "x-updraft-instance-key": Buffer.from(other, "base64").toString() });
+    assert.equal(wrong.status, 401);
+    await wrong.arrayBuffer();
+    // Its own key (in its Secret, which the namespace's viewers cannot read) opens it.
+    const own = kubectlOk([
+      "-n",
+      ns,
+      "get",
+      "secret",
+      "updraft-fn-node-hello-key",
+      "-o",
+      "jsonpath={.data.key}",
+    ]);
+    const ok = await direct({ "x-updraft-instance-key": Buffer.from(own, "base64").toString() });
+    assert.equal(ok.status, 200);
+    assert.equal(((await ok.json()) as { hello: string }).hello, "direct");
   });
 
   it("an instance announcement the API server does not back is refused with a code, and nothing is routed to it", async () => {
@@ -389,6 +425,7 @@ done`,
       tmp: 1,
       api: "10.96.0.1",
       openFiles: [1024, 1024],
+      instanceKey: null,
     });
     // The answer may come before the kubelet reports the container (the instance announced
     // itself): wait for its report.

@@ -38,10 +38,12 @@ import {
   makeTriggerInformer,
 } from "../../lib/kube.ts";
 import { makeLogger } from "../../lib/logger.ts";
+import { waitForSecretKey } from "../../lib/master-key.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
 import { fileToken, SERVICE_ACCOUNT_TOKEN_FILE } from "../../lib/token-file.ts";
 import { AutoscalerPaths } from "../../protocol/activity.ts";
 import { UpdraftHeaders } from "../../protocol/headers.ts";
+import { functionKey, MASTER_KEY_FIELD, MASTER_KEY_SECRET, poolKey } from "../../protocol/instance-key.ts";
 import { POOL_LABEL } from "../../protocol/pool.ts";
 
 async function main(): Promise<void> {
@@ -134,8 +136,21 @@ async function main(): Promise<void> {
     .map((n) => n.trim())
     .filter((n) => n !== "");
   const core = kc.makeApiClient(CoreV1Api);
+  // Calls to instances carry their function's key, derived from the master key the
+  // controller keeps in Updraft's namespace (protocol/instance-key.ts); until it exists
+  // (a first install, the controller starting beside us) there is nothing to serve.
+  const master = await waitForSecretKey(
+    core,
+    { namespace: ownNamespace, name: MASTER_KEY_SECRET, field: MASTER_KEY_FIELD },
+    300_000,
+  );
+  const instanceKeys = {
+    function: (namespace: string, name: string) => functionKey(master, namespace, name),
+    pool: (namespace: string) => poolKey(master, namespace),
+  };
   const pool = new WarmPool({
     specialise: specialiseOverHttp(8080),
+    instanceKeys,
     adopt: kubeAdopter(core, kc.makeApiClient(AppsV1Api)),
     onError: (what, err) => log.warn("warm pool", { what, err: String(err) }),
   });
@@ -250,6 +265,12 @@ async function main(): Promise<void> {
     },
     limits,
     ownerUrl,
+    {
+      instanceKey: (key) => {
+        const [namespace, name] = key.split("/") as [string, string];
+        return instanceKeys.function(namespace, name);
+      },
+    },
   );
   const authDecisions = new Counter({
     name: "updraft_activator_auth_reviews_total",

@@ -2,20 +2,32 @@
  * updraft-controller: wiring only. Parse config (fail fast), build logger and clients,
  * elect a leader, run the controller while leading, drain on SIGTERM.
  */
-import { CoordinationV1Api } from "@kubernetes/client-node";
+import { CoordinationV1Api, CoreV1Api } from "@kubernetes/client-node";
 import { parseControllerConfig } from "../../controller/config.ts";
 import { Controller } from "../../controller/controller.ts";
 import { loadKubeConfig } from "../../lib/kube.ts";
 import { LeaderElector } from "../../lib/leader.ts";
 import { makeLogger } from "../../lib/logger.ts";
+import { ensureSecretKey } from "../../lib/master-key.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
+import { functionKey, MASTER_KEY_FIELD, MASTER_KEY_SECRET, poolKey } from "../../protocol/instance-key.ts";
 
 async function main(): Promise<void> {
   const cfg = parseControllerConfig(process.env);
   const log = makeLogger("controller", cfg.logLevel);
   const kc = loadKubeConfig();
   const registry = makeRegistry("controller");
-  const controller = new Controller(kc, cfg, log, registry);
+  // The master key every function's instance key is derived from (protocol/instance-key.ts):
+  // made here on the first start, in Updraft's namespace.
+  const master = await ensureSecretKey(kc.makeApiClient(CoreV1Api), {
+    namespace: cfg.leaseNamespace,
+    name: MASTER_KEY_SECRET,
+    field: MASTER_KEY_FIELD,
+  });
+  const controller = new Controller(kc, cfg, log, registry, {
+    function: (namespace, name) => functionKey(master, namespace, name),
+    pool: (namespace) => poolKey(master, namespace),
+  });
   const ops = await serveOps(registry, cfg.metricsPort, () => controller.ready || !elector?.isLeader);
   log.info("starting", {
     identity: cfg.identity,

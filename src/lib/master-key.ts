@@ -1,0 +1,77 @@
+/**
+ * A random key kept in a Secret: made once by whoever comes first (the controller), read by
+ * the others (the activators). 32 random bytes; a second maker finds it made (409) and reads
+ * it, so two controller replicas starting at once agree on one key.
+ */
+import { randomBytes } from "node:crypto";
+import type { CoreV1Api } from "@kubernetes/client-node";
+import { isAlreadyExists, isNotFound, UpdraftError } from "./errors.ts";
+
+export interface SecretKeyRef {
+  namespace: string;
+  name: string;
+  field: string;
+}
+
+async function read(core: CoreV1Api, ref: SecretKeyRef): Promise<Buffer | undefined> {
+  try {
+    const s = await core.readNamespacedSecret({ namespace: ref.namespace, name: ref.name });
+    const v = s.data?.[ref.field];
+    if (!v)
+      throw new UpdraftError(
+        "InvalidSecret",
+        `Secret ${ref.namespace}/${ref.name} has no field ${ref.field}`,
+      );
+    return Buffer.from(v, "base64");
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** The key, made if there is none yet. */
+export async function ensureSecretKey(core: CoreV1Api, ref: SecretKeyRef): Promise<Buffer> {
+  const found = await read(core, ref);
+  if (found) return found;
+  try {
+    await core.createNamespacedSecret({
+      namespace: ref.namespace,
+      body: {
+        apiVersion: "v1",
+        kind: "Secret",
+        type: "Opaque",
+        metadata: {
+          name: ref.name,
+          namespace: ref.namespace,
+          labels: { "app.kubernetes.io/managed-by": "updraft", "app.kubernetes.io/part-of": "updraft" },
+        },
+        data: { [ref.field]: randomBytes(32).toString("base64") },
+      },
+    });
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+  }
+  const made = await read(core, ref);
+  if (!made)
+    throw new UpdraftError("InvalidSecret", `Secret ${ref.namespace}/${ref.name} vanished as it was made`);
+  return made;
+}
+
+/** The key once someone made it: polled every second until `timeoutMs`. */
+export async function waitForSecretKey(
+  core: CoreV1Api,
+  ref: SecretKeyRef,
+  timeoutMs: number,
+): Promise<Buffer> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await read(core, ref);
+    if (found) return found;
+    if (Date.now() >= deadline)
+      throw new UpdraftError(
+        "InvalidSecret",
+        `Secret ${ref.namespace}/${ref.name} did not appear within ${timeoutMs} ms`,
+      );
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
