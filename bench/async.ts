@@ -22,7 +22,7 @@ import {
   deleteNamespace,
   installFullUpdraft,
   invokeAuth,
-  natsUrl,
+  natsOptions,
   newNamespace,
   waitFor,
 } from "../test/integration/harness.ts";
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     // every record each second did: thousands of reads beside the events). Then every record
     // is read once, each must be Succeeded, and the end is the last one's finishedAt (the
     // activators' clock is this machine's).
-    const nc = await connect({ servers: await natsUrl() });
+    const nc = await connect(await natsOptions());
     const jsm = await jetstreamManager(nc);
     const startedAt = Date.now();
     const running = await enqueueAll(url("sink"), items);

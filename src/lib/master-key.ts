@@ -11,6 +11,8 @@ export interface SecretKeyRef {
   namespace: string;
   name: string;
   field: string;
+  /** hex: the value is 64 printable hex characters (a password an environment variable holds); else 32 raw bytes. */
+  format?: "hex";
 }
 
 async function read(core: CoreV1Api, ref: SecretKeyRef): Promise<Buffer | undefined> {
@@ -45,7 +47,12 @@ export async function ensureSecretKey(core: CoreV1Api, ref: SecretKeyRef): Promi
           namespace: ref.namespace,
           labels: { "app.kubernetes.io/managed-by": "updraft", "app.kubernetes.io/part-of": "updraft" },
         },
-        data: { [ref.field]: randomBytes(32).toString("base64") },
+        data: {
+          [ref.field]: (ref.format === "hex"
+            ? Buffer.from(randomBytes(32).toString("hex"))
+            : randomBytes(32)
+          ).toString("base64"),
+        },
       },
     });
   } catch (err) {

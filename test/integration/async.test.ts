@@ -16,7 +16,7 @@ import {
   installFullUpdraft,
   invokeAuth,
   invokerToken,
-  natsUrl,
+  natsOptions,
   newNamespace,
   ROOT,
   waitFor,
@@ -243,8 +243,19 @@ describe("async invocations", () => {
     assert.deepEqual(got.Event, { n: 1 });
   });
 
+  it("the bundled NATS lets in no anonymous client (a tenant's pod has no credentials)", async () => {
+    const { servers } = await natsOptions();
+    await assert.rejects(connect({ servers, reconnect: false, timeout: 5000 }), (err: Error) =>
+      /authorization|authentication/i.test(String(err)),
+    );
+    await assert.rejects(
+      connect({ servers, user: "activator", pass: "guessed", reconnect: false, timeout: 5000 }),
+      (err: Error) => /authorization|authentication/i.test(String(err)),
+    );
+  });
+
   it("a dead-letter subject is the function's namespace's: Updraft publishes under updraft.dead-letters.{ns}", async () => {
-    const nc = await connect({ servers: await natsUrl() });
+    const nc = await connect(await natsOptions());
     try {
       const confined = nc.subscribe(`updraft.dead-letters.${ns}.failed.orders`, { max: 1, timeout: 60_000 });
       const bare = nc.subscribe("failed.orders");
@@ -271,7 +282,7 @@ describe("async invocations", () => {
   it("an event past its max age never runs: it goes to the dead letter unrun", async () => {
     // An event that waited 61 s in the queue (maxEventAgeSeconds 60), published as the
     // activator would have.
-    const nc = await connect({ servers: await natsUrl() });
+    const nc = await connect(await natsOptions());
     const id = `old-${Date.now()}`;
     try {
       const h = natsHeaders();

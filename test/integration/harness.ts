@@ -424,10 +424,23 @@ export async function componentSeries(
   return n;
 }
 
-/** The bundled NATS's client URL (its ClusterIP), for tests that look into the queue. */
-export async function natsUrl(): Promise<string> {
+/** The bundled NATS's client URL (its ClusterIP), for tests that look into the queue (or are refused). */
+export async function natsAddress(): Promise<string> {
   const svc = await core.readNamespacedService({ name: "updraft-nats", namespace: SYSTEM_NAMESPACE });
   return `nats://${svc.spec!.clusterIP}:4222`;
+}
+
+/**
+ * How to reach the bundled NATS as the activators do: its address and the activators' user
+ * and password (the controller's Secret) — it lets in no anonymous client.
+ */
+export async function natsOptions(): Promise<{ servers: string; user: string; pass: string }> {
+  const secret = await core.readNamespacedSecret({
+    name: "updraft-nats-credentials",
+    namespace: SYSTEM_NAMESPACE,
+  });
+  const pass = Buffer.from(secret.data!["activator-password"]!, "base64").toString();
+  return { servers: await natsAddress(), user: "activator", pass };
 }
 
 /** The address pods reach this machine at (the node's bridge): tests serve sinks there. */

@@ -29,7 +29,7 @@ import { parseDelays } from "../../async/policy.ts";
 import { AsyncQueue } from "../../async/queue.ts";
 import { RequestAuthorizer } from "../../lib/auth.ts";
 import { kubeAccessReviewer, kubeTokenReviewer } from "../../lib/auth-io.ts";
-import { envInt, envPort, envString } from "../../lib/env.ts";
+import { envInt, envPort, envRequired, envString } from "../../lib/env.ts";
 import { UpdraftError } from "../../lib/errors.ts";
 import {
   loadKubeConfig,
@@ -63,6 +63,8 @@ async function main(): Promise<void> {
   // Who may call the invoke API: Kubernetes (bearer tokens, TokenReview + SubjectAccessReview)
   // unless the operator turned it off.
   const authMode = envString(process.env, "UPDRAFT_AUTH_MODE", "Kubernetes", /^(Kubernetes|None)$/);
+  const natsUser = envString(process.env, "UPDRAFT_NATS_USER", "");
+  const natsPassword = natsUser ? envRequired(process.env, "UPDRAFT_NATS_PASSWORD") : "";
   const queueConfig = {
     maxPerFunction: envInt(process.env, "UPDRAFT_ASYNC_MAX_PER_FUNCTION", 100_000, 1, 10_000_000),
     maxAgeMs: 6 * 3600_000,
@@ -332,6 +334,8 @@ async function main(): Promise<void> {
   const connectQueue = async () => {
     nc = await connect({
       servers: natsUrl,
+      // The bundled NATS lets in only its user; an external one may need none.
+      ...(natsUser ? { user: natsUser, pass: natsPassword } : {}),
       waitOnFirstConnect: true,
       maxReconnectAttempts: -1,
       name: myIP || hostname(),

@@ -11,6 +11,7 @@ import { makeLogger } from "../../lib/logger.ts";
 import { ensureSecretKey } from "../../lib/master-key.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
 import { functionKey, MASTER_KEY_FIELD, MASTER_KEY_SECRET, poolKey } from "../../protocol/instance-key.ts";
+import { NATS_CREDENTIALS_SECRET, NATS_PASSWORD_FIELD } from "../../protocol/naming.ts";
 
 async function main(): Promise<void> {
   const cfg = parseControllerConfig(process.env);
@@ -23,6 +24,14 @@ async function main(): Promise<void> {
     namespace: cfg.leaseNamespace,
     name: MASTER_KEY_SECRET,
     field: MASTER_KEY_FIELD,
+  });
+  // The bundled NATS's password for the activators: NATS and the activators read it from
+  // the Secret (their pods wait for it on a first install).
+  await ensureSecretKey(kc.makeApiClient(CoreV1Api), {
+    namespace: cfg.leaseNamespace,
+    name: NATS_CREDENTIALS_SECRET,
+    field: NATS_PASSWORD_FIELD,
+    format: "hex",
   });
   const controller = new Controller(kc, cfg, log, registry, {
     function: (namespace, name) => functionKey(master, namespace, name),
