@@ -265,9 +265,17 @@ done`,
   it("a call straight to an instance's port, without its function's key, is refused 401 — only the activators hold it", async () => {
     const r0 = await invoke("node-hello", JSON.stringify({ name: "keyed" }));
     assert.equal(r0.status, 200, "through the activator it is served");
-    const pod = (
-      await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=node-hello" })
-    ).items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)!;
+    // The activator may have served it before the kubelet reported the pod's IP (the
+    // instance announces itself), so wait for the API server to show it.
+    const pod = await waitFor(
+      "node-hello's instance, as the kubelet reports it",
+      async () =>
+        (
+          await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=node-hello" })
+        ).items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp),
+      30_000,
+      100,
+    );
     const direct = (headers: Record<string, string>) =>
       fetch(`http://${pod.status!.podIP}:8080/invoke`, {
         method: "POST",
