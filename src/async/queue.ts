@@ -78,11 +78,17 @@ export function triggerSubjectOf(namespace: string, fn: string, trigger: string)
  * own namespace, which Updraft adds — so a Function in "team-a" naming "orders.failed"
  * publishes to updraft.dead-letters.team-a.orders.failed, and no namespace can write into
  * another's subjects (or into the async stream, updraft.async.>) whatever it names. The
- * CRD's pattern keeps wildcards (* and >) and spaces out of the name.
+ * CRD's pattern keeps wildcards (* and >), spaces and empty tokens out of the name; the
+ * same check runs here, so a Function admitted by an older CRD, or written around it, gets
+ * undefined ("orders.>" names many subjects, "orders..x" none) and its letters go nowhere.
  */
-export function deadLetterSubjectOf(namespace: string, subject: string): string {
+export function deadLetterSubjectOf(namespace: string, subject: string): string | undefined {
+  if (!DEAD_LETTER_SUBJECT.test(subject) || subject.length > 200) return undefined;
   return `updraft.dead-letters.${namespace}.${subject}`;
 }
+
+/** One NATS subject of plain tokens: the CRD's pattern for spec.async.deadLetter.subject. */
+const DEAD_LETTER_SUBJECT = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 /** The subjects a function's consumer reads: direct calls and every trigger's. */
 export function subjectsOf(namespace: string, fn: string): string[] {
@@ -229,6 +235,7 @@ export class AsyncQueue {
     }
     if (target?.subject) {
       const subject = deadLetterSubjectOf(namespace, target.subject);
+      if (!subject) return undefined;
       this.nc.publish(subject, letter);
       await this.nc.flush();
       return `subject ${subject}`;

@@ -19,7 +19,7 @@ import {
 } from "node:http";
 import { join } from "node:path";
 import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
-import { HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
+import { HOP_BY_HOP_HEADERS, INVOKE_BODY_LIMIT_BYTES } from "../protocol/http.ts";
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
 import { settle } from "./drain.ts";
 import { portOpen } from "./image.ts";
@@ -28,7 +28,7 @@ import { MEMORY_SAMPLE_MS, readMemoryByGroup } from "./memory.ts";
 import { prepareCode } from "./pull-code.ts";
 import { scfHeaders } from "./scf-headers.ts";
 import { billedMs, endLine, reportLine, startLine } from "./scf-log.ts";
-import { answerReadyz, errorBody, refusedWithoutKey, type ShimConfig } from "./shim.ts";
+import { answerReadyz, errorBody, RESULT_LIMIT_BYTES, refusedWithoutKey, type ShimConfig } from "./shim.ts";
 
 /** Headers of the incoming request the function's server gets: all but hop-by-hop and ours. */
 export function forwardedRequestHeaders(h: IncomingMessage["headers"]): Record<string, string | string[]> {
@@ -228,7 +228,18 @@ export class WebShim {
       res.end(upstream.body);
     } catch (err) {
       const e = err as { code?: string };
-      if (this.memoryExceeded > 0)
+      if (e.code === "RequestTooLarge") {
+        res.writeHead(413, { "content-type": "application/json", connection: "close" });
+        res.end(errorBody(406, `the body is over ${INVOKE_BODY_LIMIT_BYTES} bytes`, "RequestTooLarge"));
+      } else if (e.code === "ResultTooLarge")
+        this.fail(
+          res,
+          id,
+          407,
+          `the function's answer is over ${RESULT_LIMIT_BYTES} bytes`,
+          "ResultTooLarge",
+        );
+      else if (this.memoryExceeded > 0)
         this.fail(
           res,
           id,
@@ -293,7 +304,19 @@ export class WebShim {
         },
         (upstream) => {
           const chunks: Buffer[] = [];
-          upstream.on("data", (c: Buffer) => chunks.push(c));
+          let received = 0;
+          upstream.on("data", (c: Buffer) => {
+            received += c.length;
+            // The answer is held whole before it is sent on: past SCF's 6 MB it is dropped,
+            // so a server that streams without end cannot take the shim's memory.
+            if (received > RESULT_LIMIT_BYTES) {
+              clearTimeout(timer);
+              upstream.destroy();
+              reject(Object.assign(new Error("answer over the limit"), { code: "ResultTooLarge" }));
+              return;
+            }
+            chunks.push(c);
+          });
           upstream.on("end", () => {
             clearTimeout(timer);
             resolve({
@@ -311,6 +334,17 @@ export class WebShim {
       out.on("error", (err) => {
         clearTimeout(timer);
         reject(err);
+      });
+      // A body over SCF's 6 MB (a call that bypassed the activator's limit) is not passed on.
+      let sent = 0;
+      req.on("data", (c: Buffer) => {
+        sent += c.length;
+        if (sent > INVOKE_BODY_LIMIT_BYTES) {
+          req.unpipe(out);
+          req.pause();
+          clearTimeout(timer);
+          out.destroy(Object.assign(new Error("body over the limit"), { code: "RequestTooLarge" }));
+        }
       });
       req.pipe(out);
     });

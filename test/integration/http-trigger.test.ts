@@ -98,6 +98,10 @@ spec:
           const chunks = [];
           req.on("data", (c) => chunks.push(c));
           req.on("end", () => {
+            if (req.url.startsWith("/web/huge")) {
+              res.writeHead(200, { "content-type": "text/plain" });
+              return res.end("x".repeat(7 * 1024 * 1024));
+            }
             if (req.url.startsWith("/web/unavailable")) {
               res.writeHead(503, { "retry-after": "7" });
               return res.end("the app's own 503");
@@ -226,6 +230,14 @@ spec:
     assert.equal(res.status, 503);
     assert.equal(res.headers.get("retry-after"), "7");
     assert.equal(await res.text(), "the app's own 503");
+  });
+
+  it("a Web function's answer over 6 MB is not passed on: SCF's 407, coded", async () => {
+    const res = await fetch(`${base}/http/${ns}/web/huge`);
+    assert.equal(res.status, 407);
+    const body = (await res.json()) as { errorCode: number; errorType: string };
+    assert.equal(body.errorCode, 407);
+    assert.equal(body.errorType, "ResultTooLarge");
   });
 
   it("a Web function whose process exited answers 405, one whose port never opened 446 (SCF's codes)", async () => {

@@ -1,0 +1,135 @@
+/**
+ * One tenant's function cannot starve another's (docs/security.md, resource safety): a
+ * fork bomb in one namespace stops at its pod's process limit — the kubelet's
+ * podPidsLimit, 1,024 on the local cluster, counted per pod by the pids cgroup — and a
+ * function in another namespace keeps answering as fast as it did before the bomb,
+ * measured in the same run.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import {
+  applyYaml,
+  deleteNamespace,
+  installFullUpdraft,
+  invokeFunction,
+  newNamespace,
+  nodeFunction,
+  waitFor,
+} from "./harness.ts";
+
+let base = "";
+let bombNs = "";
+let neighbourNs = "";
+
+// Forks until the kernel says no (EAGAIN from the pids cgroup), holds the children for
+// `holdSeconds` so the pod sits at its limit, then kills and reaps them. The loop stops at
+// 5,000 on its own so that a missing limit fails the test instead of the machine.
+const BOMB = `import errno, os, signal, time
+def main_handler(event, context):
+    if not event.get("fork", True):
+        return {"forked": 0}
+    children, refused = [], None
+    while len(children) < 5000:
+        try:
+            pid = os.fork()
+        except OSError as e:
+            refused = errno.errorcode.get(e.errno, str(e.errno))
+            break
+        if pid == 0:
+            time.sleep(120)
+            os._exit(0)
+        children.append(pid)
+    time.sleep(event.get("holdSeconds", 0))
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+    for pid in children:
+        os.waitpid(pid, 0)
+    return {"forked": len(children), "refused": refused}
+`;
+
+const bombFunction = `apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: bomb}
+spec:
+  runtime: python3.11
+  handler: index.main_handler
+  memoryMB: 1024
+  timeoutSeconds: 120
+  code:
+    inline:
+      index.py: |
+${BOMB.split("\n")
+  .map((l) => `        ${l}`)
+  .join("\n")}
+`;
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
+
+/** Sequential calls to the neighbour until `until()` says stop (at least `min`): their latencies in ms. */
+async function neighbourLatencies(min: number, until: () => boolean): Promise<number[]> {
+  const ms: number[] = [];
+  while (ms.length < min || !until()) {
+    const t0 = performance.now();
+    const r = await invokeFunction(base, neighbourNs, "neighbour", { n: ms.length });
+    ms.push(performance.now() - t0);
+    assert.equal(r.status, 200, r.body);
+  }
+  return ms;
+}
+
+describe("isolation between tenants' functions", () => {
+  before(async () => {
+    base = await installFullUpdraft();
+    bombNs = await newNamespace("bomb");
+    neighbourNs = await newNamespace("neighbour");
+    applyYaml(bombNs, bombFunction);
+    applyYaml(neighbourNs, nodeFunction("neighbour", "exports.main_handler = async (e) => e;"));
+    // Both warm before anything is measured: a cold start is not what this compares.
+    for (const [ns, fn] of [
+      [bombNs, "bomb"],
+      [neighbourNs, "neighbour"],
+    ] as const) {
+      await waitFor(
+        `${ns}/${fn} answers`,
+        async () => (await invokeFunction(base, ns, fn, fn === "bomb" ? { fork: false } : {})).status === 200,
+        180_000,
+        500,
+      );
+    }
+  });
+  after(async () => {
+    await deleteNamespace(bombNs);
+    await deleteNamespace(neighbourNs);
+  });
+
+  it("a fork bomb stops at the pod's process limit, and a neighbour in another namespace keeps its latency (within 2×)", async () => {
+    const baseline = await neighbourLatencies(60, () => true);
+    let bombDone = false;
+    const bomb = invokeFunction(base, bombNs, "bomb", { holdSeconds: 5 }).finally(() => {
+      bombDone = true;
+    });
+    const during = await neighbourLatencies(30, () => bombDone);
+    const answer = await bomb;
+    assert.equal(answer.status, 200, answer.body);
+    const { forked, refused } = answer.json as { forked: number; refused: string | null };
+    // The kernel refused a fork (EAGAIN) before 1,024 processes — the pod's whole limit,
+    // which the runtime's own processes and threads share — and well before the loop's cap.
+    assert.equal(refused, "EAGAIN", `the pids cgroup refused the fork (forked ${forked})`);
+    assert.ok(forked < 1024 && forked > 500, `forked ${forked} children before the limit`);
+    const before = median(baseline);
+    const whileBombing = median(during);
+    console.log(
+      `neighbour p50: ${before.toFixed(1)} ms before, ${whileBombing.toFixed(1)} ms during the bomb (${during.length} calls); bomb forked ${forked}`,
+    );
+    assert.ok(
+      whileBombing <= 2 * before,
+      `neighbour p50 ${whileBombing.toFixed(1)} ms during the bomb, ${before.toFixed(1)} ms before`,
+    );
+    // The bombed instance is whole again once its children are gone: it serves the next call.
+    const again = await invokeFunction(base, bombNs, "bomb", { fork: false });
+    assert.equal(again.status, 200, again.body);
+  });
+});
