@@ -3,7 +3,14 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, it } from "node:test";
 import type { UpdraftTrigger } from "../api/v1alpha1.ts";
-import { apiGatewayEvent, HttpRoutes, httpAnswer, INVALID_RESPONSE, parseHttpUrl } from "./http-trigger.ts";
+import {
+  apiGatewayEvent,
+  HttpRoutes,
+  httpAnswer,
+  INVALID_RESPONSE,
+  parseHttpHost,
+  parseHttpUrl,
+} from "./http-trigger.ts";
 
 function trig(
   name: string,
@@ -93,6 +100,51 @@ describe("HttpRoutes", () => {
       assert.equal(m.kind === "none" ? "none" : `${m.kind}:${m.route.trigger}`, c.want);
     });
   }
+});
+
+describe("parseHttpHost", () => {
+  const domain = "fn.example.com";
+  const cases: Array<{
+    why: string;
+    host: string | undefined;
+    url: string;
+    want: { namespace: string; path: string; query: string } | undefined;
+  }> = [
+    {
+      why: "the label before the domain is the namespace; the whole path is the trigger's",
+      host: "shop.fn.example.com",
+      url: "/cart/1?x=1",
+      want: { namespace: "shop", path: "/cart/1", query: "x=1" },
+    },
+    {
+      why: "a port and a trailing dot are not part of the name; host names are case-insensitive",
+      host: "Shop.FN.example.com.:8080",
+      url: "/",
+      want: { namespace: "shop", path: "/", query: "" },
+    },
+    {
+      why: "two labels before the domain are no namespace's",
+      host: "a.shop.fn.example.com",
+      url: "/",
+      want: undefined,
+    },
+    { why: "the domain itself is no namespace's", host: "fn.example.com", url: "/", want: undefined },
+    { why: "another domain is not served", host: "shop.example.org", url: "/", want: undefined },
+    {
+      why: "a name that only ends like the domain is not under it",
+      host: "shopfn.example.com",
+      url: "/",
+      want: undefined,
+    },
+    { why: "no Host header, no namespace", host: undefined, url: "/", want: undefined },
+    {
+      why: "an absolute-form or odd request target is not a path",
+      host: "shop.fn.example.com",
+      url: "http://x/",
+      want: undefined,
+    },
+  ];
+  for (const c of cases) it(c.why, () => assert.deepEqual(parseHttpHost(c.host, c.url, domain), c.want));
 });
 
 describe("parseHttpUrl", () => {

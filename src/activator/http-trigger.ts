@@ -103,6 +103,28 @@ export function parseHttpUrl(url: string): { namespace: string; path: string; qu
   return { namespace, path: slash >= 0 ? rest.slice(slash) : "/", query };
 }
 
+/**
+ * With a host per namespace (the chart's http.namespaceDomain), namespace "shop"'s Http
+ * triggers are served at shop.{domain}, so no two tenants share an origin (cookies, storage,
+ * a page's same-origin reach). Example, domain "fn.example.com": Host "Shop.fn.example.com:8080"
+ * and url "/cart?x=1" → {namespace "shop", path "/cart", query "x=1"}. One label before the
+ * domain only: "a.shop.fn.example.com" and "fn.example.com" are no namespace's (undefined).
+ */
+export function parseHttpHost(
+  host: string | undefined,
+  url: string,
+  domain: string,
+): { namespace: string; path: string; query: string } | undefined {
+  if (!host || !url.startsWith("/")) return undefined;
+  const name = host.toLowerCase().replace(/:\d+$/, "").replace(/\.$/, "");
+  const suffix = `.${domain.toLowerCase()}`;
+  if (!name.endsWith(suffix)) return undefined;
+  const namespace = name.slice(0, -suffix.length);
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace)) return undefined;
+  const q = url.indexOf("?");
+  return { namespace, path: q >= 0 ? url.slice(0, q) : url, query: q >= 0 ? url.slice(q + 1) : "" };
+}
+
 export interface HttpRequestInfo {
   method: string;
   path: string;

@@ -32,7 +32,14 @@ import {
   type InvokeOptions,
   type WebRequest,
 } from "./forwarder.ts";
-import { apiGatewayEvent, type HttpRoutes, httpAnswer, parseHttpUrl } from "./http-trigger.ts";
+import {
+  apiGatewayEvent,
+  HTTP_PREFIX,
+  type HttpRoutes,
+  httpAnswer,
+  parseHttpHost,
+  parseHttpUrl,
+} from "./http-trigger.ts";
 import type { FunctionState, FunctionTable } from "./table.ts";
 
 export const SYNC_LIMIT_BYTES = 6 * 1024 * 1024;
@@ -131,6 +138,11 @@ export class ActivatorServer {
   authorizer:
     | { authorize(authorization: string | undefined, request: AccessRequest): Promise<unknown> }
     | undefined;
+  /**
+   * Set (the chart's http.namespaceDomain): Http triggers are served at {namespace}.{domain}
+   * only, and /http/{namespace}/… is 404 — a shared origin is what the hosts take away.
+   */
+  httpNamespaceDomain: string | undefined;
   /** Where starting instances' announcements go (activator/announce.ts); none: 404. */
   instances: { accept(body: Buffer, relayed: boolean): Promise<void> } | undefined;
   private readonly log: Logger;
@@ -302,9 +314,22 @@ export class ActivatorServer {
     res.setHeader("Keep-Alive", `timeout=${CLIENT_IDLE_HINT_SECONDS}`);
     if (this.draining) res.setHeader("Connection", "close");
     const url = req.url ?? "/";
-    const http = parseHttpUrl(url);
+    const domain = this.httpNamespaceDomain;
+    const http = domain ? parseHttpHost(req.headers.host, url, domain) : parseHttpUrl(url);
     if (http) {
       await this.handleHttp(req, res, http);
+      return;
+    }
+    if (domain && url.startsWith(HTTP_PREFIX)) {
+      req.resume();
+      this.failHttp(
+        res,
+        randomUUID(),
+        new UpdraftError(
+          "NotFound",
+          `Http triggers are served at {namespace}.${domain}, not under ${HTTP_PREFIX}`,
+        ),
+      );
       return;
     }
     if (url === INSTANCE_ANNOUNCE_PATH && req.method === "POST") {
@@ -747,10 +772,12 @@ export class ActivatorServer {
     const owner = this.ownerUrl(st.key);
     if (owner === undefined) return false;
     const headers: Record<string, string | string[]> = {};
-    // (Never host nor content-length: an empty event was made "{}" here.)
+    // (Not content-length: an empty event was made "{}" here; nor host, but see below.)
     for (const [k, v] of Object.entries(req.headers))
       if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k)) headers[k] = v;
     headers[UpdraftHeaders.relayed] = "true";
+    // An Http trigger at a namespace's host is found by its Host: the owner needs it too.
+    if (http && this.httpNamespaceDomain && req.headers.host) headers.host = req.headers.host;
     let upstream: Dispatcher.ResponseData;
     try {
       upstream = await request(`${owner}${req.url ?? "/"}`, {

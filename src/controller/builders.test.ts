@@ -7,6 +7,7 @@ import {
   codeSha256,
   deploymentSpecHash,
   functionUrl,
+  httpTriggerUrl,
   makeCodeConfigMap,
   makeDeployment,
   makePoolDeployment,
@@ -290,6 +291,31 @@ describe("service and url", () => {
       "http://activator:8080/v1/namespaces/ns1/functions/hello/invocations",
     );
   });
+});
+
+describe("httpTriggerUrl", () => {
+  const cases = [
+    {
+      why: "by default under the activator's URL, its trailing slash not doubled",
+      cfg: { activatorUrl: "http://activator:8080/" },
+      want: "http://activator:8080/http/shop/cart",
+    },
+    {
+      why: "with a namespace domain, the namespace's own host (its own origin)",
+      cfg: {
+        activatorUrl: "http://activator:8080/",
+        namespaceDomain: "fn.example.com",
+        namespaceScheme: "https",
+      },
+      want: "https://shop.fn.example.com/cart",
+    },
+    {
+      why: "the scheme defaults to http",
+      cfg: { activatorUrl: "http://a", namespaceDomain: "fn.example.com" },
+      want: "http://shop.fn.example.com/cart",
+    },
+  ];
+  for (const c of cases) it(c.why, () => assert.equal(httpTriggerUrl("shop", "/cart", c.cfg), c.want));
 });
 
 describe("makePoolDeployment", () => {

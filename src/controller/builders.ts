@@ -453,9 +453,24 @@ export function makeService(fn: UpdraftFunction): V1Service {
   return service;
 }
 
-/** Where an Http Trigger is served: /http/{namespace}{path} on the activator. */
-export function httpTriggerUrl(namespace: string, path: string, activatorUrl: string): string {
-  return `${activatorUrl.replace(/\/+$/, "")}/http/${namespace}${path}`;
+/** Where Http Triggers are served: the activator's URL, or a host per namespace. */
+export interface HttpUrlConfig {
+  activatorUrl: string;
+  /** Set: {scheme}://{namespace}.{domain}{path} (the chart's http.namespaceDomain). */
+  namespaceDomain?: string;
+  /** http or https, for the namespace hosts (TLS ends in front of the activator). */
+  namespaceScheme?: string;
+}
+
+/**
+ * Where an Http Trigger is served. Example: namespace "shop", path "/cart" →
+ * http://updraft-activator.updraft-system.svc:8080/http/shop/cart, or with the domain
+ * "fn.example.com" and scheme https → https://shop.fn.example.com/cart.
+ */
+export function httpTriggerUrl(namespace: string, path: string, cfg: HttpUrlConfig): string {
+  if (cfg.namespaceDomain)
+    return `${cfg.namespaceScheme ?? "http"}://${namespace}.${cfg.namespaceDomain}${path}`;
+  return `${cfg.activatorUrl.replace(/\/+$/, "")}/http/${namespace}${path}`;
 }
 
 export function functionUrl(fn: UpdraftFunction, cfg: BuilderConfig): string {

@@ -7,6 +7,7 @@ import { RUNTIMES } from "../api/v1alpha1.ts";
 import { envBool as bool, type Env, envInt as int, envString as str } from "../lib/env.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import type { WarmPoolConfig } from "../protocol/pool.ts";
+import { NAMESPACE_DOMAIN_PATTERN } from "../protocol/triggers.ts";
 
 export interface ControllerConfig {
   logLevel: string;
@@ -20,6 +21,9 @@ export interface ControllerConfig {
   runtimeImagePrefix: string;
   runtimeImageTag: string;
   activatorUrl: string;
+  /** Set: Http Triggers are served at {namespace}.{domain} (the chart's http.namespaceDomain). */
+  httpNamespaceDomain: string;
+  httpNamespaceScheme: string;
   /** The control-plane image, which trigger adapters run. */
   adapterImage: string;
   adapterImagePullPolicy: string;
@@ -83,6 +87,8 @@ export function parseControllerConfig(env: Env): ControllerConfig {
       "http://updraft-activator.updraft-system.svc:8080",
       /^https?:\/\//,
     ),
+    httpNamespaceDomain: str(env, "UPDRAFT_HTTP_NAMESPACE_DOMAIN", "", NAMESPACE_DOMAIN_PATTERN),
+    httpNamespaceScheme: str(env, "UPDRAFT_HTTP_NAMESPACE_SCHEME", "http", /^https?$/),
     adapterImage: str(env, "UPDRAFT_ADAPTER_IMAGE", "updraft/controller:0.1.0", /^[^\s]+$/),
     adapterImagePullPolicy: str(
       env,

@@ -184,7 +184,12 @@ export class Controller {
       adapterServices: this.adapterServices,
       events,
       now,
-      activatorUrl: cfg.activatorUrl,
+      httpUrl: {
+        activatorUrl: cfg.activatorUrl,
+        ...(cfg.httpNamespaceDomain
+          ? { namespaceDomain: cfg.httpNamespaceDomain, namespaceScheme: cfg.httpNamespaceScheme }
+          : {}),
+      },
       adapter: {
         image: cfg.adapterImage,
         imagePullPolicy: cfg.adapterImagePullPolicy,

@@ -36,7 +36,7 @@ import {
   makeAdapterServiceAccount,
 } from "./adapter-builders.ts";
 import type { ControllerApi } from "./api.ts";
-import { httpTriggerUrl } from "./builders.ts";
+import { type HttpUrlConfig, httpTriggerUrl } from "./builders.ts";
 import type { EventRecorder } from "./events.ts";
 
 export interface TriggerReconcilerDeps {
@@ -57,8 +57,8 @@ export interface TriggerReconcilerDeps {
   >;
   events: EventRecorder;
   now: () => Date;
-  /** The activator's base URL, for an Http Trigger's status.url. */
-  activatorUrl: string;
+  /** Where Http Triggers are served, for their status.url. */
+  httpUrl: HttpUrlConfig;
   adapter: AdapterBuilderConfig;
 }
 
@@ -102,7 +102,7 @@ export class TriggerReconciler {
       conditions: conds.list([T.Ready, ...dependents]),
     };
     if (trigger.spec.type === "Http" && trigger.spec.http)
-      status.url = httpTriggerUrl(namespace, trigger.spec.http.path, this.d.activatorUrl);
+      status.url = httpTriggerUrl(namespace, trigger.spec.http.path, this.d.httpUrl);
     if (!semanticEqual(status, trigger.status)) {
       trigger.status = status;
       await this.d.api.replaceTriggerStatus(trigger);

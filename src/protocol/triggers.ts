@@ -67,3 +67,10 @@ export const WEB_PATH_PREFIX = "/web";
 export const WEB_FUNCTION_PORT = 9000;
 /** Set by the shim on its own refusals of a Web request (headers.ts, refusal). */
 export const SHIM_REFUSAL_HEADER = UpdraftHeaders.refusal;
+
+/**
+ * A DNS domain for per-namespace Http hosts (the chart's http.namespaceDomain), or empty:
+ * "fn.example.com" is one, "example" (one label), "Fn.Example.com" and "*.example.com" are not.
+ */
+export const NAMESPACE_DOMAIN_PATTERN =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+)?$/;

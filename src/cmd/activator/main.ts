@@ -45,6 +45,7 @@ import { AutoscalerPaths } from "../../protocol/activity.ts";
 import { UpdraftHeaders } from "../../protocol/headers.ts";
 import { functionKey, MASTER_KEY_FIELD, MASTER_KEY_SECRET, poolKey } from "../../protocol/instance-key.ts";
 import { POOL_LABEL } from "../../protocol/pool.ts";
+import { NAMESPACE_DOMAIN_PATTERN } from "../../protocol/triggers.ts";
 
 async function main(): Promise<void> {
   const ownNamespace = process.env.UPDRAFT_NAMESPACE ?? "updraft-system";
@@ -63,6 +64,13 @@ async function main(): Promise<void> {
   // Who may call the invoke API: Kubernetes (bearer tokens, TokenReview + SubjectAccessReview)
   // unless the operator turned it off.
   const authMode = envString(process.env, "UPDRAFT_AUTH_MODE", "Kubernetes", /^(Kubernetes|None)$/);
+  // Set: Http triggers at {namespace}.{domain} instead of /http/{namespace}/….
+  const httpNamespaceDomain = envString(
+    process.env,
+    "UPDRAFT_HTTP_NAMESPACE_DOMAIN",
+    "",
+    NAMESPACE_DOMAIN_PATTERN,
+  );
   const natsUser = envString(process.env, "UPDRAFT_NATS_USER", "");
   const natsPassword = natsUser ? envRequired(process.env, "UPDRAFT_NATS_PASSWORD") : "";
   const queueConfig = {
@@ -280,6 +288,7 @@ async function main(): Promise<void> {
     labelNames: ["review"],
     registers: [registry],
   });
+  if (httpNamespaceDomain) server.httpNamespaceDomain = httpNamespaceDomain;
   if (authMode === "Kubernetes") {
     const tokens = kubeTokenReviewer(kc);
     const access = kubeAccessReviewer(kc);
