@@ -31,6 +31,7 @@ export function relayToPeers(
   peers: () => readonly string[],
   self: string,
   port: number,
+  relayProof: string,
   onError: (peer: string, err: unknown) => void,
 ): (body: Buffer) => void {
   const agent = new Agent({ keepAliveTimeout: 10_000, connections: 4 });
@@ -42,7 +43,7 @@ export function relayToPeers(
           origin: `http://${peer}:${port}`,
           path: INSTANCE_ANNOUNCE_PATH,
           method: "POST",
-          headers: { "content-type": "application/json", [UpdraftHeaders.relayed]: "true" },
+          headers: { "content-type": "application/json", [UpdraftHeaders.relayed]: relayProof },
           body,
           headersTimeout: 1000,
           bodyTimeout: 1000,

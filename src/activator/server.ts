@@ -19,6 +19,7 @@ import { INSTANCE_ANNOUNCE_PATH } from "../protocol/announce.ts";
 import { edgeError, RETRY_AFTER_SECONDS } from "../protocol/errors.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { HOP_BY_HOP_HEADERS, sendableResponseHeaders } from "../protocol/http.ts";
+import { keyMatches } from "../protocol/instance-key.ts";
 import {
   IDEMPOTENCY_KEY_PATTERN,
   InvokeHeaders,
@@ -143,6 +144,12 @@ export class ActivatorServer {
    * only, and /http/{namespace}/… is 404 — a shared origin is what the hosts take away.
    */
   httpNamespaceDomain: string | undefined;
+  /**
+   * What relayed requests carry in x-updraft-relayed (protocol/instance-key.ts relayKey):
+   * a request that claims to be relayed without it is taken as the caller's own. Unset (tests
+   * without a master key): any value counts.
+   */
+  relayProof: string | undefined;
   /** Where starting instances' announcements go (activator/announce.ts); none: 404. */
   instances: { accept(body: Buffer, relayed: boolean): Promise<void> } | undefined;
   private readonly log: Logger;
@@ -574,7 +581,7 @@ export class ActivatorServer {
     try {
       if (!this.instances) throw new UpdraftError("NotFound", "this activator takes no announcements");
       const body = await this.readBody(req, res, ANNOUNCEMENT_LIMIT_BYTES);
-      await this.instances.accept(body, req.headers[UpdraftHeaders.relayed] !== undefined);
+      await this.instances.accept(body, this.isRelayed(req));
       res.writeHead(202).end();
     } catch (err) {
       req.resume();
@@ -752,6 +759,13 @@ export class ActivatorServer {
     return this.forwarder.invoke(st, body, requestId, opts);
   }
 
+  /** Whether another activator sent this on (it shows the relay key). */
+  private isRelayed(req: IncomingMessage): boolean {
+    const presented = req.headers[UpdraftHeaders.relayed];
+    if (presented === undefined) return false;
+    return this.relayProof === undefined || keyMatches(presented, this.relayProof);
+  }
+
   /**
    * A function with a concurrency.max is admitted by one activator, its owner (ownerOf):
    * another replica sends the request on to it, once (a relayed request is served where it
@@ -767,15 +781,14 @@ export class ActivatorServer {
     requestId: string,
     http: boolean,
   ): Promise<boolean> {
-    if (st.spec.concurrency.max === undefined || req.headers[UpdraftHeaders.relayed] !== undefined)
-      return false;
+    if (st.spec.concurrency.max === undefined || this.isRelayed(req)) return false;
     const owner = this.ownerUrl(st.key);
     if (owner === undefined) return false;
     const headers: Record<string, string | string[]> = {};
     // (Not content-length: an empty event was made "{}" here; nor host, but see below.)
     for (const [k, v] of Object.entries(req.headers))
       if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k)) headers[k] = v;
-    headers[UpdraftHeaders.relayed] = "true";
+    headers[UpdraftHeaders.relayed] = this.relayProof ?? "true";
     // An Http trigger at a namespace's host is found by its Host: the owner needs it too.
     if (http && this.httpNamespaceDomain && req.headers.host) headers.host = req.headers.host;
     let upstream: Dispatcher.ResponseData;

@@ -35,6 +35,16 @@ export function poolKey(master: Buffer, namespace: string): string {
   return createHmac("sha256", master).update(`pool/${namespace}`).digest("base64url");
 }
 
+/**
+ * What one activator shows another when it relays a request (to the replica that admits a
+ * function with concurrency.max, or an instance's announcement): only the activators hold
+ * the master key, so no caller can pass a request off as relayed — which would make the
+ * receiving replica serve it without being the function's admitter. HMAC(m, "relay").
+ */
+export function relayKey(master: Buffer): string {
+  return createHmac("sha256", master).update("relay").digest("base64url");
+}
+
 /** Whether a presented key is the expected one, in constant time. */
 export function keyMatches(presented: string | string[] | undefined, expected: string): boolean {
   if (typeof presented !== "string") return false;

@@ -89,6 +89,15 @@ spec:
   http: {path: /${name}, auth: ${auth}}
 `,
       );
+    // One call at a time over both activators: one of them admits it, the other relays.
+    applyYaml(
+      ns,
+      nodeFunction(
+        "single",
+        "exports.main_handler = async () => { await new Promise((r) => setTimeout(r, 2000)); return 'alone'; };",
+        "  concurrency: {max: 1, perInstance: 1}\n  scaling: {minInstances: 1}\n",
+      ),
+    );
     tokens.caller = serviceAccountToken(ns, "caller", true);
     tokens.stranger = serviceAccountToken(ns, "stranger", false);
     tokens.elsewhere = serviceAccountToken(other, "caller", true);
@@ -188,5 +197,39 @@ spec:
       afterwards.access - before.access <= activators,
       `access reviews ${afterwards.access - before.access}`,
     );
+  });
+
+  it("a caller cannot pass a request off as relayed by another activator: concurrency.max 1 still admits one", async () => {
+    await waitFor(
+      "single answers",
+      async () => (await invoke("single", tokens.caller)).status === 200,
+      120_000,
+      500,
+    );
+    const activators = await componentPodIPs("activator");
+    assert.equal(activators.length, 2, "the chart's two activators");
+    // One call to each activator at once, each claiming to be relayed (the header an
+    // activator sets when it sends a call on to the admitting one). Honoured, each replica
+    // would run one — two at once over max 1; ignored, the non-admitter relays its call
+    // and the admitter refuses whichever comes second with 432.
+    const results = await Promise.all(
+      activators.map(async (ip) => {
+        const res = await fetch(`http://${ip}:8080/v1/namespaces/${ns}/functions/single/invocations`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            authorization: `Bearer ${tokens.caller}`,
+            "x-updraft-relayed": "true",
+          },
+          body: "{}",
+          signal: AbortSignal.timeout(60_000),
+        });
+        return { status: res.status, body: await res.text() };
+      }),
+    );
+    const statuses = results.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [200, 432], JSON.stringify(results));
+    const refused = results.find((r) => r.status === 432)!;
+    assert.equal((JSON.parse(refused.body) as { errorCode: number }).errorCode, 432);
   });
 });

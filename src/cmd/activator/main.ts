@@ -43,7 +43,13 @@ import { makeRegistry, serveOps } from "../../lib/metrics.ts";
 import { fileToken, SERVICE_ACCOUNT_TOKEN_FILE } from "../../lib/token-file.ts";
 import { AutoscalerPaths } from "../../protocol/activity.ts";
 import { UpdraftHeaders } from "../../protocol/headers.ts";
-import { functionKey, MASTER_KEY_FIELD, MASTER_KEY_SECRET, poolKey } from "../../protocol/instance-key.ts";
+import {
+  functionKey,
+  MASTER_KEY_FIELD,
+  MASTER_KEY_SECRET,
+  poolKey,
+  relayKey,
+} from "../../protocol/instance-key.ts";
 import { POOL_LABEL } from "../../protocol/pool.ts";
 import { NAMESPACE_DOMAIN_PATTERN } from "../../protocol/triggers.ts";
 
@@ -289,6 +295,9 @@ async function main(): Promise<void> {
     registers: [registry],
   });
   if (httpNamespaceDomain) server.httpNamespaceDomain = httpNamespaceDomain;
+  // Requests one activator relays to another carry a key only activators can make.
+  const relayProof = relayKey(master);
+  server.relayProof = relayProof;
   if (authMode === "Kubernetes") {
     const tokens = kubeTokenReviewer(kc);
     const access = kubeAccessReviewer(kc);
@@ -323,6 +332,7 @@ async function main(): Promise<void> {
       () => replicas.list(),
       myIP,
       apiPort,
+      relayProof,
       (peer, err) => log.debug("passing an announcement on failed", { peer, err: String(err) }),
     ),
     count: (outcome) => announcements.inc({ outcome }),
