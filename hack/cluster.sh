@@ -3,7 +3,8 @@
 # kube-controller-manager, kube-scheduler) and one node (kubelet and kube-proxy over Debian's
 # containerd and runc, CNI bridge networking), built from the Go module proxy
 # (hack/build-binaries.sh); an OCI registry on localhost:5000 that containerd pulls from
-# (images built by hack/images.sh); CoreDNS and a default StorageClass (hack/addons/).
+# (images built by hack/images.sh); CoreDNS, a default StorageClass and a NetworkPolicy
+# implementation (hack/addons/).
 #   hack/cluster.sh up|down|status|env|clean
 # State (certificates, kubeconfigs, etcd data, containerd's store, pids, logs) lives in
 # $UPDRAFT_CLUSTER_DIR (default: .cluster/ in the work tree, git-ignored); the registry's
@@ -399,7 +400,9 @@ up() {
   wait_for "node $node_name Ready" 120 node_ready
   sed "s/@COREDNS_TAG@/${COREDNS_VERSION#v}/; s/@DNS_IP@/$dns_ip/" "$root/hack/addons/coredns.yaml" | kctl apply -f - >/dev/null
   sed "s/@LOCAL_PATH_TAG@/$LOCAL_PATH_VERSION/; s|@STORAGE_DIR@|$dir/storage|" "$root/hack/addons/local-path.yaml" | kctl apply -f - >/dev/null
+  sed "s/@KNP_TAG@/$KNP_VERSION/" "$root/hack/addons/network-policies.yaml" | kctl apply -f - >/dev/null
   wait_for "CoreDNS" 120 kctl -n kube-system rollout status deployment/coredns --timeout=2s
+  wait_for "kube-network-policies" 120 kctl -n kube-system rollout status daemonset/kube-network-policies --timeout=2s
   wait_for "local-path-provisioner" 120 kctl -n local-path-storage rollout status deployment/local-path-provisioner --timeout=2s
   brokers wait
   say "cluster up in $((SECONDS - t0)) s — eval \"\$(make -s cluster-env)\""

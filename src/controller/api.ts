@@ -13,9 +13,11 @@ import {
   type CustomObjectsApi,
   CustomObjectsApi as CustomObjectsApiClass,
   type KubeConfig,
+  NetworkingV1Api,
   RbacAuthorizationV1Api,
   type V1ConfigMap,
   type V1Deployment,
+  type V1NetworkPolicy,
   type V1RoleBinding,
   type V1Secret,
   type V1Service,
@@ -30,6 +32,7 @@ import {
   type UpdraftTrigger,
   VERSION,
 } from "../api/v1alpha1.ts";
+import { semanticEqual } from "../lib/deep.ts";
 import { isAlreadyExists, isNotFound, UpdraftError } from "../lib/errors.ts";
 
 export interface ControllerApi {
@@ -54,6 +57,8 @@ export interface ControllerApi {
    * name is an error (SecretExists), never overwritten.
    */
   ensureSecret(desired: V1Secret, owner?: string): Promise<void>;
+  /** Creates the policy, or puts its spec back when it differs (only Updraft's own). */
+  ensureNetworkPolicy(desired: V1NetworkPolicy): Promise<void>;
 }
 
 export class KubeControllerApi implements ControllerApi {
@@ -61,6 +66,7 @@ export class KubeControllerApi implements ControllerApi {
   private readonly apps: AppsV1Api;
   private readonly custom: CustomObjectsApi;
   private readonly rbac: RbacAuthorizationV1Api;
+  private readonly networking: NetworkingV1Api;
 
   private readonly writes: Counter<"verb" | "resource">;
 
@@ -70,6 +76,7 @@ export class KubeControllerApi implements ControllerApi {
     this.apps = kc.makeApiClient(AppsV1ApiClass);
     this.custom = kc.makeApiClient(CustomObjectsApiClass);
     this.rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    this.networking = kc.makeApiClient(NetworkingV1Api);
   }
 
   async deleteDeployment(namespace: string, name: string): Promise<void> {
@@ -156,6 +163,45 @@ export class KubeControllerApi implements ControllerApi {
     if (same) return;
     this.count("update", "secrets");
     await this.core.replaceNamespacedSecret({
+      namespace,
+      name,
+      body: {
+        ...desired,
+        metadata: { ...desired.metadata, resourceVersion: existing.metadata?.resourceVersion },
+      },
+    });
+  }
+
+  async ensureNetworkPolicy(desired: V1NetworkPolicy): Promise<void> {
+    const namespace = desired.metadata!.namespace!;
+    const name = desired.metadata!.name!;
+    let existing: V1NetworkPolicy | undefined;
+    try {
+      existing = await this.networking.readNamespacedNetworkPolicy({ namespace, name });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    if (!existing) {
+      this.count("create", "networkpolicies");
+      try {
+        await this.networking.createNamespacedNetworkPolicy({ namespace, body: desired });
+        return;
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+        existing = await this.networking.readNamespacedNetworkPolicy({ namespace, name });
+      }
+    }
+    if (existing.metadata?.labels?.["app.kubernetes.io/managed-by"] !== "updraft")
+      throw new UpdraftError(
+        "NetworkPolicyExists",
+        `NetworkPolicy ${namespace}/${name} exists and is not Updraft's`,
+        {
+          permanent: true,
+        },
+      );
+    if (semanticEqual(existing.spec, desired.spec)) return;
+    this.count("update", "networkpolicies");
+    await this.networking.replaceNamespacedNetworkPolicy({
       namespace,
       name,
       body: {

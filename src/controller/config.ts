@@ -24,6 +24,8 @@ export interface ControllerConfig {
   /** Set: Http Triggers are served at {namespace}.{domain} (the chart's http.namespaceDomain). */
   httpNamespaceDomain: string;
   httpNamespaceScheme: string;
+  /** Keep a NetworkPolicy in each namespace with instances (the chart's networkPolicy.enabled). */
+  networkPolicies: boolean;
   /** The control-plane image, which trigger adapters run. */
   adapterImage: string;
   adapterImagePullPolicy: string;
@@ -88,6 +90,7 @@ export function parseControllerConfig(env: Env): ControllerConfig {
       /^https?:\/\//,
     ),
     httpNamespaceDomain: str(env, "UPDRAFT_HTTP_NAMESPACE_DOMAIN", "", NAMESPACE_DOMAIN_PATTERN),
+    networkPolicies: bool(env, "UPDRAFT_NETWORK_POLICIES", false),
     httpNamespaceScheme: str(env, "UPDRAFT_HTTP_NAMESPACE_SCHEME", "http", /^https?$/),
     adapterImage: str(env, "UPDRAFT_ADAPTER_IMAGE", "updraft/controller:0.1.0", /^[^\s]+$/),
     adapterImagePullPolicy: str(

@@ -34,6 +34,7 @@ import type { BuilderConfig } from "./builders.ts";
 import type { ControllerConfig } from "./config.ts";
 import { ApiEventRecorder } from "./events.ts";
 import { FunctionReconciler } from "./function-reconciler.ts";
+import { InstancePolicies } from "./network-policy.ts";
 import { PoolReconciler } from "./pool-reconciler.ts";
 import { TriggerReconciler } from "./trigger-reconciler.ts";
 
@@ -165,6 +166,7 @@ export class Controller {
     };
     const now = () => new Date();
     const events = new ApiEventRecorder(api, "updraft-controller", log, now);
+    const instancePolicies = cfg.networkPolicies ? new InstancePolicies(api, cfg.leaseNamespace) : undefined;
     this.fnReconciler = new FunctionReconciler({
       functions: this.functions,
       deployments: this.deployments,
@@ -175,6 +177,7 @@ export class Controller {
       cfg: builderCfg,
       now,
       log,
+      ...(instancePolicies ? { instancePolicies } : {}),
     });
     this.trigReconciler = new TriggerReconciler({
       triggers: this.triggers,
@@ -207,6 +210,7 @@ export class Controller {
       cfg: builderCfg,
       pool: cfg.warmPool,
       log,
+      ...(instancePolicies ? { instancePolicies } : {}),
     });
 
     // Informer callbacks only enqueue keys.

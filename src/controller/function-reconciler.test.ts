@@ -4,6 +4,7 @@ import type {
   CoreV1Event,
   V1ConfigMap,
   V1Deployment,
+  V1NetworkPolicy,
   V1RoleBinding,
   V1Secret,
   V1Service,
@@ -15,6 +16,7 @@ import { silentLogger } from "../lib/logger.ts";
 import type { ControllerApi } from "./api.ts";
 import { type BuilderConfig, childName } from "./builders.ts";
 import { FunctionReconciler } from "./function-reconciler.ts";
+import { InstancePolicies } from "./network-policy.ts";
 
 /** A cache backed by a map, as an informer's would be. */
 class MapCache<T extends { metadata?: { name?: string; namespace?: string } }> implements Cache<T> {
@@ -70,6 +72,11 @@ class FakeApi implements ControllerApi {
     this.writes.push(`ensure secret ${sec.metadata?.name}`);
     this.secrets.set(`${sec.metadata?.namespace}/${sec.metadata?.name}`, sec);
   }
+  policies = new Map<string, V1NetworkPolicy>();
+  async ensureNetworkPolicy(p: V1NetworkPolicy) {
+    this.writes.push(`ensure networkpolicy ${p.metadata?.namespace}/${p.metadata?.name}`);
+    this.policies.set(`${p.metadata?.namespace}/${p.metadata?.name}`, p);
+  }
   async readConfigMap(namespace: string, name: string) {
     return this.userConfigMaps.get(`${namespace}/${name}`);
   }
@@ -117,7 +124,11 @@ class FakeApi implements ControllerApi {
   async createEvent(_e: CoreV1Event) {}
 }
 
-function setup(spec: Partial<UpdraftFunction["spec"]> = {}, cfg: Partial<BuilderConfig> = {}) {
+function setup(
+  spec: Partial<UpdraftFunction["spec"]> = {},
+  cfg: Partial<BuilderConfig> = {},
+  withPolicies = false,
+) {
   const fns = new MapCache<UpdraftFunction>();
   const deps = new MapCache<V1Deployment>();
   const svcs = new MapCache<V1Service>();
@@ -144,11 +155,27 @@ function setup(spec: Partial<UpdraftFunction["spec"]> = {}, cfg: Partial<Builder
     cfg: { runtimeImage: (rt) => `img-${rt}`, activatorUrl: "http://a", ...cfg },
     now: () => new Date("2026-01-01T00:00:00Z"),
     log: silentLogger(),
+    ...(withPolicies ? { instancePolicies: new InstancePolicies(api, "updraft-system") } : {}),
   });
   return { fns, deps, svcs, cms, api, r };
 }
 
 describe("FunctionReconciler", () => {
+  it("with NetworkPolicies on, the namespace's policy exists before the first Deployment, and is not asked for again", async () => {
+    const { api, r } = setup({}, {}, true);
+    await r.reconcile("ns/hello");
+    const writes = api.writes.map((w) => w.split(" ").slice(0, 2).join(" "));
+    assert.ok(
+      writes.indexOf("ensure networkpolicy") >= 0 &&
+        writes.indexOf("ensure networkpolicy") < writes.indexOf("create deployment"),
+      writes.join(", "),
+    );
+    assert.ok(api.policies.has("ns/updraft-instances"));
+    api.writes = [];
+    await r.reconcile("ns/hello");
+    assert.ok(!api.writes.some((w) => w.startsWith("ensure networkpolicy")), api.writes.join(", "));
+  });
+
   it("creates code ConfigMap, Deployment, Service and writes status once", async () => {
     const { api, r, fns } = setup();
     await r.reconcile("ns/hello");

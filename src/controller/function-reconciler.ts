@@ -43,6 +43,8 @@ export interface FunctionReconcilerDeps {
   cfg: BuilderConfig;
   now: () => Date;
   log: Logger;
+  /** The namespace's NetworkPolicy for instances (network-policy.ts); none: the chart turned them off. */
+  instancePolicies?: { ensure(namespace: string): Promise<void> };
 }
 
 export interface ReconcileResult {
@@ -102,7 +104,8 @@ export class FunctionReconciler {
         `Deployment ${childName(name)} exists and is not this Function's`,
       );
     } else {
-      // Phase 2 and 3: Deployment and Service.
+      // Phase 2 and 3: Deployment and Service — behind the namespace's policy, made first.
+      await this.d.instancePolicies?.ensure(fn.metadata.namespace!);
       deployment = await this.reconcileDeployment(fn, code.sha, deployment);
       await this.reconcileService(fn);
       // Phase 4: code ConfigMaps of earlier versions, once no pod can still mount them.

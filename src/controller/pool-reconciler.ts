@@ -23,6 +23,8 @@ export interface PoolReconcilerDeps {
   cfg: BuilderConfig;
   pool: WarmPoolConfig;
   log: Logger;
+  /** The namespace's NetworkPolicy for instances (network-policy.ts); none: turned off. */
+  instancePolicies?: { ensure(namespace: string): Promise<void> };
 }
 
 export class PoolReconciler {
@@ -66,6 +68,7 @@ export class PoolReconciler {
     const ensureKey = async () => {
       if (keys) await this.d.api.ensureSecret(makePoolKeySecret(namespace, keys.pool(namespace)));
     };
+    await this.d.instancePolicies?.ensure(namespace);
     if (!existing) {
       await ensureKey();
       try {

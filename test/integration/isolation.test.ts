@@ -1,6 +1,10 @@
 /**
- * One tenant's function cannot starve another's (docs/security.md, resource safety): a
- * fork bomb in one namespace stops at its pod's process limit — the kubelet's
+ * Tenants' functions kept apart (docs/security.md). Network: only the activators reach a
+ * function's pods — a pod of another namespace finds its shim's port (8080) and a Web
+ * function's own port (9000) closed, and NATS and the autoscaler's API too, while the
+ * activator answers it (the chart's and the controller's NetworkPolicies, enforced on the
+ * local cluster by kube-network-policies). Resources: one tenant's function cannot starve
+ * another's: a fork bomb in one namespace stops at its pod's process limit — the kubelet's
  * podPidsLimit, 1,024 on the local cluster, counted per pod by the pids cgroup — and a
  * function in another namespace keeps answering as fast as it did before the bomb,
  * measured in the same run.
@@ -9,17 +13,91 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import {
   applyYaml,
+  core,
   deleteNamespace,
   installFullUpdraft,
   invokeFunction,
+  kubectlOk,
+  localImageTag,
   newNamespace,
   nodeFunction,
+  RUNTIME_IMAGE_PREFIX,
+  SYSTEM_NAMESPACE,
   waitFor,
 } from "./harness.ts";
 
 let base = "";
 let bombNs = "";
 let neighbourNs = "";
+let proberNs = "";
+
+// A Web function: its own server on 0.0.0.0:9000 beside the shim's 8080.
+const webFunction = `apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: site}
+spec:
+  runtime: nodejs24
+  type: Web
+  scaling: {minInstances: 1}
+  code:
+    inline:
+      scf_bootstrap: |
+        #!/bin/sh
+        exec node -e 'require("node:http").createServer((q, s) => s.end("site")).listen(9000, "0.0.0.0")'
+`;
+
+/**
+ * Runs a pod in `namespace` that tries a TCP connection to each target (3 s each) and
+ * returns what it found: "open" or "closed".
+ */
+async function probeFrom(
+  namespace: string,
+  targets: Record<string, [string, number]>,
+): Promise<Record<string, string>> {
+  const script = `import json, socket, sys
+found = {}
+for name, (host, port) in json.loads(sys.argv[1]).items():
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        found[name] = "open"
+    except OSError:
+        found[name] = "closed"
+print(json.dumps(found))`;
+  await core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { name: "prober" },
+      spec: {
+        restartPolicy: "Never",
+        containers: [
+          {
+            name: "prober",
+            image: `${RUNTIME_IMAGE_PREFIX}python3.11:${localImageTag()}`,
+            command: ["python3", "-c", script, JSON.stringify(targets)],
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 10001,
+              allowPrivilegeEscalation: false,
+              capabilities: { drop: ["ALL"] },
+              seccompProfile: { type: "RuntimeDefault" },
+            },
+          },
+        ],
+      },
+    },
+  });
+  await waitFor(
+    "the prober finished",
+    async () => {
+      const p = await core.readNamespacedPod({ name: "prober", namespace });
+      return p.status?.phase === "Succeeded" || p.status?.phase === "Failed" ? p : undefined;
+    },
+    120_000,
+    500,
+  );
+  const out = kubectlOk(["-n", namespace, "logs", "prober"]).trim();
+  return JSON.parse(out.split("\n").at(-1)!) as Record<string, string>;
+}
 
 // Forks until the kernel says no (EAGAIN from the pids cgroup), holds the children for
 // `holdSeconds` so the pod sits at its limit, then kills and reaps them. The loop stops at
@@ -87,6 +165,16 @@ describe("isolation between tenants' functions", () => {
     neighbourNs = await newNamespace("neighbour");
     applyYaml(bombNs, bombFunction);
     applyYaml(neighbourNs, nodeFunction("neighbour", "exports.main_handler = async (e) => e;"));
+    applyYaml(neighbourNs, webFunction);
+    applyYaml(
+      neighbourNs,
+      `apiVersion: updraft.dev/v1alpha1
+kind: Trigger
+metadata: {name: site}
+spec: {function: site, type: Http, http: {path: /site}}
+`,
+    );
+    proberNs = await newNamespace("prober");
     // Both warm before anything is measured: a cold start is not what this compares.
     for (const [ns, fn] of [
       [bombNs, "bomb"],
@@ -103,6 +191,56 @@ describe("isolation between tenants' functions", () => {
   after(async () => {
     await deleteNamespace(bombNs);
     await deleteNamespace(neighbourNs);
+    await deleteNamespace(proberNs);
+  });
+
+  it("only the activators reach a function's pods: from another namespace its 8080 and a Web function's 9000 are closed, and so are NATS and the autoscaler", async () => {
+    const policy = kubectlOk(["-n", neighbourNs, "get", "networkpolicy", "updraft-instances", "-o", "name"]);
+    assert.equal(policy.trim(), "networkpolicy.networking.k8s.io/updraft-instances");
+    const site = await waitFor(
+      "the Web function's instance, with its address",
+      async () =>
+        (
+          await core.listNamespacedPod({ namespace: neighbourNs, labelSelector: "updraft.dev/function=site" })
+        ).items.find(
+          (p) =>
+            p.status?.podIP &&
+            !p.metadata?.deletionTimestamp &&
+            p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+        ),
+      180_000,
+      500,
+    );
+    const clusterIP = async (name: string) =>
+      (await core.readNamespacedService({ name, namespace: SYSTEM_NAMESPACE })).spec!.clusterIP!;
+    const ip = site.status!.podIP!;
+    const found = await probeFrom(proberNs, {
+      shim: [ip, 8080],
+      web: [ip, 9000],
+      nats: [await clusterIP("updraft-nats"), 4222],
+      autoscaler: [await clusterIP("updraft-autoscaler"), 8080],
+      // The control: the prober's network works — the activator, an edge, answers it.
+      activator: [await clusterIP("updraft-activator"), 8080],
+    });
+    assert.deepEqual(found, {
+      shim: "closed",
+      web: "closed",
+      nats: "closed",
+      autoscaler: "closed",
+      activator: "open",
+    });
+    // Through the activator (let in) the Web function answers its Http trigger.
+    const res = await waitFor(
+      "the Web function's trigger served",
+      async () => {
+        const r = await fetch(`${base}/http/${neighbourNs}/site`);
+        const body = await r.text();
+        return r.status === 200 ? body : undefined;
+      },
+      60_000,
+      300,
+    );
+    assert.equal(res, "site");
   });
 
   it("a fork bomb stops at the pod's process limit, and a neighbour in another namespace keeps its latency (within 2×)", async () => {
