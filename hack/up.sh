@@ -18,7 +18,7 @@ if [[ -n ${UPDRAFT_S3_ENDPOINT:-} ]]; then
     --set "objectStorage.accessKey=$UPDRAFT_S3_ACCESS_KEY" --set "objectStorage.secretKey=$UPDRAFT_S3_SECRET_KEY"
     --set "objectStorage.feed.kafkaBrokers=$UPDRAFT_KAFKA_BROKERS" --set "objectStorage.feed.topic=$UPDRAFT_S3_EVENTS_TOPIC")
 fi
-"$root/hack/install.sh" "$ns" --set "image.tag=$tag" "${storage[@]}"
+"$root/hack/install.sh" "$ns" --set-string "image.tag=$tag" "${storage[@]}"
 
 # The CLI's identity on this cluster (cluster.sh env gives it a token as UPDRAFT_TOKEN): the
 # invoke API takes Kubernetes tokens, and the local admin authenticates with a certificate.

@@ -229,7 +229,7 @@ ${nodeFunction(
     try {
       // The kept CRDs still carry the first release's ownership: hack/install.sh passes
       // --take-ownership, which adopts them.
-      const r = spawnSync(join(ROOT, "hack/install.sh"), [other, "--set", `image.tag=${localImageTag()}`], {
+      const r = spawnSync(join(ROOT, "hack/install.sh"), [other, "--set-string", `image.tag=${localImageTag()}`], {
         encoding: "utf8",
         env: { ...process.env, HELM: "helm4" },
         timeout: 360_000,
