@@ -232,12 +232,15 @@ export class WebShim {
         res.writeHead(413, { "content-type": "application/json", connection: "close" });
         res.end(errorBody(406, `the body is over ${INVOKE_BODY_LIMIT_BYTES} bytes`, "RequestTooLarge"));
       } else if (e.code === "ResultTooLarge")
+        // SCF's 407 in the body, HTTP 502 on the wire: a 407 status means "proxy
+        // authentication required" to HTTP clients (fetch turns it into a network error).
         this.fail(
           res,
           id,
           407,
           `the function's answer is over ${RESULT_LIMIT_BYTES} bytes`,
           "ResultTooLarge",
+          502,
         );
       else if (this.memoryExceeded > 0)
         this.fail(
@@ -350,8 +353,15 @@ export class WebShim {
     });
   }
 
-  private fail(res: ServerResponse, id: string, code: number, message: string, type: string): void {
-    res.writeHead(code, {
+  private fail(
+    res: ServerResponse,
+    id: string,
+    code: number,
+    message: string,
+    type: string,
+    httpStatus = code,
+  ): void {
+    res.writeHead(httpStatus, {
       "content-type": "application/json",
       [UpdraftHeaders.functionError]: String(code),
       [UpdraftHeaders.requestId]: id,

@@ -229,11 +229,15 @@ ${nodeFunction(
     try {
       // The kept CRDs still carry the first release's ownership: hack/install.sh passes
       // --take-ownership, which adopts them.
-      const r = spawnSync(join(ROOT, "hack/install.sh"), [other, "--set-string", `image.tag=${localImageTag()}`], {
-        encoding: "utf8",
-        env: { ...process.env, HELM: "helm4" },
-        timeout: 360_000,
-      });
+      const r = spawnSync(
+        join(ROOT, "hack/install.sh"),
+        [other, "--set-string", `image.tag=${localImageTag()}`],
+        {
+          encoding: "utf8",
+          env: { ...process.env, HELM: "helm4" },
+          timeout: 360_000,
+        },
+      );
       assert.equal(r.status, 0, r.stderr);
       const list = helm("helm4", ["list", "--namespace", other, "--output", "json"]);
       assert.equal((JSON.parse(list.stdout) as Array<{ status: string }>)[0]?.status, "deployed");

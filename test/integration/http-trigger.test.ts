@@ -233,9 +233,9 @@ spec:
     assert.equal(await res.text(), "the app's own 503");
   });
 
-  it("a Web function's answer over 6 MB is not passed on: SCF's 407, coded", async () => {
+  it("a Web function's answer over 6 MB is not passed on: 502 with SCF's 407 in the body", async () => {
     const res = await fetch(`${base}/http/${ns}/web/huge`);
-    assert.equal(res.status, 407);
+    assert.equal(res.status, 502);
     const body = (await res.json()) as { errorCode: number; errorType: string };
     assert.equal(body.errorCode, 407);
     assert.equal(body.errorType, "ResultTooLarge");

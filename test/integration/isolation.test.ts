@@ -99,9 +99,12 @@ print(json.dumps(found))`;
   return JSON.parse(out.split("\n").at(-1)!) as Record<string, string>;
 }
 
-// Forks until the kernel says no (EAGAIN from the pids cgroup), holds the children for
-// `holdSeconds` so the pod sits at its limit, then kills and reaps them. The loop stops at
-// 5,000 on its own so that a missing limit fails the test instead of the machine.
+// Starts processes until the kernel says no (EAGAIN from the pids cgroup), holds them for
+// `holdSeconds` so the pod sits at its limit, then kills and reaps them. Each is a small
+// `sleep` (posix_spawn): forked copies of the interpreter would each count its memory, and
+// the shim would stop the function for memory (434) before it reached its process limit.
+// The loop stops at 5,000 on its own so that a missing limit fails the test instead of
+// the machine.
 const BOMB = `import errno, os, signal, time
 def main_handler(event, context):
     if not event.get("fork", True):
@@ -109,14 +112,10 @@ def main_handler(event, context):
     children, refused = [], None
     while len(children) < 5000:
         try:
-            pid = os.fork()
+            children.append(os.posix_spawn("/bin/sleep", ["sleep", "120"], {}))
         except OSError as e:
             refused = errno.errorcode.get(e.errno, str(e.errno))
             break
-        if pid == 0:
-            time.sleep(120)
-            os._exit(0)
-        children.append(pid)
     time.sleep(event.get("holdSeconds", 0))
     for pid in children:
         os.kill(pid, signal.SIGKILL)
@@ -253,6 +252,7 @@ spec: {function: site, type: Http, http: {path: /site}}
     const answer = await bomb;
     assert.equal(answer.status, 200, answer.body);
     const { forked, refused } = answer.json as { forked: number; refused: string | null };
+    assert.equal(answer.functionError, null, answer.body);
     // The kernel refused a fork (EAGAIN) before 1,024 processes — the pod's whole limit,
     // which the runtime's own processes and threads share — and well before the loop's cap.
     assert.equal(refused, "EAGAIN", `the pids cgroup refused the fork (forked ${forked})`);
