@@ -22,7 +22,7 @@ import {
   type UpdraftFunction,
 } from "../api/v1alpha1.ts";
 import { errorMessage, UpdraftError } from "../lib/errors.ts";
-import { makeFunctionInformer, makeResilientInformer, type ResilientInformer } from "../lib/kube.ts";
+import { makeFunctionInformer, makeScopedInformer, type ResilientInformer, type Scope } from "../lib/kube.ts";
 import type { Logger } from "../lib/logger.ts";
 import { AutoscalerPaths } from "../protocol/activity.ts";
 import { functionChildName as childName } from "../protocol/naming.ts";
@@ -122,18 +122,25 @@ export class Autoscaler {
     opts: {
       defaultMaxInstances?: number;
       reporters?: { authenticate(authorization: string | undefined): Promise<unknown> };
+      /** The namespaces served; undefined: every one. */
+      scope?: Scope;
     } = {},
   ) {
     this.log = log;
     this.defaultMaxInstances = opts.defaultMaxInstances;
     this.reporters = opts.reporters;
     this.apps = kc.makeApiClient(AppsV1Api);
-    this.functions = makeFunctionInformer(kc, log);
+    this.functions = makeFunctionInformer(kc, log, opts.scope);
     const sel = `${Labels.function},${Labels.managedBy}=updraft`;
-    this.deployments = makeResilientInformer<V1Deployment>(
+    this.deployments = makeScopedInformer<V1Deployment>(
       kc,
-      "/apis/apps/v1/deployments",
-      () => this.apps.listDeploymentForAllNamespaces({ labelSelector: sel }),
+      opts.scope,
+      {
+        clusterPath: "/apis/apps/v1/deployments",
+        namespacedPath: (ns) => `/apis/apps/v1/namespaces/${ns}/deployments`,
+        listAll: () => this.apps.listDeploymentForAllNamespaces({ labelSelector: sel }),
+        listIn: (namespace) => this.apps.listNamespacedDeployment({ namespace, labelSelector: sel }),
+      },
       log,
       sel,
     );

@@ -6,6 +6,7 @@ import { hostname } from "node:os";
 import { RUNTIMES } from "../api/v1alpha1.ts";
 import { envBool as bool, type Env, envInt as int, envString as str } from "../lib/env.ts";
 import { UpdraftError } from "../lib/errors.ts";
+import { NAMESPACE_LIST, parseScope, type Scope } from "../lib/kube.ts";
 import type { WarmPoolConfig } from "../protocol/pool.ts";
 import { NAMESPACE_DOMAIN_PATTERN } from "../protocol/triggers.ts";
 
@@ -24,6 +25,8 @@ export interface ControllerConfig {
   /** Set: Http Triggers are served at {namespace}.{domain} (the chart's http.namespaceDomain). */
   httpNamespaceDomain: string;
   httpNamespaceScheme: string;
+  /** The namespaces served (the chart's watchNamespaces); undefined: every one. */
+  scope: Scope;
   /** Keep a NetworkPolicy in each namespace with instances (the chart's networkPolicy.enabled). */
   networkPolicies: boolean;
   /** The control-plane image, which trigger adapters run. */
@@ -91,6 +94,7 @@ export function parseControllerConfig(env: Env): ControllerConfig {
     ),
     httpNamespaceDomain: str(env, "UPDRAFT_HTTP_NAMESPACE_DOMAIN", "", NAMESPACE_DOMAIN_PATTERN),
     networkPolicies: bool(env, "UPDRAFT_NETWORK_POLICIES", false),
+    scope: parseScope(str(env, "UPDRAFT_WATCH_NAMESPACES", "", NAMESPACE_LIST)),
     httpNamespaceScheme: str(env, "UPDRAFT_HTTP_NAMESPACE_SCHEME", "http", /^https?$/),
     adapterImage: str(env, "UPDRAFT_ADAPTER_IMAGE", "updraft/controller:0.1.0", /^[^\s]+$/),
     adapterImagePullPolicy: str(

@@ -8,24 +8,21 @@
 import {
   AppsV1Api,
   CoreV1Api,
-  CustomObjectsApi,
   type KubeConfig,
-  type KubernetesListObject,
   type V1ConfigMap,
   type V1Deployment,
   type V1Service,
 } from "@kubernetes/client-node";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import {
-  GROUP,
-  Labels,
-  TRIGGERS,
-  type UpdraftFunction,
-  type UpdraftTrigger,
-  VERSION,
-} from "../api/v1alpha1.ts";
+import { Labels, type UpdraftFunction, type UpdraftTrigger } from "../api/v1alpha1.ts";
 import { errorMessage, isNamespaceTerminating, isPermanent } from "../lib/errors.ts";
-import { keyOf, makeFunctionInformer, makeResilientInformer, type ResilientInformer } from "../lib/kube.ts";
+import {
+  keyOf,
+  makeFunctionInformer,
+  makeScopedInformer,
+  makeTriggerInformer,
+  type ResilientInformer,
+} from "../lib/kube.ts";
 import type { Logger } from "../lib/logger.ts";
 import { runWorkers, WorkQueue } from "../lib/workqueue.ts";
 import { POOL_LABEL } from "../protocol/pool.ts";
@@ -77,43 +74,50 @@ export class Controller {
   ) {
     this.cfg = cfg;
     this.log = log;
-    const custom = kc.makeApiClient(CustomObjectsApi);
     const apps = kc.makeApiClient(AppsV1Api);
     const core = kc.makeApiClient(CoreV1Api);
     const owned = `${Labels.function},${Labels.managedBy}=updraft`;
-    // Updraft's own children of one kind, by label, in every namespace.
+    // Updraft's own children of one kind, by label, in the namespaces it serves.
+    const scope = cfg.scope;
     const deploymentsLabelled = (selector: string) =>
-      makeResilientInformer<V1Deployment>(
+      makeScopedInformer<V1Deployment>(
         kc,
-        "/apis/apps/v1/deployments",
-        () => apps.listDeploymentForAllNamespaces({ labelSelector: selector }),
+        scope,
+        {
+          clusterPath: "/apis/apps/v1/deployments",
+          namespacedPath: (ns) => `/apis/apps/v1/namespaces/${ns}/deployments`,
+          listAll: () => apps.listDeploymentForAllNamespaces({ labelSelector: selector }),
+          listIn: (namespace) => apps.listNamespacedDeployment({ namespace, labelSelector: selector }),
+        },
         log,
         selector,
       );
     const servicesLabelled = (selector: string) =>
-      makeResilientInformer<V1Service>(
+      makeScopedInformer<V1Service>(
         kc,
-        "/api/v1/services",
-        () => core.listServiceForAllNamespaces({ labelSelector: selector }),
+        scope,
+        {
+          clusterPath: "/api/v1/services",
+          namespacedPath: (ns) => `/api/v1/namespaces/${ns}/services`,
+          listAll: () => core.listServiceForAllNamespaces({ labelSelector: selector }),
+          listIn: (namespace) => core.listNamespacedService({ namespace, labelSelector: selector }),
+        },
         log,
         selector,
       );
-    this.functions = makeFunctionInformer(kc, log);
-    this.triggers = makeResilientInformer<UpdraftTrigger>(
-      kc,
-      `/apis/${GROUP}/${VERSION}/${TRIGGERS}`,
-      () =>
-        custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: TRIGGERS }) as Promise<
-          KubernetesListObject<UpdraftTrigger>
-        >,
-      log,
-    );
+    this.functions = makeFunctionInformer(kc, log, scope);
+    this.triggers = makeTriggerInformer(kc, log, scope);
     this.deployments = deploymentsLabelled(owned);
     this.services = servicesLabelled(owned);
-    this.configMaps = makeResilientInformer<V1ConfigMap>(
+    this.configMaps = makeScopedInformer<V1ConfigMap>(
       kc,
-      "/api/v1/configmaps",
-      () => core.listConfigMapForAllNamespaces({ labelSelector: owned }),
+      scope,
+      {
+        clusterPath: "/api/v1/configmaps",
+        namespacedPath: (ns) => `/api/v1/namespaces/${ns}/configmaps`,
+        listAll: () => core.listConfigMapForAllNamespaces({ labelSelector: owned }),
+        listIn: (namespace) => core.listNamespacedConfigMap({ namespace, labelSelector: owned }),
+      },
       log,
       owned,
     );

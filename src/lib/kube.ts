@@ -134,29 +134,105 @@ export function splitKey(key: string): { namespace: string; name: string } {
   return { namespace: key.slice(0, i), name: key.slice(i + 1) };
 }
 
-/** The informer on every Function in the cluster, which controller, activator and autoscaler share. */
-export function makeTriggerInformer(kc: KubeConfig, log: Logger): ResilientInformer<UpdraftTrigger> {
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  return makeResilientInformer<UpdraftTrigger>(
-    kc,
-    `/apis/${GROUP}/${VERSION}/${TRIGGERS}`,
-    () =>
-      custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: TRIGGERS }) as Promise<
-        KubernetesListObject<UpdraftTrigger>
-      >,
-    log,
-  );
+/**
+ * Which namespaces Updraft serves: every one (undefined), or only those listed (the chart's
+ * watchNamespaces, for a cluster where Updraft may hold no cluster-wide rights). Parsed once
+ * from "team-a,team-b"; empty means every namespace.
+ */
+export type Scope = readonly string[] | undefined;
+
+/** "team-a,team-b" or empty: what UPDRAFT_WATCH_NAMESPACES may hold. */
+export const NAMESPACE_LIST = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(,[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$/;
+
+export function parseScope(text: string): Scope {
+  const namespaces = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return namespaces.length > 0 ? namespaces : undefined;
 }
 
-export function makeFunctionInformer(kc: KubeConfig, log: Logger): ResilientInformer<UpdraftFunction> {
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  return makeResilientInformer<UpdraftFunction>(
-    kc,
-    `/apis/${GROUP}/${VERSION}/${FUNCTIONS}`,
-    () =>
-      custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FUNCTIONS }) as Promise<
-        KubernetesListObject<UpdraftFunction>
-      >,
-    log,
+/** A namespaced resource's two ways of being listed and watched: all namespaces, or one. */
+export interface ScopedResource<T extends KubernetesObject> {
+  /** "/apis/apps/v1/deployments" */
+  clusterPath: string;
+  /** ns → "/apis/apps/v1/namespaces/{ns}/deployments" */
+  namespacedPath: (namespace: string) => string;
+  listAll: () => Promise<KubernetesListObject<T>>;
+  listIn: (namespace: string) => Promise<KubernetesListObject<T>>;
+}
+
+/**
+ * An informer over a namespaced resource within a scope: one over the whole cluster, or one
+ * per served namespace behind a single cache (what needs only namespaced rights: a Role
+ * per namespace instead of a ClusterRole). Example: scope ["a", "b"] → two watches, and
+ * list() holds both namespaces' objects, get("x", "c") is undefined.
+ */
+export function makeScopedInformer<T extends KubernetesObject>(
+  kc: KubeConfig,
+  scope: Scope,
+  resource: ScopedResource<T>,
+  log: Logger,
+  labelSelector?: string,
+): ResilientInformer<T> {
+  if (scope === undefined)
+    return makeResilientInformer(kc, resource.clusterPath, resource.listAll, log, labelSelector);
+  const parts = new Map(
+    scope.map((ns) => [
+      ns,
+      makeResilientInformer(kc, resource.namespacedPath(ns), () => resource.listIn(ns), log, labelSelector),
+    ]),
   );
+  return {
+    get: (name, namespace) =>
+      namespace === undefined ? undefined : parts.get(namespace)?.get(name, namespace),
+    list: (namespace) =>
+      namespace === undefined
+        ? [...parts.values()].flatMap((p) => p.list())
+        : (parts.get(namespace)?.list(namespace) ?? []),
+    onChange(handler) {
+      for (const p of parts.values()) p.onChange(handler);
+    },
+    async start() {
+      await Promise.all([...parts.values()].map((p) => p.start()));
+    },
+    async stop() {
+      await Promise.all([...parts.values()].map((p) => p.stop()));
+    },
+  };
+}
+
+/** A custom resource of Updraft's (functions, triggers) as a scoped resource. */
+function customResource<T extends KubernetesObject>(kc: KubeConfig, plural: string): ScopedResource<T> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  return {
+    clusterPath: `/apis/${GROUP}/${VERSION}/${plural}`,
+    namespacedPath: (ns) => `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${plural}`,
+    listAll: () =>
+      custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }) as Promise<
+        KubernetesListObject<T>
+      >,
+    listIn: (namespace) =>
+      custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural }) as Promise<
+        KubernetesListObject<T>
+      >,
+  };
+}
+
+/** The informer on the Triggers Updraft serves, which the controller, activator and router share. */
+export function makeTriggerInformer(
+  kc: KubeConfig,
+  log: Logger,
+  scope?: Scope,
+): ResilientInformer<UpdraftTrigger> {
+  return makeScopedInformer(kc, scope, customResource<UpdraftTrigger>(kc, TRIGGERS), log);
+}
+
+/** The informer on the Functions Updraft serves, which the controller, activator and autoscaler share. */
+export function makeFunctionInformer(
+  kc: KubeConfig,
+  log: Logger,
+  scope?: Scope,
+): ResilientInformer<UpdraftFunction> {
+  return makeScopedInformer(kc, scope, customResource<UpdraftFunction>(kc, FUNCTIONS), log);
 }

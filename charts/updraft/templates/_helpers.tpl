@@ -86,3 +86,47 @@ capabilities: {drop: [ALL]}
 {{- end -}}
 {{- join "," $pairs -}}
 {{- end -}}
+
+{{/*
+Binds a component's ClusterRole to its ServiceAccount: cluster-wide, or — with
+watchNamespaces — in each served namespace only, by RoleBindings (a RoleBinding may name a
+ClusterRole: the rules then hold in that namespace alone). `extra` adds namespaces (the
+release's own, for what a component reads there).
+(dict "ctx" $ "role" "updraft-activator" "sa" "updraft-activator" "extra" (list))
+*/}}
+{{- define "updraft.binding" -}}
+{{- $ctx := .ctx -}}
+{{- $role := .role -}}
+{{- $sa := .sa -}}
+{{- if $ctx.Values.watchNamespaces }}
+{{- range $ns := concat $ctx.Values.watchNamespaces (.extra | default list) | uniq }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ $role }}
+  namespace: {{ $ns }}
+  labels:
+    {{- include "updraft.labels" $ctx | nindent 4 }}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {{ $role }}}
+subjects:
+  - {kind: ServiceAccount, name: {{ $sa }}, namespace: {{ $ctx.Release.Namespace }}}
+{{- end }}
+{{- else }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: {{ $role }}
+  labels:
+    {{- include "updraft.labels" $ctx | nindent 4 }}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {{ $role }}}
+subjects:
+  - {kind: ServiceAccount, name: {{ $sa }}, namespace: {{ $ctx.Release.Namespace }}}
+{{- end }}
+{{- end -}}
+
+{{/* UPDRAFT_WATCH_NAMESPACES for every component: "team-a,team-b", or empty for all. */}}
+{{- define "updraft.watchNamespaces" -}}
+{{ join "," (.Values.watchNamespaces | default list) }}
+{{- end -}}

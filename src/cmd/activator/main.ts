@@ -35,7 +35,10 @@ import {
   loadKubeConfig,
   makeFunctionInformer,
   makeResilientInformer,
+  makeScopedInformer,
   makeTriggerInformer,
+  NAMESPACE_LIST,
+  parseScope,
 } from "../../lib/kube.ts";
 import { makeLogger } from "../../lib/logger.ts";
 import { waitForSecretKey } from "../../lib/master-key.ts";
@@ -70,6 +73,8 @@ async function main(): Promise<void> {
   // Who may call the invoke API: Kubernetes (bearer tokens, TokenReview + SubjectAccessReview)
   // unless the operator turned it off.
   const authMode = envString(process.env, "UPDRAFT_AUTH_MODE", "Kubernetes", /^(Kubernetes|None)$/);
+  // Only these namespaces' Functions and Triggers (the chart's watchNamespaces); empty: all.
+  const scope = parseScope(envString(process.env, "UPDRAFT_WATCH_NAMESPACES", "", NAMESPACE_LIST));
   // Set: Http triggers at {namespace}.{domain} instead of /http/{namespace}/….
   const httpNamespaceDomain = envString(
     process.env,
@@ -210,17 +215,23 @@ async function main(): Promise<void> {
   });
 
   const discovery = kc.makeApiClient(DiscoveryV1Api);
-  const functions = makeFunctionInformer(kc, log);
-  const slices = makeResilientInformer<V1EndpointSlice>(
+  const functions = makeFunctionInformer(kc, log, scope);
+  const slices = makeScopedInformer<V1EndpointSlice>(
     kc,
-    "/apis/discovery.k8s.io/v1/endpointslices",
-    () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: "updraft.dev/function" }),
+    scope,
+    {
+      clusterPath: "/apis/discovery.k8s.io/v1/endpointslices",
+      namespacedPath: (ns) => `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`,
+      listAll: () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: "updraft.dev/function" }),
+      listIn: (namespace) =>
+        discovery.listNamespacedEndpointSlice({ namespace, labelSelector: "updraft.dev/function" }),
+    },
     log,
     "updraft.dev/function",
   );
   // HTTP triggers: their routes follow the Trigger informer.
   const routes = new HttpRoutes();
-  const triggers = makeTriggerInformer(kc, log);
+  const triggers = makeTriggerInformer(kc, log, scope);
   let dispatcher: Dispatcher | undefined;
   /** Whether this replica consumes a function's async events: all but those another one owns. */
   const consumes = (st: { key: string; spec: { concurrency: { max?: number } } }) =>

@@ -6,7 +6,7 @@ import { Autoscaler } from "../../autoscaler/autoscaler.ts";
 import { ServiceAccountAuthenticator } from "../../lib/auth.ts";
 import { kubeTokenReviewer } from "../../lib/auth-io.ts";
 import { envInt, envPort, envString } from "../../lib/env.ts";
-import { loadKubeConfig } from "../../lib/kube.ts";
+import { loadKubeConfig, NAMESPACE_LIST, parseScope } from "../../lib/kube.ts";
 import { LeaderElector } from "../../lib/leader.ts";
 import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
@@ -27,7 +27,10 @@ async function main(): Promise<void> {
     "system:serviceaccount:updraft-system:updraft-activator",
     /^system:serviceaccount:[a-z0-9-]+:[a-z0-9-]+$/,
   );
+  // Only these namespaces' Functions (the chart's watchNamespaces); empty: every namespace.
+  const scope = parseScope(envString(process.env, "UPDRAFT_WATCH_NAMESPACES", "", NAMESPACE_LIST));
   const autoscaler = new Autoscaler(kc, log, registry, {
+    ...(scope ? { scope } : {}),
     ...(defaultMaxInstances > 0 ? { defaultMaxInstances } : {}),
     reporters: new ServiceAccountAuthenticator(kubeTokenReviewer(kc), new Set([activators])),
   });

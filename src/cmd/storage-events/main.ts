@@ -3,7 +3,7 @@
  * Triggers' adapters. Wiring only: parse config (fail fast), informer, run, drain.
  */
 import { envInt as int, envRequired as required, envString as str } from "../../lib/env.ts";
-import { loadKubeConfig, makeTriggerInformer } from "../../lib/kube.ts";
+import { loadKubeConfig, makeTriggerInformer, NAMESPACE_LIST, parseScope } from "../../lib/kube.ts";
 import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry } from "../../lib/metrics.ts";
 import { StorageEventsRouter } from "../../storage-events/router.ts";
@@ -23,7 +23,11 @@ async function main(): Promise<void> {
     clusterDomain: str(env, "UPDRAFT_CLUSTER_DOMAIN", "cluster.local"),
   };
   const log = makeLogger("storage-events", str(env, "LOG_LEVEL", "info", /^(error|warn|info|debug)$/));
-  const triggers = makeTriggerInformer(loadKubeConfig(), log);
+  const triggers = makeTriggerInformer(
+    loadKubeConfig(),
+    log,
+    parseScope(str(env, "UPDRAFT_WATCH_NAMESPACES", "", NAMESPACE_LIST)),
+  );
   const router = new StorageEventsRouter(cfg, triggers, log, makeRegistry("storage-events"));
   await triggers.start();
   await router.start();
