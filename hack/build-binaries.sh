@@ -136,7 +136,7 @@ case $what in
   registry|all) build_installable registry "$REGISTRY_VERSION" github.com/distribution/distribution/v3/cmd/registry ;;&
   coredns|all) build_installable coredns "$COREDNS_VERSION" github.com/coredns/coredns ;;&
   local-path|all) build_installable local-path-provisioner "$LOCAL_PATH_VERSION" github.com/rancher/local-path-provisioner ;;&
-  netpol|all) build_installable kube-network-policies "$KNP_VERSION" sigs.k8s.io/kube-network-policies/cmd ;;&
+  kube-router|all) build_installable kube-router "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router ;;&
   kafka|all) fetch_kafka ;;&
   versitygw|all) build_installable versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw ;;&
   *) ;;

@@ -3,8 +3,8 @@
 # kube-controller-manager, kube-scheduler) and one node (kubelet and kube-proxy over Debian's
 # containerd and runc, CNI bridge networking), built from the Go module proxy
 # (hack/build-binaries.sh); an OCI registry on localhost:5000 that containerd pulls from
-# (images built by hack/images.sh); CoreDNS, a default StorageClass and a NetworkPolicy
-# implementation (hack/addons/).
+# (images built by hack/images.sh); CoreDNS and a default StorageClass (hack/addons/);
+# kube-router's firewall, which enforces NetworkPolicies.
 #   hack/cluster.sh up|down|status|env|clean
 # State (certificates, kubeconfigs, etcd data, containerd's store, pids, logs) lives in
 # $UPDRAFT_CLUSTER_DIR (default: .cluster/ in the work tree, git-ignored); the registry's
@@ -39,7 +39,7 @@ apiserver_port=${UPDRAFT_APISERVER_PORT:-6443}
 kubeconfig=$dir/admin.kubeconfig
 node_name=${UPDRAFT_NODE_NAME:-updraft-local}
 containerd_sock=$rundir/containerd/containerd.sock
-COMPONENTS=(etcd registry kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
+COMPONENTS=(etcd registry kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy kube-router)
 
 say() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -48,6 +48,7 @@ die() { say "error: $*"; exit 1; }
 binary_of() {
   case $1 in
     etcd) echo "$bin/etcd-$ETCD_VERSION" ;;
+    kube-router) echo "$bin/kube-router-$KUBE_ROUTER_VERSION" ;;
     registry) echo "$bin/registry-$REGISTRY_VERSION" ;;
     containerd) command -v containerd ;;
     *) echo "$bin/$1-$K8S_VERSION" ;;
@@ -78,7 +79,7 @@ stop_one() {
 # can leave behind. Another instance of these would hold our ports anyway.
 stop_strays() {
   local pids
-  pids=$( (pgrep -f -- "^$bin/(etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|registry|nats-server)-" || true
+  pids=$( (pgrep -f -- "^$bin/(etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kube-router|registry|nats-server)-" || true
     pgrep -f -- "containerd --config $dir/" || true) | sort -u)
   [[ -z $pids ]] && return 0
   say "stopping stray processes: $(echo "$pids" | tr '\n' ' ')"
@@ -140,6 +141,7 @@ extendedKeyUsage=clientAuth"
     cert controller-manager "/CN=system:kube-controller-manager" "$client"
     cert scheduler "/CN=system:kube-scheduler" "$client"
     cert kube-proxy "/CN=system:kube-proxy" "$client"
+    cert kube-router "/CN=system:kube-router" "$client"
     cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client"
     cert front-proxy-client "/CN=front-proxy-client" "$client" front-proxy-ca
     # The kubelet: its client identity (Node authorizer) and its serving certificate.
@@ -334,7 +336,7 @@ up() {
   # gone, clean what it left (containers, network namespaces, mounts, cgroups, chains).
   for c in "${COMPONENTS[@]}"; do is_ours "$c" || rm -f "$run/$c.pid"; done
   if ! is_ours kubelet || ! is_ours containerd; then
-    stop_one kubelet; stop_one kube-proxy; stop_one containerd
+    stop_one kubelet; stop_one kube-router; stop_one kube-proxy; stop_one containerd
     cleanup_node_leftovers
   fi
   if ! is_ours kube-apiserver; then stop_strays; fi
@@ -343,7 +345,7 @@ up() {
   brokers start
   gen_pki
   write_kubeconfig "$kubeconfig" admin
-  for u in controller-manager scheduler node kube-proxy; do write_kubeconfig "$dir/$u.kubeconfig" "$u"; done
+  for u in controller-manager scheduler node kube-proxy kube-router; do write_kubeconfig "$dir/$u.kubeconfig" "$u"; done
   write_node_config
 
   start etcd --name=updraft --data-dir="$dir/etcd" \
@@ -400,9 +402,15 @@ up() {
   wait_for "node $node_name Ready" 120 node_ready
   sed "s/@COREDNS_TAG@/${COREDNS_VERSION#v}/; s/@DNS_IP@/$dns_ip/" "$root/hack/addons/coredns.yaml" | kctl apply -f - >/dev/null
   sed "s/@LOCAL_PATH_TAG@/$LOCAL_PATH_VERSION/; s|@STORAGE_DIR@|$dir/storage|" "$root/hack/addons/local-path.yaml" | kctl apply -f - >/dev/null
-  sed "s/@KNP_TAG@/$KNP_VERSION/" "$root/hack/addons/network-policies.yaml" | kctl apply -f - >/dev/null
+  # NetworkPolicies: kube-router's firewall as a host process, once its user may read what
+  # it needs (hack/addons/kube-router.yaml).
+  kctl apply -f "$root/hack/addons/kube-router.yaml" >/dev/null
+  NODE_NAME=$node_name start kube-router --run-firewall=true --run-router=false --run-service-proxy=false \
+    --run-loadbalancer=false --kubeconfig="$dir/kube-router.kubeconfig" --hostname-override="$node_name" \
+    --service-cluster-ip-range="$service_cidr" --service-node-port-range=30000-32767 \
+    --enable-ipv4=true --enable-ipv6=false --health-port=0 --metrics-port=0 --v=1
   wait_for "CoreDNS" 120 kctl -n kube-system rollout status deployment/coredns --timeout=2s
-  wait_for "kube-network-policies" 120 kctl -n kube-system rollout status daemonset/kube-network-policies --timeout=2s
+  wait_for "kube-router's firewall" 60 kube_router_synced
   wait_for "local-path-provisioner" 120 kctl -n local-path-storage rollout status deployment/local-path-provisioner --timeout=2s
   brokers wait
   say "cluster up in $((SECONDS - t0)) s — eval \"\$(make -s cluster-env)\""
@@ -461,8 +469,15 @@ cleanup_node_leftovers() {
       iptables-save -t "$t" | grep -v -- 'KUBE-' | iptables-restore -T "$t" 2>/dev/null || true
     fi
   done
+  # kube-router's address sets (its chains went with the KUBE- ones above).
+  if command -v ipset >/dev/null; then
+    ipset list -n 2>/dev/null | grep -E '^(KUBE-SRC-|KUBE-DST-|TMP-)' | xargs -rn1 ipset destroy 2>/dev/null || true
+  fi
   rm -rf "$rundir/cni" "$rundir/containerd/state"
 }
+
+# kube-router has programmed its firewall: its chain hangs off FORWARD.
+kube_router_synced() { iptables -S FORWARD 2>/dev/null | grep -q -- '-j KUBE-ROUTER-FORWARD'; }
 
 kctl() { "$bin/kubectl-$K8S_VERSION" --kubeconfig="$kubeconfig" "$@"; }
 
@@ -477,6 +492,7 @@ down() {
   if is_ours containerd && command -v crictl >/dev/null 2>&1; then
     timeout 30 crictl --runtime-endpoint "unix://$containerd_sock" rmp -af >/dev/null 2>&1 || true
   fi
+  stop_one kube-router
   stop_one kube-proxy
   stop_one containerd
   cleanup_node_leftovers

@@ -4,7 +4,7 @@
 # on the same machine reuses every layer.
 #   hack/images.sh rootfs    the Debian root file system (debootstrap), cached
 #   hack/images.sh base      debian:bookworm-slim (from it) and node:24-bookworm-slim
-#   hack/images.sh addons    pause, CoreDNS, local-path-provisioner, NATS, kube-network-policies
+#   hack/images.sh addons    pause, CoreDNS, local-path-provisioner, NATS
 #   hack/images.sh project   updraft/controller and one updraft/runtime-<runtime> per runtime;
 #                            prints the tag (a hash of everything that goes into them)
 # Every image is cached by content: when the registry already holds the tag that the inputs
@@ -138,7 +138,6 @@ addons() {
   scratch_binary "coredns/coredns:${COREDNS_VERSION#v}" "$bin/coredns-$COREDNS_VERSION"
   scratch_binary "rancher/local-path-provisioner:$LOCAL_PATH_VERSION" "$bin/local-path-provisioner-$LOCAL_PATH_VERSION"
   scratch_binary "nats:${NATS_VERSION#v}" "$bin/nats-server-$NATS_VERSION"
-  scratch_binary "networking/kube-network-policies:$KNP_VERSION" "$bin/kube-network-policies-$KNP_VERSION"
 }
 
 # The tag of the project's images: a hash of every file that goes into them, and of what

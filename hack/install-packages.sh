@@ -2,7 +2,7 @@
 # Debian packages the local cluster needs and this machine may lack: containerd and runc
 # (the node's runtime), the CNI plugins (bridge networking), buildah (daemonless image
 # builds), debootstrap (base images from Debian's packages), conntrack and iptables
-# (kube-proxy); the brokers for triggers (hack/brokers.sh): a Java runtime for Kafka and
+# (kube-proxy), ipset (kube-router's NetworkPolicy firewall); the brokers for triggers (hack/brokers.sh): a Java runtime for Kafka and
 # RabbitMQ. Installed once; a no-op when present.
 set -euo pipefail
 need=()
@@ -13,6 +13,8 @@ command -v buildah >/dev/null || need+=(buildah)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v conntrack >/dev/null || need+=(conntrack)
 command -v iptables >/dev/null || need+=(iptables)
+# kube-router's firewall (the NetworkPolicy implementation) keeps its address sets in ipset.
+command -v ipset >/dev/null || need+=(ipset)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)

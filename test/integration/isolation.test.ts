@@ -3,7 +3,7 @@
  * function's pods — a pod of another namespace finds its shim's port (8080) and a Web
  * function's own port (9000) closed, and NATS and the autoscaler's API too, while the
  * activator answers it (the chart's and the controller's NetworkPolicies, enforced on the
- * local cluster by kube-network-policies). Resources: one tenant's function cannot starve
+ * local cluster by kube-router's firewall). Resources: one tenant's function cannot starve
  * another's: a fork bomb in one namespace stops at its pod's process limit — the kubelet's
  * podPidsLimit, 1,024 on the local cluster, counted per pod by the pids cgroup — and a
  * function in another namespace keeps answering as fast as it did before the bomb,
