@@ -718,6 +718,12 @@ export class Shim {
     const t0 = performance.now();
     const outcome = await slot.worker.invoke(id, event, this.cfg.timeoutMs, triggerSource);
     const duration = performance.now() - t0;
+    // What the function printed reached its pipe before its answer left (a write to a pipe
+    // returns once the bytes are in it), but both can be ready in one turn of the event loop
+    // and this continuation — a microtask of the answer's callback — runs before the pipe's
+    // callback in that same turn: wait for the turn's end (setImmediate runs after every
+    // ready descriptor's callback), or the last lines would go to the next invocation.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const mapped = mapOutcome(outcome, this.cfg.timeoutMs, this.cfg.memoryMB);
     const userLog = Buffer.concat(slot.log).toString();
     if (userLog) lines.push(...userLog.replace(/\n$/, "").split("\n"));
