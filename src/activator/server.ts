@@ -8,13 +8,16 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { Server as NetServer, type Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import type { Counter, Histogram } from "prom-client";
 import { Agent, type Dispatcher, request } from "undici";
 import { ASYNC_LIMIT_BYTES, type AsyncQueue, type EnqueueOptions } from "../async/queue.ts";
-import type { AccessRequest } from "../lib/auth.ts";
+import type { AccessRequest, UserInfo } from "../lib/auth.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import { AGGREGATED_PREFIX, AGGREGATED_RESOURCES, invokePathOf } from "../protocol/aggregated.ts";
 import { INSTANCE_ANNOUNCE_PATH } from "../protocol/announce.ts";
 import { edgeError, RETRY_AFTER_SECONDS } from "../protocol/errors.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
@@ -33,6 +36,7 @@ import {
   type InvokeOptions,
   type WebRequest,
 } from "./forwarder.ts";
+import { type FrontProxyTrust, frontProxyUser } from "./front-proxy.ts";
 import {
   apiGatewayEvent,
   HTTP_PREFIX,
@@ -137,8 +141,14 @@ export class ActivatorServer {
    * caller may (the chart's auth.mode None).
    */
   authorizer:
-    | { authorize(authorization: string | undefined, request: AccessRequest): Promise<unknown> }
+    | {
+        authorize(authorization: string | undefined, request: AccessRequest): Promise<unknown>;
+        authorizeUser(user: UserInfo, request: AccessRequest): Promise<unknown>;
+      }
     | undefined;
+  /** Users the API server named for requests that came through the aggregated API. */
+  private readonly aggregatedUsers = new WeakMap<IncomingMessage, UserInfo>();
+  private aggregated: HttpsServer | undefined;
   /**
    * Set (the chart's http.namespaceDomain): Http triggers are served at {namespace}.{domain}
    * only, and /http/{namespace}/… is 404 — a shared origin is what the hosts take away.
@@ -215,6 +225,64 @@ export class ActivatorServer {
   }
 
   /**
+   * The invoke API as the API server's aggregated API (protocol/aggregated.ts), over TLS:
+   * only a connection with the API server's front-proxy certificate is served, its request
+   * mapped to the invoke API's path and authorized for the user the API server named
+   * (SubjectAccessReview again: the API server checked RBAC for its own path, this checks
+   * Updraft's verbs). GET of the group version answers the resource list the aggregator asks for.
+   */
+  listenAggregated(
+    port: number,
+    tls: { key: string; cert: string; clientCA: string; trust: FrontProxyTrust },
+  ): Promise<void> {
+    this.aggregated = createHttpsServer(
+      { key: tls.key, cert: tls.cert, ca: tls.clientCA, requestCert: true, rejectUnauthorized: false },
+      (req, res) => {
+        const socket = req.socket as TLSSocket;
+        const peerCert = socket.getPeerCertificate();
+        const peer =
+          peerCert && Object.keys(peerCert).length > 0
+            ? { verified: socket.authorized, commonName: peerCert.subject?.CN as string | undefined }
+            : undefined;
+        const who = frontProxyUser(
+          peer,
+          req.headersDistinct as Record<string, string[] | undefined>,
+          tls.trust,
+        );
+        const requestId = randomUUID();
+        if ("refused" in who) {
+          req.resume();
+          this.fail(res, requestId, new UpdraftError("Unauthenticated", who.refused));
+          return;
+        }
+        const url = req.url ?? "/";
+        if (req.method === "GET" && (url === AGGREGATED_PREFIX || url.startsWith(`${AGGREGATED_PREFIX}?`))) {
+          req.resume();
+          res
+            .writeHead(200, { "content-type": "application/json" })
+            .end(JSON.stringify(AGGREGATED_RESOURCES));
+          return;
+        }
+        const path = invokePathOf(url);
+        if (!path) {
+          req.resume();
+          this.fail(res, requestId, new UpdraftError("NotFound", `no such path: ${url.split("?")[0]}`));
+          return;
+        }
+        req.url = path;
+        this.aggregatedUsers.set(req, who.user);
+        this.handle(req, res).catch((err: unknown) => {
+          this.log.error("request failed", { err: String(err) });
+          if (!res.headersSent)
+            this.fail(res, "", new UpdraftError("InternalError", "internal error", { cause: err }));
+        });
+      },
+    );
+    this.aggregated.keepAliveTimeout = 65_000;
+    return new Promise((resolve) => this.aggregated!.listen(port, "0.0.0.0", () => resolve()));
+  }
+
+  /**
    * Whether the caller may go on (authorizer above); if not, the request's body is left
    * unread and the answer is 401 (with `WWW-Authenticate: Bearer`), 403 or 503, coded.
    */
@@ -227,7 +295,9 @@ export class ActivatorServer {
   ): Promise<boolean> {
     if (!this.authorizer) return true;
     try {
-      await this.authorizer.authorize(req.headers.authorization, request);
+      const viaApiServer = this.aggregatedUsers.get(req);
+      if (viaApiServer) await this.authorizer.authorizeUser(viaApiServer, request);
+      else await this.authorizer.authorize(req.headers.authorization, request);
       return true;
     } catch (err) {
       req.resume();
@@ -874,6 +944,9 @@ export class ActivatorServer {
     const idleDeadline = Math.min(deadline, Date.now() + (CLIENT_IDLE_HINT_SECONDS + 1) * 1000);
     while (Date.now() < idleDeadline && (this.sockets.size > 0 || this.forwarder.inFlight > 0)) await sleep();
     this.server?.closeIdleConnections();
+    // The API server's connections: it reconnects to another activator.
+    this.aggregated?.close();
+    this.aggregated?.closeIdleConnections();
     await this.forwarder.close();
     await this.relayAgent.close();
   }

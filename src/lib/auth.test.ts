@@ -82,6 +82,19 @@ describe("bearerToken", () => {
 });
 
 describe("RequestAuthorizer", () => {
+  it("a user the API server already authenticated (the aggregated API) is asked about by SubjectAccessReview only, cached", async () => {
+    const { api, auth } = setup();
+    const alice = { username: "alice", groups: ["team-a"] };
+    assert.equal((await auth.authorizeUser(alice, invokeHello)).username, "alice");
+    await auth.authorizeUser(alice, invokeHello);
+    assert.deepEqual([api.tokenReviews, api.accessReviews], [0, 1]);
+    assert.equal(await code(auth.authorizeUser({ username: "bob", groups: [] }, invokeHello)), "Forbidden");
+    // Another group set is another question: a cached answer for alice in team-a says
+    // nothing about alice without it.
+    await code(auth.authorizeUser({ username: "alice", groups: [] }, invokeHello));
+    assert.equal(api.accessReviews, 3);
+  });
+
   it("no token is 401 without asking the API server", async () => {
     const { api, auth } = setup();
     assert.equal(await code(auth.authorize(undefined, invokeHello)), "Unauthenticated");

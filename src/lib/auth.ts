@@ -154,7 +154,22 @@ export class RequestAuthorizer {
     });
     if (!user)
       throw new UpdraftError("Unauthenticated", "the bearer token was not accepted by the API server");
-    const question = `${tokenKey} ${request.verb} ${request.resource} ${request.namespace} ${request.name ?? ""}`;
+    return this.decide(tokenKey, user, request, now);
+  }
+
+  /**
+   * The same question for a user someone else authenticated (the API server, for a request
+   * through the aggregated API): SubjectAccessReview only, cached per user and groups.
+   */
+  async authorizeUser(user: UserInfo, request: AccessRequest): Promise<UserInfo> {
+    const userKey = createHash("sha256")
+      .update(JSON.stringify([user.username, user.groups, user.extra ?? {}]))
+      .digest("base64url");
+    return this.decide(`user:${userKey}`, user, request, this.now());
+  }
+
+  private async decide(who: string, user: UserInfo, request: AccessRequest, now: number): Promise<UserInfo> {
+    const question = `${who} ${request.verb} ${request.resource} ${request.namespace} ${request.name ?? ""}`;
     const decision = await this.decisions.get(question, now, async () => {
       const value = await this.ask("SubjectAccessReview", () => this.access.review(user, request));
       return { value, ttlMs: value.allowed ? this.allowedTtlMs : this.refusedTtlMs };

@@ -43,6 +43,7 @@ import {
 import { makeLogger } from "../../lib/logger.ts";
 import { waitForSecretKey } from "../../lib/master-key.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
+import { servingCertificate } from "../../lib/serving-cert.ts";
 import { fileToken, SERVICE_ACCOUNT_TOKEN_FILE } from "../../lib/token-file.ts";
 import { AutoscalerPaths } from "../../protocol/activity.ts";
 import { UpdraftHeaders } from "../../protocol/headers.ts";
@@ -73,6 +74,8 @@ async function main(): Promise<void> {
   // Who may call the invoke API: Kubernetes (bearer tokens, TokenReview + SubjectAccessReview)
   // unless the operator turned it off.
   const authMode = envString(process.env, "UPDRAFT_AUTH_MODE", "Kubernetes", /^(Kubernetes|None)$/);
+  // The invoke API also as the API server's aggregated API, on this TLS port (0: not served).
+  const aggregatedPort = envInt(process.env, "UPDRAFT_AGGREGATED_PORT", 0, 0, 65_535);
   // Only these namespaces' Functions and Triggers (the chart's watchNamespaces); empty: all.
   const scope = parseScope(envString(process.env, "UPDRAFT_WATCH_NAMESPACES", "", NAMESPACE_LIST));
   // Set: Http triggers at {namespace}.{domain} instead of /http/{namespace}/….
@@ -349,6 +352,28 @@ async function main(): Promise<void> {
     count: (outcome) => announcements.inc({ outcome }),
   });
   await server.listen(apiPort);
+  if (aggregatedPort > 0) {
+    // The invoke API as an aggregated API (the chart's APIService): only the API server's
+    // front-proxy certificate is let in, as the cluster's requestheader settings say.
+    const auth = await core.readNamespacedConfigMap({
+      namespace: "kube-system",
+      name: "extension-apiserver-authentication",
+    });
+    const clientCA = auth.data?.["requestheader-client-ca-file"];
+    if (!clientCA)
+      throw new UpdraftError(
+        "InvalidConfig",
+        "UPDRAFT_AGGREGATED_PORT is set but the cluster has no requestheader-client-ca-file (kube-system/extension-apiserver-authentication): its API server serves no aggregated APIs",
+      );
+    const allowedNames = JSON.parse(auth.data?.["requestheader-allowed-names"] ?? "[]") as string[];
+    const { key, cert } = servingCertificate([
+      `updraft-activator.${ownNamespace}.svc`,
+      `updraft-activator.${ownNamespace}`,
+      "updraft-activator",
+    ]);
+    await server.listenAggregated(aggregatedPort, { key, cert, clientCA, trust: { allowedNames } });
+    log.info("aggregated API served", { port: aggregatedPort, allowedNames });
+  }
   const ops = await serveOps(registry, metricsPort, () => !server.draining);
 
   // Traffic report to the autoscaler every second: what keeps a busy function from going to zero.

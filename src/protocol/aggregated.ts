@@ -1,0 +1,52 @@
+/**
+ * The invoke API served also as an aggregated API (docs/security.md): the API server
+ * authenticates whoever the kubeconfig holds — a client certificate, a token, an exec
+ * plugin — authorizes the request with RBAC, and passes it to the activators with the user
+ * in X-Remote-* headers over a connection that presents its front-proxy client certificate.
+ * The CLI uses it when no activator URL is given.
+ *
+ *   POST /apis/invoke.updraft.dev/v1alpha1/namespaces/{ns}/functions/{name}/invocations
+ *     = POST /v1/namespaces/{ns}/functions/{name}/invocations   (RBAC: create functions/invocations)
+ *   GET  /apis/invoke.updraft.dev/v1alpha1/namespaces/{ns}/invocations/{id}
+ *     = GET  /v1/namespaces/{ns}/invocations/{id}               (RBAC: get invocations)
+ */
+export const AGGREGATED_GROUP = "invoke.updraft.dev";
+export const AGGREGATED_VERSION = "v1alpha1";
+export const AGGREGATED_PREFIX = `/apis/${AGGREGATED_GROUP}/${AGGREGATED_VERSION}`;
+
+/** The invoke API path an aggregated path stands for; undefined when it is none. */
+export function invokePathOf(url: string): string | undefined {
+  if (!url.startsWith(`${AGGREGATED_PREFIX}/namespaces/`)) return undefined;
+  const rest = url.slice(AGGREGATED_PREFIX.length);
+  const q = rest.indexOf("?");
+  const path = q >= 0 ? rest.slice(0, q) : rest;
+  if (
+    /^\/namespaces\/[a-z0-9-]+\/functions\/[a-z0-9-]+\/invocations$/.test(path) ||
+    /^\/namespaces\/[a-z0-9-]+\/invocations\/[A-Za-z0-9-]+$/.test(path)
+  )
+    return `/v1${rest}`;
+  return undefined;
+}
+
+/** What GET {AGGREGATED_PREFIX} answers: the resources the API server may route here. */
+export const AGGREGATED_RESOURCES = {
+  kind: "APIResourceList",
+  apiVersion: "v1",
+  groupVersion: `${AGGREGATED_GROUP}/${AGGREGATED_VERSION}`,
+  resources: [
+    { name: "functions", singularName: "function", namespaced: true, kind: "Function", verbs: [] },
+    {
+      name: "functions/invocations",
+      singularName: "",
+      namespaced: true,
+      kind: "Invocation",
+      verbs: ["create"],
+    },
+    { name: "invocations", singularName: "invocation", namespaced: true, kind: "Invocation", verbs: ["get"] },
+  ],
+};
+
+/** The API server's front-proxy headers (the cluster's --requestheader-* flags' defaults). */
+export const REMOTE_USER_HEADER = "x-remote-user";
+export const REMOTE_GROUP_HEADER = "x-remote-group";
+export const REMOTE_EXTRA_PREFIX = "x-remote-extra-";
