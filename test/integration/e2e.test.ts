@@ -4,7 +4,7 @@
  * activator's Service, woken from zero and put back to zero.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -24,6 +24,7 @@ import {
   invokeAuth,
   invokerToken,
   isReady,
+  kubectl,
   kubectlOk,
   newNamespace,
   ROOT,
@@ -630,5 +631,95 @@ spec: {function: packaged-web, type: Http, http: {path: /packaged-web}}
       },
     );
     assert.equal((JSON.parse(out) as { hello: string }).hello, "cli");
+  });
+
+  it("without UPDRAFT_URL the CLI calls through the API server with the kubeconfig's client certificate (the aggregated API), in the context's namespace", async () => {
+    await waitFor(
+      "the APIService Available",
+      async () =>
+        kubectl([
+          "get",
+          "apiservice",
+          "v1alpha1.invoke.updraft.dev",
+          "-o",
+          "jsonpath={.status.conditions[?(@.type=='Available')].status}",
+        ]).stdout === "True",
+      120_000,
+      500,
+    );
+    const discovery = JSON.parse(kubectlOk(["get", "--raw", "/apis/invoke.updraft.dev/v1alpha1"])) as {
+      resources: Array<{ name: string; verbs: string[] }>;
+    };
+    assert.deepEqual(discovery.resources.find((r) => r.name === "functions/invocations")?.verbs, ["create"]);
+    // A kubeconfig whose context names the test's namespace; its user is the admin's client
+    // certificate, which carries no token the activator could check itself.
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), "kc-")), "config");
+    const admin = process.env.KUBECONFIG!;
+    writeFileSync(kubeconfig, readFileSync(admin));
+    execFileSync("kubectl", [
+      "--kubeconfig",
+      kubeconfig,
+      "config",
+      "set-context",
+      "--current",
+      `--namespace=${ns}`,
+    ]);
+    const env: Record<string, string> = {
+      ...(process.env as Record<string, string>),
+      KUBECONFIG: kubeconfig,
+    };
+    delete env.UPDRAFT_URL;
+    delete env.UPDRAFT_TOKEN;
+    const out = execFileSync(
+      join(ROOT, "bin/updraft"),
+      ["invoke", "node-hello", "--data", '{"name":"apiserver"}'],
+      {
+        env,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    assert.equal((JSON.parse(out) as { hello: string }).hello, "apiserver");
+    // The API server's RBAC decides first: a user with no binding is refused there.
+    const refused = kubectl(
+      [
+        "create",
+        "--raw",
+        `/apis/invoke.updraft.dev/v1alpha1/namespaces/${ns}/functions/node-hello/invocations`,
+        "-f",
+        "-",
+        "--as=nobody",
+      ],
+      "{}",
+    );
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /forbidden/i);
+  });
+
+  it("the activators' aggregated port believes X-Remote-User only from the API server's certificate", async () => {
+    const [ip] = await componentPodIPs("activator");
+    // Past the API server, without its front-proxy certificate: refused, whatever user is named.
+    const r = spawnSync(
+      "curl",
+      [
+        "-sk",
+        "-o",
+        "/dev/stderr",
+        "-w",
+        "%{http_code}",
+        "-X",
+        "POST",
+        "-H",
+        "X-Remote-User: system:admin",
+        "-H",
+        "X-Remote-Group: system:masters",
+        "--data",
+        "{}",
+        `https://${ip}:8443/apis/invoke.updraft.dev/v1alpha1/namespaces/${ns}/functions/node-hello/invocations`,
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(r.stdout, "401", r.stderr);
+    assert.match(r.stderr, /Unauthenticated/);
   });
 });
