@@ -33,8 +33,9 @@ export const AGGREGATED_RESOURCES = {
   kind: "APIResourceList",
   apiVersion: "v1",
   groupVersion: `${AGGREGATED_GROUP}/${AGGREGATED_VERSION}`,
+  // No bare "functions": kubectl would then resolve `kubectl get functions` to this group
+  // instead of updraft.dev's Functions. A subresource alone is enough to route its path.
   resources: [
-    { name: "functions", singularName: "function", namespaced: true, kind: "Function", verbs: [] },
     {
       name: "functions/invocations",
       singularName: "",
