@@ -37,6 +37,9 @@ etcd_peer_port=23800
 registry_addr=127.0.0.1:5000
 apiserver_port=${UPDRAFT_APISERVER_PORT:-6443}
 kubeconfig=$dir/admin.kubeconfig
+# kubectl's discovery cache, kept with the cluster it describes: a cache in ~/.kube outlives
+# a cluster rebuilt under the same address and can name resources it no longer serves.
+export KUBECACHEDIR=$dir/kube-cache
 node_name=${UPDRAFT_NODE_NAME:-updraft-local}
 containerd_sock=$rundir/containerd/containerd.sock
 COMPONENTS=(etcd registry kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy kube-router)
@@ -524,6 +527,7 @@ env_() {
   [[ -x $bin/helm4-$HELM4_VERSION ]] && ln -sf "$bin/helm4-$HELM4_VERSION" "$dir/path/helm4"
   echo "export KUBECONFIG=$kubeconfig"
   echo "export UPDRAFT_CLUSTER_DIR=$dir"
+  echo "export KUBECACHEDIR=$KUBECACHEDIR"
   # Node.js 24 (the CLI and the tests run on it), kubectl, helm and the updraft CLI.
   echo "export PATH=$dir/path:$root/bin:$("$root/hack/ensure-node.sh"):\$PATH"
   # The activator's ClusterIP: kube-proxy makes ClusterIPs reachable from this machine.
