@@ -703,10 +703,8 @@ spec: {function: packaged-web, type: Http, http: {path: /packaged-web}}
       "curl",
       [
         "-sk",
-        "-o",
-        "/dev/stderr",
         "-w",
-        "%{http_code}",
+        "\n%{http_code}",
         "-X",
         "POST",
         "-H",
@@ -719,7 +717,11 @@ spec: {function: packaged-web, type: Http, http: {path: /packaged-web}}
       ],
       { encoding: "utf8" },
     );
-    assert.equal(r.stdout, "401", r.stderr);
-    assert.match(r.stderr, /Unauthenticated/);
+    const lines = r.stdout.trimEnd().split("\n");
+    assert.equal(lines.at(-1), "401", r.stdout + r.stderr);
+    assert.equal(
+      (JSON.parse(lines.slice(0, -1).join("\n")) as { errorType: string }).errorType,
+      "Unauthenticated",
+    );
   });
 });
