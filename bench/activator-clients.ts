@@ -3,6 +3,7 @@ import {
   core,
   deleteNamespace,
   installFullUpdraft,
+  instanceKeyOf,
   invokeAuth,
   newNamespace,
   waitFor,
@@ -42,10 +43,14 @@ spec:
   );
   const via = `${base}/v1/namespaces/${ns}/functions/echo/invocations`;
   const direct = `http://${pod.status!.podIP}:8080/invoke`;
+  // Straight to the pod, as the activators call it: with the function's instance key.
+  const key = await instanceKeyOf(ns, "echo");
   await closedLoop(via, most, 3, invokeAuth()); // warm-up
   const rows = [];
   for (const clients of series) {
-    const d = await closedLoop(direct, clients, seconds, { "x-updraft-request-id": "bench" });
+    const d = await closedLoop(direct, clients, seconds, { "x-updraft-request-id": "bench", ...key });
+    // A baseline that failed measures nothing: stop rather than print a ratio of errors.
+    if (d.errors > 0) throw new Error(`the direct baseline had ${d.errors} errors`);
     const a = await closedLoop(via, clients, seconds, invokeAuth());
     rows.push({
       clients,

@@ -491,3 +491,9 @@ export async function readyPoolPods(ns: string, runtime: string): Promise<string
     )
     .map((p) => p.metadata!.name!);
 }
+
+/** A function's instance key (its Secret, which only its pods and the activators read): what a call straight to its pod must carry. */
+export async function instanceKeyOf(ns: string, fn: string): Promise<Record<string, string>> {
+  const secret = await core.readNamespacedSecret({ namespace: ns, name: `updraft-fn-${fn}-key` });
+  return { "x-updraft-instance-key": Buffer.from(secret.data!.key!, "base64").toString() };
+}
