@@ -472,7 +472,19 @@ cleanup_node_leftovers() {
       iptables-save -t "$t" | grep -v -- 'KUBE-' | iptables-restore -T "$t" 2>/dev/null || true
     fi
   done
-  # kube-router's address sets (its chains went with the KUBE- ones above).
+  # With iptables' nf_tables backend a restore of the filter table leaves chains it does not
+  # name (kube-router's KUBE-ROUTER-*, KUBE-POD-FW-*, KUBE-NWPLCY-*), rules and all: flush and
+  # delete each, so that nothing holds kube-router's address sets.
+  local c
+  for t in filter nat mangle; do
+    for c in $(iptables -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ {print $2}'); do
+      iptables -t "$t" -F "$c" 2>/dev/null || true
+    done
+    for c in $(iptables -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ {print $2}'); do
+      iptables -t "$t" -X "$c" 2>/dev/null || true
+    done
+  done
+  # kube-router's address sets.
   if command -v ipset >/dev/null; then
     ipset list -n 2>/dev/null | grep -E '^(KUBE-SRC-|KUBE-DST-|TMP-)' | xargs -rn1 ipset destroy 2>/dev/null || true
   fi
