@@ -27,6 +27,7 @@ import {
   kubectl,
   kubectlOk,
   newNamespace,
+  nodeFunction,
   ROOT,
   waitFor,
 } from "./harness.ts";
@@ -694,6 +695,39 @@ spec: {function: packaged-web, type: Http, http: {path: /packaged-web}}
     );
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /forbidden/i);
+  });
+
+  it("the CLI lists, describes and deletes Functions through the kubeconfig, and says when one is missing", async () => {
+    const cli = (args: string[]) =>
+      spawnSync(join(ROOT, "bin/updraft"), args, {
+        encoding: "utf8",
+        env: process.env as Record<string, string>,
+      });
+    const listed = cli(["list", "-n", ns]);
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.match(listed.stdout, /^NAME +RUNTIME +READY +INSTANCES +AGE$/m);
+    assert.match(listed.stdout, /^node-hello +nodejs24 +True +\d+\/\d+ +\S+$/m);
+    const described = cli(["describe", "node-hello", "-n", ns]);
+    assert.equal(described.status, 0, described.stderr);
+    assert.match(described.stdout, /^Name: +node-hello$/m);
+    assert.match(described.stdout, /^ {2}Ready +True/m);
+    applyYaml(ns, nodeFunction("doomed", "exports.main_handler = async () => 1;"));
+    await waitFor(
+      "doomed exists",
+      async () => kubectl(["-n", ns, "get", "function", "doomed"]).code === 0,
+      30_000,
+    );
+    const deleted = cli(["delete", "doomed", "-n", ns]);
+    assert.equal(deleted.status, 0, deleted.stderr);
+    assert.equal(deleted.stdout.trim(), "function.updraft.dev/doomed deleted");
+    await waitFor(
+      "doomed gone",
+      async () => kubectl(["-n", ns, "get", "function", "doomed"]).code !== 0,
+      30_000,
+    );
+    const missing = cli(["describe", "doomed", "-n", ns]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /no Function "doomed" in namespace/);
   });
 
   it("the activators' aggregated port believes X-Remote-User only from the API server's certificate", async () => {

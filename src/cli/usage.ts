@@ -1,0 +1,44 @@
+/** The CLI's help: one text per command, every flag in it; `updraft help` prints them all. */
+const NAMESPACE = "  -n, --namespace NS   the namespace (default: the kubeconfig context's, else default)";
+
+export const USAGE = {
+  invoke: `updraft invoke <function> [flags]
+  Calls a function and prints its result; the request id, durations and any function error
+  go to stderr.
+${NAMESPACE}
+  -d, --data JSON      the event (default {})
+  -f, --file FILE      the event, from a file
+      --log            print the invocation's log (its last 4 KB) too
+      --async          queue the event instead; prints its request id`,
+  invocation: `updraft invocation <request-id> [flags]
+  Prints an async invocation's record: its status, attempts and result or error.
+${NAMESPACE}`,
+  list: `updraft list [flags]
+  Lists Functions: runtime, Ready, ready/all instances, age.
+${NAMESPACE}
+  -A, --all-namespaces every namespace`,
+  describe: `updraft describe <function> [flags]
+  Shows a Function: its settings, status, conditions and the Triggers that call it.
+${NAMESPACE}`,
+  delete: `updraft delete <function> [flags]
+  Deletes a Function (its Deployment, Service and code go with it; its Triggers stay, not Ready).
+${NAMESPACE}`,
+} as const;
+
+export type Command = keyof typeof USAGE;
+
+export const OVERVIEW = `updraft — call and inspect Updraft functions
+
+Commands:
+  invoke <function>        call a function (sync, or --async)
+  invocation <request-id>  an async invocation's record
+  list                     the Functions of a namespace
+  describe <function>      one Function, its conditions and Triggers
+  delete <function>        delete a Function
+  help [command]           this, or a command's flags
+
+Where it calls: Functions through the kubeconfig's API server, as kubectl; the invoke API
+through the API server too (any kubeconfig credential), or straight to the activator at
+$UPDRAFT_URL with $UPDRAFT_TOKEN or the kubeconfig's token.
+
+Run 'updraft <command> --help' for a command's flags.`;
