@@ -406,12 +406,16 @@ up() {
   sed "s/@COREDNS_TAG@/${COREDNS_VERSION#v}/; s/@DNS_IP@/$dns_ip/" "$root/hack/addons/coredns.yaml" | kctl apply -f - >/dev/null
   sed "s/@LOCAL_PATH_TAG@/$LOCAL_PATH_VERSION/; s|@STORAGE_DIR@|$dir/storage|" "$root/hack/addons/local-path.yaml" | kctl apply -f - >/dev/null
   # NetworkPolicies: kube-router's firewall as a host process, once its user may read what
-  # it needs (hack/addons/kube-router.yaml).
+  # it needs (hack/addons/kube-router.yaml). It syncs on pod and policy events, but in a test
+  # that replaced the activators it once went 260 s without one, so new activators stayed
+  # out of the policies' allowed sources that long: a full sync every 5 s bounds that
+  # (each takes 60–100 ms).
   kctl apply -f "$root/hack/addons/kube-router.yaml" >/dev/null
   NODE_NAME=$node_name start kube-router --run-firewall=true --run-router=false --run-service-proxy=false \
     --run-loadbalancer=false --kubeconfig="$dir/kube-router.kubeconfig" --hostname-override="$node_name" \
     --service-cluster-ip-range="$service_cidr" --service-node-port-range=30000-32767 \
-    --enable-ipv4=true --enable-ipv6=false --health-port=0 --metrics-port=0 --v=1
+    --enable-ipv4=true --enable-ipv6=false --health-port=0 --metrics-port=0 --v=1 \
+    --iptables-sync-period=5s
   wait_for "CoreDNS" 120 kctl -n kube-system rollout status deployment/coredns --timeout=2s
   wait_for "kube-router's firewall" 60 kube_router_synced
   wait_for "local-path-provisioner" 120 kctl -n local-path-storage rollout status deployment/local-path-provisioner --timeout=2s
