@@ -90,6 +90,9 @@ export class HttpRoutes {
   }
 }
 
+/** A Kubernetes namespace's name (a DNS label): what the path or the host must name. */
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
 /** Splits /http/{namespace}/rest?query into its parts; undefined when it is not one. */
 export function parseHttpUrl(url: string): { namespace: string; path: string; query: string } | undefined {
   if (!url.startsWith(HTTP_PREFIX)) return undefined;
@@ -99,7 +102,7 @@ export function parseHttpUrl(url: string): { namespace: string; path: string; qu
   const rest = pathPart.slice(HTTP_PREFIX.length);
   const slash = rest.indexOf("/");
   const namespace = slash >= 0 ? rest.slice(0, slash) : rest;
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace)) return undefined;
+  if (!NAMESPACE_NAME.test(namespace)) return undefined;
   return { namespace, path: slash >= 0 ? rest.slice(slash) : "/", query };
 }
 
@@ -120,7 +123,7 @@ export function parseHttpHost(
   const suffix = `.${domain.toLowerCase()}`;
   if (!name.endsWith(suffix)) return undefined;
   const namespace = name.slice(0, -suffix.length);
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace)) return undefined;
+  if (!NAMESPACE_NAME.test(namespace)) return undefined;
   const q = url.indexOf("?");
   return { namespace, path: q >= 0 ? url.slice(0, q) : url, query: q >= 0 ? url.slice(q + 1) : "" };
 }

@@ -14,7 +14,7 @@ import {
 } from "../api/v1alpha1.ts";
 import { describeFunction, functionTable } from "./format.ts";
 import { loadKubeConfig, namespaceOf } from "./transport.ts";
-import { USAGE } from "./usage.ts";
+import { requiredArgument } from "./usage.ts";
 
 function kube(): { kc: KubeConfig; custom: CustomObjectsApi } | undefined {
   const kc = loadKubeConfig();
@@ -24,8 +24,6 @@ function kube(): { kc: KubeConfig; custom: CustomObjectsApi } | undefined {
   }
   return { kc, custom: kc.makeApiClient(CustomObjectsApi) };
 }
-
-const status = (err: unknown) => (err as { code?: number }).code;
 
 export async function list(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -56,23 +54,35 @@ export async function list(args: string[]): Promise<number> {
   return 0;
 }
 
-export async function describe(args: string[]): Promise<number> {
+/** The one Function a command names, and its namespace; undefined once the reason is printed. */
+function namedFunction(
+  args: string[],
+  command: "describe" | "delete",
+): { custom: CustomObjectsApi; namespace: string; name: string } | undefined {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
     options: { namespace: { type: "string", short: "n" } },
   });
-  const name = positionals[0];
-  if (!name) {
-    console.error(USAGE.describe);
-    return 2;
-  }
-  const k = kube();
-  if (!k) return 2;
-  const namespace = namespaceOf(values.namespace, k.kc);
+  const name = requiredArgument(positionals, command);
+  const k = name ? kube() : undefined;
+  return k && name ? { custom: k.custom, namespace: namespaceOf(values.namespace, k.kc), name } : undefined;
+}
+
+/** A missing Function said plainly (exit 1); any other error is thrown on. */
+function missing(err: unknown, name: string, namespace: string): number {
+  if ((err as { code?: number }).code !== 404) throw err;
+  console.error(`updraft: no Function "${name}" in namespace ${namespace}`);
+  return 1;
+}
+
+export async function describe(args: string[]): Promise<number> {
+  const target = namedFunction(args, "describe");
+  if (!target) return 2;
+  const { custom, namespace, name } = target;
   let fn: UpdraftFunction;
   try {
-    fn = (await k.custom.getNamespacedCustomObject({
+    fn = (await custom.getNamespacedCustomObject({
       group: GROUP,
       version: VERSION,
       plural: FUNCTIONS,
@@ -80,13 +90,9 @@ export async function describe(args: string[]): Promise<number> {
       name,
     })) as UpdraftFunction;
   } catch (err) {
-    if (status(err) === 404) {
-      console.error(`updraft: no Function "${name}" in namespace ${namespace}`);
-      return 1;
-    }
-    throw err;
+    return missing(err, name, namespace);
   }
-  const triggers = (await k.custom.listNamespacedCustomObject({
+  const triggers = (await custom.listNamespacedCustomObject({
     group: GROUP,
     version: VERSION,
     plural: TRIGGERS,
@@ -97,21 +103,11 @@ export async function describe(args: string[]): Promise<number> {
 }
 
 export async function remove(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { namespace: { type: "string", short: "n" } },
-  });
-  const name = positionals[0];
-  if (!name) {
-    console.error(USAGE.delete);
-    return 2;
-  }
-  const k = kube();
-  if (!k) return 2;
-  const namespace = namespaceOf(values.namespace, k.kc);
+  const target = namedFunction(args, "delete");
+  if (!target) return 2;
+  const { custom, namespace, name } = target;
   try {
-    await k.custom.deleteNamespacedCustomObject({
+    await custom.deleteNamespacedCustomObject({
       group: GROUP,
       version: VERSION,
       plural: FUNCTIONS,
@@ -119,11 +115,7 @@ export async function remove(args: string[]): Promise<number> {
       name,
     });
   } catch (err) {
-    if (status(err) === 404) {
-      console.error(`updraft: no Function "${name}" in namespace ${namespace}`);
-      return 1;
-    }
-    throw err;
+    return missing(err, name, namespace);
   }
   console.log(`function.updraft.dev/${name} deleted`);
   return 0;

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { caller, explainUnauthenticated, loadKubeConfig, namespaceOf } from "./transport.ts";
-import { USAGE } from "./usage.ts";
+import { requiredArgument } from "./usage.ts";
 
 export async function invocation(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -16,11 +16,8 @@ export async function invocation(args: string[]): Promise<number> {
     allowPositionals: true,
     options: { namespace: { type: "string", short: "n" } },
   });
-  const id = positionals[0];
-  if (!id) {
-    console.error(USAGE.invocation);
-    return 2;
-  }
+  const id = requiredArgument(positionals, "invocation");
+  if (!id) return 2;
   const kc = loadKubeConfig();
   const call = caller(kc);
   if (!call) return 2;
@@ -48,11 +45,8 @@ export async function invoke(args: string[]): Promise<number> {
       async: { type: "boolean", default: false },
     },
   });
-  const name = positionals[0];
-  if (!name) {
-    console.error(USAGE.invoke);
-    return 2;
-  }
+  const name = requiredArgument(positionals, "invoke");
+  if (!name) return 2;
   const kc = loadKubeConfig();
   const call = caller(kc);
   if (!call) return 2;

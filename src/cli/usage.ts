@@ -42,3 +42,9 @@ through the API server too (any kubeconfig credential), or straight to the activ
 $UPDRAFT_URL with $UPDRAFT_TOKEN or the kubeconfig's token.
 
 Run 'updraft <command> --help' for a command's flags.`;
+
+/** A command's one required argument (a function's name, a request id); missing: its usage is printed. */
+export function requiredArgument(positionals: string[], command: Command): string | undefined {
+  if (positionals[0] === undefined) console.error(USAGE[command]);
+  return positionals[0];
+}

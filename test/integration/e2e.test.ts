@@ -21,6 +21,7 @@ import {
   getFunction,
   HOST_IP,
   installFullUpdraft,
+  instanceKeyOf,
   invokeAuth,
   invokerToken,
   isReady,
@@ -34,6 +35,23 @@ import {
 
 let base = "";
 let ns = "";
+
+/**
+ * A function's running instance as the API server shows it, with its address: the activator
+ * may have served it before the kubelet reported the pod's IP (the instance announces
+ * itself), so this waits for the report.
+ */
+function reportedInstance(fn: string) {
+  return waitFor(
+    `${fn}'s instance, as the kubelet reports it`,
+    async () =>
+      (
+        await core.listNamespacedPod({ namespace: ns, labelSelector: `updraft.dev/function=${fn}` })
+      ).items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp),
+    30_000,
+    100,
+  );
+}
 
 interface Invocation {
   status: number;
@@ -267,17 +285,7 @@ done`,
   it("a call straight to an instance's port, without its function's key, is refused 401 — only the activators hold it", async () => {
     const r0 = await invoke("node-hello", JSON.stringify({ name: "keyed" }));
     assert.equal(r0.status, 200, "through the activator it is served");
-    // The activator may have served it before the kubelet reported the pod's IP (the
-    // instance announces itself), so wait for the API server to show it.
-    const pod = await waitFor(
-      "node-hello's instance, as the kubelet reports it",
-      async () =>
-        (
-          await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=node-hello" })
-        ).items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp),
-      30_000,
-      100,
-    );
+    const pod = await reportedInstance("node-hello");
     const direct = (headers: Record<string, string>) =>
       fetch(`http://${pod.status!.podIP}:8080/invoke`, {
         method: "POST",
@@ -288,35 +296,17 @@ done`,
     assert.equal(none.status, 401);
     assert.equal(((await none.json()) as { errorType: string }).errorType, "InstanceKeyRequired");
     // Another function's key does not open it either.
-    const other = kubectlOk(["-n", ns, "get", "secret", "updraft-fn-echo-key", "-o", "jsonpath={.data.key}"]);
-    const wrong = await direct({ "x-updraft-instance-key": Buffer.from(other, "base64").toString() });
+    const wrong = await direct(await instanceKeyOf(ns, "echo"));
     assert.equal(wrong.status, 401);
     await wrong.arrayBuffer();
     // Its own key (in its Secret, which the namespace's viewers cannot read) opens it.
-    const own = kubectlOk([
-      "-n",
-      ns,
-      "get",
-      "secret",
-      "updraft-fn-node-hello-key",
-      "-o",
-      "jsonpath={.data.key}",
-    ]);
-    const ok = await direct({ "x-updraft-instance-key": Buffer.from(own, "base64").toString() });
+    const ok = await direct(await instanceKeyOf(ns, "node-hello"));
     assert.equal(ok.status, 200);
     assert.equal(((await ok.json()) as { hello: string }).hello, "direct");
   });
 
   it("an instance announcement the API server does not back is refused with a code, and nothing is routed to it", async () => {
-    const pod = await waitFor(
-      "node-hello's instance, as the kubelet reports it",
-      async () =>
-        (
-          await core.listNamespacedPod({ namespace: ns, labelSelector: "updraft.dev/function=node-hello" })
-        ).items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp),
-      30_000,
-      100,
-    );
+    const pod = await reportedInstance("node-hello");
     const announce = (body: unknown) =>
       fetch(`${base}/internal/instances`, {
         method: "POST",
