@@ -388,6 +388,8 @@ export class Autoscaler {
         panicBusy: Number(panicView.busy.toFixed(2)),
         closedLoopConcurrency: Number(panicView.closedLoopConcurrency.toFixed(2)),
         arrivalsFollowInstances: panicView.arrivalsFollowInstances,
+        // Second by second, for telling a loop from a queue after the fact.
+        panicSeconds: a.windows.recentSeconds(PANIC_WINDOW_MS, now),
         readyReplicas: d.status?.readyReplicas ?? 0,
         panic: decision.panic,
       });

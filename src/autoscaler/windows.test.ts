@@ -127,6 +127,36 @@ describe("ConcurrencyWindows", () => {
     assert.equal(v.arrivalsFollowInstances, false);
     assert.equal(v.closedLoopConcurrency, 4);
   });
+  it("an open load whose queue stands as its 2nd instance joins is not a loop: its rate moved by less than a request per second", () => {
+    // 2/s of 1 s after a cold start, the queue standing at about 5 as the 2nd instance joins:
+    // busy 1.3 → 1.9 → 2; reports that covered a little more or less than a second read 1.8,
+    // 2 and 2.3/s. Over the 3 s R × D (2.03) is within 20 % of busy (1.73) and held is level,
+    // and R × D rose by 0.5, more than half of busy's 0.7 — read as a loop in CI, it asked
+    // for 8 instances where 3 are needed.
+    const w = new ConcurrencyWindows();
+    const seconds = [
+      { held: 5, busy: 1.3, arrivals: 1.8 },
+      { held: 5.2, busy: 1.9, arrivals: 2 },
+      { held: 5.4, busy: 2, arrivals: 2.3 },
+    ];
+    for (const [s, x] of seconds.entries()) w.record("a", sample({ ...x, durationMs: 1000 }), s * 1000);
+    const v = w.average(6000, 2500);
+    assert.equal(v.arrivalsFollowInstances, false);
+    assert.ok(v.closedLoopConcurrency < 3, `closed-loop figure ${v.closedLoopConcurrency}`);
+  });
+  it("an open load's rate that rises by less than a request per second as an instance joins is jitter, not a loop", () => {
+    // 2/s of 1 s on a standing queue, capacity 2 = load, the 3rd instance joins: busy 2 →
+    // 2.6; a report that covered 0.83 s reads 2.4/s. Arrivals keep pace at both ends and R × D
+    // rose by 0.4 ≥ half of busy's 0.6, yet 0.4 requests per second is a report's jitter.
+    const w = new ConcurrencyWindows();
+    const seconds = [
+      { held: 5, busy: 2, arrivals: 2 },
+      { held: 5, busy: 2.3, arrivals: 2 },
+      { held: 4.8, busy: 2.6, arrivals: 2.4 },
+    ];
+    for (const [s, x] of seconds.entries()) w.record("a", sample({ ...x, durationMs: 1000 }), s * 1000);
+    assert.equal(w.average(6000, 2500).arrivalsFollowInstances, false);
+  });
   it("a cold start's queue growing as the first instances join is not a loop: held is not level", () => {
     // A step of 4/s of 1 s from zero: held 4, 7, 9.5 while busy 0 → 1 → 2, arrivals 4/s.
     const w = new ConcurrencyWindows();

@@ -56,6 +56,13 @@ const JOINED_BUSY_RISE = 0.5;
  * open load's stay where they were (busy 4 → 5 under 4/s: R × D stays 4).
  */
 const FOLLOWED_WORK_RISE = 0.5;
+/**
+ * And by at least one whole request per second: a steady 2/s reads 2.3 in a second whose
+ * report covered 0.87 s, which at D = 1 s is a rise of 0.3 — as much as half an instance
+ * joining asks for (seen: an open 2/s of 1 s read as a loop as its 2nd instance joined,
+ * and asked for 8 where 3 are needed).
+ */
+const FOLLOWED_MIN_RATE_RISE = 1;
 export const CLOSED_LOOP_HELD_RATIO = 1.5;
 
 const level = (xs: number[], span: number) =>
@@ -85,7 +92,8 @@ function steady(seconds: Second[], span: number): boolean {
 
 /**
  * An instance joined (busy rose ≥ 0.5 from the first second to the last), arrivals rose with
- * it (R × D by at least half as much) and held stayed level: only a loop's work follows its
+ * it (R × D by at least half as much, and by a whole request per second) and held stayed
+ * level: only a loop's work follows its
  * instances. Example, 10 clients on a 0.5 s function as the 3rd instance joins: held 10, 10,
  * 10; busy 2, 2.5, 3; R 4, 5, 6/s → R × D 2, 2.5, 3: followed. A step of 4/s of 1 s as its
  * 5th joins under a standing queue: held 11, 10.5, 10; busy 4, 4.5, 5; R × D 4, 4, 4: not.
@@ -95,10 +103,12 @@ function followed(seconds: Second[], durationS: number): boolean {
   const first = seconds[0] as Second;
   const last = seconds[seconds.length - 1] as Second;
   const busyRise = last.busy - first.busy;
-  const workRise = (last.rate - first.rate) * durationS;
+  const rateRise = last.rate - first.rate;
+  const workRise = rateRise * durationS;
   return (
     busyRise >= JOINED_BUSY_RISE &&
     workRise >= FOLLOWED_WORK_RISE * busyRise &&
+    rateRise >= FOLLOWED_MIN_RATE_RISE &&
     level(
       seconds.map((x) => x.held),
       seconds.length,
@@ -226,6 +236,15 @@ export class ConcurrencyWindows {
       recentBusy: recent.busy,
       arrivalsFollowInstances: arrivalsFollowInstances && closedLoopConcurrency > concurrency,
     };
+  }
+
+  /** The window's seconds, oldest first, rounded: what a decision's log shows of its input. */
+  recentSeconds(windowMs: number, nowMs: number): Array<{ held: number; busy: number; rate: number }> {
+    if (this.firstSecond === undefined) return [];
+    const now = Math.floor(nowMs / 1000);
+    const span = Math.min(Math.ceil(windowMs / 1000), now - this.firstSecond + 1);
+    const r = (x: number) => Math.round(x * 100) / 100;
+    return this.perSecond(now, span).map((x) => ({ held: r(x.held), busy: r(x.busy), rate: r(x.rate) }));
   }
 
   /**

@@ -191,6 +191,8 @@ spec:
 
     // Every accepted event reaches a final state.
     const pending = new Set(ids);
+    // The last thing read of each event still pending: what a time-out reports.
+    const lastRead = new Map<string, string>();
     await waitFor(
       "every event final",
       async () => {
@@ -199,15 +201,26 @@ spec:
             headers: invokeAuth(),
           }).catch(() => undefined);
           if (!r) return;
-          const rec = r.status === 200 ? ((await r.json()) as { status: string }) : undefined;
-          if (r.status !== 200) await r.arrayBuffer();
+          const text = await r.text();
+          const rec = r.status === 200 ? (JSON.parse(text) as { status: string }) : undefined;
           if (rec?.status === "Succeeded" || rec?.status === "DeadLettered") pending.delete(id);
+          else lastRead.set(id, `${r.status} ${text.slice(0, 400)}`);
         });
         return pending.size === 0;
       },
       600_000,
       2000,
-    );
+    ).catch((err: unknown) => {
+      const statuses = new Map<string, number>();
+      for (const id of pending) {
+        const status = /"status":"(\w+)"/.exec(lastRead.get(id) ?? "")?.[1] ?? "unread";
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      }
+      const sample = [...pending].slice(0, 3).map((id) => lastRead.get(id));
+      throw new Error(
+        `${String(err)}; ${pending.size} pending by status ${JSON.stringify([...statuses])}; e.g. ${sample.join(" | ")}`,
+      );
+    });
     // Exactly once: every id made its side effect one time.
     const duplicates = [...seen].filter(([, n]) => n > 1);
     const missing = ids.filter((id) => !seen.has(id));
