@@ -144,6 +144,38 @@ describe("ConcurrencyWindows", () => {
     assert.equal(v.arrivalsFollowInstances, false);
     assert.ok(v.closedLoopConcurrency < 3, `closed-loop figure ${v.closedLoopConcurrency}`);
   });
+  it("a step whose report took one arrival more in its last second, as its 6th instance joined, is not a loop", () => {
+    // From the decision log of a bench run: 4/s of 1 s, the last 4 seconds held 11.8, 13.5,
+    // 14.6, 14.5; busy 2, 3.1, 4.2, 5; arrivals 4, 4, 4, 5. One second against one, the
+    // rate rose by a whole request and held stayed level over the last three: it asked for
+    // 21 of 6. Two against two the rate rose by 0.5, and over four seconds held grew.
+    const w = new ConcurrencyWindows();
+    const seconds = [
+      { held: 11.79, busy: 1.96, arrivals: 4 },
+      { held: 13.49, busy: 3.14, arrivals: 4 },
+      { held: 14.6, busy: 4.17, arrivals: 4 },
+      { held: 14.49, busy: 5.03, arrivals: 5 },
+    ];
+    for (const [s, x] of seconds.entries()) w.record("a", sample({ ...x, durationMs: 1000 }), s * 1000);
+    assert.equal(w.average(6000, 3500).arrivalsFollowInstances, false);
+    assert.ok(w.average(6000, 3500).closedLoopConcurrency < 6);
+  });
+  it("a loop whose arrivals rise a second after its instance joined is still seen", () => {
+    // From the same bench: 10 clients on a 0.5 s function as the 2nd instance joins — held
+    // 9.8, 10, 10.1, 10; busy 1, 0.9, 1.9, 2; arrivals 2, 2, 2, 4 (the new instance's first
+    // answers come half a second after it joins). Two against two: busy +1, rate +1/s.
+    const w = new ConcurrencyWindows();
+    const seconds = [
+      { held: 9.83, busy: 1.02, arrivals: 2 },
+      { held: 10.03, busy: 0.9, arrivals: 2 },
+      { held: 10.1, busy: 1.86, arrivals: 2 },
+      { held: 9.98, busy: 2.01, arrivals: 4 },
+    ];
+    for (const [s, x] of seconds.entries()) w.record("a", sample({ ...x, durationMs: 500 }), s * 1000);
+    const v = w.average(6000, 3500);
+    assert.equal(v.arrivalsFollowInstances, true);
+    assert.ok(v.closedLoopConcurrency >= 9.9, `closed-loop figure ${v.closedLoopConcurrency}`);
+  });
   it("an open load's rate that rises by less than a request per second as an instance joins is jitter, not a loop", () => {
     // 2/s of 1 s on a standing queue, capacity 2 = load, the 3rd instance joins: busy 2 →
     // 2.6; a report that covered 0.83 s reads 2.4/s. Arrivals keep pace at both ends and R × D

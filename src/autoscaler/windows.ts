@@ -63,6 +63,15 @@ const FOLLOWED_WORK_RISE = 0.5;
  * and asked for 8 where 3 are needed).
  */
 const FOLLOWED_MIN_RATE_RISE = 1;
+/**
+ * The seconds the following is judged on, compared half against half: a report that
+ * takes one arrival more makes its second read 5/s of a steady 4/s and the next 3/s, so one
+ * second against one is a rise of a whole request from nothing (seen: a step of 4/s read
+ * 4, 4, 5 as its 6th instance joined and asked for 21 of 6); two against two halve that,
+ * and held must have stayed level over all four (a queue that grew 12 → 14.5 in them is
+ * no loop's).
+ */
+export const FOLLOWED_SECONDS = 4;
 export const CLOSED_LOOP_HELD_RATIO = 1.5;
 
 const level = (xs: number[], span: number) =>
@@ -91,19 +100,21 @@ function steady(seconds: Second[], span: number): boolean {
 }
 
 /**
- * An instance joined (busy rose ≥ 0.5 from the first second to the last), arrivals rose with
- * it (R × D by at least half as much, and by a whole request per second) and held stayed
- * level: only a loop's work follows its
- * instances. Example, 10 clients on a 0.5 s function as the 3rd instance joins: held 10, 10,
- * 10; busy 2, 2.5, 3; R 4, 5, 6/s → R × D 2, 2.5, 3: followed. A step of 4/s of 1 s as its
- * 5th joins under a standing queue: held 11, 10.5, 10; busy 4, 4.5, 5; R × D 4, 4, 4: not.
+ * Over the last 4 s (the first half against the second) an instance joined (busy rose by
+ * ≥ 0.5), arrivals rose with it (R × D by at least half as much, and by a whole request per
+ * second) and held stayed level: only a loop's work follows its instances. Example, 10
+ * clients on a 0.5 s function as the 3rd instance joins: held 10, 10, 10, 10; busy 2, 2,
+ * 3, 3; R 4, 4, 6, 6/s → R × D 2 → 3: followed. A step of 4/s of 1 s as its 5th joins under
+ * a standing queue: held 11, 10.7, 10.5, 10; busy 4, 4, 4.5, 5; R × D 4 throughout: not.
  */
 function followed(seconds: Second[], durationS: number): boolean {
   if (seconds.length < 2) return false;
-  const first = seconds[0] as Second;
-  const last = seconds[seconds.length - 1] as Second;
-  const busyRise = last.busy - first.busy;
-  const rateRise = last.rate - first.rate;
+  const half = Math.floor(seconds.length / 2);
+  const mean = (xs: Second[], f: (x: Second) => number) => xs.reduce((a, x) => a + f(x), 0) / xs.length;
+  const before = seconds.slice(0, half);
+  const after = seconds.slice(seconds.length - half);
+  const busyRise = mean(after, (x) => x.busy) - mean(before, (x) => x.busy);
+  const rateRise = mean(after, (x) => x.rate) - mean(before, (x) => x.rate);
   const workRise = rateRise * durationS;
   return (
     busyRise >= JOINED_BUSY_RISE &&
@@ -220,7 +231,10 @@ export class ConcurrencyWindows {
     const recent = this.sum(now, recentSpan);
     const concurrency = Math.max(longRunning, Math.min(work, held));
     const seconds = this.perSecond(now, recentSpan);
-    const arrivalsFollowInstances = followed(seconds, recent.durationMs / 1000);
+    const arrivalsFollowInstances = followed(
+      this.perSecond(now, Math.min(FOLLOWED_SECONDS, span)),
+      recent.durationMs / 1000,
+    );
     const closedLoopConcurrency =
       isClosedLoop(recent.work, recent.held, recent.busy) &&
       (steady(seconds, recentSpan) || arrivalsFollowInstances)
