@@ -6,7 +6,7 @@ NODE_BIN := $(shell hack/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
 .PHONY: help deps build-binaries cluster-up cluster-down cluster-status cluster-env cluster-clean \
-	up down images lint typecheck test test-unit test-integration bench bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler bench-async bench-triggers bench-runtimes bench-burst bench-table bench-pool format manifests
+	up down images lint typecheck test test-unit test-integration bench bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler bench-async bench-triggers bench-runtimes bench-burst bench-table bench-pool format manifests cli-package
 
 help:
 	@echo "make up          local cluster + Updraft + examples"
@@ -14,6 +14,7 @@ help:
 	@echo "make cluster-up | cluster-down | cluster-status | cluster-env | cluster-clean"
 	@echo "make images      build this tree's images and push them to the local registry"
 	@echo "make bench       benchmarks in bench/"
+	@echo "make cli-package the updraft CLI as an npm package (npm install -g it)"
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -46,6 +47,9 @@ down: cluster-down
 
 manifests:
 	hack/manifests.sh
+
+cli-package: deps
+	node hack/cli-package.ts
 
 format: deps
 	npx biome format --write .

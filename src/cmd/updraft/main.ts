@@ -1,12 +1,15 @@
+#!/usr/bin/env node
 /**
  * updraft CLI: wiring only — the command, its help, its exit code. The commands live in
- * src/cli/ (invoke.ts, functions.ts), their help in src/cli/usage.ts.
+ * src/cli/ (init.ts, invoke.ts, functions.ts), their help in src/cli/usage.ts.
  */
 import { describe, list, remove } from "../../cli/functions.ts";
+import { init } from "../../cli/init.ts";
 import { invocation, invoke } from "../../cli/invoke.ts";
 import { type Command, OVERVIEW, USAGE } from "../../cli/usage.ts";
 
 const COMMANDS: Record<Command, (args: string[]) => Promise<number>> = {
+  init,
   invoke,
   invocation,
   list,
