@@ -14,7 +14,7 @@ import { ANSWER_LIMIT_BYTES, HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
 import { INSTANCE_KEY_HEADER } from "../protocol/instance-key.ts";
 import { InstanceHeaders, SHIM_REFUSAL_HEADER, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
 import type { Instance } from "./capacity.ts";
-import type { FunctionState, FunctionTable, Slot } from "./table.ts";
+import { type FunctionState, type FunctionTable, notReadyError, type Slot } from "./table.ts";
 
 /** The runtime shim's port on every function instance. */
 export const INSTANCE_PORT = 8080;
@@ -164,6 +164,7 @@ export class Forwarder {
     opts: InvokeOptions = {},
   ): Promise<Invocation> {
     if (this.closed) throw new UpdraftError("NoInstanceReady", "activator is shutting down");
+    if (st.unservable && st.instances.length === 0) throw notReadyError(st.key, st.unservable);
     // Bounded wait: long enough for an instance to start and initialise.
     const deadline = this.now() + (st.spec.initTimeoutSeconds + st.spec.timeoutSeconds) * 1000;
     this.table.admit(st);

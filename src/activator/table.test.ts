@@ -44,6 +44,39 @@ function tableAt(opts: { share?: number; maxWaitingTotal?: number } = {}) {
   return { table, clock, cold };
 }
 
+describe("FunctionTable, a function no instance of which can start", () => {
+  it("those waiting for an instance are refused FunctionNotReady as soon as its status says so", async () => {
+    const { table } = tableAt();
+    table.setFunctions([fn("f")]);
+    const f = table.get("ns", "f")!;
+    const waiting = table.acquire(f, 60_000);
+    const missing = {
+      ...fn("f"),
+      metadata: { name: "f", namespace: "ns", generation: 1 },
+      status: {
+        observedGeneration: 1,
+        conditions: [
+          {
+            type: "CodeReady",
+            status: "False" as const,
+            reason: "ConfigMapNotFound",
+            message: "ConfigMap c not found",
+          },
+        ],
+      },
+    };
+    table.setFunctions([missing]);
+    await assert.rejects(
+      waiting,
+      (e: { code?: string; message?: string }) =>
+        e.code === "FunctionNotReady" && /ConfigMapNotFound: ConfigMap c not found/.test(e.message ?? ""),
+    );
+    assert.equal(f.unservable?.reason, "ConfigMapNotFound");
+    table.setFunctions([fn("f")]);
+    assert.equal(f.unservable, undefined, "a status without the fault clears it");
+  });
+});
+
 describe("FunctionTable, EndpointSlice by EndpointSlice", () => {
   it("a change touches only its function: add an instance, then delete the slice", () => {
     const { table } = tableAt();

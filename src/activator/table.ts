@@ -4,7 +4,12 @@
  * on each and the requests waiting for room. Slots are handed out in arrival order.
  */
 import type { V1EndpointSlice } from "@kubernetes/client-node";
-import { type ResolvedFunctionSpec, resolveFunctionSpec, type UpdraftFunction } from "../api/v1alpha1.ts";
+import {
+  type ResolvedFunctionSpec,
+  resolveFunctionSpec,
+  type UpdraftFunction,
+  unservable,
+} from "../api/v1alpha1.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import {
   PANIC_WINDOW_MS,
@@ -66,6 +71,8 @@ export interface FunctionState {
   periodStartMs: number;
   /** Moving average of the instances' execution time (ms); undefined before a first answer. */
   durationEwmaMs: number | undefined;
+  /** Why no instance can start (its status says so for its current spec): calls are refused at once. */
+  unservable?: { reason: string; message: string } | undefined;
   /** A warm-pool claim for it is under way (one at a time). */
   claiming?: boolean;
   /** The replicas' place and the instances list the subset (Instance.mine) was worked out for. */
@@ -136,12 +143,23 @@ export class FunctionTable {
       const key = `${fn.metadata.namespace}/${fn.metadata.name}`;
       seen.add(key);
       const spec = resolveFunctionSpec(fn.spec);
+      const cannot = unservable(fn);
       const st = this.fns.get(key);
-      if (st) st.spec = spec;
-      else
+      if (st) {
+        st.spec = spec;
+        st.unservable = cannot;
+        // Those waiting for an instance that cannot come hear why now, not at their deadline.
+        if (cannot && st.instances.length === 0)
+          for (const w of st.waiters.drain()) {
+            this.waitingTotal--;
+            clearTimeout(w.timer);
+            w.reject(notReadyError(key, cannot));
+          }
+      } else
         this.fns.set(key, {
           key,
           spec,
+          unservable: cannot,
           instances: [],
           waiters: new WaitQueue(),
           cursor: 0,
@@ -612,4 +630,12 @@ export function compareIp(a: string, b: string): number {
   const pb = b.split(".").map(Number);
   for (let k = 0; k < 4; k++) if (pa[k] !== pb[k]) return (pa[k] ?? 0) - (pb[k] ?? 0);
   return 0;
+}
+
+/** The refusal of a call to a function no instance of which can start. */
+export function notReadyError(key: string, why: { reason: string; message: string }): UpdraftError {
+  return new UpdraftError(
+    "FunctionNotReady",
+    `function ${key} cannot start an instance: ${why.reason}: ${why.message}`,
+  );
 }

@@ -74,6 +74,38 @@ export interface UpdraftFunction {
   status?: FunctionStatus;
 }
 
+/**
+ * Reasons a Function reports when no instance of it can start until someone acts — its
+ * ConfigMap made, its code made smaller, a Deployment of its name moved away. Calls are then
+ * refused at once (FunctionNotReady, with the reason) instead of waiting out the cold-start
+ * time for an instance that cannot come.
+ */
+export const UNSERVABLE_REASONS: ReadonlySet<string> = new Set([
+  "ConfigMapNotFound",
+  "ConfigMapKeyNotFound",
+  "InlineCodeTooLarge",
+  "NotOwned",
+]);
+
+/**
+ * Why no instance of `fn` can start, from a status written for its current spec (one for an
+ * older generation says nothing about the spec just applied); undefined when one can.
+ */
+export function unservable(fn: UpdraftFunction): { reason: string; message: string } | undefined {
+  const status = fn.status;
+  if (!status || status.observedGeneration !== fn.metadata.generation) return undefined;
+  for (const c of status.conditions ?? []) {
+    if (
+      (c.type === "CodeReady" || c.type === "DeploymentReady") &&
+      c.status === "False" &&
+      c.reason &&
+      UNSERVABLE_REASONS.has(c.reason)
+    )
+      return { reason: c.reason, message: c.message ?? "" };
+  }
+  return undefined;
+}
+
 export const TRIGGER_TYPES = ["Timer", "Http", "Kafka", "Queue", "ObjectStorage"] as const;
 export type TriggerType = (typeof TRIGGER_TYPES)[number];
 

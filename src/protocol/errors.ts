@@ -26,6 +26,8 @@ export const EDGE_ERRORS = {
   FunctionNotFound: { sync: 435, http: 404, scf: 435 },
   NotImplemented: { sync: 501, http: 501, scf: 501 },
   NoInstanceReady: { sync: 503, http: 503, scf: 500 },
+  /** No instance can start until someone acts (its ConfigMap is missing, ...): the reason says. */
+  FunctionNotReady: { sync: 503, http: 503, scf: 500 },
   ActivatorOverloaded: { sync: 503, http: 503, scf: 500 },
   QueueUnavailable: { sync: 503, http: 503, scf: 500 },
   OwnerUnavailable: { sync: 503, http: 503, scf: 500 },

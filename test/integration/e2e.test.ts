@@ -581,6 +581,54 @@ spec: {function: packaged-web, type: Http, http: {path: /packaged-web}}
     assert.equal(big.status, 406);
   });
 
+  it("a Function whose ConfigMap is missing answers 503 FunctionNotReady at once, naming why, and serves once it appears", async () => {
+    applyYaml(
+      ns,
+      `apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: awaits-code}
+spec: {runtime: python3.11, handler: index.main_handler, code: {configMapRef: {name: awaited-code}}}
+`,
+    );
+    // The activators refuse once they see the status the controller wrote for this spec.
+    const refused = await waitFor(
+      "a FunctionNotReady refusal",
+      async () => {
+        const r = await invoke("awaits-code", "{}");
+        return (r.json as { errorType?: string }).errorType === "FunctionNotReady" ? r : undefined;
+      },
+      30_000,
+      500,
+    );
+    assert.equal(refused.status, 503);
+    assert.match(
+      (refused.json as { errorMessage: string }).errorMessage,
+      /ConfigMapNotFound: ConfigMap awaited-code not found/,
+    );
+    // At once: no wait for an instance that cannot come (the cold-start wait is 68 s).
+    const t0 = Date.now();
+    assert.equal((await invoke("awaits-code", "{}")).status, 503);
+    assert.ok(Date.now() - t0 < 5_000, `refused in ${Date.now() - t0} ms`);
+    kubectlOk([
+      "-n",
+      ns,
+      "create",
+      "configmap",
+      "awaited-code",
+      "--from-literal=index.py=def main_handler(e, c): return 'here'",
+    ]);
+    const served = await waitFor(
+      "served once the ConfigMap is there",
+      async () => {
+        const r = await invoke("awaits-code", "{}");
+        return r.status === 200 ? r : undefined;
+      },
+      120_000,
+      1000,
+    );
+    assert.equal(served.body, '"here"');
+  });
+
   it("200 concurrent requests against a function at zero: all answered, no platform errors, then back to zero", async () => {
     applyYaml(
       ns,
