@@ -20,6 +20,14 @@ ${NAMESPACE}
   invocation: `updraft invocation <request-id> [flags]
   Prints an async invocation's record: its status, attempts and result or error.
 ${NAMESPACE}`,
+  logs: `updraft logs <function> [flags]
+  Prints the log of the function's running instances (several: each line prefixed with its
+  pod). Every line of an invocation carries its request id.
+${NAMESPACE}
+      --request-id ID  only the lines of that invocation
+  -f, --follow         keep printing, from instances that start later too, until interrupted
+      --since D        only lines newer than D (30s, 5m, 2h)
+      --tail N         only the last N lines of each instance`,
   list: `updraft list [flags]
   Lists Functions: runtime, Ready, ready/all instances, age.
 ${NAMESPACE}
@@ -40,6 +48,7 @@ Commands:
   init <runtime> <name>    scaffold a function and its manifest
   invoke <function>        call a function (sync, or --async)
   invocation <request-id>  an async invocation's record
+  logs <function>          the log of its running instances (--request-id, -f)
   list                     the Functions of a namespace
   describe <function>      one Function, its conditions and Triggers
   delete <function>        delete a Function

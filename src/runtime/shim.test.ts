@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { initReportLine, reportLine } from "./scf-log.ts";
-import { mapOutcome, workerArgv, workerCount } from "./shim.ts";
+import { mapOutcome, tagLines, workerArgv, workerCount } from "./shim.ts";
 
 describe("SCF log lines", () => {
   it("Report has no space after the colons", () => {
@@ -122,4 +122,43 @@ describe("workers", () => {
     assert.deepEqual(workerArgv("go1", "/app", "/var/user"), ["/app/runtimes/go/bootstrap"]);
     assert.deepEqual(workerArgv("custom", "/app", "/var/user"), ["/var/user/bootstrap"]);
   });
+});
+
+describe("tagLines: the function's output in the pod's log", () => {
+  const table: Array<{ why: string; requestId?: string; chunks: string[]; want: string; left: string }> = [
+    {
+      why: "an invocation's lines carry its request id, as SCF's own lines do",
+      requestId: "r1",
+      chunks: ["a\nb\n"],
+      want: "RequestId:r1 a\nRequestId:r1 b\n",
+      left: "",
+    },
+    {
+      why: "a line split across writes is tagged once, when whole",
+      requestId: "r1",
+      chunks: ["hel", "lo\nwor"],
+      want: "RequestId:r1 hello\n",
+      left: "wor",
+    },
+    {
+      why: "output while the module loads belongs to no invocation: left as it is",
+      chunks: ["loading\n"],
+      want: "loading\n",
+      left: "",
+    },
+    {
+      why: "an empty line is still a line of the invocation",
+      requestId: "r2",
+      chunks: ["\n"],
+      want: "RequestId:r2 \n",
+      left: "",
+    },
+  ];
+  for (const c of table)
+    it(c.why, () => {
+      const slot = { requestId: c.requestId, partialLine: "" };
+      const out = c.chunks.map((x) => tagLines(slot, x)).join("");
+      assert.equal(out, c.want);
+      assert.equal(slot.partialLine, c.left);
+    });
 });

@@ -216,6 +216,24 @@ export function mapOutcome(
   }
 }
 
+/**
+ * The function's output as the pod's log shows it: whole lines, each of an invocation's
+ * tagged with its request id as SCF's own lines are (`RequestId:<id> <line>`), so the lines
+ * of one invocation can be found among those of others running beside it (perInstance > 1)
+ * — `updraft logs --request-id` does. Output outside any invocation (a module's top level
+ * while it loads) stays as it is. The invocation's own log (SCF's log result) is untouched.
+ * Example: "hel" then "lo\nwor" → "RequestId:abc hello\n", and "wor" waits for its newline.
+ */
+export function tagLines(
+  slot: { requestId?: string | undefined; partialLine: string },
+  text: string,
+): string {
+  const parts = (slot.partialLine + text).split("\n");
+  slot.partialLine = parts.pop() ?? "";
+  const tag = slot.requestId ? `RequestId:${slot.requestId} ` : "";
+  return parts.map((l) => `${tag}${l}\n`).join("");
+}
+
 interface Slot {
   worker: InvocationWorker;
   state: "init" | "ready" | "failed";
@@ -226,6 +244,10 @@ interface Slot {
   /** Taken by an /invoke between choosing the slot and the worker getting the event. */
   reserved?: boolean;
   log: Buffer[];
+  /** The invocation running on it: what its output lines in the pod's log are tagged with. */
+  requestId?: string | undefined;
+  /** Output after its last newline, held until the line is whole. */
+  partialLine: string;
 }
 
 /** A warm-pool instance: how it reads a function's configuration when it is specialised. */
@@ -366,8 +388,8 @@ export class Shim {
       memoryMB: this.cfg.memoryMB,
       timeLimitMs: this.cfg.timeoutMs,
       onOutput: (b) => {
-        process.stdout.write(b);
         slot.log.push(b);
+        process.stdout.write(tagLines(slot, b.toString()));
       },
       oomKills: () => oomKillCount(),
     };
@@ -380,6 +402,7 @@ export class Shim {
       cold: true,
       initMs: 0,
       log: [],
+      partialLine: "",
       initializing: Promise.resolve(),
     };
     slot.worker = this.cfg.imageFunction
@@ -715,6 +738,7 @@ export class Shim {
       );
     }
     slot.log = [];
+    slot.requestId = id;
     const t0 = performance.now();
     const outcome = await slot.worker.invoke(id, event, this.cfg.timeoutMs, triggerSource);
     const duration = performance.now() - t0;
@@ -724,6 +748,9 @@ export class Shim {
     // callback in that same turn: wait for the turn's end (setImmediate runs after every
     // ready descriptor's callback), or the last lines would go to the next invocation.
     await new Promise<void>((resolve) => setImmediate(resolve));
+    // A last line without its newline is still this invocation's.
+    if (slot.partialLine) process.stdout.write(tagLines(slot, "\n"));
+    slot.requestId = undefined;
     const mapped = mapOutcome(outcome, this.cfg.timeoutMs, this.cfg.memoryMB);
     const userLog = Buffer.concat(slot.log).toString();
     if (userLog) lines.push(...userLog.replace(/\n$/, "").split("\n"));

@@ -6,7 +6,7 @@
  * is, and answers.
  */
 import assert from "node:assert/strict";
-import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { tmpdir } from "node:os";
@@ -106,6 +106,83 @@ describe("the CLI, installed from its npm package", () => {
     assert.equal(again.status, 1);
     assert.match(again.stderr, /already there; nothing written/);
     assert.equal(readFileSync(join(work, "twice/index.js"), "utf8"), "// mine\n");
+  });
+
+  it("logs: an instance's lines, one invocation's by its request id, and -f as they come", async () => {
+    kubectlOk(
+      ["-n", ns, "apply", "-f", "-"],
+      `apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: talker}
+spec:
+  runtime: nodejs24
+  handler: index.main_handler
+  concurrency: {perInstance: 4}
+  code:
+    inline:
+      index.js: |
+        exports.main_handler = async (event) => {
+          console.log("said " + event.word);
+          await new Promise((r) => setTimeout(r, 200));
+          console.log("done " + event.word);
+          return event.word;
+        };
+`,
+    );
+    const say = async (word: string) => {
+      const r = await updraft(["invoke", "talker", "-n", ns, "--data", JSON.stringify({ word })]);
+      assert.equal(r.status, 0, r.stderr);
+      return /request id ([0-9a-f-]{36})/.exec(r.stderr)?.[1] as string;
+    };
+    // Two at once on one instance (perInstance 4): their lines interleave in its log.
+    const [first, second] = await waitFor("talker answers", async () => {
+      const ids = await Promise.all([say("alpha"), say("beta")]);
+      return ids.every(Boolean) ? ids : undefined;
+    });
+    const one = await updraft(["logs", "talker", "-n", ns, "--request-id", first as string]);
+    assert.equal(one.status, 0, one.stderr);
+    const lines = one.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.replace(/^\[\S+\] /, ""));
+    assert.ok(lines.includes(`START RequestId:${first}`), one.stdout);
+    assert.ok(lines.includes(`RequestId:${first} said alpha`), one.stdout);
+    assert.ok(lines.includes(`RequestId:${first} done alpha`), one.stdout);
+    assert.ok(
+      lines.some((l) => l.startsWith(`Report RequestId:${first} Duration:`)),
+      one.stdout,
+    );
+    assert.ok(!one.stdout.includes("beta") && !one.stdout.includes(second as string), one.stdout);
+    const all = await updraft(["logs", "talker", "-n", ns]);
+    assert.match(all.stdout, new RegExp(`RequestId:${second} said beta`));
+
+    // -f: a line printed after it started reaches it.
+    const env: Record<string, string> = { ...(process.env as Record<string, string>) };
+    delete env.UPDRAFT_URL;
+    env.PATH = `${nodeDir}:${env.PATH}`;
+    const follower = spawn(join(prefix, "bin/updraft"), ["logs", "talker", "-n", ns, "-f", "--tail", "0"], {
+      env,
+    });
+    let followed = "";
+    follower.stdout.on("data", (b: Buffer) => {
+      followed += b.toString();
+    });
+    try {
+      await waitFor(
+        "the followed log shows a later invocation",
+        async () => {
+          await say("gamma");
+          return followed.includes("said gamma");
+        },
+        60_000,
+        1000,
+      );
+    } finally {
+      follower.kill();
+    }
+    const missing = await updraft(["logs", "nobody", "-n", ns]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /function .*\/nobody not found/);
   });
 
   it("every runtime's scaffold, built and packaged as its README says, is applied as written and answers through the API server", async () => {

@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 /**
  * updraft CLI: wiring only — the command, its help, its exit code. The commands live in
- * src/cli/ (init.ts, invoke.ts, functions.ts), their help in src/cli/usage.ts.
+ * src/cli/ (init.ts, invoke.ts, logs.ts, functions.ts), their help in src/cli/usage.ts.
  */
 import { describe, list, remove } from "../../cli/functions.ts";
 import { init } from "../../cli/init.ts";
 import { invocation, invoke } from "../../cli/invoke.ts";
+import { logs } from "../../cli/logs.ts";
 import { type Command, OVERVIEW, USAGE } from "../../cli/usage.ts";
 
 const COMMANDS: Record<Command, (args: string[]) => Promise<number>> = {
   init,
   invoke,
   invocation,
+  logs,
   list,
   describe,
   delete: remove,

@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { lineOf, parseDuration } from "./logs.ts";
+
+describe("lineOf: the lines of one invocation", () => {
+  const id = "9cc1c162-9b78-4f25-9aca-eb63c65e488a";
+  const table: Array<[string, boolean, string]> = [
+    [`START RequestId:${id}`, true, "SCF's START line"],
+    [`Init Report RequestId: ${id} Coldstart: 236ms (PullCode: 70ms`, true, "Init Report has a space after the colon"],
+    [`RequestId:${id} event {'name': 'x'}`, true, "the function's own line, as the shim tags it"],
+    [`Report RequestId:${id} Duration:5ms Memory:128MB MemUsage:8.3MB`, true, "the last line"],
+    [`RequestId:${id}0 other`, false, "an id the wanted one is a prefix of"],
+    ["event {'name': 'x'}", false, "a line of no invocation"],
+  ];
+  for (const [line, want, why] of table) it(why, () => assert.equal(lineOf(id)(line), want));
+  it("an id with regex characters is taken literally", () => {
+    assert.equal(lineOf("a.b")("RequestId:axb hi"), false);
+    assert.equal(lineOf("a.b")("RequestId:a.b hi"), true);
+  });
+});
+
+describe("parseDuration", () => {
+  const table: Array<[string, number | null, string]> = [
+    ["30s", 30, "seconds"],
+    ["5m", 300, "minutes"],
+    ["2h", 7200, "hours"],
+    ["1d", null, "days are not taken (kubectl's --since takes s, m, h)"],
+    ["5", null, "a unit is needed"],
+  ];
+  for (const [s, want, why] of table) it(why, () => assert.equal(parseDuration(s), want));
+});
