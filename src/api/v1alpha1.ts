@@ -75,6 +75,18 @@ export interface UpdraftFunction {
 }
 
 /**
+ * spec.code.inline's bounds: at most 32 files (plain names) of 256 KiB each (the CRD's), and
+ * 1,000,000 bytes in all — what the ConfigMap the controller keeps them in can hold (the
+ * API server's CEL budget cannot sum the files, so the controller checks that one).
+ */
+export const INLINE_MAX_FILES = 32;
+export const INLINE_MAX_FILE_BYTES = 262_144;
+export const INLINE_CODE_LIMIT_BYTES = 1_000_000;
+export const INLINE_FILE_NAME = /^[A-Za-z0-9_.-]+$/;
+/** A ConfigMap's binaryData package: what one object may hold, less room for its metadata. */
+export const CONFIGMAP_PACKAGE_LIMIT_BYTES = 1_000_000;
+
+/**
  * Reasons a Function reports when no instance of it can start until someone acts — its
  * ConfigMap made, its code made smaller, a Deployment of its name moved away. Calls are then
  * refused at once (FunctionNotReady, with the reason) instead of waiting out the cold-start

@@ -6,7 +6,11 @@ describe("lineOf: the lines of one invocation", () => {
   const id = "9cc1c162-9b78-4f25-9aca-eb63c65e488a";
   const table: Array<[string, boolean, string]> = [
     [`START RequestId:${id}`, true, "SCF's START line"],
-    [`Init Report RequestId: ${id} Coldstart: 236ms (PullCode: 70ms`, true, "Init Report has a space after the colon"],
+    [
+      `Init Report RequestId: ${id} Coldstart: 236ms (PullCode: 70ms`,
+      true,
+      "Init Report has a space after the colon",
+    ],
     [`RequestId:${id} event {'name': 'x'}`, true, "the function's own line, as the shim tags it"],
     [`Report RequestId:${id} Duration:5ms Memory:128MB MemUsage:8.3MB`, true, "the last line"],
     [`RequestId:${id}0 other`, false, "an id the wanted one is a prefix of"],

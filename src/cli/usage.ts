@@ -9,6 +9,19 @@ export const USAGE = {
   the build and packaging steps.
   Runtimes: nodejs24, nodejs22, python3.11, php8.2, go1, java17, java21, custom.
       --dir DIR        where to write (default ./<name>); existing files are never overwritten`,
+  deploy: `updraft deploy [dir] [flags]
+  Makes a directory (default .) a Function and applies it, then waits until it is Ready.
+  The Function is dir/function.yaml (as updraft init writes it), else one from the flags.
+  Go (go.mod) is built into main, Java (pom.xml) into its jar. The code goes inline in the
+  manifest when it fits (≤ 32 plain-named text files, 1,000,000 bytes), else as a tar.gz
+  (or the jar) in a ConfigMap the Function owns (≤ 1,000,000 bytes); a larger package is
+  refused (serve it at a URL: code.url and sha256).
+${NAMESPACE}
+      --name NAME      the Function's name (default: function.yaml's, else the directory's)
+      --runtime R      its runtime (needed without function.yaml)
+      --handler H      its handler (default index.main_handler; main for go1)
+      --wait 120s      how long to wait for Ready
+      --no-wait        apply and return`,
   invoke: `updraft invoke <function> [flags]
   Calls a function and prints its result; the request id, durations and any function error
   go to stderr.
@@ -46,6 +59,7 @@ export const OVERVIEW = `updraft — call and inspect Updraft functions
 
 Commands:
   init <runtime> <name>    scaffold a function and its manifest
+  deploy [dir]             a directory made a Function, applied, waited for
   invoke <function>        call a function (sync, or --async)
   invocation <request-id>  an async invocation's record
   logs <function>          the log of its running instances (--request-id, -f)

@@ -8,6 +8,7 @@ import {
   Annotations,
   FunctionConditions as C,
   type FunctionStatus,
+  INLINE_CODE_LIMIT_BYTES,
   Labels,
   type UpdraftFunction,
 } from "../api/v1alpha1.ts";
@@ -60,12 +61,6 @@ const ownedBy = (
   obj: { metadata?: { ownerReferences?: Array<{ uid?: string }> } },
   uid: string | undefined,
 ) => (obj.metadata?.ownerReferences ?? []).some((o) => o.uid === uid);
-
-/**
- * The most inline code a Function may hold: a ConfigMap holds 1 MiB (1,048,576 bytes) in
- * all; 1,000,000 bytes of files leave room for their names and the object's metadata.
- */
-export const INLINE_CODE_LIMIT_BYTES = 1_000_000;
 
 /** Bytes of inline code: UTF-8 lengths of the files and their names. */
 export function inlineCodeBytes(inline: Record<string, string>): number {

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,8 +36,11 @@ let packages: Server | undefined;
  * by. Never spawnSync: the Go package is served by this process, and a blocked event loop
  * would hold its download — and the cold start — until the call timed out.
  */
-function updraft(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const env: Record<string, string> = { ...(process.env as Record<string, string>) };
+function updraft(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), ...extraEnv };
   delete env.UPDRAFT_URL;
   delete env.UPDRAFT_TOKEN;
   env.PATH = `${nodeDir}:${env.PATH}`;
@@ -183,6 +186,83 @@ spec:
     const missing = await updraft(["logs", "nobody", "-n", ns]);
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /function .*\/nobody not found/);
+  });
+
+  it("deploy: a directory becomes a Function — inline when it fits, else a package in a ConfigMap it owns — waited for until Ready; a new package rolls it", async () => {
+    const answerOf = async (fn: string) => {
+      const r = await updraft(["invoke", fn, "-n", ns, "--data", "{}"]);
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.trim();
+    };
+    const mapsOf = (fn: string) =>
+      kubectlOk(["-n", ns, "get", "configmap", "-l", `updraft.dev/package-of=${fn}`, "-o", "name"]).trim();
+
+    // Inline: init's Python function, changed, deployed from its directory.
+    assert.equal((await updraft(["init", "python3.11", "dep-inline"])).status, 0);
+    writeFileSync(
+      join(work, "dep-inline/index.py"),
+      'def main_handler(event, context):\n    return "inline v1"\n',
+    );
+    const inline = await updraft(["deploy", "dep-inline", "-n", ns]);
+    assert.equal(inline.status, 0, inline.stderr);
+    assert.match(inline.stderr, /code inline/);
+    assert.match(inline.stdout, /is Ready/);
+    assert.equal(await answerOf("dep-inline"), '"inline v1"');
+
+    // A subdirectory: a tar.gz in a ConfigMap named by its hash, owned by the Function.
+    const dir = join(work, "dep-pkg");
+    mkdirSync(join(dir, "lib"), { recursive: true });
+    writeFileSync(join(dir, "lib/greet.js"), 'exports.greet = () => "package v1";\n');
+    writeFileSync(
+      join(dir, "index.js"),
+      'const { greet } = require("./lib/greet.js");\nexports.main_handler = async () => greet();\n',
+    );
+    const pkg = await updraft(["deploy", dir, "-n", ns, "--runtime", "nodejs24"]);
+    assert.equal(pkg.status, 0, pkg.stderr);
+    assert.match(pkg.stderr, /lib\/greet\.js is not a plain file name/);
+    assert.match(pkg.stderr, /code ConfigMap dep-pkg-code-[0-9a-f]{10}/);
+    assert.equal(await answerOf("dep-pkg"), '"package v1"');
+    const first = mapsOf("dep-pkg");
+    const owners = kubectlOk(["-n", ns, "get", first, "-o", "jsonpath={.metadata.ownerReferences[0].kind}"]);
+    assert.equal(owners, "Function");
+    // A new package: a new ConfigMap, the instances rolled to it, the old one gone.
+    writeFileSync(join(dir, "lib/greet.js"), 'exports.greet = () => "package v2";\n');
+    const again = await updraft(["deploy", dir, "-n", ns, "--runtime", "nodejs24"]);
+    assert.equal(again.status, 0, again.stderr);
+    await waitFor(
+      "the new package answers",
+      async () => (await answerOf("dep-pkg")) === '"package v2"',
+      120_000,
+      1000,
+    );
+    const second = mapsOf("dep-pkg");
+    assert.notEqual(second, first);
+    assert.equal(second.split("\n").length, 1, `one package left: ${second}`);
+
+    // Java: built with Maven, its jar the package.
+    assert.equal((await updraft(["init", "java17", "dep-java"])).status, 0);
+    const java = await updraft(["deploy", "dep-java", "-n", ns]);
+    assert.equal(java.status, 0, java.stderr);
+    assert.match(java.stderr, /code ConfigMap dep-java-code-/);
+    assert.match(await answerOf("dep-java"), /"message":"Hello, world!"/);
+
+    // Go: built (over 2 MB packed) — more than a ConfigMap holds, refused, saying what to do.
+    assert.equal((await updraft(["init", "go1", "dep-go"])).status, 0);
+    writeFileSync(
+      join(work, "dep-go/go.mod"),
+      `${readFileSync(join(work, "dep-go/go.mod"), "utf8")}\nreplace github.com/tencentyun/scf-go-lib => ${join(ROOT, "test/fixtures/go/scf-go-lib")}\n`,
+    );
+    const go = await updraft(["deploy", "dep-go", "-n", ns], { GOPROXY: "off", GOWORK: "off" });
+    assert.equal(go.status, 1, go.stderr);
+    assert.match(go.stderr, /over the 1000000 a ConfigMap holds: serve it over HTTP\(S\) and set code\.url/);
+    assert.equal(kubectl(["-n", ns, "get", "function", "dep-go"]).code, 1, "nothing applied");
+
+    // Without function.yaml and without --runtime: usage, nothing applied.
+    mkdirSync(join(work, "bare"));
+    writeFileSync(join(work, "bare/index.js"), "exports.main_handler = async () => 1;\n");
+    const bare = await updraft(["deploy", "bare", "-n", ns]);
+    assert.equal(bare.status, 2);
+    assert.match(bare.stderr, /no function\.yaml in bare: give --runtime/);
   });
 
   it("every runtime's scaffold, built and packaged as its README says, is applied as written and answers through the API server", async () => {

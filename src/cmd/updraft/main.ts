@@ -1,7 +1,8 @@
 #!/usr/bin/env node
+import { deploy } from "../../cli/deploy.ts";
 /**
  * updraft CLI: wiring only — the command, its help, its exit code. The commands live in
- * src/cli/ (init.ts, invoke.ts, logs.ts, functions.ts), their help in src/cli/usage.ts.
+ * src/cli/ (init.ts, deploy.ts, invoke.ts, logs.ts, functions.ts), their help in src/cli/usage.ts.
  */
 import { describe, list, remove } from "../../cli/functions.ts";
 import { init } from "../../cli/init.ts";
@@ -11,6 +12,7 @@ import { type Command, OVERVIEW, USAGE } from "../../cli/usage.ts";
 
 const COMMANDS: Record<Command, (args: string[]) => Promise<number>> = {
   init,
+  deploy,
   invoke,
   invocation,
   logs,

@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { type CodeFile, choosePackaging } from "./deploy.ts";
+
+const file = (path: string, size = 10, fill = "a"): CodeFile => ({ path, bytes: Buffer.alloc(size, fill) });
+
+describe("choosePackaging: the smallest way that holds the code", () => {
+  const table: Array<{ why: string; files: CodeFile[]; want: "inline" | "archive"; reason?: RegExp }> = [
+    {
+      why: "a handler file: inline, applying the manifest is the deployment",
+      files: [file("index.py")],
+      want: "inline",
+    },
+    {
+      why: "a subdirectory cannot be a ConfigMap key: archive",
+      files: [file("index.js"), file("lib/greet.js")],
+      want: "archive",
+      reason: /lib\/greet\.js is not a plain file name/,
+    },
+    {
+      why: "33 files: over the CRD's 32",
+      files: Array.from({ length: 33 }, (_, i) => file(`f${i}.js`)),
+      want: "archive",
+      reason: /33 files/,
+    },
+    {
+      why: "a file over 256 KiB: over the CRD's per-file bound",
+      files: [file("big.js", 262_145)],
+      want: "archive",
+      reason: /big\.js is over 262144 bytes/,
+    },
+    {
+      why: "five files of 250,000 bytes: each fits, together over what the ConfigMap holds",
+      files: Array.from({ length: 5 }, (_, i) => file(`part${i}.js`, 250_000)),
+      want: "archive",
+      reason: /over 1000000/,
+    },
+    {
+      why: "bytes that are not UTF-8 would not survive a manifest's string",
+      files: [{ path: "data.bin", bytes: Buffer.from([0xff, 0xfe, 0x00]) }],
+      want: "archive",
+      reason: /not UTF-8/,
+    },
+    { why: "nothing to deploy", files: [], want: "archive", reason: /no files/ },
+  ];
+  for (const c of table)
+    it(c.why, () => {
+      const p = choosePackaging(c.files);
+      assert.equal(p.kind, c.want);
+      if (p.kind === "archive" && c.reason) assert.match(p.why, c.reason);
+      if (p.kind === "inline")
+        for (const f of c.files) assert.equal(p.inline[f.path], f.bytes.toString(), "byte for byte");
+    });
+});

@@ -1,0 +1,372 @@
+/**
+ * updraft deploy [dir]: a directory made into a Function and applied, then waited for.
+ *
+ * The Function is the directory's function.yaml (what `updraft init` wrote), or one made
+ * from --name, --runtime and --handler. Its code is the directory, packaged the smallest way
+ * that holds it (choosePackaging):
+ * - inline in the manifest: at most 32 plain-named text files of 256 KiB, 1,000,000 bytes
+ *   in all (what the controller's ConfigMap holds);
+ * - else a tar.gz in a ConfigMap of its own (≤ 1,000,000 bytes), named by the package's
+ *   hash, so a new package is a new spec and rolls the instances; the Function owns it;
+ * - else refused, saying so: over a ConfigMap's size the package must be served at a URL
+ *   (code.url + sha256) — uploading it to an object store is not built yet.
+ * Go (a go.mod) is built first into the one binary `main`; Java (a pom.xml) with Maven into
+ * its jar, which is the package.
+ */
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { basename, join, relative } from "node:path";
+import { parseArgs } from "node:util";
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import yaml from "js-yaml";
+import { create as tarCreate } from "tar";
+import {
+  API_VERSION,
+  CONFIGMAP_PACKAGE_LIMIT_BYTES,
+  FUNCTIONS,
+  type FunctionCode,
+  GROUP,
+  INLINE_CODE_LIMIT_BYTES,
+  INLINE_FILE_NAME,
+  INLINE_MAX_FILE_BYTES,
+  INLINE_MAX_FILES,
+  type UpdraftFunction,
+  unservable,
+  VERSION,
+} from "../api/v1alpha1.ts";
+import { FUNCTION_NAME, isRuntime } from "./scaffold.ts";
+import { loadKubeConfig, namespaceOf } from "./transport.ts";
+import { USAGE } from "./usage.ts";
+
+export interface CodeFile {
+  /** Path relative to the directory, "/"-separated. */
+  path: string;
+  bytes: Buffer;
+}
+
+export type Packaging = { kind: "inline"; inline: Record<string, string> } | { kind: "archive"; why: string };
+
+/**
+ * Inline when every file fits the manifest (plain name, UTF-8 text, ≤ 256 KiB, ≤ 32 files,
+ * ≤ 1,000,000 bytes with their names); else an archive, and why.
+ * Example: index.py and lib/util.py → archive ("lib/util.py is in a subdirectory").
+ */
+export function choosePackaging(files: CodeFile[]): Packaging {
+  if (files.length > INLINE_MAX_FILES)
+    return { kind: "archive", why: `${files.length} files, over ${INLINE_MAX_FILES}` };
+  const inline: Record<string, string> = {};
+  let total = 0;
+  for (const f of files) {
+    if (!INLINE_FILE_NAME.test(f.path)) return { kind: "archive", why: `${f.path} is not a plain file name` };
+    if (f.bytes.length > INLINE_MAX_FILE_BYTES)
+      return { kind: "archive", why: `${f.path} is over ${INLINE_MAX_FILE_BYTES} bytes` };
+    const text = f.bytes.toString("utf8");
+    if (!Buffer.from(text, "utf8").equals(f.bytes))
+      return { kind: "archive", why: `${f.path} is not UTF-8 text` };
+    inline[f.path] = text;
+    total += f.bytes.length + Buffer.byteLength(f.path);
+  }
+  if (total > INLINE_CODE_LIMIT_BYTES)
+    return { kind: "archive", why: `${total} bytes, over ${INLINE_CODE_LIMIT_BYTES}` };
+  if (files.length === 0) return { kind: "archive", why: "no files" };
+  return { kind: "inline", inline };
+}
+
+/** The files of a function's directory: all but function.yaml and dot-files (.git, .env…). */
+export function codeFiles(dir: string): CodeFile[] {
+  const out: CodeFile[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.name.startsWith(".")) continue;
+      const full = join(d, e.name);
+      if (e.isDirectory()) walk(full);
+      else if (e.isFile() && !(d === dir && e.name === "function.yaml"))
+        out.push({ path: relative(dir, full).split("\\").join("/"), bytes: readFileSync(full) });
+    }
+  };
+  walk(dir);
+  return out.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+/** A tar.gz of `paths` under `dir`, modes kept (a Go binary or a bootstrap stays executable). */
+function tarGz(dir: string, paths: string[]): Buffer {
+  const chunks: Buffer[] = [];
+  const stream = tarCreate({ gzip: true, cwd: dir, portable: true, sync: true }, paths);
+  stream.on("data", (c: Buffer) => chunks.push(c));
+  return Buffer.concat(chunks);
+}
+
+interface Built {
+  /** The package's name in its ConfigMap, and its bytes; or undefined: decide from the files. */
+  archive?: { key: string; bytes: Buffer };
+  files: CodeFile[];
+}
+
+/** Go and Java need a build; the others are their files. */
+function build(dir: string, runtime: string): Built {
+  if (runtime === "go1" && existsSync(join(dir, "go.mod"))) {
+    console.error("building main (go build, linux/amd64) …");
+    // -mod=mod: a fresh scaffold's go.mod gets its requirements (scf-go-lib) on the way.
+    execFileSync("go", ["build", "-mod=mod", "-trimpath", "-ldflags=-s -w", "-o", "main", "."], {
+      cwd: dir,
+      env: { ...process.env, GOOS: "linux", GOARCH: "amd64", CGO_ENABLED: "0" },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    return { archive: { key: "code.tar.gz", bytes: tarGz(dir, ["main"]) }, files: [] };
+  }
+  if (runtime.startsWith("java") && existsSync(join(dir, "pom.xml"))) {
+    console.error("building the jar (mvn package) …");
+    execFileSync("mvn", ["-q", "-B", "package"], { cwd: dir, stdio: ["ignore", "inherit", "inherit"] });
+    const target = join(dir, "target");
+    const jars = readdirSync(target)
+      .filter((f) => f.endsWith(".jar") && !/-(sources|javadoc|tests)\.jar$/.test(f))
+      .sort((a, b) => statSync(join(target, b)).size - statSync(join(target, a)).size);
+    if (!jars[0]) throw new Error("mvn package made no jar in target/");
+    return { archive: { key: "code.jar", bytes: readFileSync(join(target, jars[0])) }, files: [] };
+  }
+  return { files: codeFiles(dir) };
+}
+
+/** The Function to deploy: function.yaml's, or one made from the flags. */
+function baseFunction(
+  dir: string,
+  flags: { name?: string | undefined; runtime?: string | undefined; handler?: string | undefined },
+): UpdraftFunction | string {
+  const manifestPath = join(dir, "function.yaml");
+  let fn: UpdraftFunction;
+  if (existsSync(manifestPath)) {
+    const docs = yaml.loadAll(readFileSync(manifestPath, "utf8")) as Array<{ kind?: string } | null>;
+    const found = docs.find((d) => d?.kind === "Function") as UpdraftFunction | undefined;
+    if (!found) return `${manifestPath} holds no Function`;
+    fn = found;
+  } else {
+    if (!flags.runtime) return `no function.yaml in ${dir}: give --runtime (and --name, --handler)`;
+    fn = {
+      apiVersion: API_VERSION,
+      kind: "Function",
+      metadata: { name: flags.name ?? basename(dir) },
+      spec: { runtime: flags.runtime, code: {} } as UpdraftFunction["spec"],
+    };
+    const handler =
+      flags.handler ??
+      (flags.runtime === "go1" ? "main" : flags.runtime === "custom" ? undefined : "index.main_handler");
+    if (handler) fn.spec.handler = handler;
+  }
+  if (flags.name) fn.metadata.name = flags.name;
+  if (flags.runtime) fn.spec.runtime = flags.runtime as UpdraftFunction["spec"]["runtime"];
+  if (flags.handler) fn.spec.handler = flags.handler;
+  if (!isRuntime(String(fn.spec.runtime))) return `unknown runtime "${fn.spec.runtime}"`;
+  if (!FUNCTION_NAME.test(fn.metadata.name ?? "")) return `"${fn.metadata.name}" is not a Function name`;
+  return fn;
+}
+
+export async function deploy(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      namespace: { type: "string", short: "n" },
+      name: { type: "string" },
+      runtime: { type: "string" },
+      handler: { type: "string" },
+      wait: { type: "string", default: "120s" },
+      "no-wait": { type: "boolean", default: false },
+    },
+  });
+  const dir = positionals[0] ?? ".";
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    console.error(`updraft: ${dir} is not a directory\n\n${USAGE.deploy}`);
+    return 2;
+  }
+  const waitS = /^(\d+)s$/.exec(values.wait ?? "")?.[1];
+  if (waitS === undefined) {
+    console.error(`updraft: --wait ${values.wait}: seconds, such as 120s`);
+    return 2;
+  }
+  const fn = baseFunction(dir, values);
+  if (typeof fn === "string") {
+    console.error(`updraft: ${fn}`);
+    return 2;
+  }
+  const kc = loadKubeConfig();
+  if (!kc) {
+    console.error("updraft: no kubeconfig (KUBECONFIG or ~/.kube/config)");
+    return 2;
+  }
+  const namespace = namespaceOf(values.namespace, kc);
+  const name = fn.metadata.name as string;
+
+  const built = build(dir, fn.spec.runtime);
+  let code: FunctionCode;
+  let archive = built.archive;
+  if (!archive) {
+    const p = choosePackaging(built.files);
+    if (p.kind === "inline") code = { inline: p.inline };
+    else {
+      console.error(`packaging ${dir} as a tar.gz: ${p.why}`);
+      archive = {
+        key: "code.tar.gz",
+        bytes: tarGz(
+          dir,
+          built.files.map((f) => f.path),
+        ),
+      };
+    }
+  }
+  let packageMap: string | undefined;
+  if (archive) {
+    if (archive.bytes.length > CONFIGMAP_PACKAGE_LIMIT_BYTES) {
+      console.error(
+        `updraft: the package is ${archive.bytes.length} bytes, over the ${CONFIGMAP_PACKAGE_LIMIT_BYTES} a ConfigMap holds: serve it over HTTP(S) and set code.url and code.sha256 in function.yaml (sha256 ${sha256(archive.bytes)}); uploading it for you is not built yet`,
+      );
+      return 1;
+    }
+    packageMap = `${name}-code-${sha256(archive.bytes).slice(0, 10)}`;
+    code = { configMapRef: { name: packageMap, key: archive.key } };
+  }
+  fn.spec.code = code!;
+  fn.metadata.namespace = namespace;
+
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const core = kc.makeApiClient(CoreV1Api);
+  if (archive && packageMap) await ensurePackage(core, namespace, name, packageMap, archive);
+  const applied = await applyFunction(custom, fn);
+  if (archive && packageMap) await ownPackages(core, namespace, name, packageMap, applied);
+  const how = archive ? `ConfigMap ${packageMap} (${archive.bytes.length} bytes)` : "inline";
+  console.error(
+    `applied function ${namespace}/${name} (generation ${applied.metadata.generation}), code ${how}`,
+  );
+  if (values["no-wait"]) return 0;
+  return waitReady(custom, namespace, name, applied.metadata.generation ?? 0, Number(waitS) * 1000);
+}
+
+async function ensurePackage(
+  core: CoreV1Api,
+  namespace: string,
+  fn: string,
+  mapName: string,
+  archive: { key: string; bytes: Buffer },
+): Promise<void> {
+  const body = {
+    metadata: { name: mapName, labels: { "updraft.dev/package-of": fn } },
+    binaryData: { [archive.key]: archive.bytes.toString("base64") },
+  };
+  // Named by its content: one that is there already holds these bytes.
+  await core.createNamespacedConfigMap({ namespace, body }).catch((err: unknown) => {
+    if ((err as { code?: number }).code !== 409) throw err;
+  });
+}
+
+/** The Function owns its package (deleting it deletes them); older packages of it go. */
+async function ownPackages(
+  core: CoreV1Api,
+  namespace: string,
+  fn: string,
+  current: string,
+  owner: UpdraftFunction,
+): Promise<void> {
+  const maps = await core.listNamespacedConfigMap({
+    namespace,
+    labelSelector: `updraft.dev/package-of=${fn}`,
+  });
+  for (const m of maps.items) {
+    const mapName = m.metadata?.name as string;
+    if (mapName !== current) {
+      // A rollout still starting from the old package reads it until its pods are up; the
+      // instances unpack it at start, so those running keep their copy.
+      await core.deleteNamespacedConfigMap({ name: mapName, namespace }).catch(() => undefined);
+      continue;
+    }
+    if (m.metadata?.ownerReferences?.some((o) => o.uid === owner.metadata.uid)) continue;
+    await core.patchNamespacedConfigMap(
+      {
+        name: mapName,
+        namespace,
+        body: {
+          metadata: {
+            ownerReferences: [
+              { apiVersion: API_VERSION, kind: "Function", name: fn, uid: owner.metadata.uid as string },
+            ],
+          },
+        },
+      },
+      mergePatch,
+    );
+  }
+}
+
+const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+
+/** Creates the Function, or replaces its spec (labels and annotations merged). */
+async function applyFunction(custom: CustomObjectsApi, fn: UpdraftFunction): Promise<UpdraftFunction> {
+  const ref = {
+    group: GROUP,
+    version: VERSION,
+    plural: FUNCTIONS,
+    namespace: fn.metadata.namespace as string,
+  };
+  const existing = (await custom
+    .getNamespacedCustomObject({ ...ref, name: fn.metadata.name as string })
+    .catch((err: unknown) => {
+      if ((err as { code?: number }).code === 404) return undefined;
+      throw err;
+    })) as UpdraftFunction | undefined;
+  if (!existing) return (await custom.createNamespacedCustomObject({ ...ref, body: fn })) as UpdraftFunction;
+  const body: UpdraftFunction = {
+    ...existing,
+    metadata: {
+      ...existing.metadata,
+      labels: { ...existing.metadata.labels, ...fn.metadata.labels },
+      annotations: { ...existing.metadata.annotations, ...fn.metadata.annotations },
+    },
+    spec: fn.spec,
+  };
+  return (await custom.replaceNamespacedCustomObject({
+    ...ref,
+    name: fn.metadata.name as string,
+    body,
+  })) as UpdraftFunction;
+}
+
+/** Until the controller reports this generation Ready; a fault that needs a hand ends it early. */
+async function waitReady(
+  custom: CustomObjectsApi,
+  namespace: string,
+  name: string,
+  generation: number,
+  timeoutMs: number,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  for (;;) {
+    const fn = (await custom.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: FUNCTIONS,
+      namespace,
+      name,
+    })) as UpdraftFunction;
+    const current = (fn.status?.observedGeneration ?? 0) >= generation;
+    const ready = fn.status?.conditions?.find((c) => c.type === "Ready");
+    if (current && ready?.status === "True") {
+      console.log(`function ${namespace}/${name} is Ready`);
+      return 0;
+    }
+    const fault = current ? unservable(fn) : undefined;
+    if (fault) {
+      console.error(`updraft: function ${namespace}/${name} cannot start: ${fault.reason}: ${fault.message}`);
+      return 1;
+    }
+    const now = ready ? `${ready.status} ${ready.reason ?? ""}: ${ready.message ?? ""}` : "no status yet";
+    if (now !== last) console.error(`  Ready ${now}`);
+    last = now;
+    if (Date.now() > deadline) {
+      console.error(`updraft: not Ready within ${timeoutMs / 1000} s (Ready ${now})`);
+      return 1;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
