@@ -69,6 +69,11 @@ describe("invokePathOf", () => {
       "/v1/namespaces/demo/invocations/abc?x=1",
     ],
     [
+      "the kept invocations of a function (list)",
+      `${p}/namespaces/demo/invocations?function=hello&limit=5`,
+      "/v1/namespaces/demo/invocations?function=hello&limit=5",
+    ],
+    [
       "no other path of the invoke API is reachable",
       `${p}/namespaces/demo/functions/hello/dead-letters`,
       undefined,

@@ -45,6 +45,7 @@ import {
   parseHttpHost,
   parseHttpUrl,
 } from "./http-trigger.ts";
+import type { InvocationLog } from "./kept-logs.ts";
 import type { FunctionState, FunctionTable } from "./table.ts";
 
 export const SYNC_LIMIT_BYTES = 6 * 1024 * 1024;
@@ -160,6 +161,8 @@ export class ActivatorServer {
    * without a master key): any value counts.
    */
   relayProof: string | undefined;
+  /** Where invocations' logs are kept (set once NATS is connected); undefined: not kept. */
+  keptLogs: InvocationLog | undefined;
   /** Where starting instances' announcements go (activator/announce.ts); none: 404. */
   instances: { accept(body: Buffer, relayed: boolean): Promise<void> } | undefined;
   private readonly log: Logger;
@@ -420,6 +423,13 @@ export class ActivatorServer {
       await this.getInvocation(res, rec[1]!, rec[2]!);
       return;
     }
+    const list = /^\/v1\/namespaces\/([a-z0-9-]+)\/invocations\/?(\?.*)?$/.exec(url);
+    if (list && req.method === "GET") {
+      if (!(await this.allowed(req, res, "", { namespace: list[1]!, verb: "list", resource: "invocations" })))
+        return;
+      await this.listInvocations(res, list[1]!, new URLSearchParams(list[2]?.slice(1) ?? ""));
+      return;
+    }
     const dl = /^\/v1\/namespaces\/([a-z0-9-]+)\/functions\/([a-z0-9-]+)\/dead-letters\/?$/.exec(url);
     if (dl && req.method === "POST") {
       const request = { namespace: dl[1]!, verb: "invoke", resource: "functions", name: dl[2]! } as const;
@@ -659,6 +669,43 @@ export class ActivatorServer {
     }
   }
 
+  /**
+   * GET /v1/namespaces/{ns}/invocations?function=F[&requestId=][&sinceSeconds=][&limit=]:
+   * F's kept invocations and their logs (protocol/kept-logs.ts), oldest first.
+   */
+  private async listInvocations(res: ServerResponse, ns: string, q: URLSearchParams): Promise<void> {
+    try {
+      const fn = q.get("function") ?? "";
+      const requestId = q.get("requestId") ?? undefined;
+      const sinceSeconds = Number(q.get("sinceSeconds") ?? 86_400);
+      const limit = Number(q.get("limit") ?? 100);
+      if (
+        !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(fn) ||
+        (requestId !== undefined && !/^[A-Za-z0-9-]{1,128}$/.test(requestId)) ||
+        !(Number.isInteger(sinceSeconds) && sinceSeconds > 0) ||
+        !(Number.isInteger(limit) && limit > 0)
+      )
+        throw new UpdraftError(
+          "InvalidParameter",
+          "function (a Function's name) is required; requestId, sinceSeconds and limit (positive integers) are optional",
+        );
+      if (!this.keptLogs)
+        throw new UpdraftError(
+          "QueueUnavailable",
+          "invocation logs are not kept here (or NATS is not connected yet)",
+        );
+      const items = await this.keptLogs.list(ns, fn, {
+        ...(requestId ? { requestId } : {}),
+        sinceSeconds,
+        limit,
+      });
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({ items }));
+    } catch (err) {
+      this.fail(res, "", err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err)));
+    }
+  }
+
   /** GET /v1/namespaces/{ns}/invocations/{requestId}: the invocation's record. */
   private async getInvocation(res: ServerResponse, ns: string, requestId: string): Promise<void> {
     try {
@@ -826,7 +873,55 @@ export class ActivatorServer {
 
   /** Runs an event on an instance (the Forwarder): what the async dispatcher calls too. */
   invoke(st: FunctionState, body: Buffer, requestId: string, opts: InvokeOptions = {}): Promise<Invocation> {
-    return this.forwarder.invoke(st, body, requestId, opts);
+    const kept = this.keptLogs;
+    // Web functions answer HTTP, with no SCF log of their own: their pods' logs are theirs.
+    if (!kept || opts.web) return this.forwarder.invoke(st, body, requestId, opts);
+    return this.invokeKept(kept, st, body, requestId, opts);
+  }
+
+  /**
+   * An invocation whose log is kept (kept-logs.ts): the instance is always asked for its
+   * log result, which the caller gets only if it asked too.
+   */
+  private async invokeKept(
+    kept: InvocationLog,
+    st: FunctionState,
+    body: Buffer,
+    requestId: string,
+    opts: InvokeOptions,
+  ): Promise<Invocation> {
+    const [namespace, fn] = st.key.split("/") as [string, string];
+    const base = { requestId, namespace, function: fn, async: opts.async === true };
+    let r: Invocation;
+    try {
+      r = await this.forwarder.invoke(st, body, requestId, { ...opts, logType: "Tail" });
+    } catch (err) {
+      const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
+      kept.keep({
+        ...base,
+        time: new Date().toISOString(),
+        outcome: "PlatformError",
+        errorCode: edgeError(e.code).scf,
+        coldStart: false,
+        log: `ERROR RequestId:${requestId} Result:${e.code}: ${e.message}\n`,
+      });
+      throw err;
+    }
+    const log = r.headers[UpdraftHeaders.logResult];
+    const errorCode = Number(r.headers[UpdraftHeaders.functionError]);
+    kept.keep({
+      ...base,
+      time: new Date().toISOString(),
+      outcome: r.functionError ? "FunctionError" : "Succeeded",
+      ...(r.functionError && Number.isFinite(errorCode) ? { errorCode } : {}),
+      durationMs: r.executionMs,
+      coldStart: r.headers[UpdraftHeaders.initDurationMs] !== undefined,
+      log: log ? Buffer.from(log, "base64").toString() : "",
+    });
+    if (opts.logType !== undefined || log === undefined) return r;
+    const headers = { ...r.headers };
+    delete headers[UpdraftHeaders.logResult];
+    return { ...r, headers };
   }
 
   /** Whether another activator sent this on (it shows the relay key). */

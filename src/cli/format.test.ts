@@ -102,4 +102,31 @@ describe("describeFunction", () => {
   });
   it("says when no Trigger calls it", () =>
     assert.match(describeFunction(fn("alpha", "a", "True", [1, 1], 5), [], now), /^Triggers:\n {2}<none>$/m));
+  it("shows the recent invocations newest first, with the error code of those that failed", () => {
+    const kept = (requestId: string, secondsAgo: number, extra: object) => ({
+      requestId,
+      namespace: "a",
+      function: "alpha",
+      time: new Date(now.getTime() - secondsAgo * 1000).toISOString(),
+      coldStart: false,
+      async: false,
+      log: "",
+      outcome: "Succeeded" as const,
+      ...extra,
+    });
+    const out = describeFunction(fn("alpha", "a", "True", [1, 1], 5), [], now, [
+      kept("old-one", 120, { durationMs: 12.34, coldStart: true }),
+      kept("new-one", 5, { outcome: "FunctionError", errorCode: 433, durationMs: 3000, async: true }),
+    ]);
+    const table = out.slice(out.indexOf("Recent invocations:"));
+    assert.match(table, /^ {2}AGE +REQUEST ID +OUTCOME +DURATION +COLD +ASYNC$/m);
+    assert.ok(table.indexOf("new-one") < table.indexOf("old-one"), table);
+    assert.match(table, /new-one +FunctionError \(433\) +3000\.0 ms +yes$/m);
+    assert.match(table, /old-one +Succeeded +12\.3 ms +yes$/m);
+  });
+  it("says why recent invocations could not be read", () =>
+    assert.match(
+      describeFunction(fn("alpha", "a", "True", [1, 1], 5), [], now, { error: "403: no" }),
+      /^Recent invocations:\n {2}<not available: 403: no>$/m,
+    ));
 });

@@ -4,6 +4,7 @@
  */
 import type { UpdraftFunction, UpdraftTrigger } from "../api/v1alpha1.ts";
 import type { Condition } from "../lib/conditions.ts";
+import type { KeptInvocation } from "../protocol/kept-logs.ts";
 
 /** Lays rows out in columns. Example: [["NAME","READY"],["hello","True"]] → "NAME   READY\nhello  True". */
 export function table(rows: string[][]): string {
@@ -54,7 +55,12 @@ export function functionTable(fns: UpdraftFunction[], now: Date, allNamespaces: 
 }
 
 /** `updraft describe`: the Function, its conditions and the Triggers that call it. */
-export function describeFunction(fn: UpdraftFunction, triggers: UpdraftTrigger[], now: Date): string {
+export function describeFunction(
+  fn: UpdraftFunction,
+  triggers: UpdraftTrigger[],
+  now: Date,
+  recent: KeptInvocation[] | { error: string } = [],
+): string {
   const s = fn.spec;
   const lines = [
     `Name:         ${fn.metadata.name}`,
@@ -86,6 +92,25 @@ export function describeFunction(fn: UpdraftFunction, triggers: UpdraftTrigger[]
           String(t.status?.firedCount ?? 0),
           t.status?.url ?? "",
         ]),
+      ]),
+    );
+  lines.push("Recent invocations:");
+  if ("error" in recent) lines.push(`  <not available: ${recent.error}>`);
+  else if (recent.length === 0) lines.push("  <none kept>");
+  else
+    lines.push(
+      table([
+        ["  AGE", "REQUEST ID", "OUTCOME", "DURATION", "COLD", "ASYNC"],
+        ...[...recent]
+          .reverse()
+          .map((r) => [
+            `  ${age(r.time, now)}`,
+            r.requestId,
+            r.outcome === "Succeeded" ? "Succeeded" : `${r.outcome} (${r.errorCode ?? "?"})`,
+            r.durationMs === undefined ? "-" : `${r.durationMs.toFixed(1)} ms`,
+            r.coldStart ? "yes" : "",
+            r.async ? "yes" : "",
+          ]),
       ]),
     );
   return lines.join("\n");

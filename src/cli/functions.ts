@@ -13,7 +13,7 @@ import {
   VERSION,
 } from "../api/v1alpha1.ts";
 import { describeFunction, functionTable } from "./format.ts";
-import { loadKubeConfig, namespaceOf } from "./transport.ts";
+import { keptInvocations, loadKubeConfig, namespaceOf } from "./transport.ts";
 import { requiredArgument } from "./usage.ts";
 
 function kube(): { kc: KubeConfig; custom: CustomObjectsApi } | undefined {
@@ -58,7 +58,7 @@ export async function list(args: string[]): Promise<number> {
 function namedFunction(
   args: string[],
   command: "describe" | "delete",
-): { custom: CustomObjectsApi; namespace: string; name: string } | undefined {
+): { kc: KubeConfig; custom: CustomObjectsApi; namespace: string; name: string } | undefined {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -66,7 +66,9 @@ function namedFunction(
   });
   const name = requiredArgument(positionals, command);
   const k = name ? kube() : undefined;
-  return k && name ? { custom: k.custom, namespace: namespaceOf(values.namespace, k.kc), name } : undefined;
+  return k && name
+    ? { kc: k.kc, custom: k.custom, namespace: namespaceOf(values.namespace, k.kc), name }
+    : undefined;
 }
 
 /** A missing Function said plainly (exit 1); any other error is thrown on. */
@@ -98,7 +100,8 @@ export async function describe(args: string[]): Promise<number> {
     plural: TRIGGERS,
     namespace,
   })) as { items: UpdraftTrigger[] };
-  console.log(describeFunction(fn, triggers.items, new Date()));
+  const recent = await keptInvocations(target.kc, namespace, name, { limit: 5 });
+  console.log(describeFunction(fn, triggers.items, new Date(), recent));
   return 0;
 }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { lineOf, parseDuration } from "./logs.ts";
+import { keptLines, lineOf, parseDuration } from "./logs.ts";
 
 describe("lineOf: the lines of one invocation", () => {
   const id = "9cc1c162-9b78-4f25-9aca-eb63c65e488a";
@@ -32,4 +32,25 @@ describe("parseDuration", () => {
     ["5", null, "a unit is needed"],
   ];
   for (const [s, want, why] of table) it(why, () => assert.equal(parseDuration(s), want));
+});
+
+describe("keptLines: a kept invocation's log, each line carrying its request id", () => {
+  it("SCF's lines as they are, the function's tagged as on an instance, no empty tail", () => {
+    const lines = keptLines({
+      requestId: "abc",
+      namespace: "ns",
+      function: "f",
+      time: "2026-12-06T00:00:00Z",
+      outcome: "Succeeded",
+      coldStart: true,
+      async: false,
+      log: "START RequestId:abc\nInit Report RequestId: abc Coldstart: 5ms\nhello\nEND RequestId:abc\n",
+    });
+    assert.deepEqual(lines, [
+      "START RequestId:abc",
+      "Init Report RequestId: abc Coldstart: 5ms",
+      "RequestId:abc hello",
+      "END RequestId:abc",
+    ]);
+  });
 });

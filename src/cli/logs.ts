@@ -9,7 +9,8 @@ import { Writable } from "node:stream";
 import { parseArgs } from "node:util";
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, Log, type V1Pod } from "@kubernetes/client-node";
 import { FUNCTIONS, GROUP, VERSION } from "../api/v1alpha1.ts";
-import { loadKubeConfig, namespaceOf } from "./transport.ts";
+import type { KeptInvocation } from "../protocol/kept-logs.ts";
+import { keptInvocations, loadKubeConfig, namespaceOf } from "./transport.ts";
 import { requiredArgument } from "./usage.ts";
 
 /** The container a function's pod runs it in (the controller's makeDeployment names it). */
@@ -54,6 +55,7 @@ export async function logs(args: string[]): Promise<number> {
       follow: { type: "boolean", short: "f", default: false },
       since: { type: "string" },
       tail: { type: "string" },
+      kept: { type: "boolean", default: false },
     },
   });
   const name = requiredArgument(positionals, "logs");
@@ -94,15 +96,30 @@ export async function logs(args: string[]): Promise<number> {
     ...(sinceSeconds !== undefined ? { sinceSeconds } : {}),
     ...(tailLines !== undefined ? { tailLines } : {}),
   });
+  const fromKept = async (): Promise<number> => {
+    const items = await keptInvocations(kc, namespace, name, {
+      ...(values["request-id"] ? { requestId: values["request-id"] } : {}),
+      ...(sinceSeconds !== undefined ? { sinceSeconds } : {}),
+      limit: 1000,
+    });
+    if ("error" in items) {
+      console.error(`updraft: the kept logs of ${namespace}/${name}: ${items.error}`);
+      return 1;
+    }
+    const lines = items.flatMap(keptLines);
+    for (const l of tailLines === undefined ? lines : lines.slice(lines.length - tailLines)) console.log(l);
+    return 0;
+  };
+  if (values.kept) return fromKept();
   const pods = await reader.pods();
   if (pods.length === 0 && !values.follow) {
-    console.error(
-      `updraft: ${namespace}/${name} has no running instance (it is at zero); the logs of instances that stopped are not kept`,
-    );
-    return 0;
+    console.error(`${namespace}/${name} has no running instance: the kept logs`);
+    return fromKept();
   }
   if (!values.follow) {
-    await Promise.all(pods.map((p) => reader.read(p, pods.length > 1)));
+    const printed = await Promise.all(pods.map((p) => reader.read(p, pods.length > 1)));
+    // One invocation's lines not on a running instance: it ran on one that stopped.
+    if (values["request-id"] && printed.every((n) => n === 0)) return fromKept();
     return 0;
   }
   // Follow: every instance there is, and each one that starts, until interrupted.
@@ -155,17 +172,23 @@ class InstanceLogs {
     );
   }
 
-  /** One pod's log, filtered, each line prefixed with the pod's name when several are read. */
-  read(pod: V1Pod, prefixed: boolean): Promise<void> {
+  /**
+   * One pod's log, filtered, each line prefixed with the pod's name when several are read;
+   * resolves with the lines printed.
+   */
+  read(pod: V1Pod, prefixed: boolean): Promise<number> {
     const podName = pod.metadata?.name ?? "";
     const prefix = prefixed ? `[${podName}] ` : "";
+    let printed = 0;
     const sink = lineSink((line) => {
-      if (this.wanted(line)) process.stdout.write(`${prefix}${line}\n`);
+      if (!this.wanted(line)) return;
+      printed++;
+      process.stdout.write(`${prefix}${line}\n`);
     });
     // The API server's answer is piped into the sink, which finishes when the log ends
     // (at once without -f; when the pod stops with it).
-    return new Promise<void>((resolve) => {
-      sink.on("finish", () => resolve());
+    return new Promise<number>((resolve) => {
+      sink.on("finish", () => resolve(printed));
       this.log
         .log(this.namespace, podName, CONTAINER, sink, {
           follow: this.opts.follow,
@@ -174,10 +197,23 @@ class InstanceLogs {
         })
         .catch((err: unknown) => {
           console.error(`updraft: the log of ${podName}: ${String((err as Error).message ?? err)}`);
-          resolve();
+          resolve(printed);
         });
     });
   }
+}
+
+/**
+ * A kept invocation's log as lines, each carrying its request id as on an instance: SCF's
+ * own lines have it; the function's lines (kept untagged, as SCF's log result has them) get
+ * the tag. Example: "hi" of abc → "RequestId:abc hi".
+ */
+export function keptLines(e: KeptInvocation): string[] {
+  return e.log
+    .replace(/\n$/, "")
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => (/RequestId: ?\S/.test(l) ? l : `RequestId:${e.requestId} ${l}`));
 }
 
 /** "30s", "5m", "2h" → seconds; null when it is none of these. */

@@ -9,6 +9,7 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest, type RequestOptions } from "node:https";
 import { KubeConfig } from "@kubernetes/client-node";
 import { AGGREGATED_PREFIX } from "../protocol/aggregated.ts";
+import type { KeptInvocation } from "../protocol/kept-logs.ts";
 
 export interface Answer {
   status: number;
@@ -112,4 +113,36 @@ export function explainUnauthenticated(status: number): void {
     "updraft: the activator takes a Kubernetes bearer token: set UPDRAFT_TOKEN, or unset UPDRAFT_URL to " +
       "call through the API server with the kubeconfig's credential",
   );
+}
+
+/**
+ * A function's kept invocations (their summaries and logs), oldest first, through the invoke
+ * API; or why they could not be read.
+ */
+export async function keptInvocations(
+  kc: KubeConfig | undefined,
+  namespace: string,
+  fn: string,
+  opts: { requestId?: string; sinceSeconds?: number; limit?: number } = {},
+): Promise<KeptInvocation[] | { error: string }> {
+  const call = caller(kc);
+  if (!call) return { error: "nowhere to call" };
+  const q = new URLSearchParams({ function: fn });
+  if (opts.requestId) q.set("requestId", opts.requestId);
+  if (opts.sinceSeconds !== undefined) q.set("sinceSeconds", String(opts.sinceSeconds));
+  if (opts.limit !== undefined) q.set("limit", String(opts.limit));
+  const res = await call("GET", `/v1/namespaces/${namespace}/invocations?${q}`, {}).catch(
+    (err: unknown) => ({ status: 0, text: String(err), header: () => null }) as Answer,
+  );
+  if (res.status !== 200) {
+    explainUnauthenticated(res.status);
+    let why = res.text.trim();
+    try {
+      why = (JSON.parse(res.text) as { errorMessage?: string; message?: string }).errorMessage ?? why;
+    } catch {
+      // not JSON: as it came
+    }
+    return { error: `${res.status || "no answer"}: ${why.slice(0, 300)}` };
+  }
+  return (JSON.parse(res.text) as { items: KeptInvocation[] }).items;
 }

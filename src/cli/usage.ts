@@ -35,9 +35,12 @@ ${NAMESPACE}
 ${NAMESPACE}`,
   logs: `updraft logs <function> [flags]
   Prints the log of the function's running instances (several: each line prefixed with its
-  pod). Every line of an invocation carries its request id.
+  pod); with none running, the kept logs (each invocation's last 4 KB, kept a day by
+  default). Every line of an invocation carries its request id.
 ${NAMESPACE}
-      --request-id ID  only the lines of that invocation
+      --request-id ID  only the lines of that invocation (from the kept logs when no
+                       running instance has it)
+      --kept           the kept logs, whether or not instances run
   -f, --follow         keep printing, from instances that start later too, until interrupted
       --since D        only lines newer than D (30s, 5m, 2h)
       --tail N         only the last N lines of each instance`,

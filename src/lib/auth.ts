@@ -26,8 +26,8 @@ export interface UserInfo {
 /** One question for the cluster's authorizer, about one namespace's resource. */
 export interface AccessRequest {
   namespace: string;
-  verb: "invoke" | "get";
-  /** `functions` to call one; `invocations` to read records. */
+  verb: "invoke" | "get" | "list";
+  /** `functions` to call one; `invocations` to read records (list: the kept logs). */
   resource: "functions" | "invocations";
   name?: string;
 }

@@ -9,6 +9,8 @@
  *     = POST /v1/namespaces/{ns}/functions/{name}/invocations   (RBAC: create functions/invocations)
  *   GET  /apis/invoke.updraft.dev/v1alpha1/namespaces/{ns}/invocations/{id}
  *     = GET  /v1/namespaces/{ns}/invocations/{id}               (RBAC: get invocations)
+ *   GET  /apis/invoke.updraft.dev/v1alpha1/namespaces/{ns}/invocations?function=…
+ *     = GET  /v1/namespaces/{ns}/invocations?function=…         (RBAC: list invocations)
  */
 export const AGGREGATED_GROUP = "invoke.updraft.dev";
 export const AGGREGATED_VERSION = "v1alpha1";
@@ -22,7 +24,8 @@ export function invokePathOf(url: string): string | undefined {
   const path = q >= 0 ? rest.slice(0, q) : rest;
   if (
     /^\/namespaces\/[a-z0-9-]+\/functions\/[a-z0-9-]+\/invocations$/.test(path) ||
-    /^\/namespaces\/[a-z0-9-]+\/invocations\/[A-Za-z0-9-]+$/.test(path)
+    /^\/namespaces\/[a-z0-9-]+\/invocations\/[A-Za-z0-9-]+$/.test(path) ||
+    /^\/namespaces\/[a-z0-9-]+\/invocations$/.test(path)
   )
     return `/v1${rest}`;
   return undefined;
@@ -43,7 +46,13 @@ export const AGGREGATED_RESOURCES = {
       kind: "Invocation",
       verbs: ["create"],
     },
-    { name: "invocations", singularName: "invocation", namespaced: true, kind: "Invocation", verbs: ["get"] },
+    {
+      name: "invocations",
+      singularName: "invocation",
+      namespaced: true,
+      kind: "Invocation",
+      verbs: ["get", "list"],
+    },
   ],
 };
 

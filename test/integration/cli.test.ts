@@ -188,6 +188,57 @@ spec:
     assert.match(missing.stderr, /function .*\/nobody not found/);
   });
 
+  it("kept logs: after its instances stop, logs and describe read what the activators kept", async () => {
+    kubectlOk(
+      ["-n", ns, "apply", "-f", "-"],
+      `apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: brief}
+spec:
+  runtime: python3.11
+  handler: index.main_handler
+  scaling: {scaleToZeroAfterSeconds: 2}
+  code:
+    inline:
+      index.py: |
+        def main_handler(event, context):
+            print("kept line", event.get("n"))
+            if event.get("fail"):
+                raise ValueError("asked to fail")
+            return event.get("n")
+`,
+    );
+    const call = async (event: object) => {
+      const r = await updraft(["invoke", "brief", "-n", ns, "--data", JSON.stringify(event)]);
+      return /request id ([0-9a-f-]{36})/.exec(r.stderr)?.[1] as string;
+    };
+    const ok = await waitFor("brief answers", () => call({ n: 1 }), 120_000, 1000);
+    const failed = await call({ n: 2, fail: true });
+    assert.ok(failed);
+    await waitFor(
+      "brief back at zero, its pods gone",
+      async () =>
+        kubectlOk(["-n", ns, "get", "pods", "-l", "updraft.dev/function=brief", "-o", "name"]).trim() === "",
+      120_000,
+      1000,
+    );
+    const one = await updraft(["logs", "brief", "-n", ns, "--request-id", ok]);
+    assert.equal(one.status, 0, one.stderr);
+    assert.match(one.stderr, /no running instance: the kept logs/);
+    assert.match(one.stdout, new RegExp(`^START RequestId:${ok}$`, "m"));
+    assert.match(one.stdout, new RegExp(`^RequestId:${ok} kept line 1$`, "m"));
+    assert.doesNotMatch(one.stdout, /kept line 2/);
+    const all = await updraft(["logs", "brief", "-n", ns]);
+    assert.match(all.stdout, new RegExp(`^RequestId:${failed} kept line 2$`, "m"));
+    assert.match(all.stdout, new RegExp(`^ERROR RequestId:${failed} Result:asked to fail`, "m"));
+    const described = await updraft(["describe", "brief", "-n", ns]);
+    assert.equal(described.status, 0, described.stderr);
+    const recent = described.stdout.slice(described.stdout.indexOf("Recent invocations:"));
+    assert.match(recent, new RegExp(`${failed} +FunctionError \\(430\\)`));
+    assert.match(recent, new RegExp(`${ok} +Succeeded +[0-9.]+ ms +yes`), "the first call was a cold start");
+    assert.ok(recent.indexOf(failed) < recent.indexOf(ok), "newest first");
+  });
+
   it("deploy: a directory becomes a Function — inline when it fits, else a package in a ConfigMap it owns — waited for until Ready; a new package rolls it", async () => {
     const answerOf = async (fn: string) => {
       const r = await updraft(["invoke", fn, "-n", ns, "--data", "{}"]);

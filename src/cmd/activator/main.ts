@@ -18,6 +18,7 @@ import { ActivationNotifier } from "../../activator/activation.ts";
 import { InstanceAnnouncements } from "../../activator/announce.ts";
 import { kubePodReader, relayToPeers } from "../../activator/announce-io.ts";
 import { HttpRoutes } from "../../activator/http-trigger.ts";
+import { KeptLogs } from "../../activator/kept-logs.ts";
 import { WarmPool } from "../../activator/pool.ts";
 import { kubeAdopter, specialiseOverHttp } from "../../activator/pool-io.ts";
 import { Replicas } from "../../activator/replicas.ts";
@@ -107,6 +108,12 @@ async function main(): Promise<void> {
   };
   // How long a stopping activator keeps serving after its readiness fails: the time every
   // node's Service rules take to drop it (kube-proxy syncs within a second or two).
+  // Invocation logs kept after their instances stop (0 s: not kept).
+  const keptLogsConfig = {
+    maxAgeSeconds: envInt(process.env, "UPDRAFT_LOG_RETENTION_SECONDS", 86_400, 0, 30 * 86_400),
+    maxBytes: envInt(process.env, "UPDRAFT_LOG_MAX_BYTES", 256 * 1024 * 1024, 1024 * 1024, 1024 ** 4),
+    perFunction: envInt(process.env, "UPDRAFT_LOG_PER_FUNCTION", 1000, 1, 1_000_000),
+  };
   const drainPropagationMs = envInt(process.env, "UPDRAFT_DRAIN_PROPAGATION_MS", 5000, 0, 60_000);
   const log = makeLogger("activator", process.env.LOG_LEVEL ?? "info");
   const kc = loadKubeConfig();
@@ -399,6 +406,7 @@ async function main(): Promise<void> {
       try {
         const queue = await AsyncQueue.open(nc, queueConfig);
         server.queue = queue;
+        if (keptLogsConfig.maxAgeSeconds > 0) server.keptLogs = await KeptLogs.open(nc, keptLogsConfig);
         dispatcher = new Dispatcher(queue, server, dispatcherConfig, log);
         dispatcher.sync(table.all(), consumes);
         void dispatcher
