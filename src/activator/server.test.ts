@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ByteBudget } from "./server.ts";
+import { ByteBudget, coldStartMessage } from "./server.ts";
 
 describe("ByteBudget", () => {
   it("takes bytes while they fit and gives them back; a chunk that does not fit takes nothing", () => {
@@ -19,4 +19,18 @@ describe("ByteBudget", () => {
     b.give(3);
     assert.equal(b.used, 0);
   });
+});
+
+describe("coldStartMessage: a cold start as its Event says it", () => {
+  it("with SCF's phases from the Init Report line", () =>
+    assert.equal(
+      coldStartMessage(
+        "abc",
+        236,
+        "START RequestId:abc\nInit Report RequestId: abc Coldstart: 236ms (PullCode: 70ms InitRuntime: 8ms InitFunction: 158ms) Memory: 128MB MemUsage: 9.00MB\n",
+      ),
+      "request abc waited for a new instance: 236 ms (PullCode 70 ms, InitRuntime 8 ms, InitFunction 158 ms)",
+    ));
+  it("without them when the log was not asked for", () =>
+    assert.equal(coldStartMessage("abc", 236, ""), "request abc waited for a new instance: 236 ms"));
 });

@@ -13,9 +13,11 @@ import { Server as NetServer, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { Counter, Histogram } from "prom-client";
 import { Agent, type Dispatcher, request } from "undici";
+import { API_VERSION } from "../api/v1alpha1.ts";
 import { ASYNC_LIMIT_BYTES, type AsyncQueue, type EnqueueOptions } from "../async/queue.ts";
 import type { AccessRequest, UserInfo } from "../lib/auth.ts";
 import { UpdraftError } from "../lib/errors.ts";
+import type { EventRecorder } from "../lib/events.ts";
 import type { Logger } from "../lib/logger.ts";
 import { AGGREGATED_PREFIX, AGGREGATED_RESOURCES, invokePathOf } from "../protocol/aggregated.ts";
 import { INSTANCE_ANNOUNCE_PATH } from "../protocol/announce.ts";
@@ -163,6 +165,8 @@ export class ActivatorServer {
   relayProof: string | undefined;
   /** Where invocations' logs are kept (set once NATS is connected); undefined: not kept. */
   keptLogs: InvocationLog | undefined;
+  /** Where cold starts are told as Events on their Function; undefined: not told. */
+  events: EventRecorder | undefined;
   /** Where starting instances' announcements go (activator/announce.ts); none: 404. */
   instances: { accept(body: Buffer, relayed: boolean): Promise<void> } | undefined;
   private readonly log: Logger;
@@ -872,11 +876,32 @@ export class ActivatorServer {
   }
 
   /** Runs an event on an instance (the Forwarder): what the async dispatcher calls too. */
-  invoke(st: FunctionState, body: Buffer, requestId: string, opts: InvokeOptions = {}): Promise<Invocation> {
+  async invoke(
+    st: FunctionState,
+    body: Buffer,
+    requestId: string,
+    opts: InvokeOptions = {},
+  ): Promise<Invocation> {
     const kept = this.keptLogs;
     // Web functions answer HTTP, with no SCF log of their own: their pods' logs are theirs.
-    if (!kept || opts.web) return this.forwarder.invoke(st, body, requestId, opts);
-    return this.invokeKept(kept, st, body, requestId, opts);
+    if (kept && !opts.web) return this.invokeKept(kept, st, body, requestId, opts);
+    const r = await this.forwarder.invoke(st, body, requestId, opts);
+    const log = r.headers[UpdraftHeaders.logResult];
+    this.tellColdStart(st, requestId, r, log === undefined ? "" : Buffer.from(log, "base64").toString());
+    return r;
+  }
+
+  /** An answer that came from a cold start is told as an Event on the Function. */
+  private tellColdStart(st: FunctionState, requestId: string, r: Invocation, log: string): void {
+    const init = r.headers[UpdraftHeaders.initDurationMs];
+    if (init === undefined || !this.events || !st.uid) return;
+    const [namespace, name] = st.key.split("/") as [string, string];
+    this.events.record(
+      { apiVersion: API_VERSION, kind: "Function", metadata: { name, namespace, uid: st.uid } },
+      "Normal",
+      "ColdStart",
+      coldStartMessage(requestId, Number(init), log),
+    );
   }
 
   /**
@@ -908,6 +933,8 @@ export class ActivatorServer {
       throw err;
     }
     const log = r.headers[UpdraftHeaders.logResult];
+    const logText = log ? Buffer.from(log, "base64").toString() : "";
+    this.tellColdStart(st, requestId, r, logText);
     const errorCode = Number(r.headers[UpdraftHeaders.functionError]);
     kept.keep({
       ...base,
@@ -916,7 +943,7 @@ export class ActivatorServer {
       ...(r.functionError && Number.isFinite(errorCode) ? { errorCode } : {}),
       durationMs: r.executionMs,
       coldStart: r.headers[UpdraftHeaders.initDurationMs] !== undefined,
-      log: log ? Buffer.from(log, "base64").toString() : "",
+      log: logText,
     });
     if (opts.logType !== undefined || log === undefined) return r;
     const headers = { ...r.headers };
@@ -1050,4 +1077,15 @@ export class ActivatorServer {
 function headerValue(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+/**
+ * A cold start as its Event says it, with SCF's phases when the Init Report line is in the
+ * log. Example: "request 1c2… waited for a new instance: 236 ms (PullCode 70 ms, InitRuntime
+ * 8 ms, InitFunction 158 ms)".
+ */
+export function coldStartMessage(requestId: string, initMs: number, log: string): string {
+  const m = /Coldstart: \d+ms \(PullCode: (\d+)ms InitRuntime: (\d+)ms InitFunction: (\d+)ms\)/.exec(log);
+  const phases = m ? ` (PullCode ${m[1]} ms, InitRuntime ${m[2]} ms, InitFunction ${m[3]} ms)` : "";
+  return `request ${requestId} waited for a new instance: ${initMs} ms${phases}`;
 }

@@ -71,6 +71,8 @@ export interface FunctionState {
   periodStartMs: number;
   /** Moving average of the instances' execution time (ms); undefined before a first answer. */
   durationEwmaMs: number | undefined;
+  /** The Function's uid: what Events about it name. */
+  uid?: string | undefined;
   /** Why no instance can start (its status says so for its current spec): calls are refused at once. */
   unservable?: { reason: string; message: string } | undefined;
   /** A warm-pool claim for it is under way (one at a time). */
@@ -147,6 +149,7 @@ export class FunctionTable {
       const st = this.fns.get(key);
       if (st) {
         st.spec = spec;
+        st.uid = fn.metadata.uid;
         st.unservable = cannot;
         // Those waiting for an instance that cannot come hear why now, not at their deadline.
         if (cannot && st.instances.length === 0)
@@ -159,6 +162,7 @@ export class FunctionTable {
         this.fns.set(key, {
           key,
           spec,
+          uid: fn.metadata.uid,
           unservable: cannot,
           instances: [],
           waiters: new WaitQueue(),

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1Deployment } from "@kubernetes/client-node";
 import { resolveFunctionSpec } from "../api/v1alpha1.ts";
-import { currentReplicas, scaleSpecOf } from "./autoscaler.ts";
+import { currentReplicas, scaleMessage, scaleSpecOf } from "./autoscaler.ts";
 
 const dep = (replicas: number, resourceVersion: string): V1Deployment => ({
   metadata: { resourceVersion },
@@ -76,4 +76,18 @@ describe("scaleSpecOf: the ceiling of a Function that sets none", () => {
   ];
   for (const c of cases)
     it(c.why, () => assert.equal(scaleSpecOf(spec(c.scaling), c.dflt).maxInstances, c.want));
+});
+
+describe("scaleMessage: a scale decision as its Event says it", () => {
+  it("from and to, both windows' concurrency, and panic when it is one", () => {
+    const d = { replicas: 3, reason: "PanicScaleUp", panic: true, state: {} };
+    assert.equal(
+      scaleMessage(1, d, 2.049, 2.1),
+      "1 → 3 instances: concurrency 2.05 over 60 s, 2.10 over 6 s (panic)",
+    );
+    assert.equal(
+      scaleMessage(3, { ...d, replicas: 0, reason: "ScaleToZero", panic: false }, 0, 0),
+      "3 → 0 instances: concurrency 0.00 over 60 s, 0.00 over 6 s",
+    );
+  });
 });

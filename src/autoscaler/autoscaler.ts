@@ -22,6 +22,7 @@ import {
   type UpdraftFunction,
 } from "../api/v1alpha1.ts";
 import { errorMessage, UpdraftError } from "../lib/errors.ts";
+import type { EventRecorder } from "../lib/events.ts";
 import { makeFunctionInformer, makeScopedInformer, type ResilientInformer, type Scope } from "../lib/kube.ts";
 import type { Logger } from "../lib/logger.ts";
 import { AutoscalerPaths } from "../protocol/activity.ts";
@@ -29,6 +30,7 @@ import { functionChildName as childName } from "../protocol/naming.ts";
 import {
   decideReplicas,
   PANIC_WINDOW_MS,
+  type ScaleDecision,
   type ScaleSpec,
   type ScaleState,
   STABLE_WINDOW_MS,
@@ -110,6 +112,9 @@ export class Autoscaler {
   /** The most instances of a Function that sets no scaling.maxInstances (a runaway loop's ceiling). */
   private readonly defaultMaxInstances: number | undefined;
 
+  /** Where each scale decision is told as an Event on its Function; none: not told. */
+  private readonly events: EventRecorder | undefined;
+
   /** Who may report activity and ask for a wake-up (the activators); none: anyone. */
   private readonly reporters:
     | { authenticate(authorization: string | undefined): Promise<unknown> }
@@ -124,9 +129,11 @@ export class Autoscaler {
       reporters?: { authenticate(authorization: string | undefined): Promise<unknown> };
       /** The namespaces served; undefined: every one. */
       scope?: Scope;
+      events?: EventRecorder;
     } = {},
   ) {
     this.log = log;
+    this.events = opts.events;
     this.defaultMaxInstances = opts.defaultMaxInstances;
     this.reporters = opts.reporters;
     this.apps = kc.makeApiClient(AppsV1Api);
@@ -374,6 +381,7 @@ export class Autoscaler {
       );
       a.written = { replicas: decision.replicas, resourceVersion: scale.metadata?.resourceVersion ?? "" };
       this.decisions.inc({ reason: decision.reason });
+      this.events?.record(fn, "Normal", decision.reason, scaleMessage(replicas, decision, stable, panicC));
       this.log.info("scaled", {
         function: key,
         from: replicas,
@@ -403,4 +411,12 @@ export class Autoscaler {
     this.server?.close();
     await Promise.all([this.functions.stop(), this.deployments.stop()]);
   }
+}
+
+/**
+ * A scale decision as its Event says it. Example: "1 → 3 instances: concurrency 2.05 over
+ * 60 s, 2.10 over 6 s (panic)".
+ */
+export function scaleMessage(from: number, d: ScaleDecision, stable: number, panic: number): string {
+  return `${from} → ${d.replicas} instances: concurrency ${stable.toFixed(2)} over 60 s, ${panic.toFixed(2)} over 6 s${d.panic ? " (panic)" : ""}`;
 }

@@ -16,6 +16,7 @@ import {
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { Labels, type UpdraftFunction, type UpdraftTrigger } from "../api/v1alpha1.ts";
 import { errorMessage, isNamespaceTerminating, isPermanent } from "../lib/errors.ts";
+import { ApiEventRecorder } from "../lib/events.ts";
 import {
   keyOf,
   makeFunctionInformer,
@@ -29,7 +30,6 @@ import { POOL_LABEL } from "../protocol/pool.ts";
 import { KubeControllerApi } from "./api.ts";
 import type { BuilderConfig } from "./builders.ts";
 import type { ControllerConfig } from "./config.ts";
-import { ApiEventRecorder } from "./events.ts";
 import { FunctionReconciler } from "./function-reconciler.ts";
 import { InstancePolicies } from "./network-policy.ts";
 import { PoolReconciler } from "./pool-reconciler.ts";

@@ -15,6 +15,7 @@ import {
 import { ConditionSet } from "../lib/conditions.ts";
 import { deepCopy, semanticEqual } from "../lib/deep.ts";
 import { isAlreadyExists, UpdraftError } from "../lib/errors.ts";
+import type { EventRecorder } from "../lib/events.ts";
 import type { Cache } from "../lib/kube.ts";
 import { splitKey } from "../lib/kube.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -30,7 +31,6 @@ import {
   makeFunctionKeySecret,
   makeService,
 } from "./builders.ts";
-import type { EventRecorder } from "./events.ts";
 import { activeVerdict, deploymentVerdict, rolloutComplete } from "./status.ts";
 
 export interface FunctionReconcilerDeps {

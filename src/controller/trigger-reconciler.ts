@@ -23,6 +23,7 @@ import {
 } from "../api/v1alpha1.ts";
 import { ConditionSet } from "../lib/conditions.ts";
 import { deepCopy, semanticEqual } from "../lib/deep.ts";
+import type { EventRecorder } from "../lib/events.ts";
 import type { Cache } from "../lib/kube.ts";
 import { splitKey } from "../lib/kube.ts";
 import { adapterName } from "../protocol/triggers.ts";
@@ -37,7 +38,6 @@ import {
 } from "./adapter-builders.ts";
 import type { ControllerApi } from "./api.ts";
 import { type HttpUrlConfig, httpTriggerUrl } from "./builders.ts";
-import type { EventRecorder } from "./events.ts";
 
 export interface TriggerReconcilerDeps {
   triggers: Cache<UpdraftTrigger>;

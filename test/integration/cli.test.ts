@@ -237,6 +237,26 @@ spec:
     assert.match(recent, new RegExp(`${failed} +FunctionError \\(430\\)`));
     assert.match(recent, new RegExp(`${ok} +Succeeded +[0-9.]+ ms +yes`), "the first call was a cold start");
     assert.ok(recent.indexOf(failed) < recent.indexOf(ok), "newest first");
+    // Events on the Function: the autoscaler's decisions and the activator's cold start.
+    const events = kubectlOk([
+      "-n",
+      ns,
+      "get",
+      "events",
+      "--field-selector",
+      "involvedObject.kind=Function,involvedObject.name=brief",
+      "-o",
+      "jsonpath={range .items[*]}{.reason} {.message}{'\\n'}{end}",
+    ]);
+    assert.match(events, /^ScaleFromZero 0 → 1 instances: /m);
+    assert.match(events, /^ScaleToZero 1 → 0 instances: /m);
+    assert.match(
+      events,
+      new RegExp(
+        `^ColdStart request ${ok} waited for a new instance: \\d+ ms \\(PullCode \\d+ ms, InitRuntime \\d+ ms, InitFunction \\d+ ms\\)$`,
+        "m",
+      ),
+    );
   });
 
   it("deploy: a directory becomes a Function — inline when it fits, else a package in a ConfigMap it owns — waited for until Ready; a new package rolls it", async () => {

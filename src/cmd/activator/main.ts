@@ -32,6 +32,7 @@ import { RequestAuthorizer } from "../../lib/auth.ts";
 import { kubeAccessReviewer, kubeTokenReviewer } from "../../lib/auth-io.ts";
 import { envInt, envPort, envRequired, envString } from "../../lib/env.ts";
 import { UpdraftError } from "../../lib/errors.ts";
+import { ApiEventRecorder, kubeEventSink } from "../../lib/events.ts";
 import {
   loadKubeConfig,
   makeFunctionInformer,
@@ -319,6 +320,7 @@ async function main(): Promise<void> {
   // Requests one activator relays to another carry a key only activators can make.
   const relayProof = relayKey(master);
   server.relayProof = relayProof;
+  server.events = new ApiEventRecorder(kubeEventSink(kc), "updraft-activator", log, () => new Date());
   if (authMode === "Kubernetes") {
     const tokens = kubeTokenReviewer(kc);
     const access = kubeAccessReviewer(kc);

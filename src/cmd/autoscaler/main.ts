@@ -6,6 +6,7 @@ import { Autoscaler } from "../../autoscaler/autoscaler.ts";
 import { ServiceAccountAuthenticator } from "../../lib/auth.ts";
 import { kubeTokenReviewer } from "../../lib/auth-io.ts";
 import { envInt, envPort, envString } from "../../lib/env.ts";
+import { ApiEventRecorder, kubeEventSink } from "../../lib/events.ts";
 import { loadKubeConfig, NAMESPACE_LIST, parseScope } from "../../lib/kube.ts";
 import { LeaderElector } from "../../lib/leader.ts";
 import { makeLogger } from "../../lib/logger.ts";
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
     ...(scope ? { scope } : {}),
     ...(defaultMaxInstances > 0 ? { defaultMaxInstances } : {}),
     reporters: new ServiceAccountAuthenticator(kubeTokenReviewer(kc), new Set([activators])),
+    events: new ApiEventRecorder(kubeEventSink(kc), "updraft-autoscaler", log, () => new Date()),
   });
   await autoscaler.start(apiPort);
   const elector = new LeaderElector(

@@ -1,11 +1,11 @@
 /**
- * Kubernetes Events on a Function's or Trigger's transitions (kubectl describe shows
- * them). Recording never fails a reconcile: an Event that cannot be written is logged.
+ * Kubernetes Events on Functions and Triggers (kubectl describe shows them): the
+ * controller's transitions, the autoscaler's scale decisions, the activators' cold starts.
+ * Recording never fails the work it tells of: an Event that cannot be written is logged.
  */
 import { randomBytes } from "node:crypto";
-import type { CoreV1Event } from "@kubernetes/client-node";
-import type { Logger } from "../lib/logger.ts";
-import type { ControllerApi } from "./api.ts";
+import { CoreV1Api, type CoreV1Event, type KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "./logger.ts";
 
 export interface Involved {
   apiVersion: string;
@@ -55,13 +55,28 @@ export function makeEvent(
   };
 }
 
+/** Where Events are written: the API server (CoreV1Api.createNamespacedEvent), in tests a fake. */
+export interface EventSink {
+  createEvent(e: CoreV1Event): Promise<void>;
+}
+
+/** The API server as an EventSink. */
+export function kubeEventSink(kc: KubeConfig): EventSink {
+  const core = kc.makeApiClient(CoreV1Api);
+  return {
+    createEvent: async (e) => {
+      await core.createNamespacedEvent({ namespace: e.metadata.namespace as string, body: e });
+    },
+  };
+}
+
 export class ApiEventRecorder implements EventRecorder {
-  private readonly api: Pick<ControllerApi, "createEvent">;
+  private readonly api: EventSink;
   private readonly component: string;
   private readonly log: Logger;
   private readonly now: () => Date;
 
-  constructor(api: Pick<ControllerApi, "createEvent">, component: string, log: Logger, now: () => Date) {
+  constructor(api: EventSink, component: string, log: Logger, now: () => Date) {
     this.api = api;
     this.component = component;
     this.log = log;
