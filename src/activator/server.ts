@@ -39,6 +39,7 @@ import {
   type WebRequest,
 } from "./forwarder.ts";
 import { type FrontProxyTrust, frontProxyUser } from "./front-proxy.ts";
+import { coldStartPhases, type FunctionMetrics } from "./function-metrics.ts";
 import {
   apiGatewayEvent,
   HTTP_PREFIX,
@@ -167,6 +168,8 @@ export class ActivatorServer {
   keptLogs: InvocationLog | undefined;
   /** Where cold starts are told as Events on their Function; undefined: not told. */
   events: EventRecorder | undefined;
+  /** Per-function figures; undefined: not kept (tests). */
+  functionMetrics: FunctionMetrics | undefined;
   /** Where starting instances' announcements go (activator/announce.ts); none: 404. */
   instances: { accept(body: Buffer, relayed: boolean): Promise<void> } | undefined;
   private readonly log: Logger;
@@ -882,73 +885,99 @@ export class ActivatorServer {
     requestId: string,
     opts: InvokeOptions = {},
   ): Promise<Invocation> {
-    const kept = this.keptLogs;
-    // Web functions answer HTTP, with no SCF log of their own: their pods' logs are theirs.
-    if (kept && !opts.web) return this.invokeKept(kept, st, body, requestId, opts);
-    const r = await this.forwarder.invoke(st, body, requestId, opts);
-    const log = r.headers[UpdraftHeaders.logResult];
-    this.tellColdStart(st, requestId, r, log === undefined ? "" : Buffer.from(log, "base64").toString());
-    return r;
-  }
-
-  /** An answer that came from a cold start is told as an Event on the Function. */
-  private tellColdStart(st: FunctionState, requestId: string, r: Invocation, log: string): void {
-    const init = r.headers[UpdraftHeaders.initDurationMs];
-    if (init === undefined || !this.events || !st.uid) return;
-    const [namespace, name] = st.key.split("/") as [string, string];
-    this.events.record(
-      { apiVersion: API_VERSION, kind: "Function", metadata: { name, namespace, uid: st.uid } },
-      "Normal",
-      "ColdStart",
-      coldStartMessage(requestId, Number(init), log),
-    );
-  }
-
-  /**
-   * An invocation whose log is kept (kept-logs.ts): the instance is always asked for its
-   * log result, which the caller gets only if it asked too.
-   */
-  private async invokeKept(
-    kept: InvocationLog,
-    st: FunctionState,
-    body: Buffer,
-    requestId: string,
-    opts: InvokeOptions,
-  ): Promise<Invocation> {
-    const [namespace, fn] = st.key.split("/") as [string, string];
-    const base = { requestId, namespace, function: fn, async: opts.async === true };
+    // A kept log needs the instance's log result; the caller gets it only if it asked too.
+    // (Web functions answer HTTP, with no SCF log of their own: their pods' logs are theirs.)
+    const keepLog = this.keptLogs !== undefined && !opts.web;
     let r: Invocation;
     try {
-      r = await this.forwarder.invoke(st, body, requestId, { ...opts, logType: "Tail" });
+      r = await this.forwarder.invoke(st, body, requestId, keepLog ? { ...opts, logType: "Tail" } : opts);
     } catch (err) {
       const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
-      kept.keep({
-        ...base,
-        time: new Date().toISOString(),
-        outcome: "PlatformError",
-        errorCode: edgeError(e.code).scf,
-        coldStart: false,
-        log: `ERROR RequestId:${requestId} Result:${e.code}: ${e.message}\n`,
-      });
+      this.observed(st, requestId, opts, { error: e });
       throw err;
     }
-    const log = r.headers[UpdraftHeaders.logResult];
-    const logText = log ? Buffer.from(log, "base64").toString() : "";
-    this.tellColdStart(st, requestId, r, logText);
-    const errorCode = Number(r.headers[UpdraftHeaders.functionError]);
-    kept.keep({
-      ...base,
-      time: new Date().toISOString(),
-      outcome: r.functionError ? "FunctionError" : "Succeeded",
-      ...(r.functionError && Number.isFinite(errorCode) ? { errorCode } : {}),
-      durationMs: r.executionMs,
-      coldStart: r.headers[UpdraftHeaders.initDurationMs] !== undefined,
-      log: logText,
-    });
-    if (opts.logType !== undefined || log === undefined) return r;
+    const logResult = r.headers[UpdraftHeaders.logResult];
+    const log = logResult ? Buffer.from(logResult, "base64").toString() : "";
+    this.observed(st, requestId, opts, { answer: r, log });
+    if (!keepLog || opts.logType !== undefined || logResult === undefined) return r;
     const headers = { ...r.headers };
     delete headers[UpdraftHeaders.logResult];
     return { ...r, headers };
+  }
+
+  /**
+   * What an invocation tells, once it ended: its figures (function-metrics.ts), its kept
+   * log (kept-logs.ts), and an Event on its Function when it came from a cold start.
+   */
+  private observed(
+    st: FunctionState,
+    requestId: string,
+    opts: InvokeOptions,
+    end: { answer: Invocation; log: string } | { error: UpdraftError },
+  ): void {
+    const [namespace, fn] = st.key.split("/") as [string, string];
+    const async = opts.async === true;
+    const time = new Date().toISOString();
+    if ("error" in end) {
+      const code = edgeError(end.error.code).scf;
+      const throttled = THROTTLES.has(end.error.code);
+      this.functionMetrics?.observe({
+        namespace,
+        function: fn,
+        outcome: throttled ? "throttled" : "platform_error",
+        code,
+        async,
+      });
+      if (!opts.web)
+        this.keptLogs?.keep({
+          requestId,
+          namespace,
+          function: fn,
+          async,
+          time,
+          outcome: "PlatformError",
+          errorCode: code,
+          coldStart: false,
+          log: `ERROR RequestId:${requestId} Result:${end.error.code}: ${end.error.message}\n`,
+        });
+      return;
+    }
+    const r = end.answer;
+    const functionCode = Number(r.headers[UpdraftHeaders.functionError]);
+    const code = r.functionError ? (Number.isFinite(functionCode) ? functionCode : 430) : 200;
+    const init = r.headers[UpdraftHeaders.initDurationMs];
+    const phases = init !== undefined ? coldStartPhases(end.log) : undefined;
+    const billed = Number(r.headers[UpdraftHeaders.billedDurationMs]);
+    this.functionMetrics?.observe({
+      namespace,
+      function: fn,
+      outcome: r.functionError ? "function_error" : "success",
+      code,
+      async,
+      executionSeconds: r.executionMs / 1000,
+      ...(Number.isFinite(billed) ? { billedMs: billed, memoryMB: st.spec.memoryMB } : {}),
+      ...(init !== undefined ? { coldStart: { totalSeconds: Number(init) / 1000, ...phases } } : {}),
+    });
+    if (!opts.web)
+      this.keptLogs?.keep({
+        requestId,
+        namespace,
+        function: fn,
+        async,
+        time,
+        outcome: r.functionError ? "FunctionError" : "Succeeded",
+        ...(r.functionError ? { errorCode: code } : {}),
+        durationMs: r.executionMs,
+        coldStart: init !== undefined,
+        log: end.log,
+      });
+    if (init !== undefined && this.events && st.uid)
+      this.events.record(
+        { apiVersion: API_VERSION, kind: "Function", metadata: { name: fn, namespace, uid: st.uid } },
+        "Normal",
+        "ColdStart",
+        coldStartMessage(requestId, Number(init), end.log),
+      );
   }
 
   /** Whether another activator sent this on (it shows the relay key). */
@@ -1089,3 +1118,6 @@ export function coldStartMessage(requestId: string, initMs: number, log: string)
   const phases = m ? ` (PullCode ${m[1]} ms, InitRuntime ${m[2]} ms, InitFunction ${m[3]} ms)` : "";
   return `request ${requestId} waited for a new instance: ${initMs} ms${phases}`;
 }
+
+/** Refusals that are throttling — over a limit, not a fault: counted as "throttled". */
+const THROTTLES: ReadonlySet<string> = new Set(["ConcurrencyLimit", "QueueFull", "ActivatorOverloaded"]);

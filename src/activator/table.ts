@@ -114,6 +114,8 @@ export interface TableOptions {
     name: string,
     spec: ResolvedFunctionSpec,
   ) => Promise<string | undefined>;
+  /** Called when a function is gone (its series, its state elsewhere go with it). */
+  onFunctionGone?: (namespace: string, name: string) => void;
   /** The clock (ms); Date.now unless a test drives it. */
   now?: () => number;
 }
@@ -187,6 +189,8 @@ export class FunctionTable {
         w.reject(new UpdraftError("FunctionNotFound", `function ${key} was deleted`, { permanent: true }));
       }
       this.fns.delete(key);
+      const [gone, name] = key.split("/") as [string, string];
+      this.opts.onFunctionGone?.(gone, name);
       this.announced.delete(key);
     }
   }
@@ -406,6 +410,11 @@ export class FunctionTable {
 
   get(namespace: string, name: string): FunctionState | undefined {
     return this.fns.get(`${namespace}/${name}`);
+  }
+
+  /** Addresses of a function's instances that are listed but not ready yet. */
+  startingCount(key: string): number {
+    return this.endpoints.starting.get(key)?.size ?? 0;
   }
 
   all(): IterableIterator<FunctionState> {

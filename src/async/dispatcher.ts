@@ -15,6 +15,7 @@ import type { ResolvedFunctionSpec } from "../api/v1alpha1.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { edgeError } from "../protocol/errors.ts";
+import type { AsyncFigures } from "./metrics.ts";
 import { type AttemptOutcome, afterAttempt, isExpired, type RetryPolicy } from "./policy.ts";
 import {
   type AsyncQueue,
@@ -72,6 +73,8 @@ export class Dispatcher<F extends AsyncFunction = AsyncFunction> {
   private readonly now: () => number;
   private readonly running = new Map<string, { messages?: ConsumerMessages; stopped: boolean }>();
   private inFlight = 0;
+  /** Where retries and failures are counted; undefined: not counted. */
+  figures: AsyncFigures | undefined;
 
   constructor(queue: AsyncQueue, invoker: Invoker<F>, cfg: DispatcherConfig, log: Logger, now = Date.now) {
     this.queue = queue;
@@ -266,6 +269,7 @@ export class Dispatcher<F extends AsyncFunction = AsyncFunction> {
       await this.queue.putRecord(rec);
       m.ack();
     } else if (next.action === "retry") {
+      this.figures?.retried(namespace, name, outcome === "userError" ? "user_error" : "platform_error");
       rec = { ...rec, status: "Retrying", nextAttemptAt: new Date(this.now() + next.delayMs).toISOString() };
       await this.queue.putRecord(rec);
       m.nak(next.delayMs);
@@ -323,6 +327,7 @@ export class Dispatcher<F extends AsyncFunction = AsyncFunction> {
     delete final.nextAttemptAt;
     await this.queue.putRecord(final);
     m.ack();
+    this.figures?.ended(namespace, name, where ? "dead_lettered" : "failed", reason);
     this.log.info("async event ended without success", {
       function: st.key,
       requestId: rec.requestId,
@@ -330,6 +335,11 @@ export class Dispatcher<F extends AsyncFunction = AsyncFunction> {
       attempts: rec.attempts,
       deadLetter: where ?? "none",
     });
+  }
+
+  /** The functions this replica consumes ("namespace/name"). */
+  consumed(): string[] {
+    return [...this.running.keys()];
   }
 
   /** Stops taking events; waits (at most maxMs) for those running. The rest come back later. */

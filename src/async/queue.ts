@@ -268,6 +268,31 @@ export class AsyncQueue {
   }
 
   /** The durable pull consumer of one function, shared by every activator. */
+  /**
+   * A function's backlog: its events not yet acknowledged (waiting, running or waiting to be
+   * retried), and the age of the oldest — the stream is a work queue, so an event leaves it
+   * when acknowledged, and the first of the function's subjects still in it is the oldest.
+   */
+  async backlog(
+    namespace: string,
+    fn: string,
+    nowMs: number,
+  ): Promise<{ events: number; oldestAgeSeconds: number }> {
+    const info = await this.jsm.consumers.info(STREAM, consumerOf(namespace, fn));
+    const events = info.num_pending + info.num_ack_pending;
+    if (events === 0) return { events, oldestAgeSeconds: 0 };
+    let oldest = nowMs;
+    for (const subject of subjectsOf(namespace, fn)) {
+      // The server's STREAM.MSG.GET takes next_by_subj (the first at or after seq); the
+      // client's type names only seq and last_by_subj.
+      const m = await this.jsm.streams
+        .getMessage(STREAM, { next_by_subj: subject, seq: 0 } as unknown as { seq: number })
+        .catch(() => undefined);
+      if (m) oldest = Math.min(oldest, m.time.getTime());
+    }
+    return { events, oldestAgeSeconds: Math.max(0, (nowMs - oldest) / 1000) };
+  }
+
   async ensureConsumer(
     namespace: string,
     fn: string,

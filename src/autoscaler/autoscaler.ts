@@ -176,7 +176,7 @@ export class Autoscaler {
       registers: [registry],
     });
     this.desired = new Gauge({
-      name: "updraft_autoscaler_desired_replicas",
+      name: AUTOSCALER_METRICS.desired,
       help: "Desired instances per function",
       labelNames: ["namespace", "function"],
       registers: [registry],
@@ -420,3 +420,6 @@ export class Autoscaler {
 export function scaleMessage(from: number, d: ScaleDecision, stable: number, panic: number): string {
   return `${from} → ${d.replicas} instances: concurrency ${stable.toFixed(2)} over 60 s, ${panic.toFixed(2)} over 6 s${d.panic ? " (panic)" : ""}`;
 }
+
+/** The autoscaler's metric names the dashboard uses. */
+export const AUTOSCALER_METRICS = { desired: "updraft_autoscaler_desired_replicas" } as const;

@@ -5,12 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
 import { connect, headers as natsHeaders } from "@nats-io/transport-node";
 import {
   applyYaml,
+  componentSeries,
   core,
   deleteNamespace,
   installFullUpdraft,
@@ -335,5 +337,38 @@ describe("async invocations", () => {
       const rec = await finalRecord((r.json as { requestId: string }).requestId, 120_000);
       assert.equal(rec.status, "Succeeded");
     }
+  });
+
+  it("every metric the Grafana dashboard uses has series after this traffic (cold starts, retries, dead letters, a queue)", async () => {
+    const dashboard = JSON.parse(
+      readFileSync(join(ROOT, "charts/updraft/files/dashboards/updraft-functions.json"), "utf8"),
+    ) as { panels: Array<{ targets: Array<{ expr: string }> }> };
+    const names = new Set(
+      dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/\bupdraft_[a-z_]+/g) ?? [])),
+    );
+    assert.ok(names.size >= 10, [...names].join(" "));
+    const missing: string[] = [];
+    for (const name of names) {
+      const series =
+        (await componentSeries("activator", name, {})) + (await componentSeries("autoscaler", name, {}));
+      if (series === 0) missing.push(name);
+    }
+    assert.deepEqual(missing, [], "dashboard metrics with no series");
+    // The figures are this namespace's: a function's invocations by outcome and SCF code.
+    assert.ok(
+      (await componentSeries("activator", "updraft_function_invocations_total", {
+        namespace: ns,
+        outcome: "function_error",
+        code: "430",
+      })) > 0,
+      "the thrower's 430s",
+    );
+    assert.ok(
+      (await componentSeries("activator", "updraft_async_failed_events_total", {
+        namespace: ns,
+        how: "dead_lettered",
+      })) > 0,
+      "its dead letters",
+    );
   });
 });

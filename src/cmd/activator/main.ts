@@ -17,6 +17,7 @@ import { Counter, Histogram } from "prom-client";
 import { ActivationNotifier } from "../../activator/activation.ts";
 import { InstanceAnnouncements } from "../../activator/announce.ts";
 import { kubePodReader, relayToPeers } from "../../activator/announce-io.ts";
+import { FunctionMetrics } from "../../activator/function-metrics.ts";
 import { HttpRoutes } from "../../activator/http-trigger.ts";
 import { KeptLogs } from "../../activator/kept-logs.ts";
 import { WarmPool } from "../../activator/pool.ts";
@@ -26,6 +27,7 @@ import { ActivatorServer } from "../../activator/server.ts";
 import { FunctionTable } from "../../activator/table.ts";
 import type { ResolvedFunctionSpec } from "../../api/v1alpha1.ts";
 import { Dispatcher } from "../../async/dispatcher.ts";
+import { AsyncMetrics } from "../../async/metrics.ts";
 import { parseDelays } from "../../async/policy.ts";
 import { AsyncQueue } from "../../async/queue.ts";
 import { RequestAuthorizer } from "../../lib/auth.ts";
@@ -197,7 +199,14 @@ async function main(): Promise<void> {
     informer.onChange(() => pool.setPods(namespace, informer.list(namespace)));
     return informer;
   });
-  const table = new FunctionTable({
+  // Per-function figures: counted as invocations end, the gauges read from the table.
+  let functionMetrics: FunctionMetrics | undefined;
+  let asyncMetrics: AsyncMetrics | undefined;
+  const table: FunctionTable = new FunctionTable({
+    onFunctionGone: (namespace, name) => {
+      functionMetrics?.forget(namespace, name);
+      asyncMetrics?.forget(namespace, name);
+    },
     place: () => replicas.place(),
     probe: async (ip, uid) => {
       try {
@@ -319,6 +328,39 @@ async function main(): Promise<void> {
   if (httpNamespaceDomain) server.httpNamespaceDomain = httpNamespaceDomain;
   // Requests one activator relays to another carry a key only activators can make.
   const relayProof = relayKey(master);
+  functionMetrics = new FunctionMetrics(registry, {
+    *functions() {
+      for (const st of table.all()) {
+        const [namespace, fn] = st.key.split("/") as [string, string];
+        yield {
+          namespace,
+          function: fn,
+          readyInstances: st.instances.length,
+          startingInstances: table.startingCount(st.key),
+          running: st.inFlight,
+          waiting: Math.max(0, st.held - st.inFlight),
+        };
+      }
+    },
+  });
+  server.functionMetrics = functionMetrics;
+  // The async queue's figures: the backlog of each function this replica consumes.
+  asyncMetrics = new AsyncMetrics(registry, {
+    backlogs: async () => {
+      const q = server.queue;
+      const d = dispatcher;
+      if (!q || !d) return [];
+      const now = Date.now();
+      const out = [];
+      // Bounded: a scrape reads at most 500 functions' consumers.
+      for (const key of d.consumed().slice(0, 500)) {
+        const [namespace, fn] = key.split("/") as [string, string];
+        const b = await q.backlog(namespace, fn, now).catch(() => undefined);
+        if (b) out.push({ namespace, function: fn, ...b });
+      }
+      return out;
+    },
+  });
   server.relayProof = relayProof;
   server.events = new ApiEventRecorder(kubeEventSink(kc), "updraft-activator", log, () => new Date());
   if (authMode === "Kubernetes") {
@@ -410,6 +452,7 @@ async function main(): Promise<void> {
         server.queue = queue;
         if (keptLogsConfig.maxAgeSeconds > 0) server.keptLogs = await KeptLogs.open(nc, keptLogsConfig);
         dispatcher = new Dispatcher(queue, server, dispatcherConfig, log);
+        dispatcher.figures = asyncMetrics;
         dispatcher.sync(table.all(), consumes);
         void dispatcher
           .sweep(table.all())

@@ -1,0 +1,199 @@
+/**
+ * Per-function figures, from the activators — every invocation passes through one, and the
+ * instances are closed to everything else, so what they tell (execution time, cold-start
+ * phases, log) reaches Prometheus here. Prometheus conventions: units in names, `_total`
+ * counters, labels bounded by the functions that exist (namespace, function) and a closed
+ * set of outcomes and codes; a function's series go when it does.
+ *
+ * Counters and histograms are written as invocations end; gauges (instances, concurrency)
+ * are read from the function table when Prometheus scrapes.
+ */
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+
+export type InvocationOutcome = "success" | "function_error" | "platform_error" | "throttled";
+
+/** What one invocation tells: its outcome and SCF code, its run, its cold start. */
+export interface InvocationFacts {
+  namespace: string;
+  function: string;
+  outcome: InvocationOutcome;
+  /** SCF's errorCode (200 for success). */
+  code: number;
+  /** Execution time on the instance (s), when it ran. */
+  executionSeconds?: number;
+  /** Billed: SCF bills whole milliseconds, at least one, × memory. */
+  billedMs?: number;
+  memoryMB?: number;
+  /** A cold start's phases (s), from SCF's Init Report line. */
+  coldStart?: { totalSeconds: number; pullCode?: number; initRuntime?: number; initFunction?: number };
+  async: boolean;
+}
+
+/** What the gauges read at scrape time, function by function. */
+export interface FunctionGaugeSource {
+  functions(): Iterable<{
+    namespace: string;
+    function: string;
+    readyInstances: number;
+    startingInstances: number;
+    /** Requests on instances now (this activator's). */
+    running: number;
+    /** Requests waiting for an instance now (this activator's). */
+    waiting: number;
+  }>;
+}
+
+/** Execution time up to SCF's longest timeout (900 s). */
+export const DURATION_BUCKETS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900,
+];
+export const COLD_START_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 65, 120, 300];
+
+/** The metric names, for the dashboard's test and the docs. */
+export const FUNCTION_METRICS = {
+  invocations: "updraft_function_invocations_total",
+  duration: "updraft_function_duration_seconds",
+  coldStarts: "updraft_function_cold_starts_total",
+  coldStartSeconds: "updraft_function_cold_start_seconds",
+  billed: "updraft_function_billed_gb_seconds_total",
+  instances: "updraft_function_instances",
+  concurrency: "updraft_function_concurrency",
+} as const;
+
+export class FunctionMetrics {
+  private readonly invocations: Counter<"namespace" | "function" | "outcome" | "code" | "async">;
+  private readonly duration: Histogram<"namespace" | "function">;
+  private readonly coldStarts: Counter<"namespace" | "function">;
+  private readonly coldStartSeconds: Histogram<"namespace" | "function" | "phase">;
+  private readonly billed: Counter<"namespace" | "function">;
+  /** The label sets written per function ("ns/fn"), so that its series can all be removed. */
+  private readonly written = new Map<
+    string,
+    Array<{ metric: { remove(labels: object): void }; labels: object }>
+  >();
+  private readonly seen = new Set<string>();
+
+  constructor(registry: Registry, gauges: FunctionGaugeSource) {
+    this.invocations = new Counter({
+      name: FUNCTION_METRICS.invocations,
+      help: "Invocations by outcome (success, function_error, platform_error, throttled) and SCF code",
+      labelNames: ["namespace", "function", "outcome", "code", "async"],
+      registers: [registry],
+    });
+    this.duration = new Histogram({
+      name: FUNCTION_METRICS.duration,
+      help: "Execution time on the instance, seconds",
+      labelNames: ["namespace", "function"],
+      buckets: DURATION_BUCKETS,
+      registers: [registry],
+    });
+    this.coldStarts = new Counter({
+      name: FUNCTION_METRICS.coldStarts,
+      help: "Invocations that waited for a new instance",
+      labelNames: ["namespace", "function"],
+      registers: [registry],
+    });
+    this.coldStartSeconds = new Histogram({
+      name: FUNCTION_METRICS.coldStartSeconds,
+      help: "Cold starts by SCF phase (PullCode, InitRuntime, InitFunction) and in all (Total), seconds",
+      labelNames: ["namespace", "function", "phase"],
+      buckets: COLD_START_BUCKETS,
+      registers: [registry],
+    });
+    this.billed = new Counter({
+      name: FUNCTION_METRICS.billed,
+      help: "Billed GB-seconds: billed duration (whole ms, at least 1) × memory",
+      labelNames: ["namespace", "function"],
+      registers: [registry],
+    });
+    new Gauge({
+      name: FUNCTION_METRICS.instances,
+      help: "Instances by state (ready, starting), as this activator sees them",
+      labelNames: ["namespace", "function", "state"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const f of gauges.functions()) {
+          this.set({ namespace: f.namespace, function: f.function, state: "ready" }, f.readyInstances);
+          this.set({ namespace: f.namespace, function: f.function, state: "starting" }, f.startingInstances);
+        }
+      },
+    });
+    new Gauge({
+      name: FUNCTION_METRICS.concurrency,
+      help: "Requests in flight through this activator: on an instance (running) or waiting for one (waiting)",
+      labelNames: ["namespace", "function", "state"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const f of gauges.functions()) {
+          this.set({ namespace: f.namespace, function: f.function, state: "running" }, f.running);
+          this.set({ namespace: f.namespace, function: f.function, state: "waiting" }, f.waiting);
+        }
+      },
+    });
+  }
+
+  observe(f: InvocationFacts): void {
+    const fn = { namespace: f.namespace, function: f.function };
+    this.count(this.invocations, { ...fn, outcome: f.outcome, code: String(f.code), async: String(f.async) });
+    if (f.executionSeconds !== undefined) this.time(this.duration, fn, f.executionSeconds);
+    if (f.billedMs !== undefined && f.memoryMB !== undefined)
+      this.count(this.billed, fn, (f.billedMs / 1000) * (f.memoryMB / 1024));
+    if (f.coldStart) {
+      this.count(this.coldStarts, fn);
+      const c = f.coldStart;
+      this.time(this.coldStartSeconds, { ...fn, phase: "Total" }, c.totalSeconds);
+      if (c.pullCode !== undefined)
+        this.time(this.coldStartSeconds, { ...fn, phase: "PullCode" }, c.pullCode);
+      if (c.initRuntime !== undefined)
+        this.time(this.coldStartSeconds, { ...fn, phase: "InitRuntime" }, c.initRuntime);
+      if (c.initFunction !== undefined)
+        this.time(this.coldStartSeconds, { ...fn, phase: "InitFunction" }, c.initFunction);
+    }
+  }
+
+  /** A function that is gone: every series of it is removed. */
+  forget(namespace: string, fn: string): void {
+    const key = `${namespace}/${fn}`;
+    for (const { metric, labels } of this.written.get(key) ?? []) metric.remove(labels);
+    this.written.delete(key);
+    for (const k of [...this.seen]) if (k.startsWith(`${key}\u0000`)) this.seen.delete(k);
+  }
+
+  private count<L extends string>(c: Counter<L>, labels: Record<L, string>, by = 1): void {
+    this.remember(c, labels);
+    c.inc(labels, by);
+  }
+
+  private time<L extends string>(h: Histogram<L>, labels: Record<L, string>, seconds: number): void {
+    this.remember(h, labels);
+    h.observe(labels, seconds);
+  }
+
+  private remember(metric: { remove(labels: object): void }, labels: Record<string, string>): void {
+    const key = `${labels.namespace}/${labels.function}`;
+    const id = `${key}\u0000${(metric as unknown as { name: string }).name}\u0000${JSON.stringify(labels)}`;
+    if (this.seen.has(id)) return;
+    this.seen.add(id);
+    const list = this.written.get(key) ?? [];
+    list.push({ metric, labels });
+    this.written.set(key, list);
+  }
+}
+
+/**
+ * SCF's Init Report line's phases, seconds. Example: "Coldstart: 236ms (PullCode: 70ms
+ * InitRuntime: 8ms InitFunction: 158ms)" → 0.07, 0.008, 0.158.
+ */
+export function coldStartPhases(
+  log: string,
+): { pullCode: number; initRuntime: number; initFunction: number } | undefined {
+  const m = /Coldstart: \d+ms \(PullCode: (\d+)ms InitRuntime: (\d+)ms InitFunction: (\d+)ms\)/.exec(log);
+  if (!m) return undefined;
+  return {
+    pullCode: Number(m[1]) / 1000,
+    initRuntime: Number(m[2]) / 1000,
+    initFunction: Number(m[3]) / 1000,
+  };
+}
