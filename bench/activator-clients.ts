@@ -10,11 +10,19 @@ import {
 } from "../test/integration/harness.ts";
 import { closedLoop } from "./load.ts";
 
+// node bench/activator-clients.ts [seconds] [clients,...] [--set chart.value=v ...]
+// e.g. --set logs.retentionSeconds=0: the same bench without kept invocation logs.
 const seconds = Number(process.argv[2] ?? 10);
 const series = (process.argv[3] ?? "1,10,50").split(",").map(Number);
+const chartValues: Record<string, string | number> = {};
+for (let i = 4; i < process.argv.length; i++) {
+  const m = process.argv[i] === "--set" ? /^([^=]+)=(.*)$/.exec(process.argv[++i] ?? "") : null;
+  if (!m) throw new Error(`unexpected argument ${process.argv[i]}: --set chart.value=v`);
+  chartValues[m[1] as string] = /^\d+$/.test(m[2] as string) ? Number(m[2]) : (m[2] as string);
+}
 
 async function main(): Promise<void> {
-  const base = await installFullUpdraft();
+  const base = await installFullUpdraft(chartValues);
   const ns = await newNamespace("bench-activator");
   const most = Math.max(...series);
   // One instance with room for the largest series; the autoscaler may add more, which

@@ -893,16 +893,25 @@ export class ActivatorServer {
       r = await this.forwarder.invoke(st, body, requestId, keepLog ? { ...opts, logType: "Tail" } : opts);
     } catch (err) {
       const e = err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err));
-      this.observed(st, requestId, opts, { error: e });
+      this.observedSafely(st, requestId, opts, { error: e });
       throw err;
     }
     const logResult = r.headers[UpdraftHeaders.logResult];
     const log = logResult ? Buffer.from(logResult, "base64").toString() : "";
-    this.observed(st, requestId, opts, { answer: r, log });
+    this.observedSafely(st, requestId, opts, { answer: r, log });
     if (!keepLog || opts.logType !== undefined || logResult === undefined) return r;
     const headers = { ...r.headers };
     delete headers[UpdraftHeaders.logResult];
     return { ...r, headers };
+  }
+
+  /** observed(), whose failure is logged: an answer never fails for its bookkeeping. */
+  private observedSafely(...args: Parameters<ActivatorServer["observed"]>): void {
+    try {
+      this.observed(...args);
+    } catch (err) {
+      this.log.warn("recording an invocation failed", { function: args[0].key, err: String(err) });
+    }
   }
 
   /**
@@ -954,9 +963,11 @@ export class ActivatorServer {
       outcome: r.functionError ? "function_error" : "success",
       code,
       async,
-      executionSeconds: r.executionMs / 1000,
+      ...(Number.isFinite(r.executionMs) ? { executionSeconds: r.executionMs / 1000 } : {}),
       ...(Number.isFinite(billed) ? { billedMs: billed, memoryMB: st.spec.memoryMB } : {}),
-      ...(init !== undefined ? { coldStart: { totalSeconds: Number(init) / 1000, ...phases } } : {}),
+      ...(init !== undefined && Number.isFinite(Number(init))
+        ? { coldStart: { totalSeconds: Number(init) / 1000, ...phases } }
+        : {}),
     });
     if (!opts.web)
       this.keptLogs?.keep({

@@ -331,7 +331,10 @@ async function applyFunction(custom: CustomObjectsApi, fn: UpdraftFunction): Pro
   })) as UpdraftFunction;
 }
 
-/** Until the controller reports this generation Ready; a fault that needs a hand ends it early. */
+/**
+ * Until the controller reports this generation Ready and rolled out (no instance of the old
+ * code left); a fault that needs a hand ends it early.
+ */
 async function waitReady(
   custom: CustomObjectsApi,
   namespace: string,
@@ -351,7 +354,10 @@ async function waitReady(
     })) as UpdraftFunction;
     const current = (fn.status?.observedGeneration ?? 0) >= generation;
     const ready = fn.status?.conditions?.find((c) => c.type === "Ready");
-    if (current && ready?.status === "True") {
+    // Running instances roll to the new code: done when none of the old ones is left, so
+    // the next call is answered by the new code.
+    const rolling = fn.status?.conditions?.find((c) => c.type === "DeploymentReady")?.reason === "RollingOut";
+    if (current && ready?.status === "True" && !rolling) {
       console.log(`function ${namespace}/${name} is Ready`);
       return 0;
     }
@@ -360,7 +366,12 @@ async function waitReady(
       console.error(`updraft: function ${namespace}/${name} cannot start: ${fault.reason}: ${fault.message}`);
       return 1;
     }
-    const now = ready ? `${ready.status} ${ready.reason ?? ""}: ${ready.message ?? ""}` : "no status yet";
+    const rollout = fn.status?.conditions?.find((c) => c.type === "DeploymentReady");
+    const now = rolling
+      ? `True, rolling out: ${rollout?.message ?? ""}`
+      : ready
+        ? `${ready.status} ${ready.reason ?? ""}: ${ready.message ?? ""}`
+        : "no status yet";
     if (now !== last) console.error(`  Ready ${now}`);
     last = now;
     if (Date.now() > deadline) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { exitOutcome, type Outcome } from "./worker.ts";
+import { answerOutcome, exitOutcome, type Outcome } from "./worker.ts";
 
 describe("exitOutcome", () => {
   const MB = 1024 * 1024;
@@ -38,4 +38,31 @@ describe("exitOutcome", () => {
     },
   ];
   for (const c of cases) it(c.why, () => assert.deepEqual(exitOutcome(c.input), c.want));
+});
+
+describe("answerOutcome", () => {
+  const body = Buffer.from('"allocated"');
+  const cases: Array<{ why: string; input: Parameters<typeof answerOutcome>[0]; want: Outcome }> = [
+    {
+      why: "a child OOM-killed while it ran, the function answering after it: 434 all the same",
+      input: { kind: "response", body, oomKillsAtStart: 2, oomKillsNow: 3, lastRssBytes: 9 },
+      want: { kind: "memory", usedBytes: 9 },
+    },
+    {
+      why: "no OOM kill while it ran: its answer",
+      input: { kind: "response", body, oomKillsAtStart: 2, oomKillsNow: 2, lastRssBytes: 9 },
+      want: { kind: "response", body },
+    },
+    {
+      why: "an error it posted, with no OOM kill: its error",
+      input: { kind: "error", body, oomKillsAtStart: 0, oomKillsNow: 0, lastRssBytes: 0 },
+      want: { kind: "error", body },
+    },
+    {
+      why: "no readable cgroup (outside a container): never claims memory",
+      input: { kind: "response", body, oomKillsAtStart: undefined, oomKillsNow: undefined, lastRssBytes: 0 },
+      want: { kind: "response", body },
+    },
+  ];
+  for (const c of cases) it(c.why, () => assert.deepEqual(answerOutcome(c.input), c.want));
 });

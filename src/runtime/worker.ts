@@ -96,6 +96,26 @@ export function exitOutcome(e: {
     : { kind: "exited", code: e.code, signal: e.signal };
 }
 
+/**
+ * What an answer the worker posted was. A child the function started that outgrew memoryMB
+ * is killed by the kernel, and the function may still answer after it (a custom bootstrap's
+ * `head -c 256M /dev/zero | tail -n 1` is OOM-killed and the script goes on to post its
+ * result): the OOM-kill count going up while it ran makes that 434 all the same, as SCF
+ * has it, whichever of the shim's sampler and the kernel got there first. Example: a
+ * response with the count 2 → 3 → memory; 2 → 2 → the response.
+ */
+export function answerOutcome(a: {
+  kind: "response" | "error";
+  body: Buffer;
+  oomKillsAtStart: number | undefined;
+  oomKillsNow: number | undefined;
+  lastRssBytes: number;
+}): Outcome {
+  const oomKilled =
+    a.oomKillsNow !== undefined && a.oomKillsAtStart !== undefined && a.oomKillsNow > a.oomKillsAtStart;
+  return oomKilled ? { kind: "memory", usedBytes: a.lastRssBytes } : { kind: a.kind, body: a.body };
+}
+
 export class Worker implements InvocationWorker {
   /** Replaced once, by handOver(): from then on the worker is (and restarts as) the function's. */
   spec: WorkerSpec;
@@ -314,7 +334,15 @@ export class Worker implements InvocationWorker {
       ) {
         const cur = this.current;
         if (cur?.delivered) {
-          cur.settle({ kind: path.endsWith("response") ? "response" : "error", body });
+          cur.settle(
+            answerOutcome({
+              kind: path.endsWith("response") ? "response" : "error",
+              body,
+              oomKillsAtStart: this.oomKillsAtStart,
+              oomKillsNow: this.spec.oomKills?.(),
+              lastRssBytes: this.lastRssBytes,
+            }),
+          );
         }
         res.end();
         return;

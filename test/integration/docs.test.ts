@@ -1,0 +1,116 @@
+/**
+ * The user documentation's commands, run as a reader would run them, on the local cluster:
+ * each ```sh block of a page in DOCS is run in order as one bash script (so `cd`, variables
+ * and here-documents work as in a terminal), in a scratch directory, with the environment
+ * `make -s cluster-env` gives (and a copy of the kubeconfig: the pages change its namespace).
+ * A block fails on the first command that fails; every `# expect: text` line in it must be
+ * found, in order, in what the block printed. Commands that cannot run here are in NOT_RUN,
+ * by name and why — and each must still be in the pages, so the list cannot go stale.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { deleteNamespace, installFullUpdraft, invokerToken, kubectl, ROOT, waitFor } from "./harness.ts";
+
+const DOCS = ["docs/getting-started.md"];
+
+/** Lines (their command, without a trailing comment) that are not run, and why. */
+const NOT_RUN = new Map<string, string>([
+  ["make up", "it makes the cluster this test runs on"],
+  ["make test", "it runs this test"],
+  [
+    'eval "$(make -s cluster-env)"',
+    "the test has that environment already, with a copy of the kubeconfig, so that the pages' namespace change touches no other test",
+  ],
+]);
+
+/** The ```sh blocks of a Markdown page, in order. */
+export function shellBlocks(markdown: string): string[] {
+  return [...markdown.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1] as string);
+}
+
+const commandOf = (line: string) => line.replace(/\s+#.*$/, "").trim();
+
+function run(
+  script: string,
+  env: Record<string, string>,
+  cwd: string,
+): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("bash", ["-euo", "pipefail", "-c", script], { cwd, env });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on("data", (b: Buffer) => {
+      out += b.toString();
+    });
+    child.on("close", (code) => resolve({ code: code ?? 1, out }));
+  });
+}
+
+describe("the user documentation's commands", () => {
+  let env: Record<string, string> = {};
+  let work = "";
+  before(async () => {
+    const base = await installFullUpdraft();
+    // A namespace the pages make, left by a run that was stopped.
+    if (kubectl(["get", "namespace", "first-steps"]).code === 0) {
+      await deleteNamespace("first-steps");
+      await waitFor(
+        "first-steps gone",
+        async () => kubectl(["get", "namespace", "first-steps"]).code !== 0,
+        180_000,
+        1000,
+      );
+    }
+    work = mkdtempSync(join(tmpdir(), "updraft-docs-"));
+    const kubeconfig = join(work, "kubeconfig");
+    copyFileSync(process.env.KUBECONFIG as string, kubeconfig);
+    env = {
+      ...(process.env as Record<string, string>),
+      KUBECONFIG: kubeconfig,
+      UPDRAFT_URL: base,
+      UPDRAFT_TOKEN: invokerToken(),
+      PATH: `${join(ROOT, "bin")}:${process.env.PATH}`,
+    };
+  });
+  after(async () => {
+    // The getting-started namespace, if a failure left it.
+    if (kubectl(["get", "namespace", "first-steps"]).code === 0) await deleteNamespace("first-steps");
+  });
+
+  it("NOT_RUN names only commands the pages have", () => {
+    const lines = new Set(
+      DOCS.flatMap((d) => shellBlocks(readFileSync(join(ROOT, d), "utf8")))
+        .flatMap((b) => b.split("\n"))
+        .map(commandOf),
+    );
+    for (const cmd of NOT_RUN.keys())
+      assert.ok(lines.has(cmd), `"${cmd}" is in no page: take it out of NOT_RUN`);
+  });
+
+  for (const doc of DOCS) {
+    it(`${doc}: every command runs and prints what the page says`, async () => {
+      const blocks = shellBlocks(readFileSync(join(ROOT, doc), "utf8"));
+      assert.ok(blocks.length > 0, "no sh blocks");
+      for (const [i, block] of blocks.entries()) {
+        const lines = block.split("\n");
+        const script = lines.filter((l) => !NOT_RUN.has(commandOf(l))).join("\n");
+        const expects = lines.flatMap((l) => /^#\s*expect:\s*(.+)$/.exec(l.trim())?.[1] ?? []);
+        if (!script.split("\n").some((l) => commandOf(l) !== "")) continue;
+        const { code, out } = await run(script, env, work);
+        assert.equal(code, 0, `block ${i + 1} of ${doc} failed:\n${block}\n--- output ---\n${out}`);
+        let from = 0;
+        for (const e of expects) {
+          const at = out.indexOf(e, from);
+          assert.ok(at >= 0, `block ${i + 1} of ${doc}: "${e}" not in what it printed:\n${out}`);
+          from = at + e.length;
+        }
+      }
+    });
+  }
+});
