@@ -25,6 +25,7 @@ import { edgeError, RETRY_AFTER_SECONDS } from "../protocol/errors.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { HOP_BY_HOP_HEADERS, sendableResponseHeaders } from "../protocol/http.ts";
 import { keyMatches } from "../protocol/instance-key.ts";
+import openapi from "../protocol/openapi.json" with { type: "json" };
 import {
   IDEMPOTENCY_KEY_PATTERN,
   InvokeHeaders,
@@ -421,6 +422,12 @@ export class ActivatorServer {
     }
     if (url === INSTANCE_ANNOUNCE_PATH && req.method === "POST") {
       await this.acceptAnnouncement(req, res);
+      return;
+    }
+    if (url === OPENAPI_PATH && req.method === "GET") {
+      req.resume();
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(OPENAPI_TEXT);
       return;
     }
     const rec = /^\/v1\/namespaces\/([a-z0-9-]+)\/invocations\/([A-Za-z0-9-]+)\/?$/.exec(url);
@@ -1132,3 +1139,7 @@ export function coldStartMessage(requestId: string, initMs: number, log: string)
 
 /** Refusals that are throttling — over a limit, not a fault: counted as "throttled". */
 const THROTTLES: ReadonlySet<string> = new Set(["ConcurrencyLimit", "QueueFull", "ActivatorOverloaded"]);
+
+/** The invoke API as OpenAPI 3.1 (protocol/openapi.json), served to anyone: it is documentation. */
+export const OPENAPI_PATH = "/openapi.json";
+const OPENAPI_TEXT = JSON.stringify(openapi);

@@ -581,6 +581,15 @@ spec: {function: packaged-web, type: Http, http: {path: /packaged-web}}
     assert.equal(big.status, 406);
   });
 
+  it("the activator serves the invoke API's OpenAPI document at /openapi.json, to anyone", async () => {
+    const r = await fetch(`${base}/openapi.json`);
+    assert.equal(r.status, 200);
+    const served = (await r.json()) as { openapi: string; paths: Record<string, unknown> };
+    const file = JSON.parse(readFileSync(join(ROOT, "src/protocol/openapi.json"), "utf8")) as unknown;
+    assert.deepEqual(served, file);
+    assert.equal(served.openapi, "3.1.0");
+  });
+
   it("a Function whose ConfigMap is missing answers 503 FunctionNotReady at once, naming why, and serves once it appears", async () => {
     applyYaml(
       ns,
