@@ -9,6 +9,7 @@
  * are read from the function table when Prometheus scrapes.
  */
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { FunctionSeries } from "../lib/function-series.ts";
 
 export type InvocationOutcome = "success" | "function_error" | "platform_error" | "throttled";
 
@@ -66,12 +67,8 @@ export class FunctionMetrics {
   private readonly coldStarts: Counter<"namespace" | "function">;
   private readonly coldStartSeconds: Histogram<"namespace" | "function" | "phase">;
   private readonly billed: Counter<"namespace" | "function">;
-  /** The label sets written per function ("ns/fn"), so that its series can all be removed. */
-  private readonly written = new Map<
-    string,
-    Array<{ metric: { remove(labels: object): void }; labels: object }>
-  >();
-  private readonly seen = new Set<string>();
+  /** Its series per function, removed with the function. */
+  private readonly series = new FunctionSeries();
 
   constructor(registry: Registry, gauges: FunctionGaugeSource) {
     this.invocations = new Counter({
@@ -155,30 +152,17 @@ export class FunctionMetrics {
 
   /** A function that is gone: every series of it is removed. */
   forget(namespace: string, fn: string): void {
-    const key = `${namespace}/${fn}`;
-    for (const { metric, labels } of this.written.get(key) ?? []) metric.remove(labels);
-    this.written.delete(key);
-    for (const k of [...this.seen]) if (k.startsWith(`${key}\u0000`)) this.seen.delete(k);
+    this.series.forget(namespace, fn);
   }
 
   private count<L extends string>(c: Counter<L>, labels: Record<L, string>, by = 1): void {
-    this.remember(c, labels);
+    this.series.remember(c, labels);
     c.inc(labels, by);
   }
 
   private time<L extends string>(h: Histogram<L>, labels: Record<L, string>, seconds: number): void {
-    this.remember(h, labels);
+    this.series.remember(h, labels);
     h.observe(labels, seconds);
-  }
-
-  private remember(metric: { remove(labels: object): void }, labels: Record<string, string>): void {
-    const key = `${labels.namespace}/${labels.function}`;
-    const id = `${key}\u0000${(metric as unknown as { name: string }).name}\u0000${JSON.stringify(labels)}`;
-    if (this.seen.has(id)) return;
-    this.seen.add(id);
-    const list = this.written.get(key) ?? [];
-    list.push({ metric, labels });
-    this.written.set(key, list);
   }
 }
 

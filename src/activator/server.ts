@@ -933,7 +933,8 @@ export class ActivatorServer {
   ): void {
     const [namespace, fn] = st.key.split("/") as [string, string];
     const async = opts.async === true;
-    const time = new Date().toISOString();
+    // What every kept entry of it says, whatever the outcome.
+    const entry = { requestId, namespace, function: fn, async, time: new Date().toISOString() };
     if ("error" in end) {
       const code = edgeError(end.error.code).scf;
       const throttled = THROTTLES.has(end.error.code);
@@ -946,11 +947,7 @@ export class ActivatorServer {
       });
       if (!opts.web)
         this.keptLogs?.keep({
-          requestId,
-          namespace,
-          function: fn,
-          async,
-          time,
+          ...entry,
           outcome: "PlatformError",
           errorCode: code,
           coldStart: false,
@@ -978,11 +975,7 @@ export class ActivatorServer {
     });
     if (!opts.web)
       this.keptLogs?.keep({
-        requestId,
-        namespace,
-        function: fn,
-        async,
-        time,
+        ...entry,
         outcome: r.functionError ? "FunctionError" : "Succeeded",
         ...(r.functionError ? { errorCode: code } : {}),
         durationMs: r.executionMs,
@@ -1132,8 +1125,11 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
  * 8 ms, InitFunction 158 ms)".
  */
 export function coldStartMessage(requestId: string, initMs: number, log: string): string {
-  const m = /Coldstart: \d+ms \(PullCode: (\d+)ms InitRuntime: (\d+)ms InitFunction: (\d+)ms\)/.exec(log);
-  const phases = m ? ` (PullCode ${m[1]} ms, InitRuntime ${m[2]} ms, InitFunction ${m[3]} ms)` : "";
+  const p = coldStartPhases(log);
+  const ms = (s: number) => Math.round(s * 1000);
+  const phases = p
+    ? ` (PullCode ${ms(p.pullCode)} ms, InitRuntime ${ms(p.initRuntime)} ms, InitFunction ${ms(p.initFunction)} ms)`
+    : "";
   return `request ${requestId} waited for a new instance: ${initMs} ms${phases}`;
 }
 

@@ -5,6 +5,7 @@
  * retries by kind, and events that ended without success by how.
  */
 import { Counter, Gauge, type Registry } from "prom-client";
+import { FunctionSeries } from "../lib/function-series.ts";
 
 export const ASYNC_METRICS = {
   backlog: "updraft_async_backlog_events",
@@ -30,11 +31,8 @@ export interface BacklogSource {
 export class AsyncMetrics implements AsyncFigures {
   private readonly retries: Counter<"namespace" | "function" | "kind">;
   private readonly failures: Counter<"namespace" | "function" | "how" | "reason">;
-  private readonly written = new Map<
-    string,
-    Array<{ metric: { remove(l: object): void }; labels: object }>
-  >();
-  private readonly seen = new Set<string>();
+  /** Its series per function, removed with the function. */
+  private readonly series = new FunctionSeries();
 
   constructor(registry: Registry, source: BacklogSource) {
     this.retries = new Counter({
@@ -81,31 +79,18 @@ export class AsyncMetrics implements AsyncFigures {
 
   retried(namespace: string, fn: string, kind: "user_error" | "platform_error"): void {
     const labels = { namespace, function: fn, kind };
-    this.remember(this.retries, labels);
+    this.series.remember(this.retries, labels);
     this.retries.inc(labels);
   }
 
   ended(namespace: string, fn: string, how: "dead_lettered" | "failed", reason: string): void {
     const labels = { namespace, function: fn, how, reason };
-    this.remember(this.failures, labels);
+    this.series.remember(this.failures, labels);
     this.failures.inc(labels);
   }
 
   /** A function that is gone: its series go. */
   forget(namespace: string, fn: string): void {
-    const key = `${namespace}/${fn}`;
-    for (const { metric, labels } of this.written.get(key) ?? []) metric.remove(labels);
-    this.written.delete(key);
-    for (const k of [...this.seen]) if (k.startsWith(`${key}\u0000`)) this.seen.delete(k);
-  }
-
-  private remember(metric: { remove(l: object): void; name?: string }, labels: Record<string, string>): void {
-    const key = `${labels.namespace}/${labels.function}`;
-    const id = `${key}\u0000${JSON.stringify(labels)}`;
-    if (this.seen.has(id)) return;
-    this.seen.add(id);
-    const list = this.written.get(key) ?? [];
-    list.push({ metric, labels });
-    this.written.set(key, list);
+    this.series.forget(namespace, fn);
   }
 }

@@ -36,7 +36,7 @@ import {
   VERSION,
 } from "../api/v1alpha1.ts";
 import { FUNCTION_NAME, isRuntime } from "./scaffold.ts";
-import { loadKubeConfig, namespaceOf } from "./transport.ts";
+import { namespaceOf, requireKubeConfig } from "./transport.ts";
 import { USAGE } from "./usage.ts";
 
 export interface CodeFile {
@@ -191,11 +191,8 @@ export async function deploy(args: string[]): Promise<number> {
     console.error(`updraft: ${fn}`);
     return 2;
   }
-  const kc = loadKubeConfig();
-  if (!kc) {
-    console.error("updraft: no kubeconfig (KUBECONFIG or ~/.kube/config)");
-    return 2;
-  }
+  const kc = requireKubeConfig();
+  if (!kc) return 2;
   const namespace = namespaceOf(values.namespace, kc);
   const name = fn.metadata.name as string;
 

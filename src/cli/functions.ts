@@ -13,15 +13,12 @@ import {
   VERSION,
 } from "../api/v1alpha1.ts";
 import { describeFunction, functionTable } from "./format.ts";
-import { keptInvocations, loadKubeConfig, namespaceOf } from "./transport.ts";
+import { keptInvocations, namespaceOf, requireKubeConfig } from "./transport.ts";
 import { requiredArgument } from "./usage.ts";
 
 function kube(): { kc: KubeConfig; custom: CustomObjectsApi } | undefined {
-  const kc = loadKubeConfig();
-  if (!kc) {
-    console.error("updraft: no kubeconfig (KUBECONFIG or ~/.kube/config)");
-    return undefined;
-  }
+  const kc = requireKubeConfig();
+  if (!kc) return undefined;
   return { kc, custom: kc.makeApiClient(CustomObjectsApi) };
 }
 

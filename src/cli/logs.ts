@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, Log, type V1Pod } from "@kubernetes/client-node";
 import { FUNCTIONS, GROUP, VERSION } from "../api/v1alpha1.ts";
 import type { KeptInvocation } from "../protocol/kept-logs.ts";
-import { keptInvocations, loadKubeConfig, namespaceOf } from "./transport.ts";
+import { keptInvocations, namespaceOf, requireKubeConfig } from "./transport.ts";
 import { requiredArgument } from "./usage.ts";
 
 /** The container a function's pod runs it in (the controller's makeDeployment names it). */
@@ -70,11 +70,8 @@ export async function logs(args: string[]): Promise<number> {
     console.error(`updraft: --tail ${values.tail}: a whole number of lines`);
     return 2;
   }
-  const kc = loadKubeConfig();
-  if (!kc) {
-    console.error("updraft: no kubeconfig (KUBECONFIG or ~/.kube/config)");
-    return 2;
-  }
+  const kc = requireKubeConfig();
+  if (!kc) return 2;
   const namespace = namespaceOf(values.namespace, kc);
   const found = await kc
     .makeApiClient(CustomObjectsApi)

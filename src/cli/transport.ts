@@ -35,6 +35,13 @@ export function loadKubeConfig(): KubeConfig | undefined {
   }
 }
 
+/** The kubeconfig, or undefined once the reason is printed (the command then exits 2). */
+export function requireKubeConfig(): KubeConfig | undefined {
+  const kc = loadKubeConfig();
+  if (!kc) console.error("updraft: no kubeconfig (KUBECONFIG or ~/.kube/config)");
+  return kc;
+}
+
 /** The namespace to use: -n, else the kubeconfig context's, else default. */
 export function namespaceOf(flag: string | undefined, kc: KubeConfig | undefined): string {
   if (flag) return flag;
