@@ -360,3 +360,76 @@ describe("FunctionTable, instances that announce themselves", () => {
     );
   });
 });
+
+describe("FunctionTable, an instance that refused a connection", () => {
+  /** A table whose probe answers true for the addresses in `up`. */
+  function probingTable() {
+    const up = new Set<string>();
+    const probed: string[] = [];
+    const table = new FunctionTable({
+      maxWaiting: 10,
+      maxShare: () => undefined,
+      onColdRequest: () => undefined,
+      probe: async (ip) => {
+        probed.push(ip);
+        return up.has(ip);
+      },
+    });
+    table.setFunctions([fn("f")]);
+    table.setEndpointSlices([slice("f", ["10.0.0.1"])]);
+    return { table, up, probed, f: table.get("ns", "f")! };
+  }
+  async function until(cond: () => boolean, ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > deadline) throw new Error(`not true within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  // Seen under faults: the only instance of a function at minInstances refused one connect;
+  // its slice never changed again, and every later call waited for an instance that the
+  // table had dropped for good.
+  it("is served again once it answers its probe, though its slice never changes", async () => {
+    const { table, up, probed, f } = probingTable();
+    table.markUnreachable(f, f.instances[0]!);
+    assert.deepEqual(f.instances, [], "out of service at once");
+    const waiting = table.acquire(f, 5000);
+    await until(() => probed.length >= 2, 2000);
+    assert.deepEqual(f.instances, [], "not back while its probe fails");
+    up.add("10.0.0.1");
+    const slot = await waiting;
+    assert.equal(slot.inst.ip, "10.0.0.1", "the waiting request gets it when it answers");
+  });
+  // A slice update while it is ejected must not put an unproven address back.
+  it("stays out through slice updates that still list it, until it answers", async () => {
+    const { table, probed, f } = probingTable();
+    table.markUnreachable(f, f.instances[0]!);
+    table.applyEndpointSlice(slice("f", ["10.0.0.1", "10.0.0.2"]), false);
+    assert.deepEqual(
+      f.instances.map((i) => i.ip),
+      ["10.0.0.2"],
+    );
+    await until(() => probed.includes("10.0.0.1"), 2000);
+    assert.deepEqual(
+      f.instances.map((i) => i.ip),
+      ["10.0.0.2"],
+    );
+  });
+  // The usual case: the pod is gone; once its slice drops it, it is not probed for ever.
+  it("is forgotten, its probing stopped, once its slice drops it", async () => {
+    const { table, up, probed, f } = probingTable();
+    table.markUnreachable(f, f.instances[0]!);
+    table.applyEndpointSlice(slice("f", []), false);
+    await new Promise((r) => setTimeout(r, 120));
+    const count = probed.length;
+    assert.equal(count, 0, "not probed: its slice no longer lists it");
+    // A new pod that gets the same address later is served as the slice says.
+    up.add("10.0.0.1");
+    table.applyEndpointSlice(slice("f", ["10.0.0.1"]), false);
+    assert.deepEqual(
+      f.instances.map((i) => i.ip),
+      ["10.0.0.1"],
+    );
+  });
+});

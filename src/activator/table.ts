@@ -128,6 +128,9 @@ const DURATION_EWMA_ALPHA = 0.2;
 /** An instance that answered "at capacity" is skipped for 20 ms, doubling up to 640 ms. */
 const BUSY_BACKOFF_MIN_MS = 20;
 const BUSY_BACKOFF_MAX_MS = 640;
+/** An instance that refused a connection is probed again after 50 ms, doubling up to 1 s. */
+const EJECTED_RECHECK_MIN_MS = 50;
+const EJECTED_RECHECK_MAX_MS = 1000;
 
 export class FunctionTable {
   private readonly fns = new Map<string, FunctionState>();
@@ -379,6 +382,7 @@ export class FunctionTable {
       if (this.probedReady.has(ip)) ips.add(ip);
       else this.probe(st, ip);
     }
+    for (const ip of this.ejected.get(st.key) ?? []) ips.delete(ip);
     // Keep in-flight counts of instances that stay; requests on removed ones finish on their own.
     st.instances = [...ips].map((ip) => st.instances.find((i) => i.ip === ip) ?? { ip, inFlight: 0 });
     this.dispatch(st);
@@ -515,17 +519,62 @@ export class FunctionTable {
   }
 
   /**
-   * An instance that could not be reached (its pod is gone before its EndpointSlice said
-   * so) leaves the table now; the next EndpointSlice update is the truth again.
+   * An instance that could not be reached leaves the table now: usually its pod is gone
+   * before its EndpointSlice says so. But a live instance can refuse a connection too (its
+   * container restarting, a connect timing out on a loaded node), and its slice may then
+   * never change again — a function at minInstances keeps the same pod for hours. So the
+   * address is ejected, not forgotten: it is probed (GET /readyz) with a growing pause
+   * while its slices still list it, and served again the moment it answers.
+   * Example: refused at t=0 → probed at 50, 100, 200, 400, 800, 1000, 1000… ms.
    */
   markUnreachable(st: FunctionState, inst: Instance): void {
     st.instances = st.instances.filter((i) => i !== inst);
     this.probedReady.delete(inst.ip);
     this.pinned.get(st.key)?.delete(inst.ip);
+    this.eject(st, inst.ip);
     if (st.instances.length === 0) {
       const [ns, name] = st.key.split("/") as [string, string];
       this.opts.onColdRequest(ns, name);
     }
+  }
+
+  /** Addresses out of service after a failed connect, by function key, until they answer. */
+  private readonly ejected = new Map<string, Set<string>>();
+
+  /** Whether the function's slices (or an announcement) still list the address. */
+  private listed(key: string, ip: string): boolean {
+    return (
+      (this.endpoints.ready.get(key)?.has(ip) ?? false) ||
+      (this.endpoints.starting.get(key)?.has(ip) ?? false)
+    );
+  }
+
+  private eject(st: FunctionState, ip: string): void {
+    let ips = this.ejected.get(st.key);
+    if (!ips) {
+      ips = new Set();
+      this.ejected.set(st.key, ips);
+    }
+    if (ips.has(ip)) return; // its recheck is running already
+    ips.add(ip);
+    const readmit = () => {
+      ips.delete(ip);
+      if (ips.size === 0 && this.ejected.get(st.key) === ips) this.ejected.delete(st.key);
+    };
+    const loop = async () => {
+      let pause = EJECTED_RECHECK_MIN_MS;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, pause).unref?.());
+        pause = Math.min(EJECTED_RECHECK_MAX_MS, pause * 2);
+        // Gone from its slices (or the function deleted): nothing to bring back.
+        if (this.fns.get(st.key) !== st || !this.listed(st.key, ip)) break;
+        // Without a probe (tests of the table alone), one pause is the verdict.
+        if (!this.opts.probe || (await this.opts.probe(ip).catch(() => false))) break;
+      }
+      readmit();
+      if (this.fns.get(st.key) === st) this.refresh(st);
+    };
+    void loop();
   }
 
   /** The instance answered (`took`: it ran the request, so it is not at capacity). */
