@@ -11,12 +11,14 @@ say() { printf '[up %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 tag=$("$root/hack/images.sh" project)
 say "images at tag $tag"
-# The local cluster's object store and its notification feed, for ObjectStorage Triggers.
+# The local cluster's object store: its notification feed for ObjectStorage Triggers, and
+# a bucket for code packages over 1 MB (codeStore).
 storage=()
 if [[ -n ${UPDRAFT_S3_ENDPOINT:-} ]]; then
   storage=(--set objectStorage.enabled=true --set "objectStorage.endpoint=$UPDRAFT_S3_ENDPOINT"
     --set "objectStorage.accessKey=$UPDRAFT_S3_ACCESS_KEY" --set "objectStorage.secretKey=$UPDRAFT_S3_SECRET_KEY"
-    --set "objectStorage.feed.kafkaBrokers=$UPDRAFT_KAFKA_BROKERS" --set "objectStorage.feed.topic=$UPDRAFT_S3_EVENTS_TOPIC")
+    --set "objectStorage.feed.kafkaBrokers=$UPDRAFT_KAFKA_BROKERS" --set "objectStorage.feed.topic=$UPDRAFT_S3_EVENTS_TOPIC"
+    --set codeStore.enabled=true)
 fi
 "$root/hack/install.sh" "$ns" --set-string "image.tag=$tag" "${storage[@]}"
 

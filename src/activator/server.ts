@@ -32,6 +32,7 @@ import {
   requestIdForKey,
   TRIGGER_SOURCE_PATTERN,
 } from "../protocol/triggers.ts";
+import type { CodeStore } from "./code-store.ts";
 import {
   Forwarder,
   type ForwarderOptions,
@@ -50,6 +51,7 @@ import {
   parseHttpUrl,
 } from "./http-trigger.ts";
 import type { InvocationLog } from "./kept-logs.ts";
+import { servePackage, uploadPackage } from "./package-routes.ts";
 import type { FunctionState, FunctionTable } from "./table.ts";
 
 export const SYNC_LIMIT_BYTES = 6 * 1024 * 1024;
@@ -167,6 +169,10 @@ export class ActivatorServer {
   relayProof: string | undefined;
   /** Where invocations' logs are kept (set once NATS is connected); undefined: not kept. */
   keptLogs: InvocationLog | undefined;
+  /** Where code packages are kept (the chart's codeStore); undefined: none are. */
+  codeStore: CodeStore | undefined;
+  /** A function's instance key (what its instances fetch packages with); undefined: no check (tests). */
+  functionKey: ((namespace: string, name: string) => string) | undefined;
   /** Where cold starts are told as Events on their Function; undefined: not told. */
   events: EventRecorder | undefined;
   /** Per-function figures; undefined: not kept (tests). */
@@ -442,6 +448,30 @@ export class ActivatorServer {
       if (!(await this.allowed(req, res, "", { namespace: list[1]!, verb: "list", resource: "invocations" })))
         return;
       await this.listInvocations(res, list[1]!, new URLSearchParams(list[2]?.slice(1) ?? ""));
+      return;
+    }
+    const pkgs = /^\/v1\/namespaces\/([a-z0-9-]+)\/packages(?:\/([a-f0-9]{64}))?\/?(\?.*)?$/.exec(url);
+    if (pkgs && ((req.method === "POST" && !pkgs[2]) || (req.method === "GET" && pkgs[2]))) {
+      const [, ns, sha, q] = pkgs as unknown as [string, string, string | undefined, string | undefined];
+      const query = new URLSearchParams(q?.slice(1) ?? "");
+      if (
+        !sha &&
+        !(await this.allowed(req, res, "", { namespace: ns, verb: "create", resource: "packages" }))
+      )
+        return;
+      try {
+        if (sha) await servePackage(req, res, ns, sha, query, this.codeStore, this.functionKey);
+        else await uploadPackage(req, res, ns, query, this.codeStore);
+      } catch (err) {
+        req.resume();
+        if (res.headersSent) res.destroy();
+        else
+          this.fail(
+            res,
+            "",
+            err instanceof UpdraftError ? err : new UpdraftError("InternalError", String(err)),
+          );
+      }
       return;
     }
     const dl = /^\/v1\/namespaces\/([a-z0-9-]+)\/functions\/([a-z0-9-]+)\/dead-letters\/?$/.exec(url);

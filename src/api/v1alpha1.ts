@@ -97,6 +97,7 @@ export const UNSERVABLE_REASONS: ReadonlySet<string> = new Set([
   "ConfigMapKeyNotFound",
   "InlineCodeTooLarge",
   "NotOwned",
+  "CodeStoreNotConfigured",
 ]);
 
 /**

@@ -8,8 +8,9 @@
  *   in all (what the controller's ConfigMap holds);
  * - else a tar.gz in a ConfigMap of its own (≤ 1,000,000 bytes), named by the package's
  *   hash, so a new package is a new spec and rolls the instances; the Function owns it;
- * - else refused, saying so: over a ConfigMap's size the package must be served at a URL
- *   (code.url + sha256) — uploading it to an object store is not built yet.
+ * - else uploaded to the code store the chart configures (codeStore), through the invoke
+ *   API, and referred to as code.url updraft:packages/<sha256>; without a code store,
+ *   refused, saying how to serve it at a URL of one's own (code.url + sha256).
  * Go (a go.mod) is built first into the one binary `main`; Java (a pom.xml) with Maven into
  * its jar, which is the package.
  */
@@ -18,7 +19,13 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { parseArgs } from "node:util";
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from "@kubernetes/client-node";
 import yaml from "js-yaml";
 import { create as tarCreate } from "tar";
 import {
@@ -35,8 +42,9 @@ import {
   unservable,
   VERSION,
 } from "../api/v1alpha1.ts";
+import { packageUploadPath, type StoredPackage } from "../protocol/packages.ts";
 import { FUNCTION_NAME, isRuntime } from "./scaffold.ts";
-import { namespaceOf, requireKubeConfig } from "./transport.ts";
+import { caller, explainUnauthenticated, namespaceOf, requireKubeConfig } from "./transport.ts";
 import { USAGE } from "./usage.ts";
 
 export interface CodeFile {
@@ -214,13 +222,13 @@ export async function deploy(args: string[]): Promise<number> {
     }
   }
   let packageMap: string | undefined;
-  if (archive) {
-    if (archive.bytes.length > CONFIGMAP_PACKAGE_LIMIT_BYTES) {
-      console.error(
-        `updraft: the package is ${archive.bytes.length} bytes, over the ${CONFIGMAP_PACKAGE_LIMIT_BYTES} a ConfigMap holds: serve it over HTTP(S) and set code.url and code.sha256 in function.yaml (sha256 ${sha256(archive.bytes)}); uploading it for you is not built yet`,
-      );
-      return 1;
-    }
+  let stored: string | undefined;
+  if (archive && archive.bytes.length > CONFIGMAP_PACKAGE_LIMIT_BYTES) {
+    // Over a ConfigMap's size: uploaded to the code store the cluster's Updraft keeps.
+    stored = await uploadPackage(kc, namespace, archive.bytes);
+    if (stored === undefined) return 1;
+    code = { url: stored, sha256: sha256(archive.bytes) };
+  } else if (archive) {
     packageMap = `${name}-code-${sha256(archive.bytes).slice(0, 10)}`;
     code = { configMapRef: { name: packageMap, key: archive.key } };
   }
@@ -231,13 +239,48 @@ export async function deploy(args: string[]): Promise<number> {
   const core = kc.makeApiClient(CoreV1Api);
   if (archive && packageMap) await ensurePackage(core, namespace, name, packageMap, archive);
   const applied = await applyFunction(custom, fn);
-  if (archive && packageMap) await ownPackages(core, namespace, name, packageMap, applied);
-  const how = archive ? `ConfigMap ${packageMap} (${archive.bytes.length} bytes)` : "inline";
+  // A package in a ConfigMap is owned by its Function; packages it no longer uses go.
+  await ownPackages(core, namespace, name, packageMap, applied);
+  const how = stored
+    ? `${stored} (${archive!.bytes.length} bytes, in the code store)`
+    : archive
+      ? `ConfigMap ${packageMap} (${archive.bytes.length} bytes)`
+      : "inline";
   console.error(
     `applied function ${namespace}/${name} (generation ${applied.metadata.generation}), code ${how}`,
   );
   if (values["no-wait"]) return 0;
   return waitReady(custom, namespace, name, applied.metadata.generation ?? 0, Number(waitS) * 1000);
+}
+
+/**
+ * Uploads a package through the invoke API (POST /v1/namespaces/{ns}/packages); its
+ * code.url (updraft:packages/<sha256>), or undefined once the reason is printed.
+ */
+async function uploadPackage(kc: KubeConfig, namespace: string, bytes: Buffer): Promise<string | undefined> {
+  const call = caller(kc);
+  if (!call) return undefined;
+  const hash = sha256(bytes);
+  console.error(`uploading the ${bytes.length}-byte package to the code store`);
+  const a = await call(
+    "POST",
+    packageUploadPath(namespace, hash),
+    { "content-type": "application/octet-stream", "content-length": String(bytes.length) },
+    bytes,
+  );
+  if (a.status === 201) return (JSON.parse(a.text) as StoredPackage).url;
+  explainUnauthenticated(a.status);
+  let reason = a.text;
+  try {
+    reason = (JSON.parse(a.text) as { errorMessage?: string; message?: string }).errorMessage ?? reason;
+  } catch {
+    // not JSON (an API server's plain answer): shown as it is
+  }
+  console.error(
+    `updraft: the package is ${bytes.length} bytes, over the ${CONFIGMAP_PACKAGE_LIMIT_BYTES} a ConfigMap holds, and uploading it failed (${a.status}): ${reason}\n` +
+      `  Without a code store, serve it over HTTP(S) and set code.url and code.sha256 (${hash}) in function.yaml.`,
+  );
+  return undefined;
 }
 
 async function ensurePackage(
@@ -262,7 +305,7 @@ async function ownPackages(
   core: CoreV1Api,
   namespace: string,
   fn: string,
-  current: string,
+  current: string | undefined,
   owner: UpdraftFunction,
 ): Promise<void> {
   const maps = await core.listNamespacedConfigMap({

@@ -48,6 +48,8 @@ export interface BuilderConfig {
   runtimeImage: (runtime: string) => string;
   /** Base URL of the activator's invoke API, e.g. http://updraft-activator.updraft-system.svc:8080. */
   activatorUrl: string;
+  /** The activators keep code packages (code.url updraft:packages/…); unset: they do not. */
+  codeStore?: boolean;
   /**
    * The key a function's instances take calls with, and a warm pool's (protocol/instance-key.ts,
    * derived from the master key). Absent (unit fixtures): instances check no key.

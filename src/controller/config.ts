@@ -36,6 +36,8 @@ export interface ControllerConfig {
   adapterLogLevel: string;
   storageEventsUrl: string;
   storeEndpoint: string;
+  /** The activators keep code packages (the chart's codeStore.enabled). */
+  codeStore: boolean;
   /** Warm pools: per namespace, per runtime (docs/warm-pool.md). */
   warmPool: WarmPoolConfig;
 }
@@ -112,6 +114,7 @@ export function parseControllerConfig(env: Env): ControllerConfig {
     adapterLogLevel: str(env, "UPDRAFT_ADAPTER_LOG_LEVEL", "info", /^(error|warn|info|debug)$/),
     storageEventsUrl: str(env, "UPDRAFT_STORAGE_EVENTS_URL", "", /^(https?:\/\/\S+)?$/),
     storeEndpoint: str(env, "UPDRAFT_S3_ENDPOINT", "", /^(https?:\/\/\S+)?$/),
+    codeStore: bool(env, "UPDRAFT_CODE_STORE", false),
     warmPool: parseWarmPool(env),
   };
 }

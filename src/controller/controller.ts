@@ -166,6 +166,7 @@ export class Controller {
     const builderCfg: BuilderConfig = {
       runtimeImage: (runtime: string) => `${cfg.runtimeImagePrefix}${runtime}:${cfg.runtimeImageTag}`,
       activatorUrl: cfg.activatorUrl,
+      codeStore: cfg.codeStore,
       ...(instanceKeys ? { instanceKeys } : {}),
     };
     const now = () => new Date();

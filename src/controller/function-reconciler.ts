@@ -3,6 +3,7 @@
  * phases (code, Deployment, Service, clean-up), mark typed conditions, and write status
  * once, only if it changed. Running it again on a converged Function writes nothing.
  */
+
 import type { V1ConfigMap, V1Deployment, V1Service } from "@kubernetes/client-node";
 import {
   Annotations,
@@ -19,6 +20,7 @@ import type { EventRecorder } from "../lib/events.ts";
 import type { Cache } from "../lib/kube.ts";
 import { splitKey } from "../lib/kube.ts";
 import type { Logger } from "../lib/logger.ts";
+import { STORED_PACKAGE_PREFIX } from "../protocol/packages.ts";
 import type { ControllerApi } from "./api.ts";
 import {
   type BuilderConfig,
@@ -181,6 +183,14 @@ export class FunctionReconciler {
           : `code in ConfigMap ${spec.configMapRef.name}`,
       );
       return { ready: true, sha: codeSha256(fn, cm) };
+    }
+    if (spec.url?.startsWith(STORED_PACKAGE_PREFIX) && !this.d.cfg.codeStore) {
+      conds.markFalse(
+        C.CodeReady,
+        "CodeStoreNotConfigured",
+        `spec.code.url ${spec.url} is a package kept by Updraft, and this installation keeps none: set codeStore.enabled in the chart, or give an http(s) URL`,
+      );
+      return { ready: false, sha: "" };
     }
     if (spec.url) {
       conds.markTrue(

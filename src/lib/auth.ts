@@ -26,9 +26,12 @@ export interface UserInfo {
 /** One question for the cluster's authorizer, about one namespace's resource. */
 export interface AccessRequest {
   namespace: string;
-  verb: "invoke" | "get" | "list";
-  /** `functions` to call one; `invocations` to read records (list: the kept logs). */
-  resource: "functions" | "invocations";
+  verb: "invoke" | "get" | "list" | "create";
+  /**
+   * `functions` to call one; `invocations` to read records (list: the kept logs);
+   * `packages` to upload a code package (create).
+   */
+  resource: "functions" | "invocations" | "packages";
   name?: string;
 }
 

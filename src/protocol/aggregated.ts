@@ -11,6 +11,8 @@
  *     = GET  /v1/namespaces/{ns}/invocations/{id}               (RBAC: get invocations)
  *   GET  /apis/invoke.updraft.dev/v1alpha1/namespaces/{ns}/invocations?function=…
  *     = GET  /v1/namespaces/{ns}/invocations?function=…         (RBAC: list invocations)
+ *   POST /apis/invoke.updraft.dev/v1alpha1/namespaces/{ns}/packages?sha256=…
+ *     = POST /v1/namespaces/{ns}/packages?sha256=…              (RBAC: create packages)
  */
 export const AGGREGATED_GROUP = "invoke.updraft.dev";
 export const AGGREGATED_VERSION = "v1alpha1";
@@ -25,7 +27,8 @@ export function invokePathOf(url: string): string | undefined {
   if (
     /^\/namespaces\/[a-z0-9-]+\/functions\/[a-z0-9-]+\/invocations$/.test(path) ||
     /^\/namespaces\/[a-z0-9-]+\/invocations\/[A-Za-z0-9-]+$/.test(path) ||
-    /^\/namespaces\/[a-z0-9-]+\/invocations$/.test(path)
+    /^\/namespaces\/[a-z0-9-]+\/invocations$/.test(path) ||
+    /^\/namespaces\/[a-z0-9-]+\/packages$/.test(path)
   )
     return `/v1${rest}`;
   return undefined;
@@ -52,6 +55,13 @@ export const AGGREGATED_RESOURCES = {
       namespaced: true,
       kind: "Invocation",
       verbs: ["get", "list"],
+    },
+    {
+      name: "packages",
+      singularName: "package",
+      namespaced: true,
+      kind: "Package",
+      verbs: ["create"],
     },
   ],
 };

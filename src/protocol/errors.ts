@@ -18,6 +18,14 @@ export const EDGE_ERRORS = {
   NotFound: { sync: 404, http: 404, scf: 404 },
   InvocationNotFound: { sync: 404, http: 404, scf: 404 },
   MethodNotAllowed: { sync: 405, http: 405, scf: 405 },
+  /** A package upload whose bytes' SHA-256 is not the one it named: nothing is kept. */
+  PackageChecksumMismatch: { sync: 400, http: 400, scf: 400 },
+  /** A package upload without Content-Length (the store needs the size up front). */
+  LengthRequired: { sync: 411, http: 411, scf: 400 },
+  /** A kept package that is not in the store. */
+  PackageNotFound: { sync: 404, http: 404, scf: 404 },
+  /** The object store that keeps packages did not answer as it should. */
+  CodeStoreUnavailable: { sync: 503, http: 503, scf: 500 },
   RequestTooLarge: { sync: 406, http: 413, scf: 406 },
   RequestTimeout: { sync: 408, http: 408, scf: 400 },
   QueueFull: { sync: 429, http: 429, scf: 429 },

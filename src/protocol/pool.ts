@@ -5,7 +5,9 @@
  * controller (which keeps the pools), the activator (which claims and specialises) and the
  * runtime shim (which is specialised) agree on.
  */
+
 import type { ResolvedFunctionSpec } from "../api/v1alpha1.ts";
+import { STORED_PACKAGE_PREFIX } from "./packages.ts";
 
 /** On a pool's pods and Deployment: the runtime they are warm for, e.g. "nodejs24". */
 export const POOL_LABEL = "updraft.dev/pool";
@@ -62,6 +64,9 @@ export function poolIneligibility(
   if (spec.code.image) return "an image function runs the user's image";
   if (spec.code.configMapRef) return "code from a ConfigMap is mounted at the pod's creation";
   if (!spec.code.inline && !spec.code.url) return "no code to hand over";
+  // A pool pod has no announce address to reach the activators' package route from.
+  if (spec.code.url?.startsWith(STORED_PACKAGE_PREFIX))
+    return "a kept package (updraft:packages/…) is fetched by a function's own pods";
   if (spec.concurrency.provisioned > 0) return "provisioned instances are started ahead anyway";
   const fromRef = spec.env.find((e) => e.valueFrom !== undefined);
   if (fromRef)

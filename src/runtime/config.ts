@@ -4,7 +4,8 @@
  */
 import { UpdraftError } from "../lib/errors.ts";
 import { AnnounceEnv, type InstanceAnnouncement, parseAnnouncement } from "../protocol/announce.ts";
-import { INSTANCE_KEY_ENV } from "../protocol/instance-key.ts";
+import { INSTANCE_KEY_ENV, INSTANCE_KEY_HEADER } from "../protocol/instance-key.ts";
+import { packageFetchPath, STORED_PACKAGE_PREFIX, storedPackageSha } from "../protocol/packages.ts";
 import type { ShimConfig } from "./shim.ts";
 
 function num(source: NodeJS.ProcessEnv, key: string, def?: number): number {
@@ -17,6 +18,36 @@ function num(source: NodeJS.ProcessEnv, key: string, def?: number): number {
   if (!Number.isFinite(n) || n <= 0)
     throw new UpdraftError("InvalidConfig", `${key} must be a positive number, got "${raw}"`);
   return n;
+}
+
+/**
+ * Where the code package is fetched from: code.url as it is, or — for a package Updraft
+ * keeps (updraft:packages/<sha256>) — the activators' package route, with this function's
+ * instance key (the activators' address is the one instances announce themselves at).
+ * Example: updraft:packages/ab…, announce URL http://updraft-activator.updraft-system.svc:8080/internal/instances,
+ * demo/big → http://updraft-activator.updraft-system.svc:8080/v1/namespaces/demo/packages/ab…?function=big.
+ */
+function codeUrlOf(
+  source: NodeJS.ProcessEnv,
+  instanceKey: string | undefined,
+): { codeUrl?: string; codeHeaders?: Record<string, string> } {
+  const url = source.UPDRAFT_CODE_URL;
+  if (!url) return {};
+  if (!url.startsWith(STORED_PACKAGE_PREFIX)) return { codeUrl: url };
+  const sha = storedPackageSha(url);
+  const announce = source[AnnounceEnv.url];
+  const namespace = source.SCF_NAMESPACE;
+  const name = source.SCF_FUNCTIONNAME;
+  if (!sha || !announce || !namespace || !name)
+    throw new UpdraftError(
+      "InvalidConfig",
+      `UPDRAFT_CODE_URL ${url} is a kept package: it needs a 64-hex SHA-256, and ${AnnounceEnv.url}, SCF_NAMESPACE and SCF_FUNCTIONNAME set`,
+      { permanent: true },
+    );
+  return {
+    codeUrl: `${new URL(announce).origin}${packageFetchPath(namespace, sha, name)}`,
+    codeHeaders: instanceKey ? { [INSTANCE_KEY_HEADER]: instanceKey } : {},
+  };
 }
 
 /** The shim's settings from an environment (the pod's, or a pool instance's merged with a function's). */
@@ -41,7 +72,7 @@ export function shimConfigFromEnv(source: NodeJS.ProcessEnv, appDir: string): Sh
     perInstance: num(source, "UPDRAFT_PER_INSTANCE", 1),
     port: num(source, "UPDRAFT_PORT", 8080),
     apiBasePort: num(source, "SCF_RUNTIME_API_PORT", 9001),
-    ...(source.UPDRAFT_CODE_URL ? { codeUrl: source.UPDRAFT_CODE_URL } : {}),
+    ...codeUrlOf(source, instanceKey),
     ...(source.UPDRAFT_CODE_SHA256 ? { codeSha256: source.UPDRAFT_CODE_SHA256 } : {}),
     ...(source.UPDRAFT_CODE_PACKAGE ? { codePackage: source.UPDRAFT_CODE_PACKAGE } : {}),
     provisioned: source.UPDRAFT_PROVISIONED === "true",

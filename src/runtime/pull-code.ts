@@ -21,6 +21,8 @@ export const DOWNLOAD_ATTEMPTS = 5;
 export interface PullOptions {
   attempts?: number;
   baseDelayMs?: number;
+  /** Sent with the download. */
+  headers?: Record<string, string>;
   /** Where the package is staged (default /tmp, the one writable folder). */
   tmpDir?: string;
 }
@@ -29,6 +31,8 @@ export interface PullOptions {
 export interface CodeSource {
   /** code.url: downloaded, checked against codeSha256, unpacked. */
   codeUrl?: string;
+  /** Headers the download sends (a kept package's instance key). */
+  codeHeaders?: Record<string, string>;
   codeSha256?: string;
   /** configMapRef.key: a package file mounted from a ConfigMap, unpacked. */
   codePackage?: string;
@@ -36,7 +40,13 @@ export interface CodeSource {
 
 /** PullCode: brings the package of src into dir; nothing to do for mounted code. */
 export async function prepareCode(src: CodeSource, dir: string): Promise<void> {
-  if (src.codeUrl) await pullCode(src.codeUrl, src.codeSha256 ?? "", dir);
+  if (src.codeUrl)
+    await pullCode(
+      src.codeUrl,
+      src.codeSha256 ?? "",
+      dir,
+      src.codeHeaders ? { headers: src.codeHeaders } : {},
+    );
   else if (src.codePackage) await unpackPackage(src.codePackage, dir);
 }
 
@@ -56,7 +66,13 @@ export async function pullCode(
   const staging = await mkdtemp(join(opts.tmpDir ?? "/tmp", "code-"));
   const file = join(staging, "package");
   try {
-    const got = await download(url, file, opts.attempts ?? DOWNLOAD_ATTEMPTS, opts.baseDelayMs ?? 500);
+    const got = await download(
+      url,
+      file,
+      opts.attempts ?? DOWNLOAD_ATTEMPTS,
+      opts.baseDelayMs ?? 500,
+      opts.headers ?? {},
+    );
     if (sha256 && got !== sha256.toLowerCase())
       throw new UpdraftError(
         "CodeChecksumMismatch",
@@ -72,12 +88,18 @@ export async function pullCode(
 }
 
 /** Streams url to file; resolves with the SHA-256 of what was written. */
-async function download(url: string, file: string, attempts: number, baseDelayMs: number): Promise<string> {
+async function download(
+  url: string,
+  file: string,
+  attempts: number,
+  baseDelayMs: number,
+  headers: Record<string, string>,
+): Promise<string> {
   let last: unknown;
   for (let i = 0; i < attempts; i++) {
     if (i > 0) await new Promise((r) => setTimeout(r, baseDelayMs * 2 ** (i - 1)));
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(300_000) });
+      const res = await fetch(url, { headers, signal: AbortSignal.timeout(300_000) });
       if (!res.ok || !res.body) {
         last = new Error(`HTTP ${res.status}`);
         // A client error will not change by asking again.

@@ -17,6 +17,7 @@ import { Counter, Histogram } from "prom-client";
 import { ActivationNotifier } from "../../activator/activation.ts";
 import { InstanceAnnouncements } from "../../activator/announce.ts";
 import { kubePodReader, relayToPeers } from "../../activator/announce-io.ts";
+import { CodeStore } from "../../activator/code-store.ts";
 import { FunctionMetrics } from "../../activator/function-metrics.ts";
 import { HttpRoutes } from "../../activator/http-trigger.ts";
 import { KeptLogs } from "../../activator/kept-logs.ts";
@@ -117,6 +118,31 @@ async function main(): Promise<void> {
     maxBytes: envInt(process.env, "UPDRAFT_LOG_MAX_BYTES", 256 * 1024 * 1024, 1024 * 1024, 1024 ** 4),
     perFunction: envInt(process.env, "UPDRAFT_LOG_PER_FUNCTION", 1000, 1, 1_000_000),
   };
+  // Code packages too large for a ConfigMap, kept in the object store's bucket (none: not kept).
+  const codeStoreBucket = envString(
+    process.env,
+    "UPDRAFT_CODE_STORE_BUCKET",
+    "",
+    /^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$/,
+  );
+  const codeStoreConfig = codeStoreBucket
+    ? {
+        bucket: codeStoreBucket,
+        endpoint:
+          envString(process.env, "UPDRAFT_S3_ENDPOINT", "", /^https?:\/\/\S+$/) ||
+          envRequired(process.env, "UPDRAFT_S3_ENDPOINT"),
+        region: envString(process.env, "UPDRAFT_S3_REGION", "us-east-1"),
+        accessKey: envRequired(process.env, "UPDRAFT_S3_ACCESS_KEY"),
+        secretKey: envRequired(process.env, "UPDRAFT_S3_SECRET_KEY"),
+        maxPackageBytes: envInt(
+          process.env,
+          "UPDRAFT_CODE_STORE_MAX_PACKAGE_BYTES",
+          500 * 1024 * 1024,
+          1,
+          5 * 1024 ** 3,
+        ),
+      }
+    : undefined;
   const drainPropagationMs = envInt(process.env, "UPDRAFT_DRAIN_PROPAGATION_MS", 5000, 0, 60_000);
   const log = makeLogger("activator", process.env.LOG_LEVEL ?? "info");
   const kc = loadKubeConfig();
@@ -326,6 +352,13 @@ async function main(): Promise<void> {
     registers: [registry],
   });
   if (httpNamespaceDomain) server.httpNamespaceDomain = httpNamespaceDomain;
+  server.functionKey = instanceKeys.function;
+  if (codeStoreConfig) {
+    const store = new CodeStore(codeStoreConfig);
+    // The bucket is made once, beside the start (a store that is down does not hold it up).
+    void store.ensureBucket().catch((err: unknown) => log.warn("code store", { err: String(err) }));
+    server.codeStore = store;
+  }
   // Requests one activator relays to another carry a key only activators can make.
   const relayProof = relayKey(master);
   functionMetrics = new FunctionMetrics(registry, {
