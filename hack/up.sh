@@ -34,6 +34,12 @@ kind: ClusterRoleBinding
 metadata: {name: updraft-local-developer}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: updraft-invoker}
 subjects: [{kind: ServiceAccount, name: updraft-local-developer, namespace: default}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: updraft-local-developer-packages}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: updraft-developer}
+subjects: [{kind: ServiceAccount, name: updraft-local-developer, namespace: default}]
 YAML
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl label namespace demo pod-security.kubernetes.io/enforce=restricted --overwrite >/dev/null

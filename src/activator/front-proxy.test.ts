@@ -74,6 +74,13 @@ describe("invokePathOf", () => {
       "/v1/namespaces/demo/invocations?function=hello&limit=5",
     ],
     [
+      "a package upload (its SHA-256 in the query)",
+      `${p}/namespaces/demo/packages?sha256=${"a".repeat(64)}`,
+      `/v1/namespaces/demo/packages?sha256=${"a".repeat(64)}`,
+    ],
+    // A package is fetched by a function's instances from the activators, with their key.
+    ["nor a package fetch", `${p}/namespaces/demo/packages/${"a".repeat(64)}`, undefined],
+    [
       "no other path of the invoke API is reachable",
       `${p}/namespaces/demo/functions/hello/dead-letters`,
       undefined,

@@ -277,9 +277,16 @@ export function scaffold(runtime: Runtime, name: string): Scaffold {
 function readme(name: string, runtime: Runtime, next: string[], where: string): string {
   return `# ${name}
 
-An Updraft function (\`${runtime}\`), written as for SCF. Build it, put the package where
-instances get it (${where}; a ConfigMap holds up to 1 MiB, a larger package is served at
-an HTTP(S) URL as \`code.url\` with its \`sha256\`), apply the Function and call it:
+An Updraft function (\`${runtime}\`), written as for SCF.
+
+The short way: \`updraft deploy ${name}\` builds it, packages it (inline, a ConfigMap up to
+1 MB, else an upload to the code store of the cluster's Updraft, when its chart has
+\`codeStore.enabled\`), applies the Function and waits until it is Ready. Then
+\`updraft invoke ${name}\`.
+
+By hand: build it, put the package where instances get it (${where}; a ConfigMap holds up
+to 1 MiB, a larger package is served at an HTTP(S) URL as \`code.url\` with its
+\`sha256\`), apply the Function and call it:
 
 \`\`\`sh
 ${next.join("\n")}

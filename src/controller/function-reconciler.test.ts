@@ -234,6 +234,28 @@ describe("FunctionReconciler", () => {
     assert.match(code?.message ?? "", /1040016 bytes, over the 1000000/);
   });
 
+  // A kept package with no code store to fetch it from would start pods that can only fail:
+  // refused at once, with the switch that turns it on.
+  it("a kept package where no code store is configured: CodeReady False CodeStoreNotConfigured, no child made", async () => {
+    const sha = "c".repeat(64);
+    const { api, r, fns } = setup({ code: { url: `updraft:packages/${sha}`, sha256: sha } });
+    await r.reconcile("ns/hello");
+    assert.deepEqual(api.writes, ["update status hello"], "no ConfigMap, Deployment or Service");
+    const code = fns.get("hello", "ns")!.status?.conditions?.find((c) => c.type === "CodeReady");
+    assert.deepEqual([code?.status, code?.reason], ["False", "CodeStoreNotConfigured"]);
+    assert.match(code?.message ?? "", /codeStore\.enabled/);
+  });
+  it("a kept package with the code store on gets its Deployment, the package's hash its code hash", async () => {
+    const sha = "c".repeat(64);
+    const { api, r, fns } = setup(
+      { code: { url: `updraft:packages/${sha}`, sha256: sha } },
+      { codeStore: true },
+    );
+    await r.reconcile("ns/hello");
+    assert.ok(api.writes.includes("create deployment fn-hello"), api.writes.join(", "));
+    assert.equal(fns.get("hello", "ns")!.status?.codeSha256, sha);
+  });
+
   it("code.image is ready at once (the image is pulled by the kubelet) and gets its Deployment", async () => {
     const { api, r, fns } = setup({
       runtime: "custom",

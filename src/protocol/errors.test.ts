@@ -46,7 +46,7 @@ describe("the edge's error table", () => {
     for (const [code, e] of Object.entries(EDGE_ERRORS)) {
       assert.ok(e.sync >= 400 && e.sync < 600, code);
       assert.ok(
-        [400, 401, 403, 404, 405, 408, 413, 429, 501, 502, 503].includes(e.http),
+        [400, 401, 403, 404, 405, 408, 411, 413, 429, 501, 502, 503].includes(e.http),
         `${code}: ${e.http}`,
       );
     }

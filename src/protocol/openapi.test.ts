@@ -38,13 +38,14 @@ describe("the invoke API's OpenAPI document", () => {
       assert.ok(at, `${ref} resolves`);
     }
   });
-  it("documents the public routes the activator serves (announcements and dead letters are the components' own)", () => {
+  it("documents the public routes the activator serves (announcements, dead letters and package fetches are the components' own)", () => {
     assert.deepEqual(Object.keys(doc.paths).sort(), [
       "/http/{namespace}/{path}",
       "/openapi.json",
       "/v1/namespaces/{namespace}/functions/{function}/invocations",
       "/v1/namespaces/{namespace}/invocations",
       "/v1/namespaces/{namespace}/invocations/{requestId}",
+      "/v1/namespaces/{namespace}/packages",
     ]);
   });
   it("names the headers as the protocol module does", () => {

@@ -44,6 +44,11 @@ describe("poolIneligibility", () => {
       reason: /image/,
     },
     {
+      why: "a kept package is fetched with the function's instance key, from an address pool pods are not given",
+      spec: { ...base, code: { url: `updraft:packages/${"a".repeat(64)}`, sha256: "a".repeat(64) } },
+      reason: /kept package/,
+    },
+    {
       why: "provisioned instances are warm already",
       spec: { ...base, concurrency: { provisioned: 1 } },
       reason: /provisioned/,

@@ -16,6 +16,8 @@ import { servePackages, sha256 } from "../conformance/packages.ts";
 import {
   deleteNamespace,
   installFullUpdraft,
+  instanceKeyOf,
+  invokeAuth,
   kubectl,
   kubectlOk,
   newNamespace,
@@ -26,10 +28,19 @@ import {
 const OLDEST_NODE = "22.23.5";
 
 let ns = "";
+let base = "";
 let prefix = "";
 let nodeDir = "";
 let work = "";
 let packages: Server | undefined;
+/** The SHA-256 of the Go function's package, which deploy kept in the code store. */
+let goPackage = "";
+
+function env(key: string): string {
+  const v = process.env[key];
+  if (!v) throw new Error(`${key} is not set: run under \`make test\` (cluster.sh env)`);
+  return v;
+}
 
 /**
  * The installed `updraft`, on Node.js 22, with the kubeconfig and nothing else to find Updraft
@@ -59,7 +70,13 @@ const filesUnder = (dir: string) =>
 
 describe("the CLI, installed from its npm package", () => {
   before(async () => {
-    await installFullUpdraft();
+    // With the code store (packages over a ConfigMap's size) on the local object store.
+    base = await installFullUpdraft({
+      "codeStore.enabled": true,
+      "objectStorage.endpoint": env("UPDRAFT_S3_ENDPOINT"),
+      "objectStorage.accessKey": env("UPDRAFT_S3_ACCESS_KEY"),
+      "objectStorage.secretKey": env("UPDRAFT_S3_SECRET_KEY"),
+    });
     ns = await newNamespace("cli");
     work = mkdtempSync(join(tmpdir(), "updraft-cli-"));
     const tarball = execFileSync(process.execPath, [join(ROOT, "hack/cli-package.ts")], { encoding: "utf8" })
@@ -317,16 +334,25 @@ spec:
     assert.match(java.stderr, /code ConfigMap dep-java-code-/);
     assert.match(await answerOf("dep-java"), /"message":"Hello, world!"/);
 
-    // Go: built (over 2 MB packed) — more than a ConfigMap holds, refused, saying what to do.
+    // Go: built (over 2 MB packed) — more than a ConfigMap holds: uploaded to the code store.
     assert.equal((await updraft(["init", "go1", "dep-go"])).status, 0);
     writeFileSync(
       join(work, "dep-go/go.mod"),
       `${readFileSync(join(work, "dep-go/go.mod"), "utf8")}\nreplace github.com/tencentyun/scf-go-lib => ${join(ROOT, "test/fixtures/go/scf-go-lib")}\n`,
     );
     const go = await updraft(["deploy", "dep-go", "-n", ns], { GOPROXY: "off", GOWORK: "off" });
-    assert.equal(go.status, 1, go.stderr);
-    assert.match(go.stderr, /over the 1000000 a ConfigMap holds: serve it over HTTP\(S\) and set code\.url/);
-    assert.equal(kubectl(["-n", ns, "get", "function", "dep-go"]).code, 1, "nothing applied");
+    assert.equal(go.status, 0, go.stderr);
+    const stored = /code (updraft:packages\/([a-f0-9]{64})) \((\d+) bytes, in the code store\)/.exec(
+      go.stderr,
+    );
+    assert.ok(stored, go.stderr);
+    assert.ok(Number(stored[3]) > 1_000_000, `a package over a ConfigMap's size: ${stored[3]} bytes`);
+    const goFn = JSON.parse(kubectlOk(["-n", ns, "get", "function", "dep-go", "-o", "json"])) as {
+      spec: { code: { url: string; sha256: string } };
+    };
+    assert.deepEqual(goFn.spec.code, { url: stored[1], sha256: stored[2] });
+    assert.match(await answerOf("dep-go"), /"message":"Hello, world!"/);
+    goPackage = stored[2]!;
 
     // Without function.yaml and without --runtime: usage, nothing applied.
     mkdirSync(join(work, "bare"));
@@ -334,6 +360,69 @@ spec:
     const bare = await updraft(["deploy", "bare", "-n", ns]);
     assert.equal(bare.status, 2);
     assert.match(bare.stderr, /no function\.yaml in bare: give --runtime/);
+  });
+
+  it("the code store: a package is fetched only with its function's instance key, a wrong SHA-256 keeps nothing, uploading needs create packages", async () => {
+    assert.ok(goPackage, "the deploy test kept the Go package");
+    const fetchPath = (fn: string, sha = goPackage) =>
+      `${base}/v1/namespaces/${ns}/packages/${sha}?function=${fn}`;
+    // The Go function's own key: the package, byte for byte.
+    const own = await fetch(fetchPath("dep-go"), { headers: await instanceKeyOf(ns, "dep-go") });
+    assert.equal(own.status, 200);
+    assert.equal(sha256(Buffer.from(await own.arrayBuffer())), goPackage);
+    // No key, or another function's key (for its own name or for dep-go's): refused.
+    for (const [why, fn, headers] of [
+      ["no key", "dep-go", {}],
+      ["another function's key", "dep-go", await instanceKeyOf(ns, "dep-pkg")],
+      ["another function's key, asking as it", "dep-pkg", await instanceKeyOf(ns, "dep-java")],
+    ] as const) {
+      const r = await fetch(fetchPath(fn), { headers });
+      const body = (await r.json()) as { errorType: string };
+      assert.equal(r.status, 403, why);
+      assert.equal(body.errorType, "Forbidden", why);
+    }
+
+    // An upload whose bytes are not the package it names: 400, and nothing kept.
+    const bytes = Buffer.from("not the package it says it is");
+    const claimed = sha256(Buffer.from("something else"));
+    const upload = (sha: string, headers: Record<string, string>) =>
+      fetch(`${base}/v1/namespaces/${ns}/packages?sha256=${sha}`, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream", ...headers },
+        body: bytes,
+      });
+    // A developer of this namespace: a RoleBinding to updraft-developer (create packages).
+    kubectlOk(
+      ["-n", ns, "apply", "-f", "-"],
+      `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: packager}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: packager}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: updraft-developer}
+subjects: [{kind: ServiceAccount, name: packager, namespace: ${ns}}]
+`,
+    );
+    const admin = { authorization: `Bearer ${kubectlOk(["-n", ns, "create", "token", "packager"]).trim()}` };
+    const wrong = await upload(claimed, admin);
+    assert.equal(wrong.status, 400, await wrong.clone().text());
+    assert.equal(((await wrong.json()) as { errorType: string }).errorType, "PackageChecksumMismatch");
+    const gone = await fetch(fetchPath("dep-go", claimed), { headers: await instanceKeyOf(ns, "dep-go") });
+    assert.equal(gone.status, 404, "nothing was kept under the claimed SHA-256");
+    assert.equal(((await gone.json()) as { errorType: string }).errorType, "PackageNotFound");
+    // The right bytes are kept and fetched back.
+    const right = await upload(sha256(bytes), admin);
+    assert.equal(right.status, 201, await right.clone().text());
+    assert.deepEqual(await right.json(), {
+      url: `updraft:packages/${sha256(bytes)}`,
+      sha256: sha256(bytes),
+      bytes: bytes.length,
+    });
+    // Without a token: 401; with one that may invoke functions but not create packages: 403.
+    assert.equal((await upload(sha256(bytes), {})).status, 401);
+    assert.equal((await upload(sha256(bytes), invokeAuth())).status, 403);
   });
 
   it("every runtime's scaffold, built and packaged as its README says, is applied as written and answers through the API server", async () => {
