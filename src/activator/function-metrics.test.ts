@@ -68,6 +68,14 @@ describe("FunctionMetrics", () => {
       text,
       /updraft_function_invocations_total\{namespace="a",function="kept",outcome="function_error",code="430",async="true"\} 1/,
     );
+    // A Function made again under the same name starts from nothing, and is removed again.
+    m.observe({ namespace: "a", function: "gone", outcome: "success", code: 200, async: false });
+    assert.match(
+      await registry.metrics(),
+      /updraft_function_invocations_total\{namespace="a",function="gone",outcome="success",code="200",async="false"\} 1/,
+    );
+    m.forget("a", "gone");
+    assert.doesNotMatch(await registry.metrics(), /function="gone"/);
   });
   it("instances and concurrency are read from the table when scraped", async () => {
     const registry = new Registry();

@@ -69,6 +69,8 @@ export class FunctionMetrics {
   private readonly billed: Counter<"namespace" | "function">;
   /** Its series per function, removed with the function. */
   private readonly series = new FunctionSeries();
+  /** Each function's label sets ("namespace/name" →). */
+  private readonly labels = new Map<string, FunctionLabels>();
 
   constructor(registry: Registry, gauges: FunctionGaugeSource) {
     this.invocations = new Counter({
@@ -131,39 +133,73 @@ export class FunctionMetrics {
     });
   }
 
+  /**
+   * Counted as each invocation ends: on this hot path the label sets are looked up, never
+   * built — each function's are made (and remembered for removal) the first time it is seen.
+   */
   observe(f: InvocationFacts): void {
-    const fn = { namespace: f.namespace, function: f.function };
-    this.count(this.invocations, { ...fn, outcome: f.outcome, code: String(f.code), async: String(f.async) });
-    if (f.executionSeconds !== undefined) this.time(this.duration, fn, f.executionSeconds);
+    const l = this.labelsOf(f.namespace, f.function);
+    const key = `${f.outcome} ${f.code} ${f.async}`;
+    let inv = l.invocations.get(key);
+    if (!inv) {
+      inv = { ...l.fn, outcome: f.outcome, code: String(f.code), async: String(f.async) };
+      l.invocations.set(key, inv);
+      this.series.remember(this.invocations, inv);
+    }
+    this.invocations.inc(inv);
+    if (f.executionSeconds !== undefined) this.duration.observe(l.fn, f.executionSeconds);
     if (f.billedMs !== undefined && f.memoryMB !== undefined)
-      this.count(this.billed, fn, (f.billedMs / 1000) * (f.memoryMB / 1024));
+      this.billed.inc(l.fn, (f.billedMs / 1000) * (f.memoryMB / 1024));
     if (f.coldStart) {
-      this.count(this.coldStarts, fn);
+      this.coldStarts.inc(l.fn);
       const c = f.coldStart;
-      this.time(this.coldStartSeconds, { ...fn, phase: "Total" }, c.totalSeconds);
-      if (c.pullCode !== undefined)
-        this.time(this.coldStartSeconds, { ...fn, phase: "PullCode" }, c.pullCode);
-      if (c.initRuntime !== undefined)
-        this.time(this.coldStartSeconds, { ...fn, phase: "InitRuntime" }, c.initRuntime);
-      if (c.initFunction !== undefined)
-        this.time(this.coldStartSeconds, { ...fn, phase: "InitFunction" }, c.initFunction);
+      this.coldStartSeconds.observe(l.phases.Total, c.totalSeconds);
+      if (c.pullCode !== undefined) this.coldStartSeconds.observe(l.phases.PullCode, c.pullCode);
+      if (c.initRuntime !== undefined) this.coldStartSeconds.observe(l.phases.InitRuntime, c.initRuntime);
+      if (c.initFunction !== undefined) this.coldStartSeconds.observe(l.phases.InitFunction, c.initFunction);
     }
   }
 
   /** A function that is gone: every series of it is removed. */
   forget(namespace: string, fn: string): void {
+    this.labels.delete(`${namespace}/${fn}`);
     this.series.forget(namespace, fn);
   }
 
-  private count<L extends string>(c: Counter<L>, labels: Record<L, string>, by = 1): void {
-    this.series.remember(c, labels);
-    c.inc(labels, by);
+  private labelsOf(namespace: string, name: string): FunctionLabels {
+    const key = `${namespace}/${name}`;
+    let l = this.labels.get(key);
+    if (l) return l;
+    const fn = { namespace, function: name };
+    const phase = (p: ColdStartPhase) => ({ ...fn, phase: p });
+    l = {
+      fn,
+      invocations: new Map(),
+      phases: {
+        Total: phase("Total"),
+        PullCode: phase("PullCode"),
+        InitRuntime: phase("InitRuntime"),
+        InitFunction: phase("InitFunction"),
+      },
+    };
+    for (const m of [this.duration, this.coldStarts, this.billed]) this.series.remember(m, fn);
+    for (const p of Object.values(l.phases)) this.series.remember(this.coldStartSeconds, p);
+    this.labels.set(key, l);
+    return l;
   }
+}
 
-  private time<L extends string>(h: Histogram<L>, labels: Record<L, string>, seconds: number): void {
-    this.series.remember(h, labels);
-    h.observe(labels, seconds);
-  }
+type ColdStartPhase = "Total" | "PullCode" | "InitRuntime" | "InitFunction";
+
+/** One function's label sets, made once. */
+interface FunctionLabels {
+  fn: { namespace: string; function: string };
+  /** By "outcome code async". */
+  invocations: Map<
+    string,
+    { namespace: string; function: string; outcome: string; code: string; async: string }
+  >;
+  phases: Record<ColdStartPhase, { namespace: string; function: string; phase: string }>;
 }
 
 /**

@@ -15,12 +15,39 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { deleteNamespace, installFullUpdraft, invokerToken, kubectl, ROOT, waitFor } from "./harness.ts";
 
-const DOCS = ["docs/getting-started.md"];
+const DOCS = [
+  "docs/getting-started.md",
+  "docs/guide-triggers.md",
+  "docs/guide-async.md",
+  "docs/guide-scaling.md",
+  "docs/install.md",
+];
+/** The namespaces the pages make (and delete at their end): gone before and after a run. */
+const PAGE_NAMESPACES = ["first-steps", "guide-triggers", "guide-async", "guide-scaling", "my-functions"];
+/** Pages that run from a clone of the repository (they name its chart); the rest from a scratch directory. */
+const FROM_CLONE = new Set(["docs/install.md"]);
 
 /** Lines (their command, without a trailing comment) that are not run, and why. */
 const NOT_RUN = new Map<string, string>([
   ["make up", "it makes the cluster this test runs on"],
   ["make test", "it runs this test"],
+  [
+    "for f in Dockerfile runtimes/Dockerfile.*; do ...; done",
+    "a sketch for your own registry; make up builds the same images with buildah into the local one",
+  ],
+  [
+    "helm install updraft charts/updraft -n updraft-system --set image.registry=REG --set-string image.tag=TAG",
+    "installs into a real cluster with a registry of your own; make up installs this chart here",
+  ],
+  ["kubectl create namespace updraft-system", "make up made it, with the same label"],
+  [
+    "kubectl label namespace updraft-system pod-security.kubernetes.io/enforce=restricted",
+    "make up labelled it so",
+  ],
+  [
+    "helm install updraft charts/updraft --namespace updraft-system",
+    "the release is installed already (make up, and each test file's install)",
+  ],
   [
     'eval "$(make -s cluster-env)"',
     "the test has that environment already, with a copy of the kubeconfig, so that the pages' namespace change touches no other test",
@@ -57,12 +84,13 @@ describe("the user documentation's commands", () => {
   let work = "";
   before(async () => {
     const base = await installFullUpdraft();
-    // A namespace the pages make, left by a run that was stopped.
-    if (kubectl(["get", "namespace", "first-steps"]).code === 0) {
-      await deleteNamespace("first-steps");
+    // Namespaces the pages make, left by a run that was stopped.
+    for (const name of PAGE_NAMESPACES) {
+      if (kubectl(["get", "namespace", name]).code !== 0) continue;
+      await deleteNamespace(name);
       await waitFor(
-        "first-steps gone",
-        async () => kubectl(["get", "namespace", "first-steps"]).code !== 0,
+        `${name} gone`,
+        async () => kubectl(["get", "namespace", name]).code !== 0,
         180_000,
         1000,
       );
@@ -79,8 +107,9 @@ describe("the user documentation's commands", () => {
     };
   });
   after(async () => {
-    // The getting-started namespace, if a failure left it.
-    if (kubectl(["get", "namespace", "first-steps"]).code === 0) await deleteNamespace("first-steps");
+    // The pages' namespaces, if a failure left them.
+    for (const name of PAGE_NAMESPACES)
+      if (kubectl(["get", "namespace", name]).code === 0) await deleteNamespace(name);
   });
 
   it("NOT_RUN names only commands the pages have", () => {
@@ -102,7 +131,7 @@ describe("the user documentation's commands", () => {
         const script = lines.filter((l) => !NOT_RUN.has(commandOf(l))).join("\n");
         const expects = lines.flatMap((l) => /^#\s*expect:\s*(.+)$/.exec(l.trim())?.[1] ?? []);
         if (!script.split("\n").some((l) => commandOf(l) !== "")) continue;
-        const { code, out } = await run(script, env, work);
+        const { code, out } = await run(script, env, FROM_CLONE.has(doc) ? ROOT : work);
         assert.equal(code, 0, `block ${i + 1} of ${doc} failed:\n${block}\n--- output ---\n${out}`);
         let from = 0;
         for (const e of expects) {
