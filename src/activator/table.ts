@@ -496,13 +496,31 @@ export class FunctionTable {
         timer: setTimeout(() => {
           if (w.ticket && st.waiters.remove(w.ticket)) this.waitingTotal--;
           reject(
-            new UpdraftError("NoInstanceReady", `no instance of ${st.key} became ready within ${waitMs} ms`),
+            new UpdraftError(
+              "NoInstanceReady",
+              `no instance of ${st.key} became ready within ${waitMs} ms (${this.describe(st)})`,
+            ),
           );
         }, waitMs),
       };
       w.ticket = again ? st.waiters.unshift(w) : st.waiters.push(w);
       this.waitingTotal++;
     });
+  }
+
+  /**
+   * What this activator sees of a function, for an error that says why nothing ran.
+   * Example: "instances 10.0.0.7 2/8 busy for 40 ms; ejected none; waiting 3".
+   */
+  describe(st: FunctionState): string {
+    const now = this.now();
+    const instances = st.instances.map((i) => {
+      const busy = i.busyUntil !== undefined && i.busyUntil > now ? ` busy for ${i.busyUntil - now} ms` : "";
+      return `${i.ip} ${i.inFlight}/${st.spec.concurrency.perInstance}${busy}${i.mine === false ? " not ours" : ""}`;
+    });
+    const listed = [...(this.endpoints.ready.get(st.key) ?? [])];
+    const ejected = [...(this.ejected.get(st.key) ?? [])];
+    return `instances ${instances.join(", ") || "none"}; listed ready ${listed.join(", ") || "none"}; starting ${this.startingCount(st.key)}; ejected ${ejected.join(", ") || "none"}; waiting ${st.waiters.length}`;
   }
 
   /**

@@ -27,6 +27,17 @@ while true; do
 done
 `;
 
+// A custom runtime that answers each event with the event, after 300 ms.
+const SLOW_ECHO_BOOTSTRAP = `#!/bin/bash
+api="http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT/runtime"
+curl -s -X POST "$api/init/ready" -d '' >/dev/null
+while true; do
+  event=$(curl -s "$api/invocation/next")
+  sleep 0.3
+  curl -s -X POST "$api/invocation/response" -d "$event" >/dev/null
+done
+`;
+
 describe("a function pod's shim at its edge", () => {
   it("answers as its pod (the UID the downward API gave it), which is what the activator checks an announced address by", async () => {
     const codeDir = mkdtempSync(join(tmpdir(), "ready-"));
@@ -129,6 +140,62 @@ describe("a function pod's shim at its edge", () => {
       const ok = await call({ [INSTANCE_KEY_HEADER]: key });
       assert.equal(ok.status, 200);
       assert.deepEqual(JSON.parse(ok.body), { x: 1 });
+    } finally {
+      await shim.drain();
+    }
+  });
+
+  // Seen under faults: each activator killed mid-call left its call counted for good, and
+  // after perInstance of them the instance answered "at capacity" to everything.
+  it("a call whose caller went away mid-run gives its place back when the run ends", async () => {
+    const codeDir = mkdtempSync(join(tmpdir(), "gone-"));
+    writeFileSync(join(codeDir, "bootstrap"), SLOW_ECHO_BOOTSTRAP, { mode: 0o755 });
+    const [port, apiPort] = (await freePorts(2)) as [number, number];
+    const cfg = shimConfigFromEnv(
+      {
+        ...(process.env as Record<string, string>),
+        SCF_RUNTIME: "custom",
+        SCF_FUNCTIONNAME: "hello",
+        SCF_MEMORY_SIZE: "128",
+        UPDRAFT_PORT: String(port),
+        SCF_RUNTIME_API_PORT: String(apiPort),
+        SCF_USERCODEPATH: codeDir,
+        UPDRAFT_PER_INSTANCE: "1",
+      },
+      process.cwd(),
+    );
+    // The shim's output says when the first call has started running.
+    let started: () => void = () => undefined;
+    const running = new Promise<void>((r) => {
+      started = r;
+    });
+    const shim = new Shim(cfg, (line) => {
+      if (line.startsWith("START")) started();
+    });
+    try {
+      await shim.start();
+      // The caller sends its event and is gone before the answer (the run takes 300 ms).
+      const aborted = new AbortController();
+      const gone = fetch(`http://127.0.0.1:${port}/invoke`, {
+        method: "POST",
+        body: '{"n":1}',
+        signal: aborted.signal,
+      }).catch(() => undefined);
+      await running;
+      aborted.abort();
+      await gone;
+      // Once its run is over, the place is free again: the next call is served.
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const r = await fetch(`http://127.0.0.1:${port}/invoke`, { method: "POST", body: '{"n":2}' });
+        const body = await r.text();
+        if (r.status === 200) {
+          assert.deepEqual(JSON.parse(body), { n: 2 });
+          break;
+        }
+        assert.equal(r.status, 429, body);
+        assert.ok(Date.now() < deadline, "the instance stayed at capacity after its caller went away");
+      }
     } finally {
       await shim.drain();
     }

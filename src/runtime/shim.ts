@@ -7,6 +7,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { dirname, join } from "node:path";
+import { finished } from "node:stream/promises";
 import { AnnounceEnv } from "../protocol/announce.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { INVOKE_BODY_LIMIT_BYTES } from "../protocol/http.ts";
@@ -640,8 +641,11 @@ export class Shim {
       res.writeHead(r.status, { "Content-Type": "application/json", ...r.headers });
       // In flight until the answer is written out: a drain that exits before that would
       // close the socket on a request that ran (seen: the activator retried it elsewhere,
-      // and the async event ran twice).
-      await new Promise<void>((resolve) => res.end(r.body, () => resolve()));
+      // and the async event ran twice). Not end()'s callback: when the caller is gone (an
+      // activator killed mid-call) it is never called, and each such call held a place of
+      // perInstance for good — seen: an instance answering "at capacity" to everything.
+      res.end(r.body);
+      await finished(res).catch(() => undefined);
     } finally {
       this.inFlight--;
     }
