@@ -36,6 +36,8 @@ export interface ControllerConfig {
   adapterLogLevel: string;
   storageEventsUrl: string;
   storeEndpoint: string;
+  /** The invoke API is served as an aggregated API (the chart's aggregatedApi.enabled): its TLS is made here. */
+  aggregatedApi: boolean;
   /** The activators keep code packages (the chart's codeStore.enabled). */
   codeStore: boolean;
   /** Warm pools: per namespace, per runtime (docs/warm-pool.md). */
@@ -115,6 +117,7 @@ export function parseControllerConfig(env: Env): ControllerConfig {
     storageEventsUrl: str(env, "UPDRAFT_STORAGE_EVENTS_URL", "", /^(https?:\/\/\S+)?$/),
     storeEndpoint: str(env, "UPDRAFT_S3_ENDPOINT", "", /^(https?:\/\/\S+)?$/),
     codeStore: bool(env, "UPDRAFT_CODE_STORE", false),
+    aggregatedApi: bool(env, "UPDRAFT_AGGREGATED_API", false),
     warmPool: parseWarmPool(env),
   };
 }

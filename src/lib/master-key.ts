@@ -33,8 +33,26 @@ async function read(core: CoreV1Api, ref: SecretKeyRef): Promise<Buffer | undefi
 
 /** The key, made if there is none yet. */
 export async function ensureSecretKey(core: CoreV1Api, ref: SecretKeyRef): Promise<Buffer> {
-  const found = await read(core, ref);
-  if (found) return found;
+  await ensureSecret(core, ref, () => ({
+    [ref.field]: ref.format === "hex" ? Buffer.from(randomBytes(32).toString("hex")) : randomBytes(32),
+  }));
+  const made = await read(core, ref);
+  if (!made)
+    throw new UpdraftError("InvalidSecret", `Secret ${ref.namespace}/${ref.name} vanished as it was made`);
+  return made;
+}
+
+/**
+ * A Secret made once with what `make` gives, by whoever comes first: when it is there
+ * already (or another replica makes it first, 409) it is left as it is. Its data, read back.
+ */
+export async function ensureSecret(
+  core: CoreV1Api,
+  ref: { namespace: string; name: string },
+  make: () => Record<string, Buffer>,
+): Promise<Record<string, Buffer>> {
+  const existing = await readAll(core, ref);
+  if (existing) return existing;
   try {
     await core.createNamespacedSecret({
       namespace: ref.namespace,
@@ -47,21 +65,29 @@ export async function ensureSecretKey(core: CoreV1Api, ref: SecretKeyRef): Promi
           namespace: ref.namespace,
           labels: { "app.kubernetes.io/managed-by": "updraft", "app.kubernetes.io/part-of": "updraft" },
         },
-        data: {
-          [ref.field]: (ref.format === "hex"
-            ? Buffer.from(randomBytes(32).toString("hex"))
-            : randomBytes(32)
-          ).toString("base64"),
-        },
+        data: Object.fromEntries(Object.entries(make()).map(([k, v]) => [k, v.toString("base64")])),
       },
     });
   } catch (err) {
     if (!isAlreadyExists(err)) throw err;
   }
-  const made = await read(core, ref);
+  const made = await readAll(core, ref);
   if (!made)
     throw new UpdraftError("InvalidSecret", `Secret ${ref.namespace}/${ref.name} vanished as it was made`);
   return made;
+}
+
+async function readAll(
+  core: CoreV1Api,
+  ref: { namespace: string; name: string },
+): Promise<Record<string, Buffer> | undefined> {
+  try {
+    const s = await core.readNamespacedSecret({ namespace: ref.namespace, name: ref.name });
+    return Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]));
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
 }
 
 /** The key once someone made it: polled every second until `timeoutMs`. */

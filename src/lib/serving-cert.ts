@@ -1,15 +1,19 @@
 /**
- * A TLS serving certificate made in memory at start, for a server whose clients do not
- * verify it against a CA (the API server's aggregator, with the APIService's
- * insecureSkipTLSVerify — the hop's identity that matters, the API server's, is checked the
- * other way, by its client certificate). A new one each start: nothing to store or rotate.
+ * A self-signed TLS serving certificate for the activators' aggregated API: the controller
+ * makes it once into a Secret that every activator serves, and puts it in the APIService's
+ * caBundle, so the API server verifies whom it proxies to (a self-signed certificate in the
+ * trusted pool is its own root).
  * Example: servingCertificate(["updraft-activator.updraft-system.svc"]) → an RSA-2048 key
- * (Node's own generator) and a self-signed certificate for that name, valid a year.
+ * (Node's own generator) and a certificate for that name, valid `days` (a year by default).
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import forge from "node-forge";
 
-export function servingCertificate(dnsNames: string[], now = new Date()): { key: string; cert: string } {
+export function servingCertificate(
+  dnsNames: string[],
+  now = new Date(),
+  days = 365,
+): { key: string; cert: string } {
   const { privateKey, publicKey } = generateKeyPairSync("rsa", {
     modulusLength: 2048,
     publicKeyEncoding: { type: "spki", format: "pem" },
@@ -20,7 +24,7 @@ export function servingCertificate(dnsNames: string[], now = new Date()): { key:
   // Positive: the top bit clear.
   cert.serialNumber = `0${randomBytes(8).toString("hex")}`;
   cert.validity.notBefore = new Date(now.getTime() - 60_000);
-  cert.validity.notAfter = new Date(now.getTime() + 365 * 86_400_000);
+  cert.validity.notAfter = new Date(now.getTime() + days * 86_400_000);
   const subject = [{ name: "commonName", value: dnsNames[0] }];
   cert.setSubject(subject);
   cert.setIssuer(subject);

@@ -15,6 +15,20 @@
  *     = POST /v1/namespaces/{ns}/packages?sha256=…              (RBAC: create packages)
  */
 export const AGGREGATED_GROUP = "invoke.updraft.dev";
+/** The APIService the chart makes, whose caBundle the controller fills. */
+export const APISERVICE_NAME = "v1alpha1.invoke.updraft.dev";
+/**
+ * The activators' serving certificate for the API server, in Updraft's namespace: made by
+ * the controller (tls.crt, tls.key), served by every activator, trusted by the APIService.
+ */
+export const AGGREGATED_TLS_SECRET = "updraft-aggregated-tls";
+/** The names the activators answer the API server as: the Service's, as the aggregator dials it. */
+export const aggregatedServingNames = (namespace: string): string[] => [
+  `updraft-activator.${namespace}.svc`,
+  `updraft-activator.${namespace}.svc.cluster.local`,
+  `updraft-activator.${namespace}`,
+  "updraft-activator",
+];
 export const AGGREGATED_VERSION = "v1alpha1";
 export const AGGREGATED_PREFIX = `/apis/${AGGREGATED_GROUP}/${AGGREGATED_VERSION}`;
 

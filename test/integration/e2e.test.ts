@@ -11,6 +11,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { connect as tlsConnect } from "node:tls";
 import {
   applyYaml,
   apps,
@@ -30,6 +31,7 @@ import {
   newNamespace,
   nodeFunction,
   ROOT,
+  SYSTEM_NAMESPACE,
   waitFor,
 } from "./harness.ts";
 
@@ -775,6 +777,40 @@ spec: {runtime: python3.11, handler: index.main_handler, code: {configMapRef: {n
     const missing = cli(["describe", "doomed", "-n", ns]);
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /no Function "doomed" in namespace/);
+  });
+
+  it("the API server verifies the activators: the APIService trusts the certificate every activator serves, and skips no verification", async () => {
+    const svc = JSON.parse(kubectlOk(["get", "apiservice", "v1alpha1.invoke.updraft.dev", "-o", "json"])) as {
+      spec: { caBundle?: string; insecureSkipTLSVerify?: boolean };
+    };
+    assert.ok(!svc.spec.insecureSkipTLSVerify, "insecureSkipTLSVerify is off");
+    const secret = await core.readNamespacedSecret({
+      namespace: SYSTEM_NAMESPACE,
+      name: "updraft-aggregated-tls",
+    });
+    const cert = Buffer.from(secret.data!["tls.crt"]!, "base64").toString();
+    assert.equal(
+      svc.spec.caBundle,
+      Buffer.from(cert).toString("base64"),
+      "its caBundle is the controller's certificate",
+    );
+    // Each activator's TLS port verifies against that bundle under the Service's name, as the API server dials it.
+    const ips = await componentPodIPs("activator");
+    assert.ok(ips.length >= 1);
+    for (const ip of ips) {
+      const served = await new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect(
+          { host: ip, port: 8443, ca: cert, servername: `updraft-activator.${SYSTEM_NAMESPACE}.svc` },
+          () => {
+            const pem = socket.getPeerX509Certificate()?.toString() ?? "";
+            socket.end();
+            resolve(pem);
+          },
+        );
+        socket.on("error", reject);
+      });
+      assert.equal(served.trim(), cert.trim(), `${ip} serves the controller's certificate`);
+    }
   });
 
   it("the activators' aggregated port believes X-Remote-User only from the API server's certificate", async () => {

@@ -48,9 +48,9 @@ import {
 import { makeLogger } from "../../lib/logger.ts";
 import { waitForSecretKey } from "../../lib/master-key.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
-import { servingCertificate } from "../../lib/serving-cert.ts";
 import { fileToken, SERVICE_ACCOUNT_TOKEN_FILE } from "../../lib/token-file.ts";
 import { AutoscalerPaths } from "../../protocol/activity.ts";
+import { AGGREGATED_TLS_SECRET } from "../../protocol/aggregated.ts";
 import { UpdraftHeaders } from "../../protocol/headers.ts";
 import {
   functionKey,
@@ -450,11 +450,12 @@ async function main(): Promise<void> {
         "UPDRAFT_AGGREGATED_PORT is set but the cluster has no requestheader-client-ca-file (kube-system/extension-apiserver-authentication): its API server serves no aggregated APIs",
       );
     const allowedNames = JSON.parse(auth.data?.["requestheader-allowed-names"] ?? "[]") as string[];
-    const { key, cert } = servingCertificate([
-      `updraft-activator.${ownNamespace}.svc`,
-      `updraft-activator.${ownNamespace}`,
-      "updraft-activator",
-    ]);
+    // The serving certificate the controller made and the APIService trusts.
+    const tlsRef = { namespace: ownNamespace, name: AGGREGATED_TLS_SECRET };
+    const tlsField = async (field: string) =>
+      (await waitForSecretKey(core, { ...tlsRef, field }, 300_000)).toString();
+    const key = await tlsField("tls.key");
+    const cert = await tlsField("tls.crt");
     await server.listenAggregated(aggregatedPort, { key, cert, clientCA, trust: { allowedNames } });
     log.info("aggregated API served", { port: aggregatedPort, allowedNames });
   }

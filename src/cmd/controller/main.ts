@@ -2,7 +2,8 @@
  * updraft-controller: wiring only. Parse config (fail fast), build logger and clients,
  * elect a leader, run the controller while leading, drain on SIGTERM.
  */
-import { CoordinationV1Api, CoreV1Api } from "@kubernetes/client-node";
+import { ApiregistrationV1Api, CoordinationV1Api, CoreV1Api } from "@kubernetes/client-node";
+import { ensureAggregatedTls, trustInApiService } from "../../controller/aggregated-tls.ts";
 import { parseControllerConfig } from "../../controller/config.ts";
 import { Controller } from "../../controller/controller.ts";
 import { loadKubeConfig } from "../../lib/kube.ts";
@@ -33,6 +34,27 @@ async function main(): Promise<void> {
     field: NATS_PASSWORD_FIELD,
     format: "hex",
   });
+  // The aggregated API's serving certificate, which every activator serves and the
+  // APIService trusts (controller/aggregated-tls.ts). The APIService is patched in the
+  // background: on a first install it may be applied a moment after this pod starts.
+  if (cfg.aggregatedApi) {
+    const cert = await ensureAggregatedTls(kc.makeApiClient(CoreV1Api), cfg.leaseNamespace);
+    const reg = kc.makeApiClient(ApiregistrationV1Api);
+    void (async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const outcome = await trustInApiService(reg, cert);
+          if (outcome !== "absent") {
+            log.info("aggregated API TLS", { apiService: outcome });
+            return;
+          }
+        } catch (err) {
+          log.warn("aggregated API TLS: the APIService could not be updated", { err: String(err) });
+        }
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** attempt)));
+      }
+    })();
+  }
   const controller = new Controller(kc, cfg, log, registry, {
     function: (namespace, name) => functionKey(master, namespace, name),
     pool: (namespace) => poolKey(master, namespace),
