@@ -9,9 +9,9 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { deleteNamespace, installFullUpdraft, invokerToken, kubectl, ROOT, waitFor } from "./harness.ts";
 
@@ -21,9 +21,17 @@ const DOCS = [
   "docs/guide-async.md",
   "docs/guide-scaling.md",
   "docs/install.md",
+  "docs/cli.md",
 ];
 /** The namespaces the pages make (and delete at their end): gone before and after a run. */
-const PAGE_NAMESPACES = ["first-steps", "guide-triggers", "guide-async", "guide-scaling", "my-functions"];
+const PAGE_NAMESPACES = [
+  "first-steps",
+  "guide-triggers",
+  "guide-async",
+  "guide-scaling",
+  "my-functions",
+  "cli-first",
+];
 /** Pages that run from a clone of the repository (they name its chart); the rest from a scratch directory. */
 const FROM_CLONE = new Set(["docs/install.md"]);
 
@@ -47,6 +55,14 @@ const NOT_RUN = new Map<string, string>([
   [
     "helm install updraft charts/updraft --namespace updraft-system",
     "the release is installed already (make up, and each test file's install)",
+  ],
+  [
+    "make cli-package",
+    "test/integration/cli.test.ts builds the package as this target does (hack/cli-package.ts) and installs it",
+  ],
+  [
+    "npm install -g .cache/updraft-cli-0.1.0.tgz",
+    "test/integration/cli.test.ts installs the package with npm install -g (under a scratch prefix, not this machine's) and runs it on Node.js 22; here bin/updraft runs the same CLI",
   ],
   [
     'eval "$(make -s cluster-env)"',
@@ -122,6 +138,12 @@ describe("the user documentation's commands", () => {
       assert.ok(lines.has(cmd), `"${cmd}" is in no page: take it out of NOT_RUN`);
   });
 
+  /** A scratch directory of the page's own: two pages may both `updraft init hello`. */
+  const pageDir = (doc: string) => {
+    const dir = join(work, basename(doc, ".md"));
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  };
   for (const doc of DOCS) {
     it(`${doc}: every command runs and prints what the page says`, async () => {
       const blocks = shellBlocks(readFileSync(join(ROOT, doc), "utf8"));
@@ -131,7 +153,7 @@ describe("the user documentation's commands", () => {
         const script = lines.filter((l) => !NOT_RUN.has(commandOf(l))).join("\n");
         const expects = lines.flatMap((l) => /^#\s*expect:\s*(.+)$/.exec(l.trim())?.[1] ?? []);
         if (!script.split("\n").some((l) => commandOf(l) !== "")) continue;
-        const { code, out } = await run(script, env, FROM_CLONE.has(doc) ? ROOT : work);
+        const { code, out } = await run(script, env, FROM_CLONE.has(doc) ? ROOT : pageDir(doc));
         assert.equal(code, 0, `block ${i + 1} of ${doc} failed:\n${block}\n--- output ---\n${out}`);
         let from = 0;
         for (const e of expects) {
