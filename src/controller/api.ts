@@ -18,6 +18,7 @@ import {
   type V1ConfigMap,
   type V1Deployment,
   type V1NetworkPolicy,
+  type V1ObjectMeta,
   type V1RoleBinding,
   type V1Secret,
   type V1Service,
@@ -98,116 +99,106 @@ export class KubeControllerApi implements ControllerApi {
   }
 
   async ensureServiceAccount(sa: V1ServiceAccount): Promise<void> {
-    try {
-      await this.core.readNamespacedServiceAccount({
-        namespace: sa.metadata!.namespace!,
-        name: sa.metadata!.name!,
-      });
-      return;
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    this.count("create", "serviceaccounts");
-    try {
-      await this.core.createNamespacedServiceAccount({ namespace: sa.metadata!.namespace!, body: sa });
-    } catch (err) {
-      if (!isAlreadyExists(err)) throw err;
-    }
+    const { namespace, name } = placeOf(sa);
+    // Made once for an adapter; its content is the API server's (tokens), never compared.
+    await this.ensureOwned(sa, {
+      resource: "serviceaccounts",
+      read: () => this.core.readNamespacedServiceAccount({ namespace, name }),
+      create: () => this.core.createNamespacedServiceAccount({ namespace, body: sa }),
+    });
   }
 
   async ensureRoleBinding(rb: V1RoleBinding): Promise<void> {
-    try {
-      await this.rbac.readNamespacedRoleBinding({
-        namespace: rb.metadata!.namespace!,
-        name: rb.metadata!.name!,
-      });
-      return;
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    this.count("create", "rolebindings");
-    try {
-      await this.rbac.createNamespacedRoleBinding({ namespace: rb.metadata!.namespace!, body: rb });
-    } catch (err) {
-      if (!isAlreadyExists(err)) throw err;
-    }
+    const { namespace, name } = placeOf(rb);
+    // A RoleBinding's roleRef cannot change: made once, never replaced.
+    await this.ensureOwned(rb, {
+      resource: "rolebindings",
+      read: () => this.rbac.readNamespacedRoleBinding({ namespace, name }),
+      create: () => this.rbac.createNamespacedRoleBinding({ namespace, body: rb }),
+    });
   }
 
   async ensureSecret(desired: V1Secret, owner?: string): Promise<void> {
-    const namespace = desired.metadata!.namespace!;
-    const name = desired.metadata!.name!;
-    let existing: V1Secret | undefined;
-    try {
-      existing = await this.core.readNamespacedSecret({ namespace, name });
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    if (!existing) {
-      this.count("create", "secrets");
-      try {
-        await this.core.createNamespacedSecret({ namespace, body: desired });
-        return;
-      } catch (err) {
-        if (!isAlreadyExists(err)) throw err;
-        existing = await this.core.readNamespacedSecret({ namespace, name });
-      }
-    }
-    const ours = owner
-      ? existing.metadata?.ownerReferences?.some((r) => r.uid === owner)
-      : existing.metadata?.labels?.["app.kubernetes.io/managed-by"] === "updraft";
-    if (!ours)
-      throw new UpdraftError("SecretExists", `Secret ${namespace}/${name} exists and is not Updraft's`, {
-        permanent: true,
-      });
-    const same = JSON.stringify(existing.data ?? {}) === JSON.stringify(desired.data ?? {});
-    if (same) return;
-    this.count("update", "secrets");
-    await this.core.replaceNamespacedSecret({
-      namespace,
-      name,
-      body: {
-        ...desired,
-        metadata: { ...desired.metadata, resourceVersion: existing.metadata?.resourceVersion },
-      },
+    const { namespace, name } = placeOf(desired);
+    await this.ensureOwned(desired, {
+      resource: "secrets",
+      kind: "Secret",
+      read: () => this.core.readNamespacedSecret({ namespace, name }),
+      create: () => this.core.createNamespacedSecret({ namespace, body: desired }),
+      replace: (body) => this.core.replaceNamespacedSecret({ namespace, name, body }),
+      ours: (existing) =>
+        owner
+          ? (existing.metadata?.ownerReferences?.some((r) => r.uid === owner) ?? false)
+          : isUpdraftLabelled(existing),
+      same: (existing) => JSON.stringify(existing.data ?? {}) === JSON.stringify(desired.data ?? {}),
+      foreign: "SecretExists",
     });
   }
 
   async ensureNetworkPolicy(desired: V1NetworkPolicy): Promise<void> {
-    const namespace = desired.metadata!.namespace!;
-    const name = desired.metadata!.name!;
-    let existing: V1NetworkPolicy | undefined;
+    const { namespace, name } = placeOf(desired);
+    await this.ensureOwned(desired, {
+      resource: "networkpolicies",
+      kind: "NetworkPolicy",
+      read: () => this.networking.readNamespacedNetworkPolicy({ namespace, name }),
+      create: () => this.networking.createNamespacedNetworkPolicy({ namespace, body: desired }),
+      replace: (body) => this.networking.replaceNamespacedNetworkPolicy({ namespace, name, body }),
+      ours: isUpdraftLabelled,
+      same: (existing) => semanticEqual(existing.spec, desired.spec),
+      foreign: "NetworkPolicyExists",
+    });
+  }
+
+  /**
+   * `desired` made to exist: created when absent (a 409 from a racing writer is read back).
+   * With `replace`, one already there must be Updraft's (`ours`, else the permanent error
+   * `foreign`) and is replaced, at its resourceVersion, when it is not the `same`. Without
+   * it, what is there is left as it is.
+   */
+  private async ensureOwned<T extends { metadata?: V1ObjectMeta }>(
+    desired: T,
+    ops: {
+      resource: string;
+      /** What the error calls it: "Secret". */
+      kind?: string;
+      read: () => Promise<T>;
+      create: () => Promise<unknown>;
+      replace?: (body: T) => Promise<unknown>;
+      ours?: (existing: T) => boolean;
+      same?: (existing: T) => boolean;
+      foreign?: string;
+    },
+  ): Promise<void> {
+    let existing: T | undefined;
     try {
-      existing = await this.networking.readNamespacedNetworkPolicy({ namespace, name });
+      existing = await ops.read();
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
     if (!existing) {
-      this.count("create", "networkpolicies");
+      this.count("create", ops.resource);
       try {
-        await this.networking.createNamespacedNetworkPolicy({ namespace, body: desired });
+        await ops.create();
         return;
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
-        existing = await this.networking.readNamespacedNetworkPolicy({ namespace, name });
+        if (!ops.replace) return;
+        existing = await ops.read();
       }
     }
-    if (existing.metadata?.labels?.["app.kubernetes.io/managed-by"] !== "updraft")
+    if (!ops.replace) return;
+    const { namespace, name } = placeOf(desired);
+    if (ops.ours && !ops.ours(existing))
       throw new UpdraftError(
-        "NetworkPolicyExists",
-        `NetworkPolicy ${namespace}/${name} exists and is not Updraft's`,
-        {
-          permanent: true,
-        },
+        ops.foreign ?? "ObjectExists",
+        `${ops.kind ?? ops.resource} ${namespace}/${name} exists and is not Updraft's`,
+        { permanent: true },
       );
-    if (semanticEqual(existing.spec, desired.spec)) return;
-    this.count("update", "networkpolicies");
-    await this.networking.replaceNamespacedNetworkPolicy({
-      namespace,
-      name,
-      body: {
-        ...desired,
-        metadata: { ...desired.metadata, resourceVersion: existing.metadata?.resourceVersion },
-      },
+    if (ops.same?.(existing)) return;
+    this.count("update", ops.resource);
+    await ops.replace({
+      ...desired,
+      metadata: { ...desired.metadata, resourceVersion: existing.metadata?.resourceVersion },
     });
   }
 
@@ -295,3 +286,11 @@ export class KubeControllerApi implements ControllerApi {
     await this.core.createNamespacedEvent({ namespace: e.metadata.namespace!, body: e });
   }
 }
+
+/** An object's namespace and name, which every desired object here has. */
+function placeOf(o: { metadata?: V1ObjectMeta }): { namespace: string; name: string } {
+  return { namespace: o.metadata!.namespace!, name: o.metadata!.name! };
+}
+
+const isUpdraftLabelled = (o: { metadata?: V1ObjectMeta }): boolean =>
+  o.metadata?.labels?.["app.kubernetes.io/managed-by"] === "updraft";
