@@ -51,15 +51,30 @@ function updraft(
   args: string[],
   extraEnv: Record<string, string> = {},
 ): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), ...extraEnv };
+  return new Promise((resolve) => {
+    execFile(
+      join(prefix, "bin/updraft"),
+      args,
+      { encoding: "utf8", env: cliEnv(extraEnv), cwd: work },
+      (err, stdout, stderr) =>
+        resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** The environment the installed CLI runs in: Node.js 22 first on PATH, no activator URL or token. */
+function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), ...extra };
   delete env.UPDRAFT_URL;
   delete env.UPDRAFT_TOKEN;
   env.PATH = `${nodeDir}:${env.PATH}`;
-  return new Promise((resolve) => {
-    execFile(join(prefix, "bin/updraft"), args, { encoding: "utf8", env, cwd: work }, (err, stdout, stderr) =>
-      resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+  return env;
+}
+
+/** `updraft invoke fn -n ns --data event`: its exit status, its result, and the request id it printed. */
+async function invokeWithCli(fn: string, event: unknown) {
+  const r = await updraft(["invoke", fn, "-n", ns, "--data", JSON.stringify(event)]);
+  return { ...r, result: r.stdout.trim(), requestId: /request id ([0-9a-f-]{36})/.exec(r.stderr)?.[1] };
 }
 
 /** All files under dir, relative. */
@@ -150,9 +165,9 @@ spec:
 `,
     );
     const say = async (word: string) => {
-      const r = await updraft(["invoke", "talker", "-n", ns, "--data", JSON.stringify({ word })]);
+      const r = await invokeWithCli("talker", { word });
       assert.equal(r.status, 0, r.stderr);
-      return /request id ([0-9a-f-]{36})/.exec(r.stderr)?.[1] as string;
+      return r.requestId as string;
     };
     // Two at once on one instance (perInstance 4): their lines interleave in its log.
     const [first, second] = await waitFor("talker answers", async () => {
@@ -177,11 +192,8 @@ spec:
     assert.match(all.stdout, new RegExp(`RequestId:${second} said beta`));
 
     // -f: a line printed after it started reaches it.
-    const env: Record<string, string> = { ...(process.env as Record<string, string>) };
-    delete env.UPDRAFT_URL;
-    env.PATH = `${nodeDir}:${env.PATH}`;
     const follower = spawn(join(prefix, "bin/updraft"), ["logs", "talker", "-n", ns, "-f", "--tail", "0"], {
-      env,
+      env: cliEnv(),
     });
     let followed = "";
     follower.stdout.on("data", (b: Buffer) => {
@@ -225,10 +237,7 @@ spec:
             return event.get("n")
 `,
     );
-    const call = async (event: object) => {
-      const r = await updraft(["invoke", "brief", "-n", ns, "--data", JSON.stringify(event)]);
-      return /request id ([0-9a-f-]{36})/.exec(r.stderr)?.[1] as string;
-    };
+    const call = async (event: object) => (await invokeWithCli("brief", event)).requestId as string;
     const ok = await waitFor("brief answers", () => call({ n: 1 }), 120_000, 1000);
     const failed = await call({ n: 2, fail: true });
     assert.ok(failed);
@@ -278,9 +287,9 @@ spec:
 
   it("deploy: a directory becomes a Function — inline when it fits, else a package in a ConfigMap it owns — waited for until Ready; a new package rolls it", async () => {
     const answerOf = async (fn: string) => {
-      const r = await updraft(["invoke", fn, "-n", ns, "--data", "{}"]);
+      const r = await invokeWithCli(fn, {});
       assert.equal(r.status, 0, r.stderr);
-      return r.stdout.trim();
+      return r.result;
     };
     const mapsOf = (fn: string) =>
       kubectlOk(["-n", ns, "get", "configmap", "-l", `updraft.dev/package-of=${fn}`, "-o", "name"]).trim();
@@ -498,7 +507,7 @@ subjects: [{kind: ServiceAccount, name: packager, namespace: ${ns}}]
         120_000,
         500,
       );
-      const called = await updraft(["invoke", name, "-n", ns, "--data", '{"name":"you"}']);
+      const called = await invokeWithCli(name, { name: "you" });
       assert.equal(called.status, 0, `${runtime}: ${called.stderr}`);
       assert.match(called.stdout, answer, `${runtime}: ${called.stdout}`);
       assert.match(called.stderr, /status 200 · request id [0-9a-f-]{36}/, runtime);
