@@ -14,8 +14,10 @@ export const USAGE = {
   The Function is dir/function.yaml (as updraft init writes it), else one from the flags.
   Go (go.mod) is built into main, Java (pom.xml) into its jar. The code goes inline in the
   manifest when it fits (≤ 32 plain-named text files, 1,000,000 bytes), else as a tar.gz
-  (or the jar) in a ConfigMap the Function owns (≤ 1,000,000 bytes); a larger package is
-  refused (serve it at a URL: code.url and sha256).
+  (or the jar) in a ConfigMap the Function owns (≤ 1,000,000 bytes), else uploaded to the
+  code store of the cluster's Updraft (the chart's codeStore.enabled; RBAC create packages)
+  as code.url updraft:packages/<sha256>. Without a code store, serve it at a URL of your own
+  (code.url and sha256 in function.yaml).
 ${NAMESPACE}
       --name NAME      the Function's name (default: function.yaml's, else the directory's)
       --runtime R      its runtime (needed without function.yaml)
