@@ -25,7 +25,8 @@ export interface CodeStoreConfig {
 
 /** A kept package on its way out: its size and its bytes. */
 export interface PackageStream {
-  bytes: number;
+  /** Its size, when the store said (S3 does). */
+  bytes: number | undefined;
   body: Readable;
 }
 
@@ -61,8 +62,23 @@ export class CodeStore {
     return Object.fromEntries(r.headers);
   }
 
-  /** Makes the bucket when it is not there (at start; an existing one is fine). */
-  async ensureBucket(): Promise<void> {
+  /** The bucket's making, once it succeeded; a failure is tried again by the next upload. */
+  private bucketMade: Promise<void> | undefined;
+
+  /**
+   * The bucket, made when it is not there (an existing one is fine): asked at start and
+   * before each upload, so a store that was down when the activator started is not left
+   * without its bucket.
+   */
+  ready(): Promise<void> {
+    this.bucketMade ??= this.makeBucket().catch((err: unknown) => {
+      this.bucketMade = undefined;
+      throw err;
+    });
+    return this.bucketMade;
+  }
+
+  private async makeBucket(): Promise<void> {
     const res = await request(this.base, { method: "PUT", headers: await this.signed("PUT", this.base) });
     const text = await res.body.text();
     if (res.statusCode === 200 || res.statusCode === 409) return;
@@ -82,6 +98,11 @@ export class CodeStore {
         "RequestTooLarge",
         `the package is ${length} bytes; this store takes at most ${this.cfg.maxPackageBytes}`,
       );
+    await this.ready().catch((err: unknown) => {
+      throw err instanceof UpdraftError
+        ? err
+        : new UpdraftError("CodeStoreUnavailable", `the code store: ${String(err)}`, { cause: err });
+    });
     const url = `${this.base}/${packageObjectKey(namespace, sha256)}`;
     const hash = createHash("sha256");
     let seen = 0;
@@ -139,7 +160,8 @@ export class CodeStore {
         `reading the package: ${res.statusCode} ${text.slice(0, 200)}`,
       );
     }
-    return { bytes: Number(res.headers["content-length"] ?? 0), body: res.body };
+    const length = Number(res.headers["content-length"]);
+    return { bytes: Number.isInteger(length) && length >= 0 ? length : undefined, body: res.body };
   }
 
   private async remove(url: string): Promise<void> {

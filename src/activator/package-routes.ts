@@ -68,6 +68,9 @@ export async function servePackage(
     );
   const store = storeOf(codeStore);
   const pkg = await store.get(namespace, sha256);
-  res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": String(pkg.bytes) });
+  res.writeHead(200, {
+    "Content-Type": "application/octet-stream",
+    ...(pkg.bytes !== undefined ? { "Content-Length": String(pkg.bytes) } : {}),
+  });
   await pipeline(pkg.body, res);
 }

@@ -355,8 +355,9 @@ async function main(): Promise<void> {
   server.functionKey = instanceKeys.function;
   if (codeStoreConfig) {
     const store = new CodeStore(codeStoreConfig);
-    // The bucket is made once, beside the start (a store that is down does not hold it up).
-    void store.ensureBucket().catch((err: unknown) => log.warn("code store", { err: String(err) }));
+    // The bucket is made beside the start (a store that is down does not hold it up; the
+    // first upload tries again).
+    void store.ready().catch((err: unknown) => log.warn("code store", { err: String(err) }));
     server.codeStore = store;
   }
   // Requests one activator relays to another carry a key only activators can make.
