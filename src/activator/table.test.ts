@@ -30,6 +30,15 @@ function slice(name: string, ready: string[], starting: string[] = []): V1Endpoi
   };
 }
 
+/** Polls `cond` every 5 ms until it holds, or fails after `ms`. */
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`not true within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** A table on a clock the test moves. */
 function tableAt(opts: { share?: number; maxWaitingTotal?: number } = {}) {
   const clock = { t: 1_000_000 };
@@ -298,13 +307,6 @@ describe("FunctionTable, instances that announce themselves", () => {
     return { table, clock, probes, up };
   }
   const settle = () => new Promise((r) => setImmediate(r));
-  async function until(cond: () => boolean, ms: number): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!cond()) {
-      if (Date.now() > deadline) throw new Error(`not true within ${ms} ms`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
 
   it("an announced address is probed as its pod and served once it answers, before any slice lists it", async () => {
     const { table, probes, up } = announcingTable();
@@ -378,13 +380,6 @@ describe("FunctionTable, an instance that refused a connection", () => {
     table.setFunctions([fn("f")]);
     table.setEndpointSlices([slice("f", ["10.0.0.1"])]);
     return { table, up, probed, f: table.get("ns", "f")! };
-  }
-  async function until(cond: () => boolean, ms: number): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!cond()) {
-      if (Date.now() > deadline) throw new Error(`not true within ${ms} ms`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
   }
 
   // Seen under faults: the only instance of a function at minInstances refused one connect;

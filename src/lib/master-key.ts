@@ -33,13 +33,13 @@ async function read(core: CoreV1Api, ref: SecretKeyRef): Promise<Buffer | undefi
 
 /** The key, made if there is none yet. */
 export async function ensureSecretKey(core: CoreV1Api, ref: SecretKeyRef): Promise<Buffer> {
-  await ensureSecret(core, ref, () => ({
+  const data = await ensureSecret(core, ref, () => ({
     [ref.field]: ref.format === "hex" ? Buffer.from(randomBytes(32).toString("hex")) : randomBytes(32),
   }));
-  const made = await read(core, ref);
-  if (!made)
-    throw new UpdraftError("InvalidSecret", `Secret ${ref.namespace}/${ref.name} vanished as it was made`);
-  return made;
+  const key = data[ref.field];
+  if (!key)
+    throw new UpdraftError("InvalidSecret", `Secret ${ref.namespace}/${ref.name} has no field ${ref.field}`);
+  return key;
 }
 
 /**

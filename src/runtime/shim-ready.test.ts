@@ -38,25 +38,39 @@ while true; do
 done
 `;
 
+/**
+ * A custom runtime's shim configuration on free ports: `script` as the code folder's
+ * `file` (bootstrap or scf_bootstrap), with `extra` settings on top.
+ */
+async function customShim(
+  prefix: string,
+  file: string,
+  script: string,
+  extra: Record<string, string> = {},
+): Promise<{ cfg: ReturnType<typeof shimConfigFromEnv>; port: number }> {
+  const codeDir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  writeFileSync(join(codeDir, file), script, { mode: 0o755 });
+  const [port, apiPort] = (await freePorts(2)) as [number, number];
+  const cfg = shimConfigFromEnv(
+    {
+      ...(process.env as Record<string, string>),
+      SCF_RUNTIME: "custom",
+      SCF_FUNCTIONNAME: "hello",
+      SCF_MEMORY_SIZE: "128",
+      UPDRAFT_PORT: String(port),
+      SCF_RUNTIME_API_PORT: String(apiPort),
+      SCF_USERCODEPATH: codeDir,
+      ...extra,
+    },
+    process.cwd(),
+  );
+  return { cfg, port };
+}
+
 describe("a function pod's shim at its edge", () => {
   it("answers as its pod (the UID the downward API gave it), which is what the activator checks an announced address by", async () => {
-    const codeDir = mkdtempSync(join(tmpdir(), "ready-"));
-    writeFileSync(join(codeDir, "scf_bootstrap"), BOOTSTRAP, { mode: 0o755 });
-    const [port, apiPort] = (await freePorts(2)) as [number, number];
     const uid = "0f8fad5b-d9cb-469f-a165-70867728950e";
-    const cfg = shimConfigFromEnv(
-      {
-        ...(process.env as Record<string, string>),
-        SCF_RUNTIME: "custom",
-        SCF_FUNCTIONNAME: "hello",
-        SCF_MEMORY_SIZE: "128",
-        UPDRAFT_PORT: String(port),
-        SCF_RUNTIME_API_PORT: String(apiPort),
-        SCF_USERCODEPATH: codeDir,
-        UPDRAFT_POD_UID: uid,
-      },
-      process.cwd(),
-    );
+    const { cfg, port } = await customShim("ready", "scf_bootstrap", BOOTSTRAP, { UPDRAFT_POD_UID: uid });
     const shim = new Shim(cfg, () => undefined);
     try {
       await shim.start();
@@ -71,21 +85,7 @@ describe("a function pod's shim at its edge", () => {
   });
 
   it("an /invoke body over SCF's 6 MB is refused 413 (RequestTooLarge) without being read whole", async () => {
-    const codeDir = mkdtempSync(join(tmpdir(), "limit-"));
-    writeFileSync(join(codeDir, "scf_bootstrap"), BOOTSTRAP, { mode: 0o755 });
-    const [port, apiPort] = (await freePorts(2)) as [number, number];
-    const cfg = shimConfigFromEnv(
-      {
-        ...(process.env as Record<string, string>),
-        SCF_RUNTIME: "custom",
-        SCF_FUNCTIONNAME: "hello",
-        SCF_MEMORY_SIZE: "128",
-        UPDRAFT_PORT: String(port),
-        SCF_RUNTIME_API_PORT: String(apiPort),
-        SCF_USERCODEPATH: codeDir,
-      },
-      process.cwd(),
-    );
+    const { cfg, port } = await customShim("limit", "scf_bootstrap", BOOTSTRAP);
     const shim = new Shim(cfg, () => undefined);
     try {
       await shim.start();
@@ -105,23 +105,8 @@ describe("a function pod's shim at its edge", () => {
   });
 
   it("every call but a probe needs the instance's key: 401 without it or with another, served with it", async () => {
-    const codeDir = mkdtempSync(join(tmpdir(), "key-"));
-    writeFileSync(join(codeDir, "bootstrap"), ECHO_BOOTSTRAP, { mode: 0o755 });
-    const [port, apiPort] = (await freePorts(2)) as [number, number];
     const key = "k3y-of-demo-hello";
-    const cfg = shimConfigFromEnv(
-      {
-        ...(process.env as Record<string, string>),
-        SCF_RUNTIME: "custom",
-        SCF_FUNCTIONNAME: "hello",
-        SCF_MEMORY_SIZE: "128",
-        UPDRAFT_PORT: String(port),
-        SCF_RUNTIME_API_PORT: String(apiPort),
-        SCF_USERCODEPATH: codeDir,
-        [INSTANCE_KEY_ENV]: key,
-      },
-      process.cwd(),
-    );
+    const { cfg, port } = await customShim("key", "bootstrap", ECHO_BOOTSTRAP, { [INSTANCE_KEY_ENV]: key });
     assert.equal(cfg.env[INSTANCE_KEY_ENV], undefined, "the function's environment does not carry the key");
     const shim = new Shim(cfg, () => undefined);
     const call = async (headers: Record<string, string>) => {
@@ -148,22 +133,9 @@ describe("a function pod's shim at its edge", () => {
   // Seen under faults: each activator killed mid-call left its call counted for good, and
   // after perInstance of them the instance answered "at capacity" to everything.
   it("a call whose caller went away mid-run gives its place back when the run ends", async () => {
-    const codeDir = mkdtempSync(join(tmpdir(), "gone-"));
-    writeFileSync(join(codeDir, "bootstrap"), SLOW_ECHO_BOOTSTRAP, { mode: 0o755 });
-    const [port, apiPort] = (await freePorts(2)) as [number, number];
-    const cfg = shimConfigFromEnv(
-      {
-        ...(process.env as Record<string, string>),
-        SCF_RUNTIME: "custom",
-        SCF_FUNCTIONNAME: "hello",
-        SCF_MEMORY_SIZE: "128",
-        UPDRAFT_PORT: String(port),
-        SCF_RUNTIME_API_PORT: String(apiPort),
-        SCF_USERCODEPATH: codeDir,
-        UPDRAFT_PER_INSTANCE: "1",
-      },
-      process.cwd(),
-    );
+    const { cfg, port } = await customShim("gone", "bootstrap", SLOW_ECHO_BOOTSTRAP, {
+      UPDRAFT_PER_INSTANCE: "1",
+    });
     // The shim's output says when the first call has started running.
     let started: () => void = () => undefined;
     const running = new Promise<void>((r) => {
