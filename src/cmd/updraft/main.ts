@@ -41,6 +41,13 @@ async function main(): Promise<number> {
   return COMMANDS[cmd](rest);
 }
 
+// A reader that stopped reading (`updraft logs f | head`, `| grep -m1`) closes the pipe:
+// the output is done, as for any Unix tool, not a crash.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
+
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
