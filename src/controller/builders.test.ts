@@ -83,9 +83,9 @@ describe("makeDeployment pod", () => {
         assert.equal(user?.image, "example.com/me/fn:1");
         assert.equal(user?.command, undefined, "the image's own entrypoint");
         assert.equal(user?.readinessProbe, undefined);
-        // The function's memory is the user's container's limit; the shim has its own 64 Mi.
+        // The function's memory is the user's container's limit; the shim has its own 128 Mi.
         assert.equal(user?.resources?.limits?.memory, "256Mi");
-        assert.equal(shim?.resources?.limits?.memory, "64Mi");
+        assert.equal(shim?.resources?.limits?.memory, "128Mi");
         assert.equal(user?.securityContext?.readOnlyRootFilesystem, true);
         assert.deepEqual(user?.volumeMounts, [{ name: "tmp", mountPath: "/tmp" }]);
         assert.equal(user?.env?.find((e) => e.name === "PORT")?.value, "9000");
@@ -107,12 +107,12 @@ describe("makeDeployment pod", () => {
       },
     },
     {
-      why: "memoryMB plus the shim's 64 MB is the container's memory request and limit",
+      why: "memoryMB plus the shim's 128 MB is the container's memory request and limit",
       spec: { memoryMB: 512 },
       check: (d) => {
         const r = d.spec?.template.spec?.containers[0]?.resources;
-        assert.equal(r?.limits?.memory, "576Mi");
-        assert.equal(r?.requests?.memory, "576Mi");
+        assert.equal(r?.limits?.memory, "640Mi");
+        assert.equal(r?.requests?.memory, "640Mi");
         const env = d.spec?.template.spec?.containers[0]?.env ?? [];
         assert.equal(
           env.find((e) => e.name === "SCF_MEMORY_SIZE")?.value,
@@ -327,7 +327,7 @@ describe("makePoolDeployment", () => {
   const c = pod.containers[0]!;
   it("is a function pod of that runtime and memory: same image, resources, user, read-only root and /tmp", () => {
     assert.equal(c.image, "reg/runtime-python3.11:t");
-    assert.deepEqual(c.resources, { requests: { memory: "192Mi", cpu: "63m" }, limits: { memory: "192Mi" } });
+    assert.deepEqual(c.resources, { requests: { memory: "256Mi", cpu: "63m" }, limits: { memory: "256Mi" } });
     assert.equal(pod.securityContext!.runAsNonRoot, true);
     assert.equal(c.securityContext!.readOnlyRootFilesystem, true);
     assert.equal(pod.automountServiceAccountToken, false);

@@ -66,7 +66,17 @@ export { CODE_PACKAGE_DIR, CODE_PACKAGE_FILE, codeSha256, functionEnv, functionL
 export const FUNCTION_PORT = 8080;
 export const TMP_SIZE = "512Mi";
 export const RUN_AS_USER = 10001;
-export const RUNTIME_OVERHEAD_MB = 64;
+/**
+ * What an instance holds beyond its function's memoryMB, so that the function can use all of
+ * memoryMB before anything stops it: the shim's own memory (~22 MB anonymous), the Node.js
+ * binary's pages in use (~50 MB, counted against the pod whose process first read them),
+ * and the growth of a function between two of the shim's 50 ms samples (at 1 GB/s, 50 MB).
+ * 22 + 50 + 50 = 122 → 128. With 64, a 128 MB function whose instance held the binary's
+ * pages reached its container's limit at ~110 MB of its own: the kernel reclaimed the pages
+ * the processes run from instead of stopping anything, the function crawled, and an
+ * allocation that should end in 434 ended in 433.
+ */
+export const RUNTIME_OVERHEAD_MB = 128;
 /** The runtime shim, PID 1 of the pod, from the runtime image (which holds Updraft at /app). */
 export const RUNTIME_COMMAND = ["node", "/app/src/cmd/runtime/main.ts"];
 
@@ -258,7 +268,7 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
 
 /**
  * An instance's memory and CPU for a function of memoryMB. The function gets memoryMB; the
- * runtime shim (a Node.js process, ~50 MB) comes on top, as Knative's queue-proxy has
+ * runtime shim (a Node.js process; RUNTIME_OVERHEAD_MB says what it needs) comes on top, as Knative's queue-proxy has
  * resources of its own. SCF gives CPU in proportion to memory: 128 MB → 62m requested,
  * 1024 MB → 500m.
  */
@@ -394,7 +404,7 @@ const IMAGE_SHIM_MEMORY = `${RUNTIME_OVERHEAD_MB}Mi`;
  * user's image unchanged — its own entrypoint, as user 10001, read-only root but /tmp —
  * serving SCF's image contract on port 9000 (POST /event-invoke for Event functions, HTTP
  * for Web ones), which the shim reaches on localhost (one network namespace per pod). The
- * function's container gets memoryMB, so the kernel holds it to that; the shim its own 64 Mi.
+ * function's container gets memoryMB, so the kernel holds it to that; the shim its own 128 Mi.
  */
 function imageContainers(spec: ResolvedFunctionSpec, shim: V1Container): V1Container[] {
   // SCF's identity variables (a user's image reads them as on SCF), the port, the user's env.

@@ -293,7 +293,7 @@ describe("FunctionReconciler", () => {
     assert.ok(api.writes.includes(`update deployment ${childName("hello")}`));
     const after = deps.get(childName("hello"), "ns")!;
     assert.equal(after.spec?.replicas, 7);
-    assert.equal(after.spec?.template.spec?.containers[0]?.resources?.limits?.memory, "576Mi");
+    assert.equal(after.spec?.template.spec?.containers[0]?.resources?.limits?.memory, "640Mi");
     assert.equal(fns.get("hello", "ns")?.status?.observedGeneration, 2);
   });
 

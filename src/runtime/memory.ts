@@ -15,7 +15,7 @@ import { readdirSync, readFileSync } from "node:fs";
 
 /**
  * How often the function's memory is sampled while it runs. A function that allocates
- * faster than the shim's overhead (64 MiB) per interval is stopped by the kernel instead,
+ * faster than the room the instance has beyond memoryMB (the controller's RUNTIME_OVERHEAD_MB) per interval is stopped by the kernel instead,
  * which the cgroup's OOM-kill count still reports as 434.
  */
 export const MEMORY_SAMPLE_MS = 50;

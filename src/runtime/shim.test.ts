@@ -83,6 +83,27 @@ describe("mapOutcome", () => {
       JSON.parse(m.body.toString()); // always JSON
     });
   }
+  for (const c of [
+    {
+      why: "the sampler saw it over memoryMB: what it used",
+      usedMB: 170,
+      want: "Memory Limit Exceeded: the function used 170 MB, over its 128 MB",
+    },
+    {
+      why: "the kernel stopped it between two samples: never 'used 121 MB, over its 128 MB'",
+      usedMB: 121,
+      want: "Memory Limit Exceeded: the function went over its 128 MB faster than it was measured (last measured at 121 MB) and the kernel stopped it",
+    },
+    {
+      why: "the kernel stopped it before any sample",
+      usedMB: 0,
+      want: "Memory Limit Exceeded: the function went over its 128 MB faster than it was measured and the kernel stopped it",
+    },
+  ])
+    it(`434's message: ${c.why}`, () => {
+      const m = mapOutcome({ kind: "memory", usedBytes: c.usedMB * 1024 * 1024 }, 3000, 128);
+      assert.equal((JSON.parse(m.body.toString()) as { errorMessage: string }).errorMessage, c.want);
+    });
   it("plain text from a custom runtime becomes a JSON string", () => {
     assert.equal(mapOutcome({ kind: "response", body: Buffer.from("hi") }, 1000).body.toString(), '"hi"');
   });

@@ -140,6 +140,21 @@ export function errorBody(code: number, message: string, type: string, stackTrac
 }
 
 /**
+ * SCF's 434 message. The shim's sampler saw the function over memoryMB (usedBytes above
+ * it), or the kernel stopped it at the instance's limit first — it grew faster than the
+ * sampling — and usedBytes is the last sample, below memoryMB or none. Example: 170 MB of
+ * 128 → "used 170 MB, over its 128 MB"; 121 MB of 128 → "went over its 128 MB faster than
+ * it was measured (last measured at 121 MB)".
+ */
+export function memoryExceededMessage(usedBytes: number, memoryMB: number): string {
+  const usedMB = Math.round(usedBytes / 1024 / 1024);
+  if (usedBytes > memoryMB * 1024 * 1024)
+    return `Memory Limit Exceeded: the function used ${usedMB} MB, over its ${memoryMB} MB`;
+  const seen = usedMB > 0 ? ` (last measured at ${usedMB} MB)` : "";
+  return `Memory Limit Exceeded: the function went over its ${memoryMB} MB faster than it was measured${seen} and the kernel stopped it`;
+}
+
+/**
  * What an invocation outcome means for the caller. Our bootstraps post an SCF error body
  * (errorCode 430, 437, or 434 from a JVM out of heap); a custom bootstrap's error body is
  * anything, reported as 430.
@@ -197,11 +212,7 @@ export function mapOutcome(
     case "memory":
       return {
         code: 434,
-        body: errorBody(
-          434,
-          `Memory Limit Exceeded: the function used ${Math.round(o.usedBytes / 1024 / 1024)} MB, over its ${memoryMB} MB`,
-          "MemoryLimitReached",
-        ),
+        body: errorBody(434, memoryExceededMessage(o.usedBytes, memoryMB), "MemoryLimitReached"),
         recycle: true,
       };
     case "exited":

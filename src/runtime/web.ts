@@ -28,7 +28,14 @@ import { MEMORY_SAMPLE_MS, readMemoryByGroup } from "./memory.ts";
 import { prepareCode } from "./pull-code.ts";
 import { scfHeaders } from "./scf-headers.ts";
 import { billedMs, endLine, reportLine, startLine } from "./scf-log.ts";
-import { answerReadyz, errorBody, RESULT_LIMIT_BYTES, refusedWithoutKey, type ShimConfig } from "./shim.ts";
+import {
+  answerReadyz,
+  errorBody,
+  memoryExceededMessage,
+  RESULT_LIMIT_BYTES,
+  refusedWithoutKey,
+  type ShimConfig,
+} from "./shim.ts";
 
 /** Headers of the incoming request the function's server gets: all but hop-by-hop and ours. */
 export function forwardedRequestHeaders(h: IncomingMessage["headers"]): Record<string, string | string[]> {
@@ -247,7 +254,7 @@ export class WebShim {
           res,
           id,
           434,
-          `Memory Limit Exceeded: the function used ${Math.round(this.memoryExceeded / 1024 / 1024)} MB, over its ${this.cfg.memoryMB} MB`,
+          memoryExceededMessage(this.memoryExceeded, this.cfg.memoryMB),
           "MemoryLimitReached",
         );
       else if ((this.state as State) === "exited")

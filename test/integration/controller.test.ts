@@ -130,7 +130,7 @@ describe("controller", () => {
     applyYaml(n, fnYaml("roll", "  memoryMB: 256\n", "exports.main_handler = async () => 2"));
     const d = await waitFor("rolled Deployment", async () => {
       const dep = await apps.readNamespacedDeployment({ name: "fn-roll", namespace: n });
-      return dep.spec?.template.spec?.containers[0]?.resources?.limits?.memory === "320Mi" ? dep : undefined;
+      return dep.spec?.template.spec?.containers[0]?.resources?.limits?.memory === "384Mi" ? dep : undefined;
     });
     assert.equal(d.spec?.replicas, 3, "replicas set by someone else are kept");
     const fn = await waitFor("observed generation 2", async () => {

@@ -145,7 +145,7 @@ describe("warm pool", { timeout: 600_000 }, () => {
       );
       const pod = await core.readNamespacedPod({ name: host, namespace: ns });
       const c = pod.spec!.containers[0]!;
-      assert.equal(c.resources?.limits?.memory, "192Mi", "a 128 MB function's limit, as a plain pod's");
+      assert.equal(c.resources?.limits?.memory, "256Mi", "a 128 MB function's limit, as a plain pod's");
       assert.equal(c.securityContext?.readOnlyRootFilesystem, true);
       assert.equal(pod.spec!.automountServiceAccountToken, false);
       const again = await invoke(fn, { n: 3 });
