@@ -3,7 +3,14 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { memoryByGroup, oomKillCount, overLimit } from "./memory.ts";
+import {
+  memoryByGroup,
+  memoryFull,
+  memoryFullNow,
+  oomKillCount,
+  overLimit,
+  readCgroupMemory,
+} from "./memory.ts";
 
 // "pid (comm) state ppid pgrp …" and statm's "size resident shared text lib data dt" (pages).
 const proc = (pid: number, comm: string, pgrp: number, resident: number, shared: number) => ({
@@ -73,5 +80,83 @@ describe("oomKillCount", () => {
   });
   it("is undefined where neither file is readable", () => {
     assert.equal(oomKillCount(mkdtempSync(join(tmpdir(), "cg-"))), undefined);
+  });
+});
+
+describe("memoryFull", () => {
+  const MiB = 1024 * 1024;
+  const cases = [
+    {
+      why: "at the limit with nothing to drop: the kernel is reclaiming what the processes run from",
+      m: { usageBytes: 250 * MiB, limitBytes: 256 * MiB, inactiveFileBytes: 2 * MiB },
+      want: true,
+    },
+    {
+      why: "at the limit but most of it inactive file pages, which the kernel drops cheaply (a function reading files)",
+      m: { usageBytes: 255 * MiB, limitBytes: 256 * MiB, inactiveFileBytes: 100 * MiB },
+      want: false,
+    },
+    {
+      why: "well under the limit",
+      m: { usageBytes: 150 * MiB, limitBytes: 256 * MiB, inactiveFileBytes: 0 },
+      want: false,
+    },
+    {
+      why: "an unlimited v1 cgroup (2^63 − 4096) is never full",
+      m: { usageBytes: 150 * MiB, limitBytes: 9223372036854771712, inactiveFileBytes: 0 },
+      want: false,
+    },
+    {
+      why: "an unlimited v2 cgroup (max) is never full",
+      m: { usageBytes: 150 * MiB, limitBytes: Number.POSITIVE_INFINITY, inactiveFileBytes: 0 },
+      want: false,
+    },
+  ];
+  for (const c of cases) it(c.why, () => assert.equal(memoryFull(c.m), c.want));
+});
+
+describe("readCgroupMemory", () => {
+  it("reads cgroup v2's memory.current, memory.max and inactive_file", () => {
+    const root = mkdtempSync(join(tmpdir(), "cg-"));
+    writeFileSync(join(root, "memory.current"), "262144000\n");
+    writeFileSync(join(root, "memory.max"), "268435456\n");
+    writeFileSync(
+      join(root, "memory.stat"),
+      "anon 250000000\nfile 1000\nactive_file 500\ninactive_file 4096\n",
+    );
+    assert.deepEqual(readCgroupMemory(root), {
+      usageBytes: 262144000,
+      limitBytes: 268435456,
+      inactiveFileBytes: 4096,
+    });
+    assert.equal(memoryFullNow(root), true);
+  });
+  it("reads cgroup v1's usage, limit and total_inactive_file (not the cgroup's own inactive_file)", () => {
+    const root = mkdtempSync(join(tmpdir(), "cg-"));
+    mkdirSync(join(root, "memory"));
+    writeFileSync(join(root, "memory/memory.usage_in_bytes"), "115683328\n");
+    writeFileSync(join(root, "memory/memory.limit_in_bytes"), "268435456\n");
+    writeFileSync(
+      join(root, "memory/memory.stat"),
+      "cache 11124736\nrss 100818944\ninactive_file 1\ntotal_cache 11124736\ntotal_inactive_file 8192\n",
+    );
+    assert.deepEqual(readCgroupMemory(root), {
+      usageBytes: 115683328,
+      limitBytes: 268435456,
+      inactiveFileBytes: 8192,
+    });
+    assert.equal(memoryFullNow(root), false);
+  });
+  it("is undefined, and never full, where neither is readable", () => {
+    const root = mkdtempSync(join(tmpdir(), "cg-"));
+    assert.equal(readCgroupMemory(root), undefined);
+    assert.equal(memoryFullNow(root), false);
+  });
+  it("a v2 memory.max of max is unlimited", () => {
+    const root = mkdtempSync(join(tmpdir(), "cg-"));
+    writeFileSync(join(root, "memory.current"), "1000\n");
+    writeFileSync(join(root, "memory.max"), "max\n");
+    writeFileSync(join(root, "memory.stat"), "inactive_file 0\n");
+    assert.equal(readCgroupMemory(root)?.limitBytes, Number.POSITIVE_INFINITY);
   });
 });

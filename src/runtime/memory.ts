@@ -83,6 +83,59 @@ export function overLimit<K>(usage: Map<K, number>, limitBytes: number): K | und
   return total > limitBytes ? largest : undefined;
 }
 
+/** A memory cgroup's use, limit and inactive file pages, in bytes. */
+export interface CgroupMemory {
+  usageBytes: number;
+  limitBytes: number;
+  inactiveFileBytes: number;
+}
+
+/**
+ * Whether a container is at its memory limit, counted as the kubelet counts a working set
+ * (use less the inactive file pages, which the kernel drops first). A container there is
+ * not always stopped by the kernel: while it has file pages to take — the interpreter's own
+ * code among them — the kernel reclaims those, the processes read them back, and the
+ * function crawls instead (no swap, no OOM kill). Within 5 % of the limit counts as full.
+ * Example: limit 256 MiB, use 250 MiB, 2 MiB inactive → 248 ≥ 243.2 → full; an unlimited
+ * cgroup (v1 says 2^63 − 4096, v2 "max") never is.
+ */
+export function memoryFull(m: CgroupMemory): boolean {
+  if (!(m.limitBytes > 0) || m.limitBytes >= 2 ** 60) return false;
+  return m.usageBytes - m.inactiveFileBytes >= m.limitBytes * 0.95;
+}
+
+/** This container's CgroupMemory (cgroup v2, else v1), or undefined where neither is readable. */
+export function readCgroupMemory(root = "/sys/fs/cgroup"): CgroupMemory | undefined {
+  const read = (f: string) => readFileSync(f, "utf8").trim();
+  const statField = (stat: string, key: string) =>
+    Number(new RegExp(`^${key} (\\d+)$`, "m").exec(stat)?.[1] ?? 0);
+  try {
+    const max = read(`${root}/memory.max`);
+    return {
+      usageBytes: Number(read(`${root}/memory.current`)),
+      limitBytes: max === "max" ? Number.POSITIVE_INFINITY : Number(max),
+      inactiveFileBytes: statField(read(`${root}/memory.stat`), "inactive_file"),
+    };
+  } catch {
+    // not cgroup v2
+  }
+  try {
+    return {
+      usageBytes: Number(read(`${root}/memory/memory.usage_in_bytes`)),
+      limitBytes: Number(read(`${root}/memory/memory.limit_in_bytes`)),
+      inactiveFileBytes: statField(read(`${root}/memory/memory.stat`), "total_inactive_file"),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether this container is at its memory limit now (false where the cgroup cannot be read). */
+export function memoryFullNow(root = "/sys/fs/cgroup"): boolean {
+  const m = readCgroupMemory(root);
+  return m !== undefined && memoryFull(m);
+}
+
 /**
  * How many processes the kernel's OOM killer has killed in this container's memory cgroup
  * ("oom_kill N" in cgroup v2's memory.events, or in v1's memory.oom_control), or undefined

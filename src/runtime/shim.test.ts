@@ -99,9 +99,16 @@ describe("mapOutcome", () => {
       usedMB: 0,
       want: "Memory Limit Exceeded: the function went over its 128 MB faster than it was measured and the kernel stopped it",
     },
+    {
+      why: "its time ran out with the instance's memory full: the kernel was reclaiming, not stopping it",
+      usedMB: 118,
+      stalled: true,
+      want: "Memory Limit Exceeded: the function's time ran out with its instance's memory full (last measured at 118 MB of its 128 MB)",
+    },
   ])
     it(`434's message: ${c.why}`, () => {
-      const m = mapOutcome({ kind: "memory", usedBytes: c.usedMB * 1024 * 1024 }, 3000, 128);
+      const o = { kind: "memory" as const, usedBytes: c.usedMB * 1024 * 1024, stalled: "stalled" in c };
+      const m = mapOutcome(o, 3000, 128);
       assert.equal((JSON.parse(m.body.toString()) as { errorMessage: string }).errorMessage, c.want);
     });
   it("plain text from a custom runtime becomes a JSON string", () => {

@@ -16,7 +16,7 @@ import { SPECIALISE_PATH, type SpecialiseRequest } from "../protocol/pool.ts";
 import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
 import { settle } from "./drain.ts";
 import { ImageWorker } from "./image.ts";
-import { MEMORY_SAMPLE_MS, oomKillCount, overLimit, readMemoryByGroup } from "./memory.ts";
+import { MEMORY_SAMPLE_MS, memoryFullNow, oomKillCount, overLimit, readMemoryByGroup } from "./memory.ts";
 import { handOverRefusal, prestartSupported } from "./prestart.ts";
 import { type CodeSource, prepareCode } from "./pull-code.ts";
 import { scfHeaders } from "./scf-headers.ts";
@@ -142,12 +142,15 @@ export function errorBody(code: number, message: string, type: string, stackTrac
 /**
  * SCF's 434 message. The shim's sampler saw the function over memoryMB (usedBytes above
  * it), or the kernel stopped it at the instance's limit first — it grew faster than the
- * sampling — and usedBytes is the last sample, below memoryMB or none. Example: 170 MB of
+ * sampling — and usedBytes is the last sample, below memoryMB or none; or its time ran
+ * out while its instance's memory was full (stalled). Example: 170 MB of
  * 128 → "used 170 MB, over its 128 MB"; 121 MB of 128 → "went over its 128 MB faster than
  * it was measured (last measured at 121 MB)".
  */
-export function memoryExceededMessage(usedBytes: number, memoryMB: number): string {
+export function memoryExceededMessage(usedBytes: number, memoryMB: number, stalled = false): string {
   const usedMB = Math.round(usedBytes / 1024 / 1024);
+  if (stalled)
+    return `Memory Limit Exceeded: the function's time ran out with its instance's memory full (last measured at ${usedMB} MB of its ${memoryMB} MB)`;
   if (usedBytes > memoryMB * 1024 * 1024)
     return `Memory Limit Exceeded: the function used ${usedMB} MB, over its ${memoryMB} MB`;
   const seen = usedMB > 0 ? ` (last measured at ${usedMB} MB)` : "";
@@ -212,7 +215,7 @@ export function mapOutcome(
     case "memory":
       return {
         code: 434,
-        body: errorBody(434, memoryExceededMessage(o.usedBytes, memoryMB), "MemoryLimitReached"),
+        body: errorBody(434, memoryExceededMessage(o.usedBytes, memoryMB, o.stalled), "MemoryLimitReached"),
         recycle: true,
       };
     case "exited":
@@ -755,7 +758,15 @@ export class Shim {
     slot.log = [];
     slot.requestId = id;
     const t0 = performance.now();
-    const outcome = await slot.worker.invoke(id, event, this.cfg.timeoutMs, triggerSource);
+    let outcome = await slot.worker.invoke(id, event, this.cfg.timeoutMs, triggerSource);
+    // Out of time with the container's memory full: the kernel was reclaiming the pages the
+    // processes run from rather than stopping the function, which is SCF's 434, not 433.
+    if (outcome.kind === "timeout" && memoryFullNow())
+      outcome = {
+        kind: "memory",
+        usedBytes: Math.max(slot.worker.peakRssBytes, slot.worker.lastRssBytes),
+        stalled: true,
+      };
     const duration = performance.now() - t0;
     // What the function printed reached its pipe before its answer left (a write to a pipe
     // returns once the bytes are in it), but both can be ready in one turn of the event loop

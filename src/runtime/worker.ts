@@ -21,8 +21,11 @@ export type Outcome =
   | { kind: "response"; body: Buffer }
   | { kind: "error"; body: Buffer }
   | { kind: "exited"; code: number | null; signal: NodeJS.Signals | null }
-  /** Over memoryMB: stopped by the shim, or killed by the kernel's OOM killer. */
-  | { kind: "memory"; usedBytes: number }
+  /**
+   * Over memoryMB: stopped by the shim, or killed by the kernel's OOM killer, or (stalled)
+   * out of time with its container's memory full (memory.ts, memoryFull).
+   */
+  | { kind: "memory"; usedBytes: number; stalled?: boolean }
   | { kind: "timeout" };
 
 interface Pending {
