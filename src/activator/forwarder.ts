@@ -6,7 +6,7 @@
  * Http triggers and the async dispatcher all run events through it; it throws coded
  * UpdraftErrors, which only the edge (server.ts) turns into statuses.
  */
-import type { IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { Agent, type Dispatcher } from "undici";
 import { UpdraftError } from "../lib/errors.ts";
 import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
@@ -28,32 +28,69 @@ const FORWARDED_HEADERS: readonly string[] = [
   UpdraftHeaders.logResult,
 ];
 
-/** Errors raised before a connection existed: the instance never saw the request. */
-/**
- * An instance's answer, read up to ANSWER_LIMIT_BYTES: past it the rest is not read (the
- * connection is dropped) and the call fails ResultTooLarge — whatever an instance sends, it
- * holds at most that much of the activator's memory per call.
- */
-export async function readAnswer(
-  body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown },
-  ip: string,
-): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of body) {
-    size += c.length;
-    if (size > ANSWER_LIMIT_BYTES) {
-      body.destroy();
-      throw new UpdraftError(
-        "ResultTooLarge",
-        `the instance at ${ip} answered more than ${ANSWER_LIMIT_BYTES} bytes (SCF's result limit is 6 MB)`,
-      );
-    }
-    chunks.push(c);
-  }
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+/** An instance's answer, read whole. */
+export interface InstanceAnswer {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
 }
 
+/**
+ * Sends one request to an instance and reads its whole answer, up to ANSWER_LIMIT_BYTES:
+ * past it the request is aborted (the connection dropped) and the call fails
+ * ResultTooLarge — whatever an instance sends, it holds at most that much of the
+ * activator's memory per call. It drives undici's dispatcher with a handler of its own
+ * rather than `request()`, which makes a response stream per call and reads it by async
+ * iteration: for answers of a few hundred bytes those were most of the client side's work.
+ * Informational answers (1xx) are skipped, as `request()` skips them.
+ */
+export function exchange(
+  dispatcher: Dispatcher,
+  opts: Dispatcher.DispatchOptions,
+  ip: string,
+): Promise<InstanceAnswer> {
+  return new Promise((resolve, reject) => {
+    let statusCode = 0;
+    let headers: IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge: UpdraftError | undefined;
+    dispatcher.dispatch(opts, {
+      onRequestStart() {},
+      onResponseStart(_controller, status, h) {
+        if (status < 200) return;
+        statusCode = status;
+        headers = h;
+      },
+      onResponseData(controller, chunk) {
+        if (statusCode === 0) return; // an informational answer's body: there is none
+        size += chunk.length;
+        if (size > ANSWER_LIMIT_BYTES) {
+          tooLarge ??= new UpdraftError(
+            "ResultTooLarge",
+            `the instance at ${ip} answered more than ${ANSWER_LIMIT_BYTES} bytes (SCF's result limit is 6 MB)`,
+          );
+          controller.abort(tooLarge);
+          return;
+        }
+        chunks.push(chunk);
+      },
+      onResponseEnd() {
+        if (statusCode === 0) return;
+        resolve({
+          statusCode,
+          headers,
+          body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size),
+        });
+      },
+      onResponseError(_controller, err) {
+        reject(tooLarge ?? err);
+      },
+    });
+  });
+}
+
+/** Errors raised before a connection existed: the instance never saw the request. */
 export function notDelivered(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   return (
@@ -224,10 +261,10 @@ export class Forwarder {
     opts: InvokeOptions,
   ): Promise<Outcome> {
     if (opts.web) return this.forwardWeb(st, inst, body, requestId, cold, opts.web);
-    let upstream: Dispatcher.ResponseData;
+    let upstream: InstanceAnswer;
     const sent = performance.now();
     try {
-      // The agent's own request(): origin and path as they are, no URL parsed per request.
+      // Origin and path as they are: no URL parsed per request.
       const headers: Record<string, string> = {
         "content-type": "application/json",
         [UpdraftHeaders.requestId]: requestId,
@@ -240,22 +277,27 @@ export class Forwarder {
         headers[UpdraftHeaders.async] = "true";
         headers[UpdraftHeaders.attempt] = String(opts.attempt ?? 1);
       }
-      upstream = await this.agent.request({
-        origin: this.origin(inst),
-        path: "/invoke",
-        method: "POST",
-        body,
-        headers,
-        headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,
-        bodyTimeout: (st.spec.timeoutSeconds + 10) * 1000,
-      });
+      upstream = await exchange(
+        this.agent,
+        {
+          origin: this.origin(inst),
+          path: "/invoke",
+          method: "POST",
+          body,
+          headers,
+          headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,
+          bodyTimeout: (st.spec.timeoutSeconds + 10) * 1000,
+        },
+        inst.ip,
+      );
     } catch (err) {
+      if (err instanceof UpdraftError) throw err;
       if (notDelivered(err)) return "retry";
       throw new UpdraftError("InternalError", `forwarding to ${inst.ip} failed: ${String(err)}`, {
         cause: err,
       });
     }
-    const payload = await readAnswer(upstream.body, inst.ip);
+    const payload = upstream.body;
     if (upstream.statusCode === 503) return "retry"; // the instance is draining: it did not run it
     if (upstream.statusCode === 429) return "busy"; // another activator filled it: it did not run it
     if (upstream.statusCode !== 200)
@@ -283,33 +325,38 @@ export class Forwarder {
     cold: boolean,
     web: WebRequest,
   ): Promise<Outcome> {
-    let upstream: Dispatcher.ResponseData;
+    let upstream: InstanceAnswer;
     const sent = performance.now();
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(web.headers))
       if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k) && !k.startsWith(HEADER_PREFIX)) headers[k] = v;
     try {
-      upstream = await this.agent.request({
-        origin: this.origin(inst),
-        path: `${WEB_PATH_PREFIX}${web.path}${web.query ? `?${web.query}` : ""}`,
-        method: web.method as "GET",
-        body: web.method === "GET" || web.method === "HEAD" ? null : body,
-        headers: {
-          ...headers,
-          [UpdraftHeaders.requestId]: requestId,
-          ...this.keyHeader(st),
-          ...(cold ? { [UpdraftHeaders.coldStart]: "true" } : {}),
+      upstream = await exchange(
+        this.agent,
+        {
+          origin: this.origin(inst),
+          path: `${WEB_PATH_PREFIX}${web.path}${web.query ? `?${web.query}` : ""}`,
+          method: web.method as "GET",
+          body: web.method === "GET" || web.method === "HEAD" ? null : body,
+          headers: {
+            ...headers,
+            [UpdraftHeaders.requestId]: requestId,
+            ...this.keyHeader(st),
+            ...(cold ? { [UpdraftHeaders.coldStart]: "true" } : {}),
+          },
+          headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,
+          bodyTimeout: (st.spec.timeoutSeconds + 10) * 1000,
         },
-        headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,
-        bodyTimeout: (st.spec.timeoutSeconds + 10) * 1000,
-      });
+        inst.ip,
+      );
     } catch (err) {
+      if (err instanceof UpdraftError) throw err;
       if (notDelivered(err)) return "retry";
       throw new UpdraftError("InternalError", `forwarding to ${inst.ip} failed: ${String(err)}`, {
         cause: err,
       });
     }
-    const payload = await readAnswer(upstream.body, inst.ip);
+    const payload = upstream.body;
     // Only the shim's own refusals are retried elsewhere; the function's 429/503 are answers.
     if (upstream.headers[SHIM_REFUSAL_HEADER] !== undefined)
       return upstream.statusCode === 429 ? "busy" : "retry";
