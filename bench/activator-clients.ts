@@ -8,10 +8,13 @@ import {
   newNamespace,
   waitFor,
 } from "../test/integration/harness.ts";
-import { closedLoop } from "./load.ts";
+import { type CpuGroups, cpuSpent, sampleCpu } from "./cpu.ts";
+import { closedLoop, type LoadResult } from "./load.ts";
 
 // node bench/activator-clients.ts [seconds] [clients,...] [--set chart.value=v ...]
 // e.g. --set logs.retentionSeconds=0: the same bench without kept invocation logs.
+// Each row also says the machine's CPU per request on each path and who spent it (cpu.ts):
+// on 2 saturated cores, throughput is what that cost leaves.
 const seconds = Number(process.argv[2] ?? 10);
 const series = (process.argv[3] ?? "1,10,50").split(",").map(Number);
 const chartValues: Record<string, string | number> = {};
@@ -19,6 +22,31 @@ for (let i = 4; i < process.argv.length; i++) {
   const m = process.argv[i] === "--set" ? /^([^=]+)=(.*)$/.exec(process.argv[++i] ?? "") : null;
   if (!m) throw new Error(`unexpected argument ${process.argv[i]}: --set chart.value=v`);
   chartValues[m[1] as string] = /^\d+$/.test(m[2] as string) ? Number(m[2]) : (m[2] as string);
+}
+
+/** Who spends the CPU of a call, by command line; the first match counts. */
+const GROUPS: CpuGroups = [
+  ["bench", (c) => c.includes("bench/activator-clients.ts")],
+  ["activator", (c) => c.includes("cmd/activator/main.ts")],
+  ["instances", (c) => c.includes("cmd/runtime/main.ts") || c.includes("/runtimes/")],
+  ["nats", (c) => c.includes("/etc/nats/")],
+  ["networkPolicy", (c) => c.includes("--nfqueue-id") || c.includes("kube-router")],
+  ["kubernetes", (c) => /kube-|etcd|kubelet|containerd|coredns|Corefile/.test(c)],
+  ["kernelThreads", (c) => c.startsWith("[")],
+];
+
+/** A closed loop, and the machine's CPU per request it cost (µs), by group. */
+async function measured(
+  url: string,
+  clients: number,
+  headers: Record<string, string>,
+): Promise<LoadResult & { cpuUsPerRequest: Record<string, number> }> {
+  const before = sampleCpu();
+  const r = await closedLoop(url, clients, seconds, headers);
+  const spent = cpuSpent(before, sampleCpu(), GROUPS);
+  const cpuUsPerRequest: Record<string, number> = {};
+  for (const [k, ms] of Object.entries(spent)) cpuUsPerRequest[k] = Math.round((ms * 1000) / r.requests);
+  return { ...r, cpuUsPerRequest };
 }
 
 async function main(): Promise<void> {
@@ -56,10 +84,10 @@ spec:
   await closedLoop(via, most, 3, invokeAuth()); // warm-up
   const rows = [];
   for (const clients of series) {
-    const d = await closedLoop(direct, clients, seconds, { "x-updraft-request-id": "bench", ...key });
+    const d = await measured(direct, clients, { "x-updraft-request-id": "bench", ...key });
     // A baseline that failed measures nothing: stop rather than print a ratio of errors.
     if (d.errors > 0) throw new Error(`the direct baseline had ${d.errors} errors`);
-    const a = await closedLoop(via, clients, seconds, invokeAuth());
+    const a = await measured(via, clients, invokeAuth());
     rows.push({
       clients,
       direct: d,
@@ -67,6 +95,10 @@ spec:
       throughputRatio: Number((a.rps / d.rps).toFixed(2)),
       addedP50Ms: Number((a.p50 - d.p50).toFixed(2)),
       addedP99Ms: Number((a.p99 - d.p99).toFixed(2)),
+      // What the activator's path adds per request, machine-wide and by group (µs).
+      addedCpuUsPerRequest: Object.fromEntries(
+        Object.keys(a.cpuUsPerRequest).map((k) => [k, a.cpuUsPerRequest[k]! - (d.cpuUsPerRequest[k] ?? 0)]),
+      ),
     });
   }
   await deleteNamespace(ns);

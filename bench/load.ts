@@ -4,6 +4,8 @@ export interface LoadResult {
   p50: number;
   p99: number;
   errors: number;
+  /** How many requests were answered (rps is this over the seconds). */
+  requests: number;
 }
 
 export function percentile(xs: readonly number[], q: number): number {
@@ -40,5 +42,6 @@ export async function closedLoop(
     p50: Number(percentile(lat, 0.5).toFixed(2)),
     p99: Number(percentile(lat, 0.99).toFixed(2)),
     errors,
+    requests: lat.length,
   };
 }

@@ -1,9 +1,11 @@
 /**
  * Invocation logs kept after the instances that wrote them stop (protocol/kept-logs.ts):
  * every invocation an activator serves is written, fire and forget, to one JetStream
- * stream, a subject per function. Limits: kept `maxAgeSeconds` (a day by default), at most
- * `perFunction` invocations per function (so one busy function cannot push out the others'
- * logs), at most `maxBytes` in all. Tenant pods hold no NATS credentials: only the
+ * stream, a subject per function — gathered per function into one message of up to 64
+ * (LogBatcher), since each stored message costs nats-server about as much CPU as the
+ * activator spends forwarding a call. Limits: kept `maxAgeSeconds` (a day by default), at
+ * most `perFunction` messages per function (so one busy function cannot push out the
+ * others' logs), at most `maxBytes` in all. Tenant pods hold no NATS credentials: only the
  * activators write, and reads go through the invoke API with RBAC (list invocations).
  */
 
@@ -32,9 +34,10 @@ export interface KeptLogsConfig {
   perFunction: number;
 }
 
-/** What the server needs of it: write one, read a function's. */
+/** What the server needs of it: write one, read a function's, send what waits (at drain). */
 export interface InvocationLog {
   keep(entry: KeptInvocation): void;
+  flush(): void;
   list(
     namespace: string,
     fn: string,
@@ -44,16 +47,88 @@ export interface InvocationLog {
 
 const nanos = (s: number) => s * 1_000_000_000;
 
+/** The most invocations one message holds, the bytes past which it goes at once, and how long the first of it waits. */
+export const BATCH_ENTRIES = 64;
+export const BATCH_BYTES = 64 * 1024;
+export const BATCH_WAIT_MS = 50;
+/** A batch is under BATCH_BYTES before its last entry, and an entry under 16 KB (a 4 KB log, escaped). */
+const MAX_MESSAGE_BYTES = BATCH_BYTES + 64 * 1024;
+
+/**
+ * Kept invocations gathered per subject into one message: a message goes when it holds
+ * BATCH_ENTRIES, or BATCH_BYTES, or BATCH_WAIT_MS after its first entry. One entry alone is
+ * sent as itself, more as a JSON array (readEntries reads both). Example: 300 invocations
+ * of one function within 50 ms → 5 messages (64 × 4 + 44), not 300; one invocation in a
+ * quiet second → 1 message, 50 ms after it.
+ */
+export class LogBatcher {
+  private readonly pending = new Map<string, { items: string[]; bytes: number }>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly publish: (subject: string, payload: string, entries: number) => void;
+  private readonly waitMs: number;
+
+  constructor(publish: (subject: string, payload: string, entries: number) => void, waitMs = BATCH_WAIT_MS) {
+    this.publish = publish;
+    this.waitMs = waitMs;
+  }
+
+  add(subject: string, entry: string): void {
+    let batch = this.pending.get(subject);
+    if (!batch) {
+      batch = { items: [], bytes: 0 };
+      this.pending.set(subject, batch);
+    }
+    batch.items.push(entry);
+    batch.bytes += entry.length;
+    if (batch.items.length >= BATCH_ENTRIES || batch.bytes >= BATCH_BYTES) this.send(subject);
+    else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.flush();
+      }, this.waitMs);
+      this.timer.unref?.();
+    }
+  }
+
+  /** Sends every waiting batch now. */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const subject of [...this.pending.keys()]) this.send(subject);
+  }
+
+  private send(subject: string): void {
+    const batch = this.pending.get(subject);
+    if (!batch) return;
+    this.pending.delete(subject);
+    const payload = batch.items.length === 1 ? batch.items[0]! : `[${batch.items.join(",")}]`;
+    this.publish(subject, payload, batch.items.length);
+  }
+}
+
+/** The invocations a stored message holds: one object, or an array of them (LogBatcher). */
+export function readEntries(payload: string): KeptInvocation[] {
+  const parsed = JSON.parse(payload) as KeptInvocation | KeptInvocation[];
+  return Array.isArray(parsed) ? parsed : [parsed];
+}
+
 export class KeptLogs implements InvocationLog {
-  private readonly nc: NatsConnection;
   private readonly js: JetStreamClient;
-  /** Written and dropped (the connection refused it) since start: what the metrics show. */
+  private readonly batcher: LogBatcher;
+  /** Invocations written and dropped (the connection refused them) since start: what the metrics show. */
   kept = 0;
   dropped = 0;
 
   private constructor(nc: NatsConnection, js: JetStreamClient) {
-    this.nc = nc;
     this.js = js;
+    this.batcher = new LogBatcher((subject, payload, entries) => {
+      try {
+        nc.publish(subject, payload);
+        this.kept += entries;
+      } catch {
+        this.dropped += entries;
+      }
+    });
   }
 
   /** Makes the stream exist with these limits (updated when they changed). */
@@ -68,8 +143,9 @@ export class KeptLogs implements InvocationLog {
       max_age: nanos(cfg.maxAgeSeconds),
       max_bytes: cfg.maxBytes,
       max_msgs_per_subject: cfg.perFunction,
-      // A log result is at most 4 KB; the summary and JSON escaping stay well under 16.
-      max_msg_size: 16 * 1024,
+      // A batch of invocations (LogBatcher): under 64 KB before its last entry, and an
+      // entry (a log result of at most 4 KB, its summary, JSON escaping) well under 64 KB.
+      max_msg_size: MAX_MESSAGE_BYTES,
       num_replicas: 1,
     };
     const existing = await jsm.streams.info(KEPT_LOGS_STREAM).catch(() => undefined);
@@ -79,16 +155,16 @@ export class KeptLogs implements InvocationLog {
   }
 
   /**
-   * Fire and forget: a plain publish the stream takes in, not waited for — an invocation's
-   * answer never waits on its log. (Lost only if nats-server is down at that moment.)
+   * Fire and forget: batched (LogBatcher), then a plain publish the stream takes in, not
+   * waited for — an invocation's answer never waits on its log. (Lost only if nats-server is
+   * down when its batch goes, or the activator is killed within 50 ms of it.)
    */
   keep(entry: KeptInvocation): void {
-    try {
-      this.nc.publish(keptLogSubject(entry.namespace, entry.function), JSON.stringify(entry));
-      this.kept++;
-    } catch {
-      this.dropped++;
-    }
+    this.batcher.add(keptLogSubject(entry.namespace, entry.function), JSON.stringify(entry));
+  }
+
+  flush(): void {
+    this.batcher.flush();
   }
 
   /** A function's kept invocations since `sinceSeconds` ago, oldest first, the newest `limit`. */
@@ -112,8 +188,8 @@ export class KeptLogs implements InvocationLog {
     for await (const m of messages) {
       pending = m.info.pending;
       try {
-        const e = JSON.parse(m.string()) as KeptInvocation;
-        if (!opts.requestId || e.requestId === opts.requestId) out.push(e);
+        for (const e of readEntries(m.string()))
+          if (!opts.requestId || e.requestId === opts.requestId) out.push(e);
       } catch {
         // Not ours: skipped.
       }
