@@ -19,14 +19,14 @@ export interface CpuSample {
   /** Of which softirq: network processing the kernel does outside any process's own time. */
   softirq: number;
   /** Each process's ticks so far, with its command line. */
-  processes: Map<number, { command: string; ticks: number }>;
+  processes: Map<number, { command: string; ticks: number; systemTicks: number }>;
 }
 
 export function sampleCpu(proc = "/proc"): CpuSample {
   // cpu  user nice system idle iowait irq softirq steal guest guest_nice
   const f = readFileSync(`${proc}/stat`, "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
   const [user, nice, system, , , irq, softirq, steal] = f as [number, ...number[]];
-  const processes = new Map<number, { command: string; ticks: number }>();
+  const processes = new Map<number, { command: string; ticks: number; systemTicks: number }>();
   for (const name of readdirSync(proc)) {
     if (!/^\d+$/.test(name)) continue;
     try {
@@ -38,6 +38,7 @@ export function sampleCpu(proc = "/proc"): CpuSample {
       processes.set(Number(name), {
         command: cmdline || `[${comm}]`,
         ticks: Number(after[11]) + Number(after[12]),
+        systemTicks: Number(after[12]),
       });
     } catch {
       // gone between the listing and the read
@@ -50,10 +51,12 @@ export function sampleCpu(proc = "/proc"): CpuSample {
 export type CpuGroups = ReadonlyArray<readonly [name: string, matches: (command: string) => boolean]>;
 
 /**
- * Milliseconds of CPU between two samples: "machine" (all of it), "softirq", each group, and
+ * Milliseconds of CPU between two samples: "machine" (all of it), "softirq", each group with
+ * "<group>.kernel" (the part of it spent in system calls: sockets, the pod network), and
  * "other" (processes of no group, and those that ended in between). A process counts in the
  * first group that matches it. Example: the machine busy for 2,013 ticks, the activators'
- * processes for 702 → { machine: 20130, activator: 7020, … }.
+ * processes for 702 of which 260 in the kernel → { machine: 20130, activator: 7020,
+ * "activator.kernel": 2600, … }.
  */
 export function cpuSpent(before: CpuSample, after: CpuSample, groups: CpuGroups): Record<string, number> {
   const ms = (ticks: number) => (ticks * 1000) / TICKS_PER_SECOND;
@@ -61,13 +64,18 @@ export function cpuSpent(before: CpuSample, after: CpuSample, groups: CpuGroups)
   const softirq = ms(after.softirq - before.softirq);
   const spent: Record<string, number> = { machine, softirq };
   let grouped = 0;
-  for (const [name] of groups) spent[name] = 0;
+  for (const [name] of groups) {
+    spent[name] = 0;
+    spent[`${name}.kernel`] = 0;
+  }
   for (const [pid, p] of after.processes) {
-    const delta = p.ticks - (before.processes.get(pid)?.ticks ?? 0);
+    const was = before.processes.get(pid);
+    const delta = p.ticks - (was?.ticks ?? 0);
     if (delta <= 0) continue;
     const group = groups.find(([, matches]) => matches(p.command));
     if (!group) continue;
     spent[group[0]]! += ms(delta);
+    spent[`${group[0]}.kernel`]! += ms(p.systemTicks - (was?.systemTicks ?? 0));
     grouped += ms(delta);
   }
   spent.other = Math.max(0, machine - softirq - grouped);
