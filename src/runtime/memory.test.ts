@@ -103,7 +103,7 @@ describe("memoryFull", () => {
     },
     {
       why: "an unlimited v1 cgroup (2^63 − 4096) is never full",
-      m: { usageBytes: 150 * MiB, limitBytes: 9223372036854771712, inactiveFileBytes: 0 },
+      m: { usageBytes: 150 * MiB, limitBytes: Number("9223372036854771712"), inactiveFileBytes: 0 },
       want: false,
     },
     {
