@@ -15,22 +15,6 @@ export interface SecretKeyRef {
   format?: "hex";
 }
 
-async function read(core: CoreV1Api, ref: SecretKeyRef): Promise<Buffer | undefined> {
-  try {
-    const s = await core.readNamespacedSecret({ namespace: ref.namespace, name: ref.name });
-    const v = s.data?.[ref.field];
-    if (!v)
-      throw new UpdraftError(
-        "InvalidSecret",
-        `Secret ${ref.namespace}/${ref.name} has no field ${ref.field}`,
-      );
-    return Buffer.from(v, "base64");
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
-
 /** The key, made if there is none yet. */
 export async function ensureSecretKey(core: CoreV1Api, ref: SecretKeyRef): Promise<Buffer> {
   const data = await ensureSecret(core, ref, () => ({
@@ -96,10 +80,32 @@ export async function waitForSecretKey(
   ref: SecretKeyRef,
   timeoutMs: number,
 ): Promise<Buffer> {
+  return (await waitForSecret(core, ref, [ref.field], timeoutMs))[ref.field]!;
+}
+
+/**
+ * The fields of a Secret once someone made it, all from one read (a key and the certificate
+ * made with it never come from two versions of the Secret): polled every second until
+ * `timeoutMs`; a Secret without one of them is InvalidSecret at once.
+ */
+export async function waitForSecret(
+  core: CoreV1Api,
+  ref: { namespace: string; name: string },
+  fields: readonly string[],
+  timeoutMs: number,
+): Promise<Record<string, Buffer>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const found = await read(core, ref);
-    if (found) return found;
+    const found = await readAll(core, ref);
+    if (found) {
+      const missing = fields.find((f) => !found[f]?.length);
+      if (missing !== undefined)
+        throw new UpdraftError(
+          "InvalidSecret",
+          `Secret ${ref.namespace}/${ref.name} has no field ${missing}`,
+        );
+      return found;
+    }
     if (Date.now() >= deadline)
       throw new UpdraftError(
         "InvalidSecret",

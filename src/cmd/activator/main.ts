@@ -46,7 +46,7 @@ import {
   parseScope,
 } from "../../lib/kube.ts";
 import { makeLogger } from "../../lib/logger.ts";
-import { waitForSecretKey } from "../../lib/master-key.ts";
+import { waitForSecret, waitForSecretKey } from "../../lib/master-key.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
 import { fileToken, SERVICE_ACCOUNT_TOKEN_FILE } from "../../lib/token-file.ts";
 import { AutoscalerPaths } from "../../protocol/activity.ts";
@@ -453,10 +453,9 @@ async function main(): Promise<void> {
     const allowedNames = JSON.parse(auth.data?.["requestheader-allowed-names"] ?? "[]") as string[];
     // The serving certificate the controller made and the APIService trusts.
     const tlsRef = { namespace: ownNamespace, name: AGGREGATED_TLS_SECRET };
-    const tlsField = async (field: string) =>
-      (await waitForSecretKey(core, { ...tlsRef, field }, 300_000)).toString();
-    const key = await tlsField("tls.key");
-    const cert = await tlsField("tls.crt");
+    const tls = await waitForSecret(core, tlsRef, ["tls.key", "tls.crt"], 300_000);
+    const key = tls["tls.key"]!.toString();
+    const cert = tls["tls.crt"]!.toString();
     await server.listenAggregated(aggregatedPort, { key, cert, clientCA, trust: { allowedNames } });
     log.info("aggregated API served", { port: aggregatedPort, allowedNames });
   }
