@@ -45,6 +45,7 @@ async function measured(
   const r = await closedLoop(url, clients, seconds, headers);
   const spent = cpuSpent(before, sampleCpu(), GROUPS);
   const cpuUsPerRequest: Record<string, number> = {};
+  if (r.requests === 0) throw new Error(`no request to ${url} was answered in ${seconds} s`);
   for (const [k, ms] of Object.entries(spent)) cpuUsPerRequest[k] = Math.round((ms * 1000) / r.requests);
   return { ...r, cpuUsPerRequest };
 }

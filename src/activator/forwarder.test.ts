@@ -12,7 +12,7 @@ import type { UpdraftFunction } from "../api/v1alpha1.ts";
 import type { UpdraftError } from "../lib/errors.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { Shim } from "../runtime/shim.ts";
-import { exchange, Forwarder } from "./forwarder.ts";
+import { exchange, Forwarder, notDelivered } from "./forwarder.ts";
 import { FunctionTable } from "./table.ts";
 
 // A real runtime shim on ports of its own, running a custom runtime (bash and curl against
@@ -150,6 +150,11 @@ describe("exchange: what an instance's answer may cost the activator", () => {
         res.writeHead(200, { "content-type": "application/json", "x-extra": "kept" });
         res.write('{"a":');
         setImmediate(() => res.end("1}"));
+      } else if (req.url === "/broken") {
+        // The answer begins, then the connection goes: the function ran.
+        res.writeHead(200, { "content-length": "100" });
+        res.write("{");
+        setImmediate(() => res.socket?.destroy());
       } else if (req.url === "/early-hints") {
         res.writeEarlyHints({ link: "</style.css>; rel=preload" });
         res.writeHead(201).end("after the hints");
@@ -190,6 +195,18 @@ describe("exchange: what an instance's answer may cost the activator", () => {
     const a = await exchange(agent, { origin, path: "/early-hints", method: "GET" }, "127.0.0.1");
     assert.equal(a.statusCode, 201);
     assert.equal(a.body.toString(), "after the hints");
+  });
+
+  it("an answer broken off after it began is a coded error, never 'not delivered' (which would run it again)", async () => {
+    await assert.rejects(
+      exchange(agent, { origin, path: "/broken", method: "POST", body: "{}" }, "127.0.0.1"),
+      (err: UpdraftError) => {
+        assert.equal(err.code, "InternalError");
+        assert.match(err.message, /broke off its answer/);
+        assert.equal(notDelivered(err), false);
+        return true;
+      },
+    );
   });
 
   it("an answer past 6 MB and a little is not read further: ResultTooLarge, the connection dropped", async () => {

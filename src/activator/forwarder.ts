@@ -84,7 +84,16 @@ export function exchange(
         });
       },
       onResponseError(_controller, err) {
-        reject(tooLarge ?? err);
+        if (tooLarge) return reject(tooLarge);
+        // Broken off after its answer began: the function ran, so this is never "not
+        // delivered" (which would send it again), whatever the socket's error says.
+        if (statusCode !== 0)
+          return reject(
+            new UpdraftError("InternalError", `the instance at ${ip} broke off its answer: ${String(err)}`, {
+              cause: err,
+            }),
+          );
+        reject(err);
       },
     });
   });

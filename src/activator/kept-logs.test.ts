@@ -60,15 +60,56 @@ describe("LogBatcher: invocations per function, gathered into messages", () => {
     );
   });
 
-  it("large logs close a message at BATCH_BYTES, before BATCH_ENTRIES", (t) => {
+  for (const [why, text] of [
+    ["ASCII", "x".repeat(4096)],
+    ["UTF-8 of three bytes a character: counted in bytes, as sent, not in characters", "日志".repeat(700)],
+  ] as const)
+    it(`large logs close a message before BATCH_BYTES, before BATCH_ENTRIES (${why})`, (t) => {
+      t.mock.timers.enable({ apis: ["setTimeout"] });
+      const { sent, batcher } = recording();
+      const n = 10;
+      for (let i = 0; i < n; i++) batcher.add("updraft.logs.ns.f", entry(`r${i}`, text));
+      t.mock.timers.tick(BATCH_WAIT_MS);
+      for (const m of sent)
+        assert.ok(
+          Buffer.byteLength(m.payload) <= BATCH_BYTES,
+          `a message of ${Buffer.byteLength(m.payload)} bytes`,
+        );
+      assert.ok(
+        sent.length > 1 && sent.every((m) => m.entries < BATCH_ENTRIES),
+        "several messages, none full",
+      );
+      assert.deepEqual(
+        sent.flatMap((m) => readEntries(m.payload).map((e) => e.requestId)),
+        Array.from({ length: n }, (_, i) => `r${i}`),
+      );
+    });
+
+  it("one invocation larger than BATCH_BYTES goes alone, as itself, and the batch before it first", (t) => {
     t.mock.timers.enable({ apis: ["setTimeout"] });
     const { sent, batcher } = recording();
-    const big = "x".repeat(4096);
-    const per = Math.ceil(BATCH_BYTES / entry("r", big).length);
-    for (let i = 0; i < per; i++) batcher.add("updraft.logs.ns.f", entry(`r${i}`, big));
-    assert.equal(sent.length, 1);
-    assert.equal(sent[0]!.entries, per);
-    assert.ok(per < BATCH_ENTRIES, `${per} entries of 4 KB reach the byte limit first`);
+    batcher.add("updraft.logs.ns.f", entry("small"));
+    batcher.add("updraft.logs.ns.f", entry("huge", "\u0001".repeat(4096)));
+    assert.deepEqual(
+      sent.map((m) => [m.entries, readEntries(m.payload)[0]!.requestId]),
+      [
+        [1, "small"],
+        [1, "huge"],
+      ],
+    );
+    assert.ok(Buffer.byteLength(sent[1]!.payload) > BATCH_BYTES);
+  });
+
+  it("after stop(), what waits goes at once and so does every later entry (an activator draining)", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const { sent, batcher } = recording();
+    batcher.add("updraft.logs.ns.f", entry("a"));
+    batcher.stop();
+    batcher.add("updraft.logs.ns.f", entry("b"));
+    assert.deepEqual(
+      sent.map((m) => readEntries(m.payload).map((e) => e.requestId)),
+      [["a"], ["b"]],
+    );
   });
 
   it("functions are batched apart: one message per subject", (t) => {

@@ -2,7 +2,7 @@
  * Invocation logs kept after the instances that wrote them stop (protocol/kept-logs.ts):
  * every invocation an activator serves is written, fire and forget, to one JetStream
  * stream, a subject per function — gathered per function into one message of up to 64
- * (LogBatcher): a stored message per invocation cost nats-server ~115 µs of CPU per call
+ * or 16 KB (LogBatcher): a stored message per invocation cost nats-server ~115 µs of CPU per call
  * (docs/benchmarks.md), a sixth of what the activators spend forwarding it; batched, ~20. Limits: kept `maxAgeSeconds` (a day by default), at
  * most `perFunction` messages per function (so one busy function cannot push out the
  * others' logs), at most `maxBytes` in all. Tenant pods hold no NATS credentials: only the
@@ -34,10 +34,10 @@ export interface KeptLogsConfig {
   perFunction: number;
 }
 
-/** What the server needs of it: write one, read a function's, send what waits (at drain). */
+/** What the server needs of it: write one, read a function's, stop holding any back (at drain). */
 export interface InvocationLog {
   keep(entry: KeptInvocation): void;
-  flush(): void;
+  stopBatching(): void;
   list(
     namespace: string,
     fn: string,
@@ -47,23 +47,33 @@ export interface InvocationLog {
 
 const nanos = (s: number) => s * 1_000_000_000;
 
-/** The most invocations one message holds, the bytes past which it goes at once, and how long the first of it waits. */
+/**
+ * The most invocations one message holds, the most bytes a message of several holds, and
+ * how long the first of them waits. 16 KB is the stream's message limit before batching, so
+ * a batch fits a stream an activator of the version before made (a rollout has both).
+ */
 export const BATCH_ENTRIES = 64;
-export const BATCH_BYTES = 64 * 1024;
+export const BATCH_BYTES = 16 * 1024;
 export const BATCH_WAIT_MS = 50;
-/** A batch is under BATCH_BYTES before its last entry, and an entry under 16 KB (a 4 KB log, escaped). */
-const MAX_MESSAGE_BYTES = BATCH_BYTES + 64 * 1024;
+/**
+ * A message of one invocation can be larger than BATCH_BYTES: its log result is at most 4 KB,
+ * but JSON escapes a control character in six bytes (4 KB of them: 24 KB), plus the summary.
+ */
+const MAX_MESSAGE_BYTES = 64 * 1024;
 
 /**
  * Kept invocations gathered per subject into one message: a message goes when it holds
- * BATCH_ENTRIES, or BATCH_BYTES, or BATCH_WAIT_MS after its first entry. One entry alone is
- * sent as itself, more as a JSON array (readEntries reads both). Example: 300 invocations
- * of one function within 50 ms → 5 messages (64 × 4 + 44), not 300; one invocation in a
- * quiet second → 1 message, 50 ms after it.
+ * BATCH_ENTRIES, or before the entry that would take it past BATCH_BYTES (UTF-8, as sent), or
+ * BATCH_WAIT_MS after its first entry. One entry alone is sent as itself, more as a JSON
+ * array (readEntries reads both). Example: 300 invocations of 500 bytes of one function
+ * within 50 ms → 10 messages of 32 (16,384 / 501 bytes with a comma) and one of 12, not 300;
+ * one invocation in a quiet second → 1 message, 50 ms after it. After stop(), each entry
+ * goes at once (an activator draining keeps nothing back).
  */
 export class LogBatcher {
   private readonly pending = new Map<string, { items: string[]; bytes: number }>();
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private readonly publish: (subject: string, payload: string, entries: number) => void;
   private readonly waitMs: number;
 
@@ -73,14 +83,20 @@ export class LogBatcher {
   }
 
   add(subject: string, entry: string): void {
+    const bytes = Buffer.byteLength(entry);
     let batch = this.pending.get(subject);
+    // The array's brackets and a comma per entry count too: [a,b] is a + b + 3 bytes.
+    if (batch && batch.bytes + bytes + batch.items.length + 2 > BATCH_BYTES) {
+      this.send(subject);
+      batch = undefined;
+    }
     if (!batch) {
       batch = { items: [], bytes: 0 };
       this.pending.set(subject, batch);
     }
     batch.items.push(entry);
-    batch.bytes += entry.length;
-    if (batch.items.length >= BATCH_ENTRIES || batch.bytes >= BATCH_BYTES) this.send(subject);
+    batch.bytes += bytes;
+    if (this.stopped || batch.items.length >= BATCH_ENTRIES || batch.bytes >= BATCH_BYTES) this.send(subject);
     else if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
@@ -95,6 +111,12 @@ export class LogBatcher {
     clearTimeout(this.timer);
     this.timer = undefined;
     for (const subject of [...this.pending.keys()]) this.send(subject);
+  }
+
+  /** Sends what waits, and from now on every entry at once. */
+  stop(): void {
+    this.stopped = true;
+    this.flush();
   }
 
   private send(subject: string): void {
@@ -143,8 +165,7 @@ export class KeptLogs implements InvocationLog {
       max_age: nanos(cfg.maxAgeSeconds),
       max_bytes: cfg.maxBytes,
       max_msgs_per_subject: cfg.perFunction,
-      // A batch of invocations (LogBatcher): under 64 KB before its last entry, and an
-      // entry (a log result of at most 4 KB, its summary, JSON escaping) well under 64 KB.
+      // A batch is at most 16 KB; one invocation alone may be more (MAX_MESSAGE_BYTES).
       max_msg_size: MAX_MESSAGE_BYTES,
       num_replicas: 1,
     };
@@ -163,8 +184,8 @@ export class KeptLogs implements InvocationLog {
     this.batcher.add(keptLogSubject(entry.namespace, entry.function), JSON.stringify(entry));
   }
 
-  flush(): void {
-    this.batcher.flush();
+  stopBatching(): void {
+    this.batcher.stop();
   }
 
   /** A function's kept invocations since `sinceSeconds` ago, oldest first, the newest `limit`. */

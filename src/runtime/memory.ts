@@ -15,8 +15,9 @@ import { readdirSync, readFileSync } from "node:fs";
 
 /**
  * How often the function's memory is sampled while it runs. A function that allocates
- * faster than the room the instance has beyond memoryMB (the controller's RUNTIME_OVERHEAD_MB) per interval is stopped by the kernel instead,
- * which the cgroup's OOM-kill count still reports as 434.
+ * faster than the ~50 MB of room its instance has past memoryMB per interval (of the
+ * controller's RUNTIME_OVERHEAD_MB, the shim and the Node.js binary's pages take the rest)
+ * is stopped by the kernel instead, which the cgroup's OOM-kill count still reports as 434.
  */
 export const MEMORY_SAMPLE_MS = 50;
 

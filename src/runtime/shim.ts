@@ -761,7 +761,8 @@ export class Shim {
     let outcome = await slot.worker.invoke(id, event, this.cfg.timeoutMs, triggerSource);
     // Out of time with the container's memory full: the kernel was reclaiming the pages the
     // processes run from rather than stopping the function, which is SCF's 434, not 433.
-    if (outcome.kind === "timeout" && memoryFullNow())
+    // (An image function's memory is its own container's, which the shim cannot read.)
+    if (outcome.kind === "timeout" && !this.cfg.imageFunction && memoryFullNow())
       outcome = {
         kind: "memory",
         usedBytes: Math.max(slot.worker.peakRssBytes, slot.worker.lastRssBytes),

@@ -511,7 +511,7 @@ async function main(): Promise<void> {
     clearInterval(report);
     await server.drain(30_000);
     log.info("drained: no request in flight, listener closed");
-    server.keptLogs?.flush();
+    server.keptLogs?.stopBatching();
     await nc?.drain().catch(() => undefined);
     await Promise.all([
       functions.stop(),
