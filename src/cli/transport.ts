@@ -151,5 +151,7 @@ export async function keptInvocations(
     }
     return { error: `${res.status || "no answer"}: ${why.slice(0, 300)}` };
   }
-  return (JSON.parse(res.text) as { items: KeptInvocation[] }).items;
+  // An activator of the version before batched kept logs answers a batch as one item, an
+  // array (while an upgrade rolls): its invocations all the same.
+  return (JSON.parse(res.text) as { items: Array<KeptInvocation | KeptInvocation[]> }).items.flat();
 }
