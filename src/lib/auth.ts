@@ -12,7 +12,7 @@
  * SubjectAccessReview, and the next 10 s of calls none. A revoked RoleBinding or token is
  * honoured within the cache's time (10 s allowed, 2 s refused).
  */
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 import { UpdraftError } from "./errors.ts";
 
 /** The user a token belongs to, as the API server's TokenReview says. */
@@ -149,7 +149,7 @@ export class RequestAuthorizer {
         "Unauthenticated",
         "a Kubernetes bearer token is required (Authorization: Bearer …)",
       );
-    const tokenKey = createHash("sha256").update(token).digest("base64url");
+    const tokenKey = hash("sha256", token, "base64url");
     const now = this.now();
     const user = await this.users.get(tokenKey, now, async () => {
       const value = await this.ask("TokenReview", () => this.tokens.review(token));
@@ -225,7 +225,7 @@ export class ServiceAccountAuthenticator {
   async authenticate(authorization: string | undefined): Promise<UserInfo> {
     const token = bearerToken(authorization);
     if (!token) throw new UpdraftError("Unauthenticated", "a ServiceAccount bearer token is required");
-    const key = createHash("sha256").update(token).digest("base64url");
+    const key = hash("sha256", token, "base64url");
     let user: UserInfo | undefined;
     try {
       user = await this.users.get(key, this.now(), async () => {
