@@ -270,42 +270,27 @@ export class Forwarder {
     opts: InvokeOptions,
   ): Promise<Outcome> {
     if (opts.web) return this.forwardWeb(st, inst, body, requestId, cold, opts.web);
-    let upstream: InstanceAnswer;
     const sent = performance.now();
-    try {
-      // Origin and path as they are: no URL parsed per request.
-      const headers: Record<string, string> = {
-        "content-type": "application/json",
-        [UpdraftHeaders.requestId]: requestId,
-        ...this.keyHeader(st),
-      };
-      if (cold) headers[UpdraftHeaders.coldStart] = "true";
-      if (opts.logType) headers[UpdraftHeaders.logType] = opts.logType;
-      if (opts.triggerSource) headers[InstanceHeaders.triggerSource] = opts.triggerSource;
-      if (opts.async) {
-        headers[UpdraftHeaders.async] = "true";
-        headers[UpdraftHeaders.attempt] = String(opts.attempt ?? 1);
-      }
-      upstream = await exchange(
-        this.agent,
-        {
-          origin: this.origin(inst),
-          path: "/invoke",
-          method: "POST",
-          body,
-          headers,
-          headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,
-          bodyTimeout: (st.spec.timeoutSeconds + 10) * 1000,
-        },
-        inst.ip,
-      );
-    } catch (err) {
-      if (err instanceof UpdraftError) throw err;
-      if (notDelivered(err)) return "retry";
-      throw new UpdraftError("InternalError", `forwarding to ${inst.ip} failed: ${String(err)}`, {
-        cause: err,
-      });
+    const requestHeaders: Record<string, string> = {
+      "content-type": "application/json",
+      [UpdraftHeaders.requestId]: requestId,
+      ...this.keyHeader(st),
+    };
+    if (cold) requestHeaders[UpdraftHeaders.coldStart] = "true";
+    if (opts.logType) requestHeaders[UpdraftHeaders.logType] = opts.logType;
+    if (opts.triggerSource) requestHeaders[InstanceHeaders.triggerSource] = opts.triggerSource;
+    if (opts.async) {
+      requestHeaders[UpdraftHeaders.async] = "true";
+      requestHeaders[UpdraftHeaders.attempt] = String(opts.attempt ?? 1);
     }
+    // Origin and path as they are: no URL parsed per request.
+    const upstream = await this.send(st, inst, {
+      path: "/invoke",
+      method: "POST",
+      body,
+      headers: requestHeaders,
+    });
+    if (upstream === "retry") return "retry";
     const payload = upstream.body;
     if (upstream.statusCode === 503) return "retry"; // the instance is draining: it did not run it
     if (upstream.statusCode === 429) return "busy"; // another activator filled it: it did not run it
@@ -334,37 +319,22 @@ export class Forwarder {
     cold: boolean,
     web: WebRequest,
   ): Promise<Outcome> {
-    let upstream: InstanceAnswer;
     const sent = performance.now();
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(web.headers))
       if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k) && !k.startsWith(HEADER_PREFIX)) headers[k] = v;
-    try {
-      upstream = await exchange(
-        this.agent,
-        {
-          origin: this.origin(inst),
-          path: `${WEB_PATH_PREFIX}${web.path}${web.query ? `?${web.query}` : ""}`,
-          method: web.method as "GET",
-          body: web.method === "GET" || web.method === "HEAD" ? null : body,
-          headers: {
-            ...headers,
-            [UpdraftHeaders.requestId]: requestId,
-            ...this.keyHeader(st),
-            ...(cold ? { [UpdraftHeaders.coldStart]: "true" } : {}),
-          },
-          headersTimeout: (st.spec.timeoutSeconds + 10) * 1000,
-          bodyTimeout: (st.spec.timeoutSeconds + 10) * 1000,
-        },
-        inst.ip,
-      );
-    } catch (err) {
-      if (err instanceof UpdraftError) throw err;
-      if (notDelivered(err)) return "retry";
-      throw new UpdraftError("InternalError", `forwarding to ${inst.ip} failed: ${String(err)}`, {
-        cause: err,
-      });
-    }
+    const upstream = await this.send(st, inst, {
+      path: `${WEB_PATH_PREFIX}${web.path}${web.query ? `?${web.query}` : ""}`,
+      method: web.method as "GET",
+      body: web.method === "GET" || web.method === "HEAD" ? null : body,
+      headers: {
+        ...headers,
+        [UpdraftHeaders.requestId]: requestId,
+        ...this.keyHeader(st),
+        ...(cold ? { [UpdraftHeaders.coldStart]: "true" } : {}),
+      },
+    });
+    if (upstream === "retry") return "retry";
     const payload = upstream.body;
     // Only the shim's own refusals are retried elsewhere; the function's 429/503 are answers.
     if (upstream.headers[SHIM_REFUSAL_HEADER] !== undefined)
@@ -381,6 +351,31 @@ export class Forwarder {
       functionError: upstream.headers[UpdraftHeaders.functionError] !== undefined,
       executionMs: Number.isFinite(ran) ? ran : performance.now() - sent,
     };
+  }
+
+  /**
+   * One request to an instance, with the function's time-out and then some for its answer:
+   * the answer, or "retry" when it provably never got there. Throws coded otherwise.
+   */
+  private async send(
+    st: FunctionState,
+    inst: Instance,
+    request: Pick<Dispatcher.DispatchOptions, "path" | "method" | "body" | "headers">,
+  ): Promise<InstanceAnswer | "retry"> {
+    const waitMs = (st.spec.timeoutSeconds + 10) * 1000;
+    try {
+      return await exchange(
+        this.agent,
+        { ...request, origin: this.origin(inst), headersTimeout: waitMs, bodyTimeout: waitMs },
+        inst.ip,
+      );
+    } catch (err) {
+      if (err instanceof UpdraftError) throw err;
+      if (notDelivered(err)) return "retry";
+      throw new UpdraftError("InternalError", `forwarding to ${inst.ip} failed: ${String(err)}`, {
+        cause: err,
+      });
+    }
   }
 
   /** An instance's origin, made once per instance (it is on every request's path). */

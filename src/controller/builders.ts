@@ -268,8 +268,8 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
 
 /**
  * An instance's memory and CPU for a function of memoryMB. The function gets memoryMB; the
- * runtime shim (a Node.js process; RUNTIME_OVERHEAD_MB says what it needs) comes on top, as Knative's queue-proxy has
- * resources of its own. SCF gives CPU in proportion to memory: 128 MB → 62m requested,
+ * runtime shim (a Node.js process; RUNTIME_OVERHEAD_MB says what it needs) comes on top,
+ * as Knative's queue-proxy has resources of its own. SCF gives CPU in proportion to memory: 128 MB → 62m requested,
  * 1024 MB → 500m.
  */
 export function instanceResources(memoryMB: number): V1ResourceRequirements {

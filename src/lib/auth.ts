@@ -12,7 +12,7 @@
  * SubjectAccessReview, and the next 10 s of calls none. A revoked RoleBinding or token is
  * honoured within the cache's time (10 s allowed, 2 s refused).
  */
-import { createHash, hash } from "node:crypto";
+import { hash } from "node:crypto";
 import { UpdraftError } from "./errors.ts";
 
 /** The user a token belongs to, as the API server's TokenReview says. */
@@ -165,9 +165,11 @@ export class RequestAuthorizer {
    * through the aggregated API): SubjectAccessReview only, cached per user and groups.
    */
   async authorizeUser(user: UserInfo, request: AccessRequest): Promise<UserInfo> {
-    const userKey = createHash("sha256")
-      .update(JSON.stringify([user.username, user.groups, user.extra ?? {}]))
-      .digest("base64url");
+    const userKey = hash(
+      "sha256",
+      JSON.stringify([user.username, user.groups, user.extra ?? {}]),
+      "base64url",
+    );
     return this.decide(`user:${userKey}`, user, request, this.now());
   }
 

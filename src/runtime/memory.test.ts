@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import {
+  type CgroupMemory,
   memoryByGroup,
   memoryFull,
   memoryFullNow,
@@ -11,6 +12,16 @@ import {
   overLimit,
   readCgroupMemory,
 } from "./memory.ts";
+
+/** A cgroup directory of these files (paths under it; v1's under memory/). */
+function fakeCgroup(files: Record<string, string>): string {
+  const root = mkdtempSync(join(tmpdir(), "cg-"));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  return root;
+}
 
 // "pid (comm) state ppid pgrp …" and statm's "size resident shared text lib data dt" (pages).
 const proc = (pid: number, comm: string, pgrp: number, resident: number, shared: number) => ({
@@ -68,18 +79,15 @@ describe("overLimit", () => {
 
 describe("oomKillCount", () => {
   it("reads cgroup v2's memory.events", () => {
-    const root = mkdtempSync(join(tmpdir(), "cg-"));
-    writeFileSync(join(root, "memory.events"), "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n");
+    const root = fakeCgroup({ "memory.events": "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n" });
     assert.equal(oomKillCount(root), 2);
   });
   it("reads cgroup v1's memory.oom_control", () => {
-    const root = mkdtempSync(join(tmpdir(), "cg-"));
-    mkdirSync(join(root, "memory"));
-    writeFileSync(join(root, "memory/memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n");
+    const root = fakeCgroup({ "memory/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n" });
     assert.equal(oomKillCount(root), 5);
   });
   it("is undefined where neither file is readable", () => {
-    assert.equal(oomKillCount(mkdtempSync(join(tmpdir(), "cg-"))), undefined);
+    assert.equal(oomKillCount(fakeCgroup({})), undefined);
   });
 });
 
@@ -116,47 +124,46 @@ describe("memoryFull", () => {
 });
 
 describe("readCgroupMemory", () => {
-  it("reads cgroup v2's memory.current, memory.max and inactive_file", () => {
-    const root = mkdtempSync(join(tmpdir(), "cg-"));
-    writeFileSync(join(root, "memory.current"), "262144000\n");
-    writeFileSync(join(root, "memory.max"), "268435456\n");
-    writeFileSync(
-      join(root, "memory.stat"),
-      "anon 250000000\nfile 1000\nactive_file 500\ninactive_file 4096\n",
-    );
-    assert.deepEqual(readCgroupMemory(root), {
-      usageBytes: 262144000,
-      limitBytes: 268435456,
-      inactiveFileBytes: 4096,
+  const cases: Array<{ why: string; files: Record<string, string>; want: CgroupMemory; full: boolean }> = [
+    {
+      why: "reads cgroup v2's memory.current, memory.max and inactive_file",
+      files: {
+        "memory.current": "262144000\n",
+        "memory.max": "268435456\n",
+        "memory.stat": "anon 250000000\nfile 1000\nactive_file 500\ninactive_file 4096\n",
+      },
+      want: { usageBytes: 262144000, limitBytes: 268435456, inactiveFileBytes: 4096 },
+      full: true,
+    },
+    {
+      why: "reads cgroup v1's usage, limit and total_inactive_file (not the cgroup's own inactive_file)",
+      files: {
+        "memory/memory.usage_in_bytes": "115683328\n",
+        "memory/memory.limit_in_bytes": "268435456\n",
+        "memory/memory.stat":
+          "cache 11124736\nrss 100818944\ninactive_file 1\ntotal_cache 11124736\ntotal_inactive_file 8192\n",
+      },
+      want: { usageBytes: 115683328, limitBytes: 268435456, inactiveFileBytes: 8192 },
+      full: false,
+    },
+  ];
+  for (const c of cases)
+    it(c.why, () => {
+      const root = fakeCgroup(c.files);
+      assert.deepEqual(readCgroupMemory(root), c.want);
+      assert.equal(memoryFullNow(root), c.full);
     });
-    assert.equal(memoryFullNow(root), true);
-  });
-  it("reads cgroup v1's usage, limit and total_inactive_file (not the cgroup's own inactive_file)", () => {
-    const root = mkdtempSync(join(tmpdir(), "cg-"));
-    mkdirSync(join(root, "memory"));
-    writeFileSync(join(root, "memory/memory.usage_in_bytes"), "115683328\n");
-    writeFileSync(join(root, "memory/memory.limit_in_bytes"), "268435456\n");
-    writeFileSync(
-      join(root, "memory/memory.stat"),
-      "cache 11124736\nrss 100818944\ninactive_file 1\ntotal_cache 11124736\ntotal_inactive_file 8192\n",
-    );
-    assert.deepEqual(readCgroupMemory(root), {
-      usageBytes: 115683328,
-      limitBytes: 268435456,
-      inactiveFileBytes: 8192,
-    });
-    assert.equal(memoryFullNow(root), false);
-  });
   it("is undefined, and never full, where neither is readable", () => {
-    const root = mkdtempSync(join(tmpdir(), "cg-"));
+    const root = fakeCgroup({});
     assert.equal(readCgroupMemory(root), undefined);
     assert.equal(memoryFullNow(root), false);
   });
   it("a v2 memory.max of max is unlimited", () => {
-    const root = mkdtempSync(join(tmpdir(), "cg-"));
-    writeFileSync(join(root, "memory.current"), "1000\n");
-    writeFileSync(join(root, "memory.max"), "max\n");
-    writeFileSync(join(root, "memory.stat"), "inactive_file 0\n");
+    const root = fakeCgroup({
+      "memory.current": "1000\n",
+      "memory.max": "max\n",
+      "memory.stat": "inactive_file 0\n",
+    });
     assert.equal(readCgroupMemory(root)?.limitBytes, Number.POSITIVE_INFINITY);
   });
 });
