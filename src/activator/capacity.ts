@@ -7,6 +7,7 @@
  * [2, 2, 2] nobody has room and the request waits.
  */
 import { createHash } from "node:crypto";
+import type { InstanceChannel } from "./instance-channel.ts";
 
 export interface Instance {
   ip: string;
@@ -20,6 +21,8 @@ export interface Instance {
   mine?: boolean;
   /** "http://ip:port", the forwarder's, made once. */
   origin?: string;
+  /** The forwarder's channel to it (made on the first call), or false: it has none (older). */
+  channel?: InstanceChannel | false;
 }
 
 export function pickInstance(

@@ -50,6 +50,8 @@ const slice = (name: string, ips: string[]): V1EndpointSlice => ({
 });
 
 let shim: Shim;
+/** What the shim printed: SCF's log lines, one START per run. */
+const shimLines: string[] = [];
 let shimPort = 0;
 
 before(async () => {
@@ -71,11 +73,12 @@ before(async () => {
       initTimeoutMs: 5000,
       perInstance: 1,
       port: shimPort,
+      channelPort: 0,
       apiBasePort,
       provisioned: false,
       env: { ...(process.env as Record<string, string>) },
     },
-    () => undefined,
+    (line) => shimLines.push(line),
   );
   await shim.start();
 });
@@ -83,7 +86,7 @@ after(async () => {
   await shim.drain();
 });
 
-function setup(port: number) {
+function setup(port: number, channelPort?: number) {
   const table = new FunctionTable({
     maxWaiting: 10,
     maxShare: (max) => max,
@@ -91,26 +94,57 @@ function setup(port: number) {
   });
   table.setFunctions([fn("echo")]);
   table.setEndpointSlices([slice("echo", ["127.0.0.1"])]);
-  return { table, st: table.get("ns", "echo")!, forwarder: new Forwarder(table, { port }) };
+  return {
+    table,
+    st: table.get("ns", "echo")!,
+    forwarder: new Forwarder(table, channelPort === undefined ? { port } : { port, channelPort }),
+  };
 }
 
-describe("Forwarder, against a real shim", () => {
-  it("takes a slot, forwards, and answers with the function's result and the shim's headers", async () => {
-    const { st, forwarder } = setup(shimPort);
-    const r = await forwarder.invoke(st, Buffer.from('{"hello":"world"}'), "req-1");
-    assert.deepEqual(JSON.parse(r.payload.toString()), { hello: "world" });
-    assert.equal(r.functionError, false);
-    assert.ok(Number(r.headers[UpdraftHeaders.durationMs]) >= 0);
-    assert.equal(st.inFlight, 0, "the slot is given back");
-    assert.equal(forwarder.inFlight, 0);
-    await forwarder.close();
+for (const transport of ["the instance channel", "HTTP"] as const)
+  describe(`Forwarder, against a real shim, over ${transport}`, () => {
+    const channelPort = () => (transport === "HTTP" ? undefined : shim.channelPort);
+    it("takes a slot, forwards, and answers with the function's result and the shim's headers", async () => {
+      const { st, forwarder } = setup(shimPort, channelPort());
+      const r = await forwarder.invoke(st, Buffer.from('{"hello":"world"}'), "req-1");
+      assert.deepEqual(JSON.parse(r.payload.toString()), { hello: "world" });
+      assert.equal(r.functionError, false);
+      assert.ok(Number(r.headers[UpdraftHeaders.durationMs]) >= 0);
+      assert.equal(st.inFlight, 0, "the slot is given back");
+      assert.equal(forwarder.inFlight, 0);
+      assert.equal(
+        st.instances[0]!.channel === undefined,
+        transport === "HTTP",
+        "the channel is kept for the next call",
+      );
+      await forwarder.close();
+    });
+
+    it("a function error is an answer (the caller gets SCF's code), not a retry", async () => {
+      const { st, forwarder } = setup(shimPort, channelPort());
+      const r = await forwarder.invoke(st, Buffer.from('{"please":"fail"}'), "req-2");
+      assert.equal(r.functionError, true);
+      assert.equal(r.headers[UpdraftHeaders.functionError], "430");
+      await forwarder.close();
+    });
+
+    it("an async event delivered again gets the run it had, marked a repeat, and does not run twice", async () => {
+      const { st, forwarder } = setup(shimPort, channelPort());
+      const id = `async-${transport}`;
+      const first = await forwarder.invoke(st, Buffer.from('{"n":1}'), id, { async: true, attempt: 1 });
+      const again = await forwarder.invoke(st, Buffer.from('{"n":1}'), id, { async: true, attempt: 1 });
+      assert.equal(again.payload.toString(), first.payload.toString());
+      assert.equal(shimLines.filter((l) => l.startsWith(`START RequestId:${id}`)).length, 1);
+      await forwarder.close();
+    });
   });
 
-  it("a function error is an answer (the caller gets SCF's code), not a retry", async () => {
-    const { st, forwarder } = setup(shimPort);
-    const r = await forwarder.invoke(st, Buffer.from('{"please":"fail"}'), "req-2");
-    assert.equal(r.functionError, true);
-    assert.equal(r.headers[UpdraftHeaders.functionError], "430");
+describe("Forwarder, against a real shim", () => {
+  it("an instance with no channel (older than it) is reached over HTTP, and from then on only so", async () => {
+    const { st, forwarder } = setup(shimPort, await freePort());
+    const r = await forwarder.invoke(st, Buffer.from('{"hello":"http"}'), "req-old");
+    assert.deepEqual(JSON.parse(r.payload.toString()), { hello: "http" });
+    assert.equal(st.instances[0]!.channel, false);
     await forwarder.close();
   });
 

@@ -11,9 +11,11 @@ import { Agent, type Dispatcher } from "undici";
 import { UpdraftError } from "../lib/errors.ts";
 import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
 import { ANSWER_LIMIT_BYTES, HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
+import type { ChannelCall } from "../protocol/instance-channel.ts";
 import { INSTANCE_KEY_HEADER } from "../protocol/instance-key.ts";
 import { InstanceHeaders, SHIM_REFUSAL_HEADER, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
 import type { Instance } from "./capacity.ts";
+import { InstanceChannel } from "./instance-channel.ts";
 import { type FunctionState, type FunctionTable, notReadyError, type Slot } from "./table.ts";
 
 /** The runtime shim's port on every function instance. */
@@ -99,6 +101,23 @@ export function exchange(
   });
 }
 
+/** A call's X-Updraft-* headers for POST /invoke (the channel carries them as its meta). */
+export function httpHeadersOf(call: ChannelCall, keyHeader: Record<string, string>): Record<string, string> {
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    [UpdraftHeaders.requestId]: call.requestId,
+    ...keyHeader,
+  };
+  if (call.cold) headers[UpdraftHeaders.coldStart] = "true";
+  if (call.logType) headers[UpdraftHeaders.logType] = call.logType;
+  if (call.triggerSource) headers[InstanceHeaders.triggerSource] = call.triggerSource;
+  if (call.async) {
+    headers[UpdraftHeaders.async] = "true";
+    headers[UpdraftHeaders.attempt] = String(call.attempt ?? 1);
+  }
+  return headers;
+}
+
 /** Errors raised before a connection existed: the instance never saw the request. */
 export function notDelivered(err: unknown): boolean {
   const code = (err as { code?: string }).code;
@@ -161,6 +180,11 @@ export interface ForwarderOptions {
    * key "ns/name"; absent: none is sent (instances that check none, in tests).
    */
   instanceKey?: (functionKey: string) => string;
+  /**
+   * The instances' channel port (INSTANCE_CHANNEL_PORT; a test's shim has its own):
+   * Event-function calls go on the instance channel. Absent: every call goes over HTTP.
+   */
+  channelPort?: number;
 }
 
 export class Forwarder {
@@ -179,23 +203,33 @@ export class Forwarder {
   private readonly instanceKey: ((functionKey: string) => string) | undefined;
   /** Each function's key, derived once (an HMAC) rather than per call. */
   private readonly keys = new Map<string, string>();
+  private readonly channelPort: number | undefined;
+  /** The open instance channels, closed by close(). */
+  private readonly channels = new Set<InstanceChannel>();
 
   constructor(table: FunctionTable, opts: ForwarderOptions = {}) {
     this.table = table;
     this.port = opts.port ?? INSTANCE_PORT;
     this.now = opts.now ?? Date.now;
     this.instanceKey = opts.instanceKey;
+    this.channelPort = opts.channelPort;
   }
 
-  /** The instance-key header for a function's instances, or none. */
-  private keyHeader(st: FunctionState): Record<string, string> {
-    if (!this.instanceKey) return {};
+  /** The key for a function's instances, or none. */
+  private keyOf(st: FunctionState): string | undefined {
+    if (!this.instanceKey) return undefined;
     let key = this.keys.get(st.key);
     if (key === undefined) {
       key = this.instanceKey(st.key);
       this.keys.set(st.key, key);
     }
-    return { [INSTANCE_KEY_HEADER]: key };
+    return key;
+  }
+
+  /** The instance-key header for a function's instances, or none. */
+  private keyHeader(st: FunctionState): Record<string, string> {
+    const key = this.keyOf(st);
+    return key === undefined ? {} : { [INSTANCE_KEY_HEADER]: key };
   }
 
   /**
@@ -271,25 +305,15 @@ export class Forwarder {
   ): Promise<Outcome> {
     if (opts.web) return this.forwardWeb(st, inst, body, requestId, cold, opts.web);
     const sent = performance.now();
-    const requestHeaders: Record<string, string> = {
-      "content-type": "application/json",
-      [UpdraftHeaders.requestId]: requestId,
-      ...this.keyHeader(st),
-    };
-    if (cold) requestHeaders[UpdraftHeaders.coldStart] = "true";
-    if (opts.logType) requestHeaders[UpdraftHeaders.logType] = opts.logType;
-    if (opts.triggerSource) requestHeaders[InstanceHeaders.triggerSource] = opts.triggerSource;
+    const call: ChannelCall = { requestId };
+    if (cold) call.cold = true;
+    if (opts.logType) call.logType = opts.logType;
+    if (opts.triggerSource) call.triggerSource = opts.triggerSource;
     if (opts.async) {
-      requestHeaders[UpdraftHeaders.async] = "true";
-      requestHeaders[UpdraftHeaders.attempt] = String(opts.attempt ?? 1);
+      call.async = true;
+      call.attempt = opts.attempt ?? 1;
     }
-    // Origin and path as they are: no URL parsed per request.
-    const upstream = await this.send(st, inst, {
-      path: "/invoke",
-      method: "POST",
-      body,
-      headers: requestHeaders,
-    });
+    const upstream = await this.sendCall(st, inst, call, body);
     if (upstream === "retry") return "retry";
     const payload = upstream.body;
     if (upstream.statusCode === 503) return "retry"; // the instance is draining: it did not run it
@@ -354,6 +378,46 @@ export class Forwarder {
   }
 
   /**
+   * One call to an instance, on its channel when it has one, else as POST /invoke: the
+   * answer, or "retry" when it provably never got there. Throws coded otherwise.
+   */
+  private async sendCall(
+    st: FunctionState,
+    inst: Instance,
+    call: ChannelCall,
+    body: Buffer,
+  ): Promise<InstanceAnswer | "retry"> {
+    const channel = this.channelTo(st, inst);
+    if (channel) {
+      const outcome = await channel.call(call, body, (st.spec.timeoutSeconds + 10) * 1000);
+      if (outcome !== "refused") return outcome;
+    }
+    // No channel there: the instance is gone (its HTTP port refuses too: "retry"), or it
+    // is older than the channel and takes calls over HTTP only, from now on.
+    const answer = await this.send(st, inst, {
+      path: "/invoke",
+      method: "POST",
+      body,
+      headers: httpHeadersOf(call, this.keyHeader(st)),
+    });
+    if (channel && answer !== "retry") inst.channel = false;
+    return answer;
+  }
+
+  /** The instance's channel (opened now if it has none open), or undefined: HTTP only. */
+  private channelTo(st: FunctionState, inst: Instance): InstanceChannel | undefined {
+    if (this.channelPort === undefined || inst.channel === false) return undefined;
+    if (inst.channel?.usable) return inst.channel;
+    const channel: InstanceChannel = new InstanceChannel(inst.ip, this.channelPort, this.keyOf(st), () => {
+      this.channels.delete(channel);
+      if (inst.channel === channel) inst.channel = undefined;
+    });
+    this.channels.add(channel);
+    inst.channel = channel;
+    return channel;
+  }
+
+  /**
    * One request to an instance, with the function's time-out and then some for its answer:
    * the answer, or "retry" when it provably never got there. Throws coded otherwise.
    */
@@ -387,6 +451,7 @@ export class Forwarder {
   /** Refuses new events and closes the connections to instances. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const channel of this.channels) channel.close();
     await this.agent.close();
   }
 }

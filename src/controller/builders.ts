@@ -3,6 +3,7 @@
  * Service. The reconciler compares what these return with what exists and writes only the
  * difference; everything here is a function of (Function, config) and has table tests.
  */
+
 import type {
   V1ConfigMap,
   V1Container,
@@ -33,6 +34,7 @@ import {
   functionLabels,
   USER_CODE_DIR,
 } from "../protocol/function-pod.ts";
+import { INSTANCE_CHANNEL_PORT } from "../protocol/instance-channel.ts";
 import {
   functionKeySecretName,
   INSTANCE_KEY_ENV,
@@ -64,6 +66,11 @@ export const childName = functionChildName;
 export { CODE_PACKAGE_DIR, CODE_PACKAGE_FILE, codeSha256, functionEnv, functionLabels, USER_CODE_DIR };
 
 export const FUNCTION_PORT = 8080;
+/** The shim's ports: HTTP, and the instance channel the activators send Event calls on. */
+const INSTANCE_PORTS = [
+  { name: "http", containerPort: FUNCTION_PORT, protocol: "TCP" },
+  { name: "channel", containerPort: INSTANCE_CHANNEL_PORT, protocol: "TCP" },
+];
 export const TMP_SIZE = "512Mi";
 export const RUN_AS_USER = 10001;
 /**
@@ -186,7 +193,7 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
     image,
     imagePullPolicy: "IfNotPresent",
     command: RUNTIME_COMMAND,
-    ports: [{ name: "http", containerPort: FUNCTION_PORT, protocol: "TCP" }],
+    ports: INSTANCE_PORTS,
     // The function's environment, then what lets the shim announce itself to the activators,
     // then the key every call to it must carry (from the function's Secret; the shim keeps
     // it out of the function's environment).
@@ -347,7 +354,7 @@ export function makePoolDeployment(
               image: cfg.runtimeImage(runtime),
               imagePullPolicy: "IfNotPresent",
               command: RUNTIME_COMMAND,
-              ports: [{ name: "http", containerPort: FUNCTION_PORT, protocol: "TCP" }],
+              ports: INSTANCE_PORTS,
               env: [
                 { name: "SCF_RUNTIME", value: runtime },
                 { name: "SCF_MEMORY_SIZE", value: String(memoryMB) },

@@ -15,7 +15,7 @@ describe("makeInstancesNetworkPolicy", () => {
   });
   it("restricts ingress only: functions still call out", () =>
     assert.deepEqual(p.spec?.policyTypes, ["Ingress"]));
-  it("lets in the activators of Updraft's namespace, on the shim's port alone (9000 stays closed)", () => {
+  it("lets in the activators of Updraft's namespace, on the shim's ports alone, HTTP and the instance channel (9000 stays closed)", () => {
     assert.deepEqual(p.spec?.ingress, [
       {
         _from: [
@@ -24,7 +24,10 @@ describe("makeInstancesNetworkPolicy", () => {
             podSelector: { matchLabels: { "app.kubernetes.io/name": "updraft-activator" } },
           },
         ],
-        ports: [{ port: 8080, protocol: "TCP" }],
+        ports: [
+          { port: 8080, protocol: "TCP" },
+          { port: 8081, protocol: "TCP" },
+        ],
       },
     ]);
   });

@@ -9,13 +9,14 @@
  */
 import type { V1NetworkPolicy } from "@kubernetes/client-node";
 import { Labels } from "../api/v1alpha1.ts";
+import { INSTANCE_CHANNEL_PORT } from "../protocol/instance-channel.ts";
 
 export const INSTANCES_POLICY_NAME = "updraft-instances";
 
 /**
  * Example: namespace "shop", Updraft in "updraft-system" → a policy in shop selecting pods
  * labelled app.kubernetes.io/managed-by=updraft with component function or warm-pool, that
- * lets in TCP to 8080 from pods app.kubernetes.io/name=updraft-activator of updraft-system.
+ * lets in TCP to 8080 and 8081 from pods app.kubernetes.io/name=updraft-activator of updraft-system.
  */
 export function makeInstancesNetworkPolicy(namespace: string, updraftNamespace: string): V1NetworkPolicy {
   return {
@@ -40,8 +41,12 @@ export function makeInstancesNetworkPolicy(namespace: string, updraftNamespace: 
               podSelector: { matchLabels: { "app.kubernetes.io/name": "updraft-activator" } },
             },
           ],
-          // The shim's port only: a Web or image function's 9000 is the shim's to reach.
-          ports: [{ port: 8080, protocol: "TCP" }],
+          // The shim's ports only (HTTP and the instance channel): a Web or image
+          // function's 9000 is the shim's to reach.
+          ports: [
+            { port: 8080, protocol: "TCP" },
+            { port: INSTANCE_CHANNEL_PORT, protocol: "TCP" },
+          ],
         },
       ],
     },

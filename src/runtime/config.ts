@@ -4,6 +4,7 @@
  */
 import { UpdraftError } from "../lib/errors.ts";
 import { AnnounceEnv, type InstanceAnnouncement, parseAnnouncement } from "../protocol/announce.ts";
+import { INSTANCE_CHANNEL_PORT } from "../protocol/instance-channel.ts";
 import { INSTANCE_KEY_ENV, INSTANCE_KEY_HEADER } from "../protocol/instance-key.ts";
 import { packageFetchPath, STORED_PACKAGE_PREFIX, storedPackageSha } from "../protocol/packages.ts";
 import type { ShimConfig } from "./shim.ts";
@@ -71,6 +72,7 @@ export function shimConfigFromEnv(source: NodeJS.ProcessEnv, appDir: string): Sh
     initTimeoutMs: num(source, "UPDRAFT_INIT_TIMEOUT_MS", 65_000),
     perInstance: num(source, "UPDRAFT_PER_INSTANCE", 1),
     port: num(source, "UPDRAFT_PORT", 8080),
+    channelPort: num(source, "UPDRAFT_CHANNEL_PORT", INSTANCE_CHANNEL_PORT),
     apiBasePort: num(source, "SCF_RUNTIME_API_PORT", 9001),
     ...codeUrlOf(source, instanceKey),
     ...(source.UPDRAFT_CODE_SHA256 ? { codeSha256: source.UPDRAFT_CODE_SHA256 } : {}),

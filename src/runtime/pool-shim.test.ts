@@ -31,12 +31,13 @@ let apiPort = 0;
  */
 async function startPoolShim(runtime: string) {
   const codeDir = mkdtempSync(join(tmpdir(), "pool-"));
-  const [port, apiPort] = (await freePorts(2)) as [number, number];
+  const [port, channelPort, apiPort] = (await freePorts(3)) as [number, number, number];
   const poolEnv = {
     ...(process.env as Record<string, string>),
     SCF_RUNTIME: runtime,
     SCF_MEMORY_SIZE: "128",
     UPDRAFT_PORT: String(port),
+    UPDRAFT_CHANNEL_PORT: String(channelPort),
     SCF_RUNTIME_API_PORT: String(apiPort),
     SCF_USERCODEPATH: codeDir,
   };

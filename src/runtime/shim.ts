@@ -11,9 +11,11 @@ import { finished } from "node:stream/promises";
 import { AnnounceEnv } from "../protocol/announce.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { INVOKE_BODY_LIMIT_BYTES } from "../protocol/http.ts";
+import type { ChannelCall } from "../protocol/instance-channel.ts";
 import { INSTANCE_KEY_HEADER, keyMatches } from "../protocol/instance-key.ts";
 import { SPECIALISE_PATH, type SpecialiseRequest } from "../protocol/pool.ts";
 import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
+import { ChannelServer } from "./channel.ts";
 import { settle } from "./drain.ts";
 import { ImageWorker } from "./image.ts";
 import { MEMORY_SAMPLE_MS, memoryFullNow, oomKillCount, overLimit, readMemoryByGroup } from "./memory.ts";
@@ -36,6 +38,8 @@ export interface ShimConfig extends CodeSource {
   initTimeoutMs: number;
   perInstance: number;
   port: number;
+  /** The instance channel's port (protocol/instance-channel.ts); absent: no channel. */
+  channelPort?: number;
   apiBasePort: number;
   provisioned: boolean;
   /**
@@ -133,6 +137,11 @@ export function refusedWithoutKey(
   res.writeHead(401, { "Content-Type": "application/json", Connection: "close" });
   res.end(errorBody(401, "calls to an instance come from the activators only", "InstanceKeyRequired"));
   return true;
+}
+
+/** An answer that refuses a call unrun, with SCF's error body (errorCode scfCode). */
+function refusal(status: number, message: string, type: string, scfCode: number): InvokeResult {
+  return { status, body: errorBody(scfCode, message, type), headers: {} };
 }
 
 export function errorBody(code: number, message: string, type: string, stackTrace = ""): Buffer {
@@ -318,6 +327,7 @@ export class Shim {
   private poolState: "waiting" | "specialising" | "specialised" | undefined;
   private slots: Slot[] = [];
   private server: Server | undefined;
+  private channel: ChannelServer | undefined;
   private draining = false;
   inFlight = 0;
   /** When the last request arrived: a drain waits for a quiet moment (runtime/drain.ts). */
@@ -359,6 +369,19 @@ export class Shim {
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve) => this.server!.listen(this.cfg.port, "0.0.0.0", () => resolve()));
+    if (this.cfg.channelPort !== undefined) {
+      this.channel = new ChannelServer({
+        instanceKey: () => this.cfg.instanceKey,
+        answer: (call, event, deliver) => this.answer(call, event, deliver),
+        log: (line) => this.out(line),
+      });
+      await this.channel.listen(this.cfg.channelPort);
+    }
+  }
+
+  /** The port the instance channel listens on (0: none). */
+  get channelPort(): number {
+    return this.channel?.port ?? 0;
   }
 
   /** InitRuntime and InitFunction: the workers started and their handlers loaded. */
@@ -581,78 +604,42 @@ export class Shim {
       res.writeHead(404).end();
       return;
     }
-    if (this.poolState === "waiting" || this.poolState === "specialising") {
-      req.resume();
-      // Not a function's instance (yet): the activator sends it elsewhere.
-      res.writeHead(503, { "Content-Type": "application/json", Connection: "close" });
-      res.end(errorBody(500, "a warm-pool instance not specialised yet", "InstanceNotSpecialised"));
-      return;
-    }
-    this.lastRequestAt = Date.now(); // probes above do not count: they never stop during a drain
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req) {
-      size += (c as Buffer).length;
-      // Over SCF's 6 MB event: refused, the rest not read (a call that bypassed the
-      // activator's limit cannot take the instance's memory).
-      if (size > INVOKE_BODY_LIMIT_BYTES) {
-        res.writeHead(413, { "Content-Type": "application/json", Connection: "close" });
-        res.end(errorBody(406, `the event is over ${INVOKE_BODY_LIMIT_BYTES} bytes`, "RequestTooLarge"));
-        req.destroy();
-        return;
+    let event = Buffer.alloc(0);
+    if (this.poolState === "waiting" || this.poolState === "specialising") req.resume();
+    else {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of req) {
+        size += (c as Buffer).length;
+        // Over SCF's 6 MB event: refused, the rest not read (a call that bypassed the
+        // activator's limit cannot take the instance's memory).
+        if (size > INVOKE_BODY_LIMIT_BYTES) {
+          res.writeHead(413, { "Content-Type": "application/json", Connection: "close" });
+          res.end(errorBody(406, `the event is over ${INVOKE_BODY_LIMIT_BYTES} bytes`, "RequestTooLarge"));
+          req.destroy();
+          return;
+        }
+        chunks.push(c as Buffer);
       }
-      chunks.push(c as Buffer);
+      event = Buffer.concat(chunks);
     }
-    const id = String(req.headers[UpdraftHeaders.requestId] ?? crypto.randomUUID());
-    const tail = String(req.headers[UpdraftHeaders.logType] ?? "").toLowerCase() === "tail";
-    const waitedForColdStart = req.headers[UpdraftHeaders.coldStart] === "true";
-    const src = req.headers[InstanceHeaders.triggerSource];
-    const triggerSource = typeof src === "string" && TRIGGER_SOURCE_PATTERN.test(src) ? src : undefined;
-    // An async event delivered again (its dispatcher died before recording the outcome)
-    // gets the outcome of the run it already had here, or waits for it: it never runs twice.
-    const async = req.headers[UpdraftHeaders.async] === "true";
-    // Keyed by attempt: a planned retry of a failed event is a new run.
-    const attemptKey = `${id}#${String(req.headers[UpdraftHeaders.attempt] ?? "1")}`;
-    const known = async ? this.asyncOutcomes.get(attemptKey) : undefined;
-    if (known) {
-      const r = await known;
+    const h = req.headers;
+    const src = h[InstanceHeaders.triggerSource];
+    const call: ChannelCall = {
+      requestId: String(h[UpdraftHeaders.requestId] ?? crypto.randomUUID()),
+      cold: h[UpdraftHeaders.coldStart] === "true",
+      logType: h[UpdraftHeaders.logType] === undefined ? undefined : String(h[UpdraftHeaders.logType]),
+      triggerSource: typeof src === "string" ? src : undefined,
+      async: h[UpdraftHeaders.async] === "true",
+      attempt: Number(h[UpdraftHeaders.attempt] ?? 1),
+    };
+    await this.answer(call, event, async (r) => {
       res.writeHead(r.status, {
         "Content-Type": "application/json",
         ...r.headers,
-        [UpdraftHeaders.repeat]: "true",
+        // Refused, not run: the activator sends it elsewhere and drops this connection.
+        ...(r.status === 503 ? { Connection: "close" } : {}),
       });
-      res.end(r.body);
-      return;
-    }
-    if (this.draining) {
-      // The activator retries it elsewhere and drops this kept-alive connection.
-      res.writeHead(503, { "Content-Type": "application/json", Connection: "close" });
-      res.end(errorBody(500, "instance draining", "InstanceDraining"));
-      return;
-    }
-    // Each activator keeps this instance within perInstance, but two activators can both
-    // think it has room: the second one is told at once, and tries another instance.
-    if (this.inFlight >= this.cfg.perInstance) {
-      res.writeHead(429, { "Content-Type": "application/json" });
-      res.end(errorBody(429, "instance at capacity", "InstanceAtCapacity"));
-      return;
-    }
-    this.inFlight++;
-    // The activator sends at most perInstance; with fewer workers than that, requests wait
-    // here for a worker, in arrival order. A worker being re-initialised is waited for too.
-    const run = (async () => {
-      const slot = await this.takeSlot();
-      try {
-        await slot.initializing;
-        return await this.invoke(slot, id, Buffer.concat(chunks), tail, waitedForColdStart, triggerSource);
-      } finally {
-        this.giveSlot(slot);
-      }
-    })();
-    if (async) this.remember(attemptKey, run);
-    try {
-      const r = await run;
-      res.writeHead(r.status, { "Content-Type": "application/json", ...r.headers });
       // In flight until the answer is written out: a drain that exits before that would
       // close the socket on a request that ran (seen: the activator retried it elsewhere,
       // and the async event ran twice). Not end()'s callback: when the caller is gone (an
@@ -660,6 +647,58 @@ export class Shim {
       // perInstance for good — seen: an instance answering "at capacity" to everything.
       res.end(r.body);
       await finished(res).catch(() => undefined);
+    });
+  }
+
+  /**
+   * One invocation, however it came (POST /invoke or the instance channel): runs it, or
+   * refuses it unrun (503: not a function's instance yet, or draining; 429: at capacity),
+   * or answers a repeated async delivery with the run it already had. `deliver` writes the
+   * answer and resolves once it is out: the call counts as in flight until then.
+   */
+  private async answer(
+    call: ChannelCall,
+    event: Buffer,
+    deliver: (r: InvokeResult) => Promise<void>,
+  ): Promise<void> {
+    if (this.poolState === "waiting" || this.poolState === "specialising")
+      // Not a function's instance (yet): the activator sends it elsewhere.
+      return deliver(refusal(503, "a warm-pool instance not specialised yet", "InstanceNotSpecialised", 500));
+    this.lastRequestAt = Date.now(); // probes do not count: they never stop during a drain
+    const id = call.requestId;
+    const tail = (call.logType ?? "").toLowerCase() === "tail";
+    const src = call.triggerSource;
+    const triggerSource = src !== undefined && TRIGGER_SOURCE_PATTERN.test(src) ? src : undefined;
+    // An async event delivered again (its dispatcher died before recording the outcome)
+    // gets the outcome of the run it already had here, or waits for it: it never runs twice.
+    // Keyed by attempt: a planned retry of a failed event is a new run.
+    const attemptKey = `${id}#${call.attempt ?? 1}`;
+    const known = call.async ? this.asyncOutcomes.get(attemptKey) : undefined;
+    if (known) {
+      const r = await known;
+      return deliver({ ...r, headers: { ...r.headers, [UpdraftHeaders.repeat]: "true" } });
+    }
+    // The activator retries it elsewhere.
+    if (this.draining) return deliver(refusal(503, "instance draining", "InstanceDraining", 500));
+    // Each activator keeps this instance within perInstance, but two activators can both
+    // think it has room: the second one is told at once, and tries another instance.
+    if (this.inFlight >= this.cfg.perInstance)
+      return deliver(refusal(429, "instance at capacity", "InstanceAtCapacity", 429));
+    this.inFlight++;
+    // The activator sends at most perInstance; with fewer workers than that, requests wait
+    // here for a worker, in arrival order. A worker being re-initialised is waited for too.
+    const run = (async () => {
+      const slot = await this.takeSlot();
+      try {
+        await slot.initializing;
+        return await this.invoke(slot, id, event, tail, call.cold === true, triggerSource);
+      } finally {
+        this.giveSlot(slot);
+      }
+    })();
+    if (call.async) this.remember(attemptKey, run);
+    try {
+      await deliver(await run);
     } finally {
       this.inFlight--;
     }
@@ -829,6 +868,7 @@ export class Shim {
       [...this.slots, ...(this.prestarted ? [this.prestarted] : [])].map((s) => s.worker.close()),
     );
     // Closing waits for open connections to end (idle keep-alive ones are closed now).
+    const channelClosed = this.channel?.close(2000);
     await new Promise<void>((resolve) => {
       if (!this.server) return resolve();
       const t = setTimeout(resolve, 2000);
@@ -837,6 +877,7 @@ export class Shim {
         resolve();
       });
     });
+    await channelClosed;
   }
 
   /**

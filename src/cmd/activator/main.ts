@@ -52,6 +52,7 @@ import { fileToken, SERVICE_ACCOUNT_TOKEN_FILE } from "../../lib/token-file.ts";
 import { AutoscalerPaths } from "../../protocol/activity.ts";
 import { AGGREGATED_TLS_SECRET } from "../../protocol/aggregated.ts";
 import { UpdraftHeaders } from "../../protocol/headers.ts";
+import { INSTANCE_CHANNEL_PORT } from "../../protocol/instance-channel.ts";
 import {
   functionKey,
   MASTER_KEY_FIELD,
@@ -343,6 +344,7 @@ async function main(): Promise<void> {
         const [namespace, name] = key.split("/") as [string, string];
         return instanceKeys.function(namespace, name);
       },
+      channelPort: INSTANCE_CHANNEL_PORT,
     },
   );
   const authDecisions = new Counter({

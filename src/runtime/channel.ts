@@ -1,0 +1,169 @@
+/**
+ * The shim's end of the instance channel (protocol/instance-channel.ts): a TCP server on
+ * which activators send Event-function invocations as frames. Each connection shows the
+ * instance's key once, in its hello; every call on it then runs as a POST /invoke would.
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import { INVOKE_BODY_LIMIT_BYTES } from "../protocol/http.ts";
+import {
+  type ChannelCall,
+  FRAME_META_LIMIT_BYTES,
+  FrameReader,
+  FrameWriter,
+  GOAWAY_CALL_ID,
+  HELLO_CALL_ID,
+  parseChannelCall,
+} from "../protocol/instance-channel.ts";
+import { keyMatches } from "../protocol/instance-key.ts";
+
+/** An answer as the shim makes it for either transport. */
+export interface ChannelResult {
+  status: number;
+  body: Buffer;
+  headers: Record<string, string>;
+}
+
+/** What the channel needs of the shim. */
+export interface ChannelHost {
+  /** The key calls must show now (undefined: none is checked, a shim outside a pod). */
+  instanceKey(): string | undefined;
+  /** Runs or refuses one call; `deliver` writes its answer (see Shim.answer). */
+  answer(call: ChannelCall, event: Buffer, deliver: (r: ChannelResult) => Promise<void>): Promise<void>;
+  /** A line for the shim's own log. */
+  log(line: string): void;
+}
+
+function refusalMeta(status: number, type: string, message: string, scfCode: number) {
+  return {
+    meta: { status, headers: {} },
+    body: Buffer.from(
+      JSON.stringify({ errorCode: scfCode, errorMessage: message, errorType: type, stackTrace: "" }),
+    ),
+  };
+}
+
+export class ChannelServer {
+  private readonly host: ChannelHost;
+  private readonly server: Server;
+  /** Open connections: their writers, and their calls not answered yet. */
+  private readonly sockets = new Map<Socket, { writer: FrameWriter; unanswered: number }>();
+
+  constructor(host: ChannelHost) {
+    this.host = host;
+    this.server = createServer((socket) => this.connection(socket));
+  }
+
+  listen(port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, "0.0.0.0", () => {
+        this.server.off("error", reject);
+        resolve();
+      });
+    });
+  }
+
+  /** The port it listens on (a test's is chosen by the kernel). */
+  get port(): number {
+    const a = this.server.address();
+    return typeof a === "object" && a ? a.port : 0;
+  }
+
+  private connection(socket: Socket): void {
+    socket.setNoDelay(true);
+    const writer = new FrameWriter(socket);
+    const conn = { writer, unanswered: 0 };
+    this.sockets.set(socket, conn);
+    socket.on("close", () => this.sockets.delete(socket));
+    socket.on("error", () => undefined); // a caller gone; 'close' follows
+    // The key this connection showed in its hello; null until then.
+    let shown: string | undefined | null = null;
+    let refused = false;
+    const reader = new FrameReader(
+      { metaBytes: FRAME_META_LIMIT_BYTES, bodyBytes: INVOKE_BODY_LIMIT_BYTES },
+      (callId, meta, body) => {
+        if (refused) return; // frames that came with a refused hello: not read
+        if (shown === null) {
+          const expected = this.host.instanceKey();
+          const presented = (meta as { key?: unknown } | null)?.key;
+          if (
+            callId !== HELLO_CALL_ID ||
+            (expected !== undefined &&
+              !keyMatches(typeof presented === "string" ? presented : undefined, expected))
+          ) {
+            const r = refusalMeta(
+              401,
+              "InstanceKeyRequired",
+              "calls to an instance come from the activators only",
+              401,
+            );
+            writer.send(HELLO_CALL_ID, r.meta, r.body, () => socket.destroy());
+            refused = true;
+            return;
+          }
+          shown = expected;
+          return;
+        }
+        const call = parseChannelCall(meta);
+        if (!call) {
+          const r = refusalMeta(400, "InvalidParameter", "a call's meta needs a requestId", 400);
+          writer.send(callId, r.meta, r.body);
+          return;
+        }
+        // A pool instance takes its function's key when it is specialised: a connection
+        // opened with the pool's key does not carry the function's calls.
+        if (shown !== this.host.instanceKey()) {
+          const r = refusalMeta(401, "InstanceKeyRequired", "this connection showed another key", 401);
+          writer.send(callId, r.meta, r.body);
+          return;
+        }
+        conn.unanswered++;
+        void this.host.answer(call, body, (r) => {
+          conn.unanswered--;
+          return writer.write(callId, { status: r.status, headers: r.headers }, r.body);
+        });
+      },
+    );
+    socket.on("data", (chunk: Buffer) => {
+      if (refused) return;
+      try {
+        reader.push(chunk);
+      } catch (err) {
+        // Over the limits, or not frames at all: nothing further on it can be read.
+        this.host.log(
+          `instance channel: ${err instanceof Error ? err.message : String(err)}; connection closed`,
+        );
+        socket.destroy();
+      }
+    });
+  }
+
+  /**
+   * Stops taking connections and says goodbye on the open ones (GOAWAY, then the end of
+   * the stream), waiting up to `waitMs` for them to close. The shim calls this once it is
+   * draining and has no call left: every call it read since answered 503 unrun, so a call
+   * an activator has no answer for at the GOAWAY never ran, and is sent elsewhere.
+   */
+  async close(waitMs: number): Promise<void> {
+    this.server.close();
+    const deadline = Date.now() + waitMs;
+    await Promise.all(
+      [...this.sockets].map(
+        ([s, conn]) =>
+          new Promise<void>((resolve) => {
+            s.once("close", () => resolve());
+            // A call still running (the drain's wait ran out) leaves its connection without
+            // a GOAWAY: its outcome is unknown, and the activator does not send it again.
+            if (conn.unanswered === 0) conn.writer.send(GOAWAY_CALL_ID, {}, undefined, () => s.end());
+            setTimeout(
+              () => {
+                s.destroy();
+                resolve();
+              },
+              Math.max(0, deadline - Date.now()),
+            ).unref();
+          }),
+      ),
+    );
+  }
+}
