@@ -5,13 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { createHash, X509Certificate } from "node:crypto";
+import { createHash, randomUUID, X509Certificate } from "node:crypto";
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connect as tlsConnect } from "node:tls";
+import { InstanceChannel } from "../../src/activator/instance-channel.ts";
+import { INSTANCE_CHANNEL_PORT } from "../../src/protocol/instance-channel.ts";
 import {
   applyYaml,
   apps,
@@ -284,7 +286,7 @@ done`,
     assert.ok(Number(warm.headers.get("x-updraft-duration-ms")) >= 0);
   });
 
-  it("a call straight to an instance's port, without its function's key, is refused 401 — only the activators hold it", async () => {
+  it("a call straight to an instance's ports (HTTP and the instance channel), without its function's key, is refused 401 — only the activators hold it", async () => {
     const r0 = await invoke("node-hello", JSON.stringify({ name: "keyed" }));
     assert.equal(r0.status, 200, "through the activator it is served");
     const pod = await reportedInstance("node-hello");
@@ -305,6 +307,22 @@ done`,
     const ok = await direct(await instanceKeyOf(ns, "node-hello"));
     assert.equal(ok.status, 200);
     assert.equal(((await ok.json()) as { hello: string }).hello, "direct");
+    // The instance channel, as the activators speak it: its hello must show the same key.
+    const overChannel = async (key: string | undefined) => {
+      const channel = new InstanceChannel(pod.status!.podIP!, INSTANCE_CHANNEL_PORT, key, () => undefined);
+      try {
+        return await channel.call({ requestId: randomUUID() }, Buffer.from('{"name":"channel"}'), 10_000);
+      } finally {
+        channel.close();
+      }
+    };
+    const keyOf = async (fn: string) => Object.values(await instanceKeyOf(ns, fn))[0];
+    await assert.rejects(overChannel(undefined), /refused the activator's key \(401\)/);
+    await assert.rejects(overChannel(await keyOf("echo")), /refused the activator's key \(401\)/);
+    const served = await overChannel(await keyOf("node-hello"));
+    assert.ok(typeof served === "object", `answered: ${String(served)}`);
+    assert.equal(served.statusCode, 200);
+    assert.equal((JSON.parse(served.body.toString()) as { hello: string }).hello, "channel");
   });
 
   it("an instance announcement the API server does not back is refused with a code, and nothing is routed to it", async () => {

@@ -193,7 +193,7 @@ spec: {function: site, type: Http, http: {path: /site}}
     await deleteNamespace(proberNs);
   });
 
-  it("only the activators reach a function's pods: from another namespace its 8080 and a Web function's 9000 are closed, and so are NATS and the autoscaler", async () => {
+  it("only the activators reach a function's pods: from another namespace its 8080 and 8081 and a Web function's 9000 are closed, and so are NATS and the autoscaler", async () => {
     const policy = kubectlOk(["-n", neighbourNs, "get", "networkpolicy", "updraft-instances", "-o", "name"]);
     assert.equal(policy.trim(), "networkpolicy.networking.k8s.io/updraft-instances");
     const site = await waitFor(
@@ -213,8 +213,17 @@ spec: {function: site, type: Http, http: {path: /site}}
     const clusterIP = async (name: string) =>
       (await core.readNamespacedService({ name, namespace: SYSTEM_NAMESPACE })).spec!.clusterIP!;
     const ip = site.status!.podIP!;
+    // An Event function's instance: its shim listens on the instance channel's port.
+    const neighbour = (
+      await core.listNamespacedPod({
+        namespace: neighbourNs,
+        labelSelector: "updraft.dev/function=neighbour",
+      })
+    ).items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp);
+    assert.ok(neighbour, "the neighbour has an instance (it answered before this test)");
     const found = await probeFrom(proberNs, {
       shim: [ip, 8080],
+      channel: [neighbour.status!.podIP!, 8081],
       web: [ip, 9000],
       nats: [await clusterIP("updraft-nats"), 4222],
       autoscaler: [await clusterIP("updraft-autoscaler"), 8080],
@@ -223,6 +232,7 @@ spec: {function: site, type: Http, http: {path: /site}}
     });
     assert.deepEqual(found, {
       shim: "closed",
+      channel: "closed",
       web: "closed",
       nats: "closed",
       autoscaler: "closed",
