@@ -3,8 +3,9 @@
  * echo handler, the same shape as bench/activator-clients.ts) and the activator's server
  * and forwarder in a process of their own, loaded by closed-loop clients first straight at
  * the shim (baseline), then through the activator, same run. For profiling the data path
- * quickly: `node bench/activator-hop.ts [seconds] [1,10,50] [--cpu-prof]` writes the
- * activator's CPU profile to .cache/profiles/ with --cpu-prof.
+ * quickly: `node bench/activator-hop.ts [seconds] [1,10,50] [--cpu-prof] [--http]` writes the
+ * activator's CPU profile to .cache/profiles/ with --cpu-prof; --http sends the calls to the
+ * shim over HTTP rather than on the instance channel, as before it.
  *
  * The figures that count are the cluster's (make bench-activator): here there is no
  * kube-proxy hop, no pod network and no cgroup, so the ratios are this process's own cost.
@@ -64,7 +65,7 @@ async function waitListening(port: number): Promise<void> {
 }
 
 /** The activator's side: the server, the table and the forwarder, one static function. */
-async function serve(apiPort: number, shimPort: number): Promise<void> {
+async function serve(apiPort: number, shimPort: number, channelPort: number): Promise<void> {
   const table = new FunctionTable({
     maxWaiting: 10_000,
     maxShare: (max) => max,
@@ -112,7 +113,8 @@ async function serve(apiPort: number, shimPort: number): Promise<void> {
     },
     undefined,
     undefined,
-    { port: shimPort },
+    // As in a cluster, Event calls go on the instance channel (0: over HTTP, to compare).
+    channelPort > 0 ? { port: shimPort, channelPort } : { port: shimPort },
   );
   await server.listen(apiPort);
   process.on("SIGTERM", () => process.exit(0));
@@ -129,7 +131,13 @@ async function main(): Promise<void> {
     `#!/bin/sh\nexec "${process.execPath}" "${root}/runtimes/nodejs/bootstrap.cjs"\n`,
   );
   chmodSync(join(code, "bootstrap"), 0o755);
-  const [shimPort, apiPort, runtimeApiPort] = (await freePorts(3)) as [number, number, number];
+  const [shimPort, apiPort, runtimeApiPort, channelPort] = (await freePorts(4)) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  const overHttp = process.argv.includes("--http");
   const children: ChildProcess[] = [];
   const stop = () => {
     for (const c of children) c.kill("SIGTERM");
@@ -146,6 +154,7 @@ async function main(): Promise<void> {
         SCF_MEMORY_SIZE: "1024",
         UPDRAFT_PER_INSTANCE: "50",
         UPDRAFT_PORT: String(shimPort),
+        UPDRAFT_CHANNEL_PORT: String(channelPort),
         SCF_RUNTIME_API_PORT: String(runtimeApiPort),
       },
     }),
@@ -160,6 +169,7 @@ async function main(): Promise<void> {
       "serve",
       String(apiPort),
       String(shimPort),
+      String(overHttp ? 0 : channelPort),
     ],
     { stdio: "inherit" },
   );
@@ -191,7 +201,7 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === "serve") {
-  serve(Number(process.argv[3]), Number(process.argv[4])).catch((err: unknown) => {
+  serve(Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5])).catch((err: unknown) => {
     console.error(err);
     process.exit(1);
   });
