@@ -5,6 +5,7 @@ import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import {
   type CgroupMemory,
+  MemorySnapshots,
   memoryByGroup,
   memoryFull,
   memoryFullNow,
@@ -166,4 +167,68 @@ describe("readCgroupMemory", () => {
     });
     assert.equal(readCgroupMemory(root)?.limitBytes, Number.POSITIVE_INFINITY);
   });
+});
+
+describe("MemorySnapshots", () => {
+  // A fake clock and a reader that counts its reads (each a listing of /proc in a pod).
+  const setup = () => {
+    let now = 1000;
+    let reads = 0;
+    const snapshots = new MemorySnapshots(
+      () => new Map([[42, ++reads]]),
+      () => now,
+    );
+    return { snapshots, reads: () => reads, advance: (ms: number) => (now += ms) };
+  };
+  const cases: Array<{
+    why: string;
+    steps: Array<[advanceMs: number, maxAgeMs: number]>;
+    wantReads: number;
+  }> = [
+    { why: "the first ask reads", steps: [[0, 50]], wantReads: 1 },
+    {
+      why: "asks within the age share one read (800 invocations/s → 20 reads/s)",
+      steps: [
+        [0, 50],
+        [10, 50],
+        [39, 50],
+      ],
+      wantReads: 1,
+    },
+    {
+      why: "an ask past the age reads again",
+      steps: [
+        [0, 50],
+        [50, 50],
+      ],
+      wantReads: 2,
+    },
+    {
+      why: "age 0 always reads (the sampler, which must see now)",
+      steps: [
+        [0, 0],
+        [0, 0],
+      ],
+      wantReads: 2,
+    },
+    {
+      why: "the sampler's read serves the invocations after it",
+      steps: [
+        [0, 0],
+        [20, 50],
+      ],
+      wantReads: 1,
+    },
+  ];
+  for (const c of cases)
+    it(c.why, () => {
+      const t = setup();
+      let last = 0;
+      for (const [advance, maxAge] of c.steps) {
+        t.advance(advance);
+        last = t.snapshots.get(maxAge).get(42)!;
+      }
+      assert.equal(t.reads(), c.wantReads);
+      assert.equal(last, c.wantReads, "the figure is the latest read's");
+    });
 });

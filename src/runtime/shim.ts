@@ -18,7 +18,7 @@ import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../p
 import { ChannelServer } from "./channel.ts";
 import { settle } from "./drain.ts";
 import { ImageWorker } from "./image.ts";
-import { MEMORY_SAMPLE_MS, memoryFullNow, oomKillCount, overLimit, readMemoryByGroup } from "./memory.ts";
+import { MEMORY_SAMPLE_MS, MemorySnapshots, memoryFullNow, oomKillCount, overLimit } from "./memory.ts";
 import { handOverRefusal, prestartSupported } from "./prestart.ts";
 import { type CodeSource, prepareCode } from "./pull-code.ts";
 import { scfHeaders } from "./scf-headers.ts";
@@ -430,6 +430,7 @@ export class Shim {
         process.stdout.write(tagLines(slot, b.toString()));
       },
       oomKills: () => oomKillCount(),
+      memoryByGroup: () => this.memory.get(MEMORY_SAMPLE_MS),
     };
   }
 
@@ -526,11 +527,13 @@ export class Shim {
   }
 
   private memoryWatch: NodeJS.Timeout | undefined;
+  /** The workers' memory, read by the sampler and shared with each invocation's report. */
+  private readonly memory = new MemorySnapshots();
 
   /** SCF's 434: the workers' memory over memoryMB stops the largest running one. */
   private checkMemory(): void {
     if (!this.slots.some((s) => s.worker.busy)) return;
-    const groups = readMemoryByGroup();
+    const groups = this.memory.get(0);
     const usage = new Map<InvocationWorker, number>();
     for (const { worker } of this.slots) {
       const bytes = worker.pid && !worker.exited ? (groups.get(worker.pid) ?? 0) : 0;

@@ -24,7 +24,7 @@ import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../prot
 import { settle } from "./drain.ts";
 import { portOpen } from "./image.ts";
 import { withOpenFilesLimit } from "./limits.ts";
-import { MEMORY_SAMPLE_MS, readMemoryByGroup } from "./memory.ts";
+import { MEMORY_SAMPLE_MS, MemorySnapshots } from "./memory.ts";
 import { prepareCode } from "./pull-code.ts";
 import { scfHeaders } from "./scf-headers.ts";
 import { billedMs, endLine, reportLine, startLine } from "./scf-log.ts";
@@ -142,6 +142,7 @@ export class WebShim {
   }
 
   private memoryWatch: NodeJS.Timeout | undefined;
+  private readonly memory = new MemorySnapshots();
   /** The group's resident bytes when it was stopped for going over memoryMB (434). */
   private memoryExceeded = 0;
 
@@ -153,7 +154,7 @@ export class WebShim {
   private checkMemory(): void {
     const pid = this.proc?.pid;
     if (!pid || this.inFlight === 0 || this.state !== "ready") return;
-    const bytes = readMemoryByGroup().get(pid) ?? 0;
+    const bytes = this.memory.get(0).get(pid) ?? 0;
     if (bytes <= this.cfg.memoryMB * 1024 * 1024) return;
     this.memoryExceeded = bytes;
     this.out(
@@ -291,7 +292,9 @@ export class WebShim {
       const ms = performance.now() - t0;
       this.out(endLine(id));
       const pid = this.proc?.pid;
-      const mem = this.memoryExceeded || (pid ? (readMemoryByGroup().get(pid) ?? 0) : 0);
+      // The sampler's figure when it is fresh: a read of /proc per request cost more than
+      // the request (memory.ts, MemorySnapshots).
+      const mem = this.memoryExceeded || (pid ? (this.memory.get(MEMORY_SAMPLE_MS).get(pid) ?? 0) : 0);
       this.out(reportLine(id, ms, this.cfg.memoryMB, mem));
     }
   }

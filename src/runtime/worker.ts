@@ -44,6 +44,8 @@ export interface WorkerSpec {
   memoryMB: number;
   timeLimitMs: number;
   onOutput: (chunk: Buffer) => void;
+  /** Memory by process group (memory.ts); absent: /proc read on each ask. */
+  memoryByGroup?: () => Map<number, number>;
   /** The cgroup's OOM-kill count (memory.ts), to tell an OOM kill from a crash. */
   oomKills?: () => number | undefined;
   /**
@@ -250,7 +252,7 @@ export class Worker implements InvocationWorker {
   memUsageBytes(): number {
     const pid = this.proc?.pid;
     if (!pid || this.exited) return 0;
-    return readMemoryByGroup().get(pid) ?? 0;
+    return (this.spec.memoryByGroup ?? readMemoryByGroup)().get(pid) ?? 0;
   }
 
   /** Ends the current invocation with outcome and kills the process (its memory was over). */
