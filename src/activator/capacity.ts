@@ -21,8 +21,10 @@ export interface Instance {
   mine?: boolean;
   /** "http://ip:port", the forwarder's, made once. */
   origin?: string;
-  /** The forwarder's channel to it (made on the first call), or false: it has none (older). */
-  channel?: InstanceChannel | false;
+  /** The forwarder's channel to it, made on the first call. */
+  channel?: InstanceChannel;
+  /** Until then (ms, the forwarder's clock) it is called over HTTP: its channel could not be reached. */
+  noChannelUntil?: number;
 }
 
 export function pickInstance(

@@ -13,6 +13,7 @@ import type { UpdraftError } from "../lib/errors.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { Shim } from "../runtime/shim.ts";
 import { exchange, Forwarder, notDelivered } from "./forwarder.ts";
+import { InstanceChannel } from "./instance-channel.ts";
 import { FunctionTable } from "./table.ts";
 
 // A real runtime shim on ports of its own, running a custom runtime (bash and curl against
@@ -112,11 +113,13 @@ for (const transport of ["the instance channel", "HTTP"] as const)
       assert.ok(Number(r.headers[UpdraftHeaders.durationMs]) >= 0);
       assert.equal(st.inFlight, 0, "the slot is given back");
       assert.equal(forwarder.inFlight, 0);
-      assert.equal(
-        st.instances[0]!.channel === undefined,
-        transport === "HTTP",
-        "the channel is kept for the next call",
-      );
+      const channel = st.instances[0]!.channel;
+      if (transport === "HTTP") assert.equal(channel, undefined);
+      else
+        assert.ok(
+          channel instanceof InstanceChannel && channel.usable,
+          "on the channel, kept for the next call",
+        );
       await forwarder.close();
     });
 
@@ -140,11 +143,30 @@ for (const transport of ["the instance channel", "HTTP"] as const)
   });
 
 describe("Forwarder, against a real shim", () => {
-  it("an instance with no channel (older than it) is reached over HTTP, and from then on only so", async () => {
+  it("an instance with no channel (older than it) is reached over HTTP, and the channel tried again after a minute", async () => {
     const { st, forwarder } = setup(shimPort, await freePort());
     const r = await forwarder.invoke(st, Buffer.from('{"hello":"http"}'), "req-old");
     assert.deepEqual(JSON.parse(r.payload.toString()), { hello: "http" });
-    assert.equal(st.instances[0]!.channel, false);
+    const inst = st.instances[0]!;
+    assert.equal(inst.channel, undefined);
+    const waitMs = inst.noChannelUntil! - Date.now();
+    assert.ok(waitMs > 55_000 && waitMs <= 60_000, `HTTP only for ${waitMs} ms`);
+    await forwarder.close();
+  });
+
+  it("an event over the instance's limit goes over HTTP (413 for it alone), and the channel carries on", async () => {
+    const { st, forwarder } = setup(shimPort, shim.channelPort);
+    await forwarder.invoke(st, Buffer.from('{"first":1}'), "req-small");
+    const channel = st.instances[0]!.channel;
+    assert.ok(channel instanceof InstanceChannel);
+    await assert.rejects(
+      forwarder.invoke(st, Buffer.alloc(6 * 1024 * 1024 + 1, 32), "req-huge"),
+      (e: UpdraftError) => e.code === "InternalError" && /instance answered 413/.test(e.message),
+    );
+    assert.equal(st.instances[0]!.channel, channel, "the same channel, still open");
+    assert.ok(channel.usable);
+    const r = await forwarder.invoke(st, Buffer.from('{"after":1}'), "req-after");
+    assert.deepEqual(JSON.parse(r.payload.toString()), { after: 1 });
     await forwarder.close();
   });
 

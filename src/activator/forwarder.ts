@@ -10,13 +10,16 @@ import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { Agent, type Dispatcher } from "undici";
 import { UpdraftError } from "../lib/errors.ts";
 import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
-import { ANSWER_LIMIT_BYTES, HOP_BY_HOP_HEADERS } from "../protocol/http.ts";
+import { ANSWER_LIMIT_BYTES, HOP_BY_HOP_HEADERS, INVOKE_BODY_LIMIT_BYTES } from "../protocol/http.ts";
 import type { ChannelCall } from "../protocol/instance-channel.ts";
 import { INSTANCE_KEY_HEADER } from "../protocol/instance-key.ts";
 import { InstanceHeaders, SHIM_REFUSAL_HEADER, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
 import type { Instance } from "./capacity.ts";
 import { InstanceChannel } from "./instance-channel.ts";
 import { type FunctionState, type FunctionTable, notReadyError, type Slot } from "./table.ts";
+
+/** How long an instance whose channel could not be reached is called over HTTP only. */
+const NO_CHANNEL_RETRY_MS = 60_000;
 
 /** The runtime shim's port on every function instance. */
 export const INSTANCE_PORT = 8080;
@@ -387,31 +390,35 @@ export class Forwarder {
     call: ChannelCall,
     body: Buffer,
   ): Promise<InstanceAnswer | "retry"> {
-    const channel = this.channelTo(st, inst);
+    // An event over the instance's limit goes over HTTP, where the shim refuses that call
+    // alone (413); on the channel it would end the connection, and the calls sharing it.
+    const channel = body.length <= INVOKE_BODY_LIMIT_BYTES ? this.channelTo(st, inst) : undefined;
     if (channel) {
       const outcome = await channel.call(call, body, (st.spec.timeoutSeconds + 10) * 1000);
       if (outcome !== "refused") return outcome;
     }
-    // No channel there: the instance is gone (its HTTP port refuses too: "retry"), or it
-    // is older than the channel and takes calls over HTTP only, from now on.
+    // No channel there: the instance is gone (its HTTP port fails too: "retry"), or it has
+    // none — older than the channel, or 8081 not let in — and takes calls over HTTP, for a
+    // minute before the channel is tried again.
     const answer = await this.send(st, inst, {
       path: "/invoke",
       method: "POST",
       body,
       headers: httpHeadersOf(call, this.keyHeader(st)),
     });
-    if (channel && answer !== "retry") inst.channel = false;
+    if (channel && answer !== "retry") inst.noChannelUntil = this.now() + NO_CHANNEL_RETRY_MS;
     return answer;
   }
 
   /** The instance's channel (opened now if it has none open), or undefined: HTTP only. */
   private channelTo(st: FunctionState, inst: Instance): InstanceChannel | undefined {
-    if (this.channelPort === undefined || inst.channel === false) return undefined;
+    if (this.channelPort === undefined || this.closed) return undefined;
+    if (inst.noChannelUntil !== undefined && this.now() < inst.noChannelUntil) return undefined;
     if (inst.channel?.usable) return inst.channel;
     const channel: InstanceChannel = new InstanceChannel(inst.ip, this.channelPort, this.keyOf(st), () => {
-      this.channels.delete(channel);
       if (inst.channel === channel) inst.channel = undefined;
     });
+    void channel.closed.then(() => this.channels.delete(channel));
     this.channels.add(channel);
     inst.channel = channel;
     return channel;
@@ -451,7 +458,7 @@ export class Forwarder {
   /** Refuses new events and closes the connections to instances. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const channel of this.channels) channel.close();
-    await this.agent.close();
+    // Calls still on a channel are answered first, as the HTTP agent lets its requests end.
+    await Promise.all([...[...this.channels].map((c) => c.retire()), this.agent.close()]);
   }
 }

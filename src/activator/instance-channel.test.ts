@@ -17,8 +17,10 @@ import { type ChannelOutcome, InstanceChannel } from "./instance-channel.ts";
 // shim's answer(): here it echoes, after the event's delayMs), and the activator's client.
 function echoHost(key: string | undefined) {
   const calls: ChannelCall[] = [];
+  const delivered: string[] = [];
   return {
     calls,
+    delivered,
     instanceKey: () => key,
     log: () => undefined,
     async answer(call: ChannelCall, event: Buffer, deliver: (r: ChannelResult) => Promise<void>) {
@@ -26,13 +28,14 @@ function echoHost(key: string | undefined) {
       const { delayMs = 0 } = JSON.parse(event.toString()) as { delayMs?: number };
       await new Promise((r) => setTimeout(r, delayMs));
       await deliver({ status: 200, headers: { "x-updraft-request-id": call.requestId }, body: event });
+      delivered.push(call.requestId);
     },
   };
 }
 
-async function channelServer(key: string | undefined) {
+async function channelServer(key: string | undefined, helloTimeoutMs?: number) {
   const host = echoHost(key);
-  const server = new ChannelServer(host);
+  const server = new ChannelServer(host, helloTimeoutMs === undefined ? {} : { helloTimeoutMs });
   await server.listen(0);
   return { host, server };
 }
@@ -45,8 +48,9 @@ const answer = (o: ChannelOutcome) => {
 /** A raw server that plays a misbehaving shim: `onCall` gets each call frame after the hello. */
 async function rawShim(
   onCall: (socket: Socket, callId: number) => void,
+  allowHalfOpen = false,
 ): Promise<{ port: number; server: Server }> {
-  const server = createServer((socket) => {
+  const server = createServer({ allowHalfOpen }, (socket) => {
     let hello = false;
     const reader = new FrameReader({ metaBytes: 65536, bodyBytes: 1 << 24 }, (callId) => {
       if (!hello) hello = true;
@@ -57,6 +61,15 @@ async function rawShim(
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return { port: (server.address() as { port: number }).port, server };
+}
+
+/** Polls a condition every 5 ms, failing after 5 s. */
+async function waitUntil(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in 5 s");
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 const servers: Array<{ close(): unknown }> = [];
@@ -84,6 +97,7 @@ describe("the instance channel, both ends", () => {
       assert.deepEqual(JSON.parse(a.body.toString()), { delayMs: [40, 0, 15][i] });
     });
     assert.equal(host.calls.length, 3);
+    assert.equal(server.connections, 1);
     channel.close();
   });
 
@@ -121,14 +135,52 @@ describe("the instance channel, both ends", () => {
     assert.equal(channel.usable, false);
   });
 
-  it("a call the shim had not taken when it said GOAWAY is 'retry': it never ran", async () => {
-    const { port, server } = await rawShim((socket) => {
-      socket.write(Buffer.concat(encodeFrame(GOAWAY_CALL_ID, {})));
-      socket.end();
+  it("a call in flight when the shim drains gets its real answer; then both ends close", async () => {
+    const { host, server } = await channelServer(undefined);
+    const channel = new InstanceChannel("127.0.0.1", server.port, undefined, () => undefined);
+    const running = channel.call({ requestId: "running" }, Buffer.from('{"delayMs":100}'), 5000);
+    await waitUntil(() => host.calls.length === 1);
+    const closing = server.close(5000);
+    const a = answer(await running);
+    assert.equal(a.headers["x-updraft-request-id"], "running");
+    await closing;
+    await channel.closed;
+    assert.equal(channel.usable, false);
+    assert.equal(server.connections, 0);
+  });
+
+  it("after GOAWAY, a call already sent is still answered, and the activator then ends its side", async () => {
+    let sawEnd!: () => void;
+    const ended = new Promise<void>((r) => {
+      sawEnd = r;
     });
+    const { port, server } = await rawShim((socket, callId) => {
+      socket.write(Buffer.concat(encodeFrame(GOAWAY_CALL_ID, {})));
+      setImmediate(() =>
+        socket.write(Buffer.concat(encodeFrame(callId, { status: 200, headers: {} }, Buffer.from("{}")))),
+      );
+      socket.once("end", () => {
+        sawEnd();
+        socket.end();
+      });
+    }, true);
     servers.push(server);
     const channel = new InstanceChannel("127.0.0.1", port, "k", () => undefined);
-    assert.equal(await channel.call({ requestId: "r" }, Buffer.from("{}"), 5000), "retry");
+    answer(await channel.call({ requestId: "r" }, Buffer.from("{}"), 5000));
+    assert.equal(channel.usable, false, "no new call after GOAWAY");
+    await ended;
+  });
+
+  it("retire() takes no new call and ends the connection once the calls on it are answered", async () => {
+    const { server } = await channelServer(undefined);
+    servers.push({ close: () => server.close(0) });
+    const channel = new InstanceChannel("127.0.0.1", server.port, undefined, () => undefined);
+    const running = channel.call({ requestId: "r" }, Buffer.from('{"delayMs":50}'), 5000);
+    const retired = channel.retire();
+    assert.equal(await channel.call({ requestId: "late" }, Buffer.from("{}"), 5000), "refused", "not sent");
+    answer(await running);
+    await retired;
+    await waitUntil(() => server.connections === 0);
   });
 
   it("a connection lost mid-call without GOAWAY is InternalError: it may have run, so it is not sent again", async () => {
@@ -165,16 +217,40 @@ describe("the instance channel, both ends", () => {
   });
 
   it("a call not answered within its time is InternalError, and its late answer is dropped", async () => {
-    const { server } = await channelServer(undefined);
+    const { host, server } = await channelServer(undefined);
     servers.push({ close: () => server.close(0) });
     const channel = new InstanceChannel("127.0.0.1", server.port, undefined, () => undefined);
     await assert.rejects(
       channel.call({ requestId: "slow" }, Buffer.from('{"delayMs":300}'), 50),
       (e: UpdraftError) => e.code === "InternalError" && /did not answer in 50 ms/.test(e.message),
     );
-    // The channel still carries the next call.
-    answer(await channel.call({ requestId: "next" }, Buffer.from("{}"), 5000));
+    // The late answer arrives and is dropped; the channel still carries the next call.
+    await waitUntil(() => host.delivered.includes("slow"));
+    const next = answer(await channel.call({ requestId: "next" }, Buffer.from("{}"), 5000));
+    assert.equal(next.headers["x-updraft-request-id"], "next");
     channel.close();
+  });
+
+  it("a connection that shows no key in time is closed by the shim", async () => {
+    const { server } = await channelServer("k1", 50);
+    servers.push({ close: () => server.close(0) });
+    const { connect } = await import("node:net");
+    const socket = connect(server.port, "127.0.0.1");
+    socket.on("error", () => undefined);
+    await new Promise<void>((r) => socket.once("close", () => r()));
+    await waitUntil(() => server.connections === 0);
+  });
+
+  it("before its hello a connection is read no further than a hello: a 2 KB first frame closes it", async () => {
+    const { host, server } = await channelServer("k1");
+    servers.push({ close: () => server.close(0) });
+    const { connect } = await import("node:net");
+    const socket = connect(server.port, "127.0.0.1");
+    const closedByShim = new Promise<void>((r) => socket.once("close", () => r()));
+    socket.on("error", () => undefined);
+    socket.write(Buffer.concat(encodeFrame(0, { key: "x".repeat(2048) })));
+    await closedByShim;
+    assert.equal(host.calls.length, 0);
   });
 
   it("the shim closes a connection that sends a frame over the event limit", async () => {

@@ -1,16 +1,19 @@
 /**
  * The activator's end of the instance channel (protocol/instance-channel.ts): one TCP
  * connection to one instance, on which every Event-function call to it travels as a frame,
- * answered by id in whatever order the calls finish. Made on the first call, closed when the
- * instance goes, says GOAWAY, or the connection has been idle for a minute.
+ * answered by id in whatever order the calls finish. Made on the first call; retired (no
+ * new call, and ended once every call on it is answered) when the shim says GOAWAY, after a
+ * minute without traffic, when its call ids run out, or when the activator drains; closed
+ * outright when the instance closes it or sends what is not a frame.
  *
  * What a call's outcome is when the connection fails:
- * - it never connected: "refused" (ECONNREFUSED: the instance is gone, or older than the
- *   channel — the forwarder asks its HTTP port, which tells the two apart) or "retry"
- *   (unreachable, no connection within the connect time-out): the call never got there;
- * - the shim said GOAWAY (it drained, running nothing since): "retry", elsewhere;
- * - it closed otherwise with the call unanswered: InternalError, never sent again — the
- *   function may have run.
+ * - it never connected (refused, unreachable, or no connection within 3 s): "refused" —
+ *   the call never got there; the forwarder asks the instance's HTTP port, which tells an
+ *   instance without a channel (older, or 8081 blocked by a policy) from one that is gone;
+ * - it closed, or the answer did not come in time, with the call unanswered:
+ *   InternalError, never sent again — the function may have run.
+ * After GOAWAY the shim still answers every call it reads until this end closes its side,
+ * so a call in flight at the GOAWAY gets its real answer.
  */
 import { connect, type Socket } from "node:net";
 import { UpdraftError } from "../lib/errors.ts";
@@ -27,12 +30,19 @@ import {
 } from "../protocol/instance-channel.ts";
 import type { InstanceAnswer } from "./forwarder.ts";
 
-/** As undici's default: a connection not made in 10 s is given up. */
-const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * A connection not made in 3 s is given up and the call goes over HTTP: an instance's pod
+ * answers a connect in milliseconds, so a longer wait is a port that drops SYNs (a policy
+ * that does not let 8081 in), and each call would wait out the whole time.
+ */
+const CONNECT_TIMEOUT_MS = 3000;
+/** Call ids are uint32 and GOAWAY_CALL_ID is the largest: a channel retires well before. */
+const LAST_CALL_ID = 0xfff00000;
 /** An idle connection is closed after a minute, as the HTTP agent's keep-alive. */
 const IDLE_MS = 60_000;
 
-export type ChannelOutcome = InstanceAnswer | "retry" | "refused";
+/** An answer, or "refused": no connection, the call was not sent (file comment). */
+export type ChannelOutcome = InstanceAnswer | "refused";
 
 interface PendingCall {
   resolve: (o: ChannelOutcome) => void;
@@ -47,10 +57,13 @@ export class InstanceChannel {
   private readonly pending = new Map<number, PendingCall>();
   private nextId = 1;
   private connected = false;
-  /** No new call goes on it: it said GOAWAY, failed, closed or idled out. */
+  /** No new call goes on it: retired, failed or closed. */
   private done = false;
+  /** This end has ended its side (sent FIN). */
+  private ended = false;
   private failure: Error | undefined;
-  private goneAway = false;
+  /** Settled when the socket has closed. */
+  readonly closed: Promise<void>;
 
   /** `onGone` is called once, when it can take no more calls. */
   private readonly onGone: () => void;
@@ -74,9 +87,9 @@ export class InstanceChannel {
       socket.setTimeout(IDLE_MS);
     });
     socket.on("timeout", () => {
-      if (this.pending.size > 0) return; // a long call: its own timer watches it
-      this.stop();
-      socket.end();
+      // A long call: its own timer watches it; the idle clock starts again.
+      if (this.pending.size > 0) socket.setTimeout(IDLE_MS);
+      else this.retire();
     });
     // Written at once: the calls after it need not wait for the connection.
     this.writer.send(HELLO_CALL_ID, { key: key ?? "" });
@@ -95,10 +108,13 @@ export class InstanceChannel {
       this.failure ??= err;
       this.stop();
     });
-    socket.once("close", () => {
-      clearTimeout(connectTimer);
-      this.stop();
-      this.failAll();
+    this.closed = new Promise((resolve) => {
+      socket.once("close", () => {
+        clearTimeout(connectTimer);
+        this.stop();
+        this.failAll();
+        resolve();
+      });
     });
   }
 
@@ -109,13 +125,17 @@ export class InstanceChannel {
 
   /** Sends one call; see the file's comment for what comes back. */
   call(meta: ChannelCall, body: Buffer, waitMs: number): Promise<ChannelOutcome> {
+    // Not sent: a caller that raced its retirement goes elsewhere (or over HTTP).
+    if (this.done) return Promise.resolve("refused");
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
+      if (this.nextId >= LAST_CALL_ID) this.retire();
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(
           new UpdraftError("InternalError", `the instance at ${this.ip} did not answer in ${waitMs} ms`),
         );
+        this.endIfRetired();
       }, waitMs);
       this.pending.set(id, { resolve, reject, timer });
       this.writer.send(id, meta, body);
@@ -128,6 +148,22 @@ export class InstanceChannel {
     this.socket.destroy();
   }
 
+  /**
+   * No new call on it; its side ended once the calls on it are answered (the shim then
+   * ends its own). Resolves when the connection has closed.
+   */
+  retire(): Promise<void> {
+    this.stop();
+    this.endIfRetired();
+    return this.closed;
+  }
+
+  private endIfRetired(): void {
+    if (!this.done || this.ended || this.pending.size > 0) return;
+    this.ended = true;
+    this.socket.end();
+  }
+
   private stop(): void {
     if (this.done) return;
     this.done = true;
@@ -136,10 +172,8 @@ export class InstanceChannel {
 
   private frame(callId: number, meta: unknown, body: Buffer): void {
     if (callId === GOAWAY_CALL_ID) {
-      // Drained: it ran nothing since it began to, so whatever is unanswered never ran.
-      this.goneAway = true;
-      this.stop();
-      this.socket.end();
+      // The instance drains: no new call; those in flight are still answered.
+      void this.retire();
       return;
     }
     const answer = parseChannelAnswer(meta);
@@ -156,13 +190,12 @@ export class InstanceChannel {
     if (!call) return; // timed out already
     this.pending.delete(callId);
     clearTimeout(call.timer);
-    if (!answer) {
+    if (!answer)
       call.reject(
         new UpdraftError("InternalError", `the instance at ${this.ip} sent an answer without a status`),
       );
-      return;
-    }
-    call.resolve({ statusCode: answer.status, headers: answer.headers, body });
+    else call.resolve({ statusCode: answer.status, headers: answer.headers, body });
+    this.endIfRetired();
   }
 
   /** A frame over the limits, or not frames at all: that call is too large, the rest unknown. */
@@ -189,13 +222,11 @@ export class InstanceChannel {
 
   /** The connection closed: every call without an answer gets its outcome (file comment). */
   private failAll(): void {
-    const code = (this.failure as { code?: string } | undefined)?.code;
     for (const [id, call] of this.pending) {
       this.pending.delete(id);
       clearTimeout(call.timer);
-      if (this.goneAway) call.resolve("retry");
       // Never connected: nothing was delivered.
-      else if (!this.connected) call.resolve(code === "ECONNREFUSED" ? "refused" : "retry");
+      if (!this.connected) call.resolve("refused");
       else if (this.failure instanceof UpdraftError) call.reject(this.failure);
       else
         call.reject(

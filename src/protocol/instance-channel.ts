@@ -27,13 +27,15 @@ export const FRAME_HEADER_BYTES = 12;
 /** The hello's call id; calls count up from 1. */
 export const HELLO_CALL_ID = 0;
 /**
- * The shim's last frame on a connection when it drains: it ran nothing since it began to
- * drain, so calls without an answer at this frame never ran (the activator sends them
- * elsewhere). A connection that ends without it leaves its unanswered calls unknown.
+ * The shim's word that it drains: the activator sends no new call on the connection, waits
+ * for the answers to those it sent (the shim answers every call it reads until the
+ * activator ends its side: 503 unrun for a new one), then ends its side.
  */
 export const GOAWAY_CALL_ID = 0xffffffff;
 /** Metas are a few hundred bytes; a log tail in an answer is at most 4 KB of base64. */
 export const FRAME_META_LIMIT_BYTES = 64 * 1024;
+/** What a hello may be (a key of 43 characters in its meta, no body): all that is read before it. */
+export const HELLO_LIMITS = { metaBytes: 1024, bodyBytes: 0 };
 
 /** The hello's meta. */
 export interface ChannelHello {
@@ -98,12 +100,17 @@ export class FrameReader {
   private buffered = 0;
   /** Bytes needed before the next frame can be cut: its header, then all of it. */
   private needed = FRAME_HEADER_BYTES;
-  private readonly limits: FrameLimits;
+  private limits: FrameLimits;
   private readonly onFrame: (callId: number, meta: unknown, body: Buffer) => void;
 
   constructor(limits: FrameLimits, onFrame: (callId: number, meta: unknown, body: Buffer) => void) {
     this.limits = limits;
     this.onFrame = onFrame;
+  }
+
+  /** Other limits from the next frame on (e.g. larger ones once a connection is trusted). */
+  limit(limits: FrameLimits): void {
+    this.limits = limits;
   }
 
   push(chunk: Buffer): void {

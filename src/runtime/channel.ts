@@ -12,9 +12,13 @@ import {
   FrameWriter,
   GOAWAY_CALL_ID,
   HELLO_CALL_ID,
+  HELLO_LIMITS,
   parseChannelCall,
 } from "../protocol/instance-channel.ts";
 import { keyMatches } from "../protocol/instance-key.ts";
+
+/** How long a new connection has to show its key. */
+const HELLO_TIMEOUT_MS = 10_000;
 
 /** An answer as the shim makes it for either transport. */
 export interface ChannelResult {
@@ -48,9 +52,13 @@ export class ChannelServer {
   /** Open connections: their writers, and their calls not answered yet. */
   private readonly sockets = new Map<Socket, { writer: FrameWriter; unanswered: number }>();
 
-  constructor(host: ChannelHost) {
+  private readonly helloTimeoutMs: number;
+
+  constructor(host: ChannelHost, opts: { helloTimeoutMs?: number } = {}) {
     this.host = host;
-    this.server = createServer((socket) => this.connection(socket));
+    this.helloTimeoutMs = opts.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
+    // Half-open: after its GOAWAY the shim still reads and answers until the activator ends.
+    this.server = createServer({ allowHalfOpen: true }, (socket) => this.connection(socket));
   }
 
   listen(port: number): Promise<void> {
@@ -63,6 +71,11 @@ export class ChannelServer {
     });
   }
 
+  /** Connections open now. */
+  get connections(): number {
+    return this.sockets.size;
+  }
+
   /** The port it listens on (a test's is chosen by the kernel). */
   get port(): number {
     const a = this.server.address();
@@ -71,64 +84,84 @@ export class ChannelServer {
 
   private connection(socket: Socket): void {
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, 30_000);
+    // Whoever connects shows the key within 10 s, or is let go.
+    const helloTimer = setTimeout(() => socket.destroy(), this.helloTimeoutMs);
+    helloTimer.unref();
     const writer = new FrameWriter(socket);
     const conn = { writer, unanswered: 0 };
     this.sockets.set(socket, conn);
-    socket.on("close", () => this.sockets.delete(socket));
+    socket.on("close", () => {
+      clearTimeout(helloTimer);
+      this.sockets.delete(socket);
+    });
+    // The activator ended its side: this one ends once every call it sent is answered.
+    let peerEnded = false;
+    const endIfDone = () => {
+      if (peerEnded && conn.unanswered === 0 && !socket.writableEnded) socket.end();
+    };
+    socket.on("end", () => {
+      peerEnded = true;
+      endIfDone();
+    });
     socket.on("error", () => undefined); // a caller gone; 'close' follows
     // The key this connection showed in its hello; null until then.
     let shown: string | undefined | null = null;
     let refused = false;
-    const reader = new FrameReader(
-      { metaBytes: FRAME_META_LIMIT_BYTES, bodyBytes: INVOKE_BODY_LIMIT_BYTES },
-      (callId, meta, body) => {
-        if (refused) return; // frames that came with a refused hello: not read
-        if (shown === null) {
-          const expected = this.host.instanceKey();
-          const presented = (meta as { key?: unknown } | null)?.key;
-          if (
-            callId !== HELLO_CALL_ID ||
-            (expected !== undefined &&
-              !keyMatches(typeof presented === "string" ? presented : undefined, expected))
-          ) {
-            const r = refusalMeta(
-              401,
-              "InstanceKeyRequired",
-              "calls to an instance come from the activators only",
-              401,
-            );
-            writer.send(HELLO_CALL_ID, r.meta, r.body, () => socket.destroy());
-            refused = true;
-            return;
-          }
-          shown = expected;
+    // Until the hello, nothing larger than one is read: a caller without the key cannot
+    // make the instance hold an event's 6 MB.
+    const reader = new FrameReader(HELLO_LIMITS, (callId, meta, body) => {
+      if (refused) return; // frames that came with a refused hello: not read
+      if (shown === null) {
+        const expected = this.host.instanceKey();
+        const presented = (meta as { key?: unknown } | null)?.key;
+        if (
+          callId !== HELLO_CALL_ID ||
+          (expected !== undefined &&
+            !keyMatches(typeof presented === "string" ? presented : undefined, expected))
+        ) {
+          const r = refusalMeta(
+            401,
+            "InstanceKeyRequired",
+            "calls to an instance come from the activators only",
+            401,
+          );
+          writer.send(HELLO_CALL_ID, r.meta, r.body, () => socket.destroy());
+          refused = true;
           return;
         }
-        const call = parseChannelCall(meta);
-        if (!call) {
-          const r = refusalMeta(400, "InvalidParameter", "a call's meta needs a requestId", 400);
-          writer.send(callId, r.meta, r.body);
-          return;
-        }
-        // A pool instance takes its function's key when it is specialised: a connection
-        // opened with the pool's key does not carry the function's calls.
-        if (shown !== this.host.instanceKey()) {
-          const r = refusalMeta(401, "InstanceKeyRequired", "this connection showed another key", 401);
-          writer.send(callId, r.meta, r.body);
-          return;
-        }
-        conn.unanswered++;
-        void this.host.answer(call, body, (r) => {
-          conn.unanswered--;
-          return writer.write(callId, { status: r.status, headers: r.headers }, r.body);
-        });
-      },
-    );
+        shown = expected;
+        clearTimeout(helloTimer);
+        reader.limit({ metaBytes: FRAME_META_LIMIT_BYTES, bodyBytes: INVOKE_BODY_LIMIT_BYTES });
+        return;
+      }
+      const call = parseChannelCall(meta);
+      if (!call) {
+        const r = refusalMeta(400, "InvalidParameter", "a call's meta needs a requestId", 400);
+        writer.send(callId, r.meta, r.body);
+        return;
+      }
+      // A pool instance takes its function's key when it is specialised: a connection
+      // opened with the pool's key does not carry the function's calls.
+      if (shown !== this.host.instanceKey()) {
+        const r = refusalMeta(401, "InstanceKeyRequired", "this connection showed another key", 401);
+        writer.send(callId, r.meta, r.body);
+        return;
+      }
+      conn.unanswered++;
+      void this.host.answer(call, body, async (r) => {
+        conn.unanswered--;
+        await writer.write(callId, { status: r.status, headers: r.headers }, r.body);
+        endIfDone();
+      });
+    });
     socket.on("data", (chunk: Buffer) => {
       if (refused) return;
       try {
         reader.push(chunk);
       } catch (err) {
+        // After a refused hello the connection closes once the refusal is out.
+        if (refused) return;
         // Over the limits, or not frames at all: nothing further on it can be read.
         this.host.log(
           `instance channel: ${err instanceof Error ? err.message : String(err)}; connection closed`,
@@ -139,10 +172,10 @@ export class ChannelServer {
   }
 
   /**
-   * Stops taking connections and says goodbye on the open ones (GOAWAY, then the end of
-   * the stream), waiting up to `waitMs` for them to close. The shim calls this once it is
-   * draining and has no call left: every call it read since answered 503 unrun, so a call
-   * an activator has no answer for at the GOAWAY never ran, and is sent elsewhere.
+   * Stops taking connections and says GOAWAY on the open ones: each activator sends no new
+   * call, and ends its side once its calls are answered (every call read until then is
+   * answered, a new one 503 unrun as the shim drains). Waits up to `waitMs` for them to
+   * close, then closes the rest.
    */
   async close(waitMs: number): Promise<void> {
     this.server.close();
@@ -152,9 +185,7 @@ export class ChannelServer {
         ([s, conn]) =>
           new Promise<void>((resolve) => {
             s.once("close", () => resolve());
-            // A call still running (the drain's wait ran out) leaves its connection without
-            // a GOAWAY: its outcome is unknown, and the activator does not send it again.
-            if (conn.unanswered === 0) conn.writer.send(GOAWAY_CALL_ID, {}, undefined, () => s.end());
+            conn.writer.send(GOAWAY_CALL_ID, {});
             setTimeout(
               () => {
                 s.destroy();
