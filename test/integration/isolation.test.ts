@@ -213,14 +213,27 @@ spec: {function: site, type: Http, http: {path: /site}}
     const clusterIP = async (name: string) =>
       (await core.readNamespacedService({ name, namespace: SYSTEM_NAMESPACE })).spec!.clusterIP!;
     const ip = site.status!.podIP!;
-    // An Event function's instance: its shim listens on the instance channel's port.
-    const neighbour = (
-      await core.listNamespacedPod({
-        namespace: neighbourNs,
-        labelSelector: "updraft.dev/function=neighbour",
-      })
-    ).items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp);
-    assert.ok(neighbour, "the neighbour has an instance (it answered before this test)");
+    // An Event function's instance: its shim listens on the instance channel's port. Called
+    // first, so that it has one whatever the autoscaler did since it last answered.
+    const neighbour = await waitFor(
+      "the neighbour's instance, with its address",
+      async () => {
+        assert.equal((await invokeFunction(base, neighbourNs, "neighbour", {})).status, 200);
+        return (
+          await core.listNamespacedPod({
+            namespace: neighbourNs,
+            labelSelector: "updraft.dev/function=neighbour",
+          })
+        ).items.find(
+          (p) =>
+            p.status?.podIP &&
+            !p.metadata?.deletionTimestamp &&
+            p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+        );
+      },
+      120_000,
+      500,
+    );
     const found = await probeFrom(proberNs, {
       shim: [ip, 8080],
       channel: [neighbour.status!.podIP!, 8081],
