@@ -10,7 +10,8 @@ import {
   FrameReader,
   GOAWAY_CALL_ID,
 } from "../protocol/instance-channel.ts";
-import { type ChannelResult, ChannelServer } from "../runtime/channel.ts";
+import { ChannelServer } from "../runtime/channel.ts";
+import type { InvokeResult } from "../runtime/invoke-result.ts";
 import { type ChannelOutcome, InstanceChannel } from "./instance-channel.ts";
 
 // Both ends of the channel on real sockets: the shim's server with a hand-written host (the
@@ -23,7 +24,7 @@ function echoHost(key: string | undefined) {
     delivered,
     instanceKey: () => key,
     log: () => undefined,
-    async answer(call: ChannelCall, event: Buffer, deliver: (r: ChannelResult) => Promise<void>) {
+    async answer(call: ChannelCall, event: Buffer, deliver: (r: InvokeResult) => Promise<void>) {
       calls.push(call);
       const { delayMs = 0 } = JSON.parse(event.toString()) as { delayMs?: number };
       await new Promise((r) => setTimeout(r, delayMs));

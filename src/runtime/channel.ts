@@ -16,34 +16,24 @@ import {
   parseChannelCall,
 } from "../protocol/instance-channel.ts";
 import { keyMatches } from "../protocol/instance-key.ts";
+import { type InvokeResult, refusal } from "./invoke-result.ts";
 
 /** How long a new connection has to show its key. */
 const HELLO_TIMEOUT_MS = 10_000;
-
-/** An answer as the shim makes it for either transport. */
-export interface ChannelResult {
-  status: number;
-  body: Buffer;
-  headers: Record<string, string>;
-}
 
 /** What the channel needs of the shim. */
 export interface ChannelHost {
   /** The key calls must show now (undefined: none is checked, a shim outside a pod). */
   instanceKey(): string | undefined;
   /** Runs or refuses one call; `deliver` writes its answer (see Shim.answer). */
-  answer(call: ChannelCall, event: Buffer, deliver: (r: ChannelResult) => Promise<void>): Promise<void>;
+  answer(call: ChannelCall, event: Buffer, deliver: (r: InvokeResult) => Promise<void>): Promise<void>;
   /** A line for the shim's own log. */
   log(line: string): void;
 }
 
-function refusalMeta(status: number, type: string, message: string, scfCode: number) {
-  return {
-    meta: { status, headers: {} },
-    body: Buffer.from(
-      JSON.stringify({ errorCode: scfCode, errorMessage: message, errorType: type, stackTrace: "" }),
-    ),
-  };
+/** Writes a refusal (or any answer) as a frame; `done` once it is out or the connection gone. */
+function sendAnswer(writer: FrameWriter, callId: number, r: InvokeResult, done?: () => void): void {
+  writer.send(callId, { status: r.status, headers: r.headers }, r.body, done);
 }
 
 export class ChannelServer {
@@ -120,13 +110,13 @@ export class ChannelServer {
           (expected !== undefined &&
             !keyMatches(typeof presented === "string" ? presented : undefined, expected))
         ) {
-          const r = refusalMeta(
+          const r = refusal(
             401,
-            "InstanceKeyRequired",
             "calls to an instance come from the activators only",
+            "InstanceKeyRequired",
             401,
           );
-          writer.send(HELLO_CALL_ID, r.meta, r.body, () => socket.destroy());
+          sendAnswer(writer, HELLO_CALL_ID, r, () => socket.destroy());
           refused = true;
           return;
         }
@@ -137,15 +127,17 @@ export class ChannelServer {
       }
       const call = parseChannelCall(meta);
       if (!call) {
-        const r = refusalMeta(400, "InvalidParameter", "a call's meta needs a requestId", 400);
-        writer.send(callId, r.meta, r.body);
+        sendAnswer(writer, callId, refusal(400, "a call's meta needs a requestId", "InvalidParameter", 400));
         return;
       }
       // A pool instance takes its function's key when it is specialised: a connection
       // opened with the pool's key does not carry the function's calls.
       if (shown !== this.host.instanceKey()) {
-        const r = refusalMeta(401, "InstanceKeyRequired", "this connection showed another key", 401);
-        writer.send(callId, r.meta, r.body);
+        sendAnswer(
+          writer,
+          callId,
+          refusal(401, "this connection showed another key", "InstanceKeyRequired", 401),
+        );
         return;
       }
       conn.unanswered++;

@@ -18,6 +18,7 @@ import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../p
 import { ChannelServer } from "./channel.ts";
 import { settle } from "./drain.ts";
 import { ImageWorker } from "./image.ts";
+import { errorBody, type InvokeResult, refusal } from "./invoke-result.ts";
 import { MEMORY_SAMPLE_MS, MemorySnapshots, memoryFullNow, oomKillCount, overLimit } from "./memory.ts";
 import { handOverRefusal, prestartSupported } from "./prestart.ts";
 import { type CodeSource, prepareCode } from "./pull-code.ts";
@@ -102,16 +103,9 @@ export function workerArgv(runtime: string, appDir: string, codeDir: string, wor
   return [join(codeDir, "bootstrap")];
 }
 
-export interface InvokeResult {
-  status: number;
-  body: Buffer;
-  headers: Record<string, string>;
-}
-
 /** The largest result a function may return (SCF: 6 MB; e.g. 6,291,457 bytes is 407). */
 export const RESULT_LIMIT_BYTES = 6 * 1024 * 1024;
 
-/** SCF's error body: {errorCode, errorMessage, errorType, stackTrace}. */
 /**
  * A shim's /readyz answer (the Event shim's and the Web shim's): 200 or 503, with the pod's
  * UID when it has one — the activator serves an announced address only once it answers as
@@ -137,15 +131,6 @@ export function refusedWithoutKey(
   res.writeHead(401, { "Content-Type": "application/json", Connection: "close" });
   res.end(errorBody(401, "calls to an instance come from the activators only", "InstanceKeyRequired"));
   return true;
-}
-
-/** An answer that refuses a call unrun, with SCF's error body (errorCode scfCode). */
-function refusal(status: number, message: string, type: string, scfCode: number): InvokeResult {
-  return { status, body: errorBody(scfCode, message, type), headers: {} };
-}
-
-export function errorBody(code: number, message: string, type: string, stackTrace = ""): Buffer {
-  return Buffer.from(JSON.stringify({ errorCode: code, errorMessage: message, errorType: type, stackTrace }));
 }
 
 /**

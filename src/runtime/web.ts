@@ -23,6 +23,7 @@ import { HOP_BY_HOP_HEADERS, INVOKE_BODY_LIMIT_BYTES } from "../protocol/http.ts
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
 import { settle } from "./drain.ts";
 import { portOpen } from "./image.ts";
+import { errorBody } from "./invoke-result.ts";
 import { withOpenFilesLimit } from "./limits.ts";
 import { MEMORY_SAMPLE_MS, MemorySnapshots } from "./memory.ts";
 import { prepareCode } from "./pull-code.ts";
@@ -30,7 +31,6 @@ import { scfHeaders } from "./scf-headers.ts";
 import { billedMs, endLine, reportLine, startLine } from "./scf-log.ts";
 import {
   answerReadyz,
-  errorBody,
   memoryExceededMessage,
   RESULT_LIMIT_BYTES,
   refusedWithoutKey,

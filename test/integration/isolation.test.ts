@@ -157,6 +157,20 @@ async function neighbourLatencies(min: number, until: () => boolean): Promise<nu
   return ms;
 }
 
+/** A ready instance of a function in the neighbour's namespace, with its address, or none. */
+async function readyInstance(fn: string) {
+  const pods = await core.listNamespacedPod({
+    namespace: neighbourNs,
+    labelSelector: `updraft.dev/function=${fn}`,
+  });
+  return pods.items.find(
+    (p) =>
+      p.status?.podIP &&
+      !p.metadata?.deletionTimestamp &&
+      p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+  );
+}
+
 describe("isolation between tenants' functions", () => {
   before(async () => {
     base = await installFullUpdraft();
@@ -198,15 +212,7 @@ spec: {function: site, type: Http, http: {path: /site}}
     assert.equal(policy.trim(), "networkpolicy.networking.k8s.io/updraft-instances");
     const site = await waitFor(
       "the Web function's instance, with its address",
-      async () =>
-        (
-          await core.listNamespacedPod({ namespace: neighbourNs, labelSelector: "updraft.dev/function=site" })
-        ).items.find(
-          (p) =>
-            p.status?.podIP &&
-            !p.metadata?.deletionTimestamp &&
-            p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
-        ),
+      () => readyInstance("site"),
       180_000,
       500,
     );
@@ -219,17 +225,7 @@ spec: {function: site, type: Http, http: {path: /site}}
       "the neighbour's instance, with its address",
       async () => {
         assert.equal((await invokeFunction(base, neighbourNs, "neighbour", {})).status, 200);
-        return (
-          await core.listNamespacedPod({
-            namespace: neighbourNs,
-            labelSelector: "updraft.dev/function=neighbour",
-          })
-        ).items.find(
-          (p) =>
-            p.status?.podIP &&
-            !p.metadata?.deletionTimestamp &&
-            p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
-        );
+        return readyInstance("neighbour");
       },
       120_000,
       500,
