@@ -170,6 +170,19 @@ describe("Forwarder, against a real shim", () => {
     await forwarder.close();
   });
 
+  it("an instance its slices drop has its channel ended now, not after a minute idle", async () => {
+    const { table, st, forwarder } = setup(shimPort, shim.channelPort);
+    await forwarder.invoke(st, Buffer.from('{"first":1}'), "req-drop");
+    const channel = st.instances[0]!.channel!;
+    assert.ok(channel.usable);
+    table.setEndpointSlices([slice("echo", [])]);
+    assert.equal(st.instances.length, 0);
+    assert.equal(channel.usable, false, "retired as the instance left");
+    // The connection closes (both ends ended) long before the 60 s idle time-out.
+    await channel.closed;
+    await forwarder.close();
+  });
+
   it("an instance that refuses connections is left, and with no other the request fails coded at its deadline", async () => {
     const closed = await freePort();
     const { st, forwarder } = setup(closed);

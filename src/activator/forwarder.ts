@@ -216,6 +216,9 @@ export class Forwarder {
     this.now = opts.now ?? Date.now;
     this.instanceKey = opts.instanceKey;
     this.channelPort = opts.channelPort;
+    // An instance the table let go is not called again: its channel ends once the calls on
+    // it are answered, instead of a minute later.
+    table.onInstanceGone((inst) => void inst.channel?.retire());
   }
 
   /** The key for a function's instances, or none. */

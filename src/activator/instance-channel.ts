@@ -2,8 +2,8 @@
  * The activator's end of the instance channel (protocol/instance-channel.ts): one TCP
  * connection to one instance, on which every Event-function call to it travels as a frame,
  * answered by id in whatever order the calls finish. Made on the first call; retired (no
- * new call, and ended once every call on it is answered) when the shim says GOAWAY, after a
- * minute without traffic, when its call ids run out, or when the activator drains; closed
+ * new call, and ended once every call on it is answered) when the shim says GOAWAY, when the
+ * table lets its instance go (Forwarder), after a minute without traffic, when its call ids run out, or when the activator drains; closed
  * outright when the instance closes it or sends what is not a frame.
  *
  * What a call's outcome is when the connection fails:

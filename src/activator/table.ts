@@ -138,10 +138,25 @@ export class FunctionTable {
   waitingTotal = 0;
   private readonly opts: TableOptions;
   private readonly now: () => number;
+  /** Told of every instance that leaves a function's list (onInstanceGone). */
+  private readonly instanceGone: Array<(inst: Instance) => void> = [];
 
   constructor(opts: TableOptions) {
     this.opts = opts;
     this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Calls `listener` with each instance that leaves a function's list — its slices dropped
+   * it, it was ejected, or its function went — so that what is held for it (the forwarder's
+   * channel) is let go now rather than when it idles out. Calls on it already finish.
+   */
+  onInstanceGone(listener: (inst: Instance) => void): void {
+    this.instanceGone.push(listener);
+  }
+
+  private gone(instances: readonly Instance[]): void {
+    for (const inst of instances) for (const listener of this.instanceGone) listener(inst);
   }
 
   setFunctions(list: readonly UpdraftFunction[]): void {
@@ -192,6 +207,8 @@ export class FunctionTable {
         w.reject(new UpdraftError("FunctionNotFound", `function ${key} was deleted`, { permanent: true }));
       }
       this.fns.delete(key);
+      this.gone(st.instances);
+      st.instances = [];
       const [gone, name] = key.split("/") as [string, string];
       this.opts.onFunctionGone?.(gone, name);
       this.announced.delete(key);
@@ -384,7 +401,10 @@ export class FunctionTable {
     }
     for (const ip of this.ejected.get(st.key) ?? []) ips.delete(ip);
     // Keep in-flight counts of instances that stay; requests on removed ones finish on their own.
-    st.instances = [...ips].map((ip) => st.instances.find((i) => i.ip === ip) ?? { ip, inFlight: 0 });
+    const before = st.instances;
+    st.instances = [...ips].map((ip) => before.find((i) => i.ip === ip) ?? { ip, inFlight: 0 });
+    const left = before.filter((i) => !ips.has(i.ip));
+    if (left.length > 0) this.gone(left);
     this.dispatch(st);
   }
 
@@ -547,6 +567,7 @@ export class FunctionTable {
    */
   markUnreachable(st: FunctionState, inst: Instance): void {
     st.instances = st.instances.filter((i) => i !== inst);
+    this.gone([inst]);
     this.probedReady.delete(inst.ip);
     this.pinned.get(st.key)?.delete(inst.ip);
     this.eject(st, inst.ip);
