@@ -328,6 +328,11 @@ export class Shim {
     this.poolState = pool ? "waiting" : undefined;
   }
 
+  /** The function's output as tagLines gives it (whole lines, each ending in a newline). */
+  private outTagged(text: string): void {
+    if (text) this.out(text.slice(0, -1));
+  }
+
   get ready(): boolean {
     // A pool instance is ready to be claimed; while it is being specialised, it is not.
     if (this.poolState === "waiting") return !this.draining && !this.prestarting;
@@ -412,7 +417,7 @@ export class Shim {
       timeLimitMs: this.cfg.timeoutMs,
       onOutput: (b) => {
         slot.log.push(b);
-        process.stdout.write(tagLines(slot, b.toString()));
+        this.outTagged(tagLines(slot, b.toString()));
       },
       oomKills: () => oomKillCount(),
       memoryByGroup: () => this.memory.get(MEMORY_SAMPLE_MS),
@@ -803,7 +808,7 @@ export class Shim {
     // ready descriptor's callback), or the last lines would go to the next invocation.
     await new Promise<void>((resolve) => setImmediate(resolve));
     // A last line without its newline is still this invocation's.
-    if (slot.partialLine) process.stdout.write(tagLines(slot, "\n"));
+    if (slot.partialLine) this.outTagged(tagLines(slot, "\n"));
     slot.requestId = undefined;
     const mapped = mapOutcome(outcome, this.cfg.timeoutMs, this.cfg.memoryMB);
     const userLog = Buffer.concat(slot.log).toString();

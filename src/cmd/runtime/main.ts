@@ -8,13 +8,18 @@ import { resolve } from "node:path";
 import { POOL_ENV } from "../../protocol/pool.ts";
 import { announceInstance, postJson } from "../../runtime/announce.ts";
 import { announceConfigFromEnv, shimConfigFromEnv } from "../../runtime/config.ts";
+import { PodLog } from "../../runtime/pod-log.ts";
 import { Shim } from "../../runtime/shim.ts";
 import { WebShim } from "../../runtime/web.ts";
 
 async function main(): Promise<void> {
   const appDir = resolve(import.meta.dirname, "../../..");
   const cfg = shimConfigFromEnv(process.env, appDir);
-  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const podLog = new PodLog((text) => process.stdout.write(text));
+  const out = (line: string) => podLog.line(line);
+  // Whatever ends the process, the lines of its last turn are not lost (a pipe's write is
+  // synchronous, so it completes inside the exit handler).
+  process.on("exit", () => podLog.flush());
   const pool = process.env[POOL_ENV] === "true";
   // A function pod tells the activators where it is once ready; a pool pod never does.
   const announce = pool ? undefined : announceConfigFromEnv(process.env);
