@@ -12,12 +12,19 @@ import {
   type V1EndpointSlice,
   type V1Pod,
 } from "@kubernetes/client-node";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { Counter, Histogram } from "prom-client";
 import { ActivationNotifier } from "../../activator/activation.ts";
 import { InstanceAnnouncements } from "../../activator/announce.ts";
 import { kubePodReader, relayToPeers } from "../../activator/announce-io.ts";
+import {
+  autoscalerClient,
+  connectQueue,
+  readFrontProxyTrust,
+  readyzProbe,
+} from "../../activator/cluster-io.ts";
 import { CodeStore } from "../../activator/code-store.ts";
+import { parseActivatorConfig } from "../../activator/config.ts";
 import { FunctionMetrics } from "../../activator/function-metrics.ts";
 import { HttpRoutes } from "../../activator/http-trigger.ts";
 import { KeptLogs } from "../../activator/kept-logs.ts";
@@ -29,12 +36,9 @@ import { FunctionTable } from "../../activator/table.ts";
 import type { ResolvedFunctionSpec } from "../../api/v1alpha1.ts";
 import { Dispatcher } from "../../async/dispatcher.ts";
 import { AsyncMetrics } from "../../async/metrics.ts";
-import { parseDelays } from "../../async/policy.ts";
 import { AsyncQueue } from "../../async/queue.ts";
 import { RequestAuthorizer } from "../../lib/auth.ts";
 import { kubeAccessReviewer, kubeTokenReviewer } from "../../lib/auth-io.ts";
-import { envInt, envPort, envRequired, envString } from "../../lib/env.ts";
-import { UpdraftError } from "../../lib/errors.ts";
 import { ApiEventRecorder, kubeEventSink } from "../../lib/events.ts";
 import {
   loadKubeConfig,
@@ -42,16 +46,12 @@ import {
   makeResilientInformer,
   makeScopedInformer,
   makeTriggerInformer,
-  NAMESPACE_LIST,
-  parseScope,
 } from "../../lib/kube.ts";
 import { makeLogger } from "../../lib/logger.ts";
 import { waitForSecret, waitForSecretKey } from "../../lib/master-key.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
-import { fileToken, SERVICE_ACCOUNT_TOKEN_FILE } from "../../lib/token-file.ts";
-import { AutoscalerPaths } from "../../protocol/activity.ts";
+import { fileToken } from "../../lib/token-file.ts";
 import { AGGREGATED_TLS_SECRET } from "../../protocol/aggregated.ts";
-import { UpdraftHeaders } from "../../protocol/headers.ts";
 import { INSTANCE_CHANNEL_PORT } from "../../protocol/instance-channel.ts";
 import {
   functionKey,
@@ -61,118 +61,24 @@ import {
   relayKey,
 } from "../../protocol/instance-key.ts";
 import { POOL_LABEL } from "../../protocol/pool.ts";
-import { NAMESPACE_DOMAIN_PATTERN } from "../../protocol/triggers.ts";
 
 async function main(): Promise<void> {
-  const ownNamespace = process.env.UPDRAFT_NAMESPACE ?? "updraft-system";
-  const apiPort = envPort(process.env, "UPDRAFT_PORT", 8080);
-  const metricsPort = envPort(process.env, "UPDRAFT_METRICS_PORT", 9090);
-  const autoscalerUrl =
-    process.env.UPDRAFT_AUTOSCALER_URL ?? "http://updraft-autoscaler.updraft-system.svc:8080";
-  if (!/^https?:\/\//.test(autoscalerUrl))
-    throw new UpdraftError("InvalidConfig", `UPDRAFT_AUTOSCALER_URL is not a URL: "${autoscalerUrl}"`);
-  const natsUrl = envString(
-    process.env,
-    "UPDRAFT_NATS_URL",
-    "nats://updraft-nats.updraft-system.svc:4222",
-    /^nats:\/\//,
-  );
-  // Who may call the invoke API: Kubernetes (bearer tokens, TokenReview + SubjectAccessReview)
-  // unless the operator turned it off.
-  const authMode = envString(process.env, "UPDRAFT_AUTH_MODE", "Kubernetes", /^(Kubernetes|None)$/);
-  // The invoke API also as the API server's aggregated API, on this TLS port (0: not served).
-  const aggregatedPort = envInt(process.env, "UPDRAFT_AGGREGATED_PORT", 0, 0, 65_535);
-  // Only these namespaces' Functions and Triggers (the chart's watchNamespaces); empty: all.
-  const scope = parseScope(envString(process.env, "UPDRAFT_WATCH_NAMESPACES", "", NAMESPACE_LIST));
-  // Set: Http triggers at {namespace}.{domain} instead of /http/{namespace}/….
-  const httpNamespaceDomain = envString(
-    process.env,
-    "UPDRAFT_HTTP_NAMESPACE_DOMAIN",
-    "",
-    NAMESPACE_DOMAIN_PATTERN,
-  );
-  const natsUser = envString(process.env, "UPDRAFT_NATS_USER", "");
-  const natsPassword = natsUser ? envRequired(process.env, "UPDRAFT_NATS_PASSWORD") : "";
-  const queueConfig = {
-    maxPerFunction: envInt(process.env, "UPDRAFT_ASYNC_MAX_PER_FUNCTION", 100_000, 1, 10_000_000),
-    maxAgeMs: 6 * 3600_000,
-    recordTtlMs: envInt(process.env, "UPDRAFT_ASYNC_RECORD_TTL_SECONDS", 86_400, 60, 30 * 86_400) * 1000,
-    duplicateWindowMs: 120_000,
-  };
-  let userRetryDelaysMs: number[];
-  try {
-    userRetryDelaysMs = parseDelays(envString(process.env, "UPDRAFT_ASYNC_RETRY_DELAYS_SECONDS", "60,120"));
-  } catch (err) {
-    throw new UpdraftError("InvalidConfig", `UPDRAFT_ASYNC_RETRY_DELAYS_SECONDS: ${String(err)}`);
-  }
-  const dispatcherConfig = {
-    userRetryDelaysMs,
-    platformBackoffBaseMs: envInt(process.env, "UPDRAFT_ASYNC_BACKOFF_BASE_MS", 1000, 1, 600_000),
-    platformBackoffMaxMs: envInt(process.env, "UPDRAFT_ASYNC_BACKOFF_MAX_MS", 60_000, 1, 3_600_000),
-    prefetch: envInt(process.env, "UPDRAFT_ASYNC_PREFETCH", 32, 1, 10_000),
-  };
-  // How long a stopping activator keeps serving after its readiness fails: the time every
-  // node's Service rules take to drop it (kube-proxy syncs within a second or two).
-  // Invocation logs kept after their instances stop (0 s: not kept).
-  const keptLogsConfig = {
-    maxAgeSeconds: envInt(process.env, "UPDRAFT_LOG_RETENTION_SECONDS", 86_400, 0, 30 * 86_400),
-    maxBytes: envInt(process.env, "UPDRAFT_LOG_MAX_BYTES", 256 * 1024 * 1024, 1024 * 1024, 1024 ** 4),
-    perFunction: envInt(process.env, "UPDRAFT_LOG_PER_FUNCTION", 1000, 1, 1_000_000),
-  };
-  // Code packages too large for a ConfigMap, kept in the object store's bucket (none: not kept).
-  const codeStoreBucket = envString(
-    process.env,
-    "UPDRAFT_CODE_STORE_BUCKET",
-    "",
-    /^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$/,
-  );
-  const codeStoreConfig = codeStoreBucket
-    ? {
-        bucket: codeStoreBucket,
-        endpoint:
-          envString(process.env, "UPDRAFT_S3_ENDPOINT", "", /^https?:\/\/\S+$/) ||
-          envRequired(process.env, "UPDRAFT_S3_ENDPOINT"),
-        region: envString(process.env, "UPDRAFT_S3_REGION", "us-east-1"),
-        accessKey: envRequired(process.env, "UPDRAFT_S3_ACCESS_KEY"),
-        secretKey: envRequired(process.env, "UPDRAFT_S3_SECRET_KEY"),
-        maxPackageBytes: envInt(
-          process.env,
-          "UPDRAFT_CODE_STORE_MAX_PACKAGE_BYTES",
-          500 * 1024 * 1024,
-          1,
-          5 * 1024 ** 3,
-        ),
-      }
-    : undefined;
-  const drainPropagationMs = envInt(process.env, "UPDRAFT_DRAIN_PROPAGATION_MS", 5000, 0, 60_000);
-  const log = makeLogger("activator", process.env.LOG_LEVEL ?? "info");
+  const cfg = parseActivatorConfig(process.env);
+  const ownNamespace = cfg.namespace;
+  const apiPort = cfg.apiPort;
+  const log = makeLogger("activator", cfg.logLevel);
   const kc = loadKubeConfig();
   const registry = makeRegistry("activator");
 
-  // The autoscaler takes reports only from the activators' ServiceAccount (its token, read
-  // again as the kubelet rotates it).
-  const ownToken = fileToken(envString(process.env, "UPDRAFT_TOKEN_FILE", SERVICE_ACCOUNT_TOKEN_FILE));
-  const tellAutoscaler = (path: string, body: unknown) =>
-    fetch(`${autoscalerUrl}${path}`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        ...(ownToken() ? { authorization: `Bearer ${ownToken()}` } : {}),
-      },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(2000),
-    });
+  // The autoscaler takes reports only from the activators' ServiceAccount.
+  const autoscaler = autoscalerClient(cfg.autoscalerUrl, fileToken(cfg.tokenFile));
   const activation = new ActivationNotifier({
-    send: async (namespace, name) => {
-      const r = await tellAutoscaler(AutoscalerPaths.activate, { namespace, name });
-      await r.arrayBuffer();
-      return r.ok;
-    },
+    send: (namespace, name) => autoscaler.activate(namespace, name),
     onError: (key, err) => log.warn("activate failed", { function: key, err: String(err) }),
   });
   // The activator replicas share concurrency.max: each takes its part of it, by its place
   // among the ready replicas (from the activator Service's EndpointSlices).
-  const myIP = process.env.POD_IP ?? "";
+  const myIP = cfg.podIP;
   const peers = makeResilientInformer<V1EndpointSlice>(
     kc,
     `/apis/discovery.k8s.io/v1/namespaces/${ownNamespace}/endpointslices`,
@@ -192,10 +98,7 @@ async function main(): Promise<void> {
     return owner === undefined || owner === myIP ? undefined : `http://${owner}:${apiPort}`;
   };
   // Warm pools (docs/warm-pool.md): the pool pods of each namespace that has them.
-  const poolNamespaces = envString(process.env, "UPDRAFT_WARM_POOL_NAMESPACES", "")
-    .split(",")
-    .map((n) => n.trim())
-    .filter((n) => n !== "");
+  const poolNamespaces = cfg.warmPoolNamespaces;
   const core = kc.makeApiClient(CoreV1Api);
   // Calls to instances carry their function's key, derived from the master key the
   // controller keeps in Updraft's namespace (protocol/instance-key.ts); until it exists
@@ -235,20 +138,12 @@ async function main(): Promise<void> {
       asyncMetrics?.forget(namespace, name);
     },
     place: () => replicas.place(),
-    probe: async (ip, uid) => {
-      try {
-        const r = await fetch(`http://${ip}:8080/readyz`, { signal: AbortSignal.timeout(500) });
-        await r.arrayBuffer();
-        // An announced instance must answer as its pod (activator/announce.ts).
-        return r.ok && (uid === undefined || r.headers.get(UpdraftHeaders.podUid) === uid);
-      } catch {
-        return false;
-      }
-    },
+    // An announced instance must answer as its pod (activator/announce.ts).
+    probe: readyzProbe(8080),
     // The owner holds the whole limit (see ownerUrl).
     maxShare: (max) => max,
-    maxWaiting: envInt(process.env, "UPDRAFT_MAX_WAITING", 10_000, 1, 1_000_000),
-    maxWaitingTotal: envInt(process.env, "UPDRAFT_MAX_WAITING_TOTAL", 10_000, 1, 1_000_000),
+    maxWaiting: cfg.limits.maxWaiting,
+    maxWaitingTotal: cfg.limits.maxWaitingTotal,
     // Scale from zero now, not at the next autoscaler tick (ActivationNotifier).
     onColdRequest: (namespace, name) => activation.coldRequest(namespace, name),
     ...(poolNamespaces.length > 0
@@ -262,10 +157,10 @@ async function main(): Promise<void> {
   });
 
   const discovery = kc.makeApiClient(DiscoveryV1Api);
-  const functions = makeFunctionInformer(kc, log, scope);
+  const functions = makeFunctionInformer(kc, log, cfg.scope);
   const slices = makeScopedInformer<V1EndpointSlice>(
     kc,
-    scope,
+    cfg.scope,
     {
       clusterPath: "/apis/discovery.k8s.io/v1/endpointslices",
       namespacedPath: (ns) => `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`,
@@ -278,7 +173,7 @@ async function main(): Promise<void> {
   );
   // HTTP triggers: their routes follow the Trigger informer.
   const routes = new HttpRoutes();
-  const triggers = makeTriggerInformer(kc, log, scope);
+  const triggers = makeTriggerInformer(kc, log, cfg.scope);
   let dispatcher: Dispatcher | undefined;
   /** Whether this replica consumes a function's async events: all but those another one owns. */
   const consumes = (st: { key: string; spec: { concurrency: { max?: number } } }) =>
@@ -308,16 +203,6 @@ async function main(): Promise<void> {
   table.setEndpointSlices(slices.list());
   routes.setTriggers(triggers.list());
 
-  const limits = {
-    maxBufferedBytes: envInt(
-      process.env,
-      "UPDRAFT_MAX_BUFFERED_BYTES",
-      128 * 1024 * 1024,
-      6 * 1024 * 1024,
-      2 ** 40,
-    ),
-    bodyTimeoutMs: envInt(process.env, "UPDRAFT_BODY_TIMEOUT_SECONDS", 30, 1, 3600) * 1000,
-  };
   const server = new ActivatorServer(
     table,
     routes,
@@ -337,7 +222,7 @@ async function main(): Promise<void> {
         registers: [registry],
       }),
     },
-    limits,
+    { maxBufferedBytes: cfg.limits.maxBufferedBytes, bodyTimeoutMs: cfg.limits.bodyTimeoutMs },
     ownerUrl,
     {
       instanceKey: (key) => {
@@ -353,10 +238,10 @@ async function main(): Promise<void> {
     labelNames: ["review"],
     registers: [registry],
   });
-  if (httpNamespaceDomain) server.httpNamespaceDomain = httpNamespaceDomain;
+  if (cfg.httpNamespaceDomain) server.httpNamespaceDomain = cfg.httpNamespaceDomain;
   server.functionKey = instanceKeys.function;
-  if (codeStoreConfig) {
-    const store = new CodeStore(codeStoreConfig);
+  if (cfg.codeStore) {
+    const store = new CodeStore(cfg.codeStore);
     // The bucket is made beside the start (a store that is down does not hold it up; the
     // first upload tries again).
     void store.ready().catch((err: unknown) => log.warn("code store", { err: String(err) }));
@@ -399,7 +284,7 @@ async function main(): Promise<void> {
   });
   server.relayProof = relayProof;
   server.events = new ApiEventRecorder(kubeEventSink(kc), "updraft-activator", log, () => new Date());
-  if (authMode === "Kubernetes") {
+  if (cfg.authMode === "Kubernetes") {
     const tokens = kubeTokenReviewer(kc);
     const access = kubeAccessReviewer(kc);
     server.authorizer = new RequestAuthorizer(
@@ -417,7 +302,7 @@ async function main(): Promise<void> {
       },
     );
   }
-  log.info("invoke API authorization", { mode: authMode });
+  log.info("invoke API authorization", { mode: cfg.authMode });
   // Starting instances announce themselves (activator/announce.ts): checked against the API
   // server, then passed on to the other replicas.
   const announcements = new Counter({
@@ -439,69 +324,46 @@ async function main(): Promise<void> {
     count: (outcome) => announcements.inc({ outcome }),
   });
   await server.listen(apiPort);
-  if (aggregatedPort > 0) {
+  if (cfg.aggregatedPort > 0) {
     // The invoke API as an aggregated API (the chart's APIService): only the API server's
-    // front-proxy certificate is let in, as the cluster's requestheader settings say.
-    const auth = await core.readNamespacedConfigMap({
-      namespace: "kube-system",
-      name: "extension-apiserver-authentication",
-    });
-    const clientCA = auth.data?.["requestheader-client-ca-file"];
-    if (!clientCA)
-      throw new UpdraftError(
-        "InvalidConfig",
-        "UPDRAFT_AGGREGATED_PORT is set but the cluster has no requestheader-client-ca-file (kube-system/extension-apiserver-authentication): its API server serves no aggregated APIs",
-      );
-    const allowedNames = JSON.parse(auth.data?.["requestheader-allowed-names"] ?? "[]") as string[];
-    // The serving certificate the controller made and the APIService trusts.
+    // front-proxy certificate is let in, as the cluster's requestheader settings say; the
+    // serving certificate is the one the controller made and the APIService trusts.
+    const { clientCA, trust } = await readFrontProxyTrust(core);
     const tlsRef = { namespace: ownNamespace, name: AGGREGATED_TLS_SECRET };
     const tls = await waitForSecret(core, tlsRef, ["tls.key", "tls.crt"], 300_000);
     const key = tls["tls.key"]!.toString();
     const cert = tls["tls.crt"]!.toString();
-    await server.listenAggregated(aggregatedPort, { key, cert, clientCA, trust: { allowedNames } });
-    log.info("aggregated API served", { port: aggregatedPort, allowedNames });
+    await server.listenAggregated(cfg.aggregatedPort, { key, cert, clientCA, trust });
+    log.info("aggregated API served", { port: cfg.aggregatedPort, allowedNames: trust.allowedNames });
   }
-  const ops = await serveOps(registry, metricsPort, () => !server.draining);
+  const ops = await serveOps(registry, cfg.metricsPort, () => !server.draining);
 
   // Traffic report to the autoscaler every second: what keeps a busy function from going to zero.
   const report = setInterval(() => {
     const items = [...table.all()].map((s) => ({ key: s.key, ...table.takeActivity(s) }));
-    tellAutoscaler(AutoscalerPaths.activity, { activator: myIP || hostname(), items }).catch(() => undefined);
+    autoscaler.report({ activator: myIP || hostname(), items }).catch(() => undefined);
   }, 1000);
-  log.info("started", { apiPort, metricsPort, autoscalerUrl });
+  log.info("started", { apiPort, metricsPort: cfg.metricsPort, autoscalerUrl: cfg.autoscalerUrl });
 
   // The async queue: connected in the background, so sync invocations never wait for NATS;
   // until it is, async calls get 503 QueueUnavailable.
   let nc: NatsConnection | undefined;
-  const connectQueue = async () => {
-    nc = await connect({
-      servers: natsUrl,
-      // The bundled NATS lets in only its user; an external one may need none.
-      ...(natsUser ? { user: natsUser, pass: natsPassword } : {}),
-      waitOnFirstConnect: true,
-      maxReconnectAttempts: -1,
-      name: myIP || hostname(),
-    });
-    for (;;) {
-      try {
-        const queue = await AsyncQueue.open(nc, queueConfig);
-        server.queue = queue;
-        if (keptLogsConfig.maxAgeSeconds > 0) server.keptLogs = await KeptLogs.open(nc, keptLogsConfig);
-        dispatcher = new Dispatcher(queue, server, dispatcherConfig, log);
-        dispatcher.figures = asyncMetrics;
-        dispatcher.sync(table.all(), consumes);
-        void dispatcher
-          .sweep(table.all())
-          .catch((err: unknown) => log.warn("sweeping old queues failed", { err: String(err) }));
-        log.info("async queue connected", { natsUrl });
-        return;
-      } catch (err) {
-        log.warn("async queue setup failed; retrying", { err: String(err) });
-        await new Promise((r) => setTimeout(r, 2000));
-      }
-    }
+  const queueReady = async (conn: NatsConnection) => {
+    nc = conn;
+    const queue = await AsyncQueue.open(conn, cfg.queue);
+    server.queue = queue;
+    if (cfg.keptLogs.maxAgeSeconds > 0) server.keptLogs = await KeptLogs.open(conn, cfg.keptLogs);
+    dispatcher = new Dispatcher(queue, server, cfg.dispatcher, log);
+    dispatcher.figures = asyncMetrics;
+    dispatcher.sync(table.all(), consumes);
+    void dispatcher
+      .sweep(table.all())
+      .catch((err: unknown) => log.warn("sweeping old queues failed", { err: String(err) }));
+    log.info("async queue connected", { natsUrl: cfg.nats.url });
   };
-  void connectQueue().catch((err: unknown) => log.error("async queue unavailable", { err: String(err) }));
+  void connectQueue({ ...cfg.nats, name: myIP || hostname() }, queueReady, log).catch((err: unknown) =>
+    log.error("async queue unavailable", { err: String(err) }),
+  );
 
   const stop = async () => {
     // Readiness fails at once; requests keep being served (closing their connections) for
@@ -509,7 +371,7 @@ async function main(): Promise<void> {
     // dispatcher finishes its events. Then new requests are refused and those in flight end.
     log.info("draining: readiness off, answers close their connections");
     server.beginDrain();
-    await Promise.all([dispatcher?.drain(25_000), new Promise((r) => setTimeout(r, drainPropagationMs))]);
+    await Promise.all([dispatcher?.drain(25_000), new Promise((r) => setTimeout(r, cfg.drainPropagationMs))]);
     clearInterval(report);
     await server.drain(30_000);
     log.info("drained: no request in flight, listener closed");
