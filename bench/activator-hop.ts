@@ -5,7 +5,10 @@
  * the shim (baseline), then through the activator, same run. For profiling the data path
  * quickly: `node bench/activator-hop.ts [seconds] [1,10,50] [--cpu-prof] [--http]` writes the
  * activator's CPU profile to .cache/profiles/ with --cpu-prof; --http sends the calls to the
- * shim over HTTP rather than on the instance channel, as before it.
+ * shim over HTTP rather than on the instance channel, as before it; --as-deployed adds what the
+ * chart turns on besides — every caller's token checked (answered from the decision cache,
+ * as a warm activator answers it) and the per-function metrics — so that their cost per
+ * request shows beside the bare hop's.
  *
  * The figures that count are the cluster's (make bench-activator): here there is no
  * kube-proxy hop, no pod network and no cgroup, so the ratios are this process's own cost.
@@ -16,10 +19,12 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Counter, Histogram, Registry } from "prom-client";
+import { FunctionMetrics } from "../src/activator/function-metrics.ts";
 import { HttpRoutes } from "../src/activator/http-trigger.ts";
 import { ActivatorServer } from "../src/activator/server.ts";
 import { FunctionTable } from "../src/activator/table.ts";
 import type { UpdraftFunction } from "../src/api/v1alpha1.ts";
+import { RequestAuthorizer } from "../src/lib/auth.ts";
 import { silentLogger } from "../src/lib/logger.ts";
 import { freePorts } from "../test/support/ports.ts";
 import { closedLoop } from "./load.ts";
@@ -65,7 +70,12 @@ async function waitListening(port: number): Promise<void> {
 }
 
 /** The activator's side: the server, the table and the forwarder, one static function. */
-async function serve(apiPort: number, shimPort: number, channelPort: number): Promise<void> {
+async function serve(
+  apiPort: number,
+  shimPort: number,
+  channelPort: number,
+  asDeployed: boolean,
+): Promise<void> {
   const table = new FunctionTable({
     maxWaiting: 10_000,
     maxShare: (max) => max,
@@ -116,6 +126,14 @@ async function serve(apiPort: number, shimPort: number, channelPort: number): Pr
     // As in a cluster, Event calls go on the instance channel (0: over HTTP, to compare).
     channelPort > 0 ? { port: shimPort, channelPort } : { port: shimPort },
   );
+  if (asDeployed) {
+    // The API server's answers come at once: what is measured is the cached path.
+    server.authorizer = new RequestAuthorizer(
+      { review: async () => ({ username: "system:serviceaccount:bench:caller", groups: [] }) },
+      { review: async () => ({ allowed: true }) },
+    );
+    server.functionMetrics = new FunctionMetrics(registry, { *functions() {} });
+  }
   await server.listen(apiPort);
   process.on("SIGTERM", () => process.exit(0));
 }
@@ -138,6 +156,11 @@ async function main(): Promise<void> {
     number,
   ];
   const overHttp = process.argv.includes("--http");
+  const asDeployed = process.argv.includes("--as-deployed");
+  // A token of a ServiceAccount's size (the reviewers above take any).
+  const callerHeaders: Record<string, string> = asDeployed
+    ? { authorization: `Bearer ${"x".repeat(900)}` }
+    : {};
   const children: ChildProcess[] = [];
   const stop = () => {
     for (const c of children) c.kill("SIGTERM");
@@ -170,6 +193,7 @@ async function main(): Promise<void> {
       String(apiPort),
       String(shimPort),
       String(overHttp ? 0 : channelPort),
+      String(asDeployed),
     ],
     { stdio: "inherit" },
   );
@@ -178,12 +202,12 @@ async function main(): Promise<void> {
   const via = `http://127.0.0.1:${apiPort}/v1/namespaces/bench/functions/echo/invocations`;
   const direct = `http://127.0.0.1:${shimPort}/invoke`;
   await waitListening(apiPort);
-  await closedLoop(via, Math.max(...series), 2); // warm-up: JIT, connections, workers
+  await closedLoop(via, Math.max(...series), 2, callerHeaders); // warm-up: JIT, connections, workers
   const rows = [];
   for (const clients of series) {
     const d = await closedLoop(direct, clients, seconds, { "x-updraft-request-id": "bench" });
     const cpu0 = cpuMs(activator.pid!);
-    const a = await closedLoop(via, clients, seconds);
+    const a = await closedLoop(via, clients, seconds, callerHeaders);
     const cpu = cpuMs(activator.pid!) - cpu0;
     rows.push({
       clients,
@@ -201,7 +225,12 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === "serve") {
-  serve(Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5])).catch((err: unknown) => {
+  serve(
+    Number(process.argv[3]),
+    Number(process.argv[4]),
+    Number(process.argv[5]),
+    process.argv[6] === "true",
+  ).catch((err: unknown) => {
     console.error(err);
     process.exit(1);
   });
