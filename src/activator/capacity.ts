@@ -25,6 +25,8 @@ export interface Instance {
   channel?: InstanceChannel;
   /** Until then (ms, the forwarder's clock) it is called over HTTP: its channel could not be reached. */
   noChannelUntil?: number;
+  /** The table let it go (FunctionTable.onInstanceGone): no channel is opened to it again. */
+  left?: boolean;
 }
 
 export function pickInstance(

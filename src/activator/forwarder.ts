@@ -216,8 +216,9 @@ export class Forwarder {
     this.now = opts.now ?? Date.now;
     this.instanceKey = opts.instanceKey;
     this.channelPort = opts.channelPort;
-    // An instance the table let go is not called again: its channel ends once the calls on
-    // it are answered, instead of a minute later.
+    // An instance the table let go gets no new call on its channel, which ends once the
+    // calls on it are answered instead of a minute later (calls that took their slot before
+    // it left go over HTTP: channelTo).
     table.onInstanceGone((inst) => void inst.channel?.retire());
   }
 
@@ -417,6 +418,9 @@ export class Forwarder {
   private channelTo(st: FunctionState, inst: Instance): InstanceChannel | undefined {
     if (this.channelPort === undefined || this.closed) return undefined;
     if (inst.noChannelUntil !== undefined && this.now() < inst.noChannelUntil) return undefined;
+    // A call that took its slot before the instance left goes over HTTP: a channel opened
+    // now would be one no table event ever retires.
+    if (inst.left) return undefined;
     if (inst.channel?.usable) return inst.channel;
     const channel: InstanceChannel = new InstanceChannel(inst.ip, this.channelPort, this.keyOf(st), () => {
       if (inst.channel === channel) inst.channel = undefined;

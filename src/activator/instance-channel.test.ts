@@ -232,6 +232,25 @@ describe("the instance channel, both ends", () => {
     channel.close();
   });
 
+  it("an instance that stops reading: a call whose frame never left by its end closes the channel, and the bytes with it", async () => {
+    // A shim that reads the hello, then nothing: a 4 MB event cannot all leave (socket
+    // buffers are far smaller), so it stays queued in the activator unless the channel goes.
+    const server = createServer((socket) => {
+      socket.once("data", () => socket.pause());
+      socket.on("error", () => undefined);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    servers.push(server);
+    const port = (server.address() as { port: number }).port;
+    const channel = new InstanceChannel("127.0.0.1", port, undefined, () => undefined);
+    await assert.rejects(
+      channel.call({ requestId: "stuck" }, Buffer.alloc(4 * 1024 * 1024, 32), 200),
+      (e: UpdraftError) => e.code === "InternalError" && /did not answer in 200 ms/.test(e.message),
+    );
+    assert.equal(channel.usable, false);
+    await channel.closed;
+  });
+
   it("a connection that shows no key in time is closed by the shim", async () => {
     const { server } = await channelServer("k1", 50);
     servers.push({ close: () => server.close(0) });

@@ -3,8 +3,9 @@
  * connection to one instance, on which every Event-function call to it travels as a frame,
  * answered by id in whatever order the calls finish. Made on the first call; retired (no
  * new call, and ended once every call on it is answered) when the shim says GOAWAY, when the
- * table lets its instance go (Forwarder), after a minute without traffic, when its call ids run out, or when the activator drains; closed
- * outright when the instance closes it or sends what is not a frame.
+ * table lets its instance go (Forwarder), after a minute without traffic, when its call ids
+ * run out, or when the activator drains; closed outright when the instance closes it, sends
+ * what is not a frame, or has not read a call's frames by the end of that call's time.
  *
  * What a call's outcome is when the connection fails:
  * - it never connected (refused, unreachable, or no connection within 3 s): "refused" —
@@ -130,15 +131,22 @@ export class InstanceChannel {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       if (this.nextId >= LAST_CALL_ID) this.retire();
+      let handedOver = false;
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(
           new UpdraftError("InternalError", `the instance at ${this.ip} did not answer in ${waitMs} ms`),
         );
-        this.endIfRetired();
+        // Its frame still not taken by the kernel after the whole call's time: the instance
+        // has stopped reading. The connection goes, and with it the bytes it holds — they
+        // were admitted for the life of their calls, and this one has just ended.
+        if (!handedOver) this.close();
+        else this.endIfRetired();
       }, waitMs);
       this.pending.set(id, { resolve, reject, timer });
-      this.writer.send(id, meta, body);
+      this.writer.send(id, meta, body, () => {
+        handedOver = true;
+      });
     });
   }
 

@@ -428,3 +428,36 @@ describe("FunctionTable, an instance that refused a connection", () => {
     );
   });
 });
+
+describe("FunctionTable, instances it lets go (onInstanceGone)", () => {
+  // What the forwarder holds for an instance (its channel) is let go on each of these, once.
+  const cases: Array<[why: string, leave: (table: FunctionTable) => void, left: string[]]> = [
+    ["its slice drops one of two", (t) => t.setEndpointSlices([slice("f", ["10.0.0.2"])]), ["10.0.0.1"]],
+    [
+      "it refused a connection (ejected), and a slice update that drops it later is no second goodbye",
+      (t) => {
+        const f = t.get("ns", "f")!;
+        t.markUnreachable(f, f.instances.find((i) => i.ip === "10.0.0.1")!);
+        t.setEndpointSlices([slice("f", ["10.0.0.2"])]);
+      },
+      ["10.0.0.1"],
+    ],
+    ["its function is deleted: every instance", (t) => t.setFunctions([]), ["10.0.0.1", "10.0.0.2"]],
+  ];
+  for (const [why, leave, left] of cases)
+    it(why, () => {
+      const { table } = tableAt();
+      table.setFunctions([fn("f")]);
+      table.setEndpointSlices([slice("f", ["10.0.0.1", "10.0.0.2"])]);
+      const before = [...table.get("ns", "f")!.instances];
+      const told: string[] = [];
+      table.onInstanceGone((inst) => told.push(inst.ip));
+      leave(table);
+      assert.deepEqual(told.sort(), left);
+      // Marked, so a request that took its slot earlier opens no new channel to it.
+      assert.deepEqual(
+        before.filter((i) => i.left).map((i) => i.ip),
+        left,
+      );
+    });
+});

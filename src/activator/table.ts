@@ -156,7 +156,12 @@ export class FunctionTable {
   }
 
   private gone(instances: readonly Instance[]): void {
-    for (const inst of instances) for (const listener of this.instanceGone) listener(inst);
+    for (const inst of instances) {
+      // A request that took its slot before it left may still send to it: it must not open
+      // what the listeners just let go (Forwarder.channelTo).
+      inst.left = true;
+      for (const listener of this.instanceGone) listener(inst);
+    }
   }
 
   setFunctions(list: readonly UpdraftFunction[]): void {
@@ -207,8 +212,8 @@ export class FunctionTable {
         w.reject(new UpdraftError("FunctionNotFound", `function ${key} was deleted`, { permanent: true }));
       }
       this.fns.delete(key);
+      // Requests still running keep their instances; nothing new is sent on its channels.
       this.gone(st.instances);
-      st.instances = [];
       const [gone, name] = key.split("/") as [string, string];
       this.opts.onFunctionGone?.(gone, name);
       this.announced.delete(key);
@@ -566,8 +571,10 @@ export class FunctionTable {
    * Example: refused at t=0 → probed at 50, 100, 200, 400, 800, 1000, 1000… ms.
    */
   markUnreachable(st: FunctionState, inst: Instance): void {
+    const before = st.instances.length;
     st.instances = st.instances.filter((i) => i !== inst);
-    this.gone([inst]);
+    // Once per instance: refresh() may have let it go already.
+    if (st.instances.length < before) this.gone([inst]);
     this.probedReady.delete(inst.ip);
     this.pinned.get(st.key)?.delete(inst.ip);
     this.eject(st, inst.ip);

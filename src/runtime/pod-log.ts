@@ -1,11 +1,11 @@
 /**
  * The shim's lines for the pod's log (SCF's START, END and REPORT lines, the function's
  * output tagged with its request id), written once per turn of the event loop instead of
- * once per line. A pod's stdout is a pipe, and Node.js writes to a pipe synchronously: each
- * line was a write(2) of its own and its trip through a stream — four per invocation at the
- * least, ~30 % of a busy instance's shim CPU at 50 clients. Lines keep their order; a turn's
- * lines leave together when the turn ends (setImmediate), or at once past `maxPendingBytes`.
- * Example: 50 calls answered in one turn → 200 lines, one write.
+ * once per line. Each line was a write(2) of its own to the pod's stdout pipe and a trip
+ * through a stream — four per invocation at the least, ~30 % of a busy instance's shim CPU
+ * at 50 clients. Lines keep their order; a turn's lines leave together when the turn ends
+ * (setImmediate), or at once past `maxPendingChars` (UTF-16 code units, as string length
+ * counts). Example: 50 calls answered in one turn → 200 lines, one write.
  */
 export class PodLog {
   private readonly write: (text: string) => void;

@@ -17,8 +17,9 @@ async function main(): Promise<void> {
   const cfg = shimConfigFromEnv(process.env, appDir);
   const podLog = new PodLog((text) => process.stdout.write(text));
   const out = (line: string) => podLog.line(line);
-  // Whatever ends the process, the lines of its last turn are not lost (a pipe's write is
-  // synchronous, so it completes inside the exit handler).
+  // An exit from anywhere (process.exit after a failed specialisation, say) hands the last
+  // turn's lines to stdout too: what the pipe takes at once is written, as each line was
+  // before they were gathered. A drain waits for stdout to empty instead (below).
   process.on("exit", () => podLog.flush());
   const pool = process.env[POOL_ENV] === "true";
   // A function pod tells the activators where it is once ready; a pool pod never does.
@@ -33,6 +34,8 @@ async function main(): Promise<void> {
     if (draining) return;
     draining = true;
     await shim.drain();
+    podLog.flush();
+    await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));
     process.exit(0);
   };
   process.on("SIGTERM", () => void drain());
