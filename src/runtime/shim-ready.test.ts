@@ -38,6 +38,18 @@ while true; do
 done
 `;
 
+// A custom runtime that prints two lines (one without its newline) and answers "ok".
+const PRINTING_BOOTSTRAP = `#!/bin/bash
+api="http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT/runtime"
+curl -s -X POST "$api/init/ready" -d '' >/dev/null
+while true; do
+  curl -s "$api/invocation/next" >/dev/null
+  echo "first line"
+  printf "no newline"
+  curl -s -X POST "$api/invocation/response" -d '"ok"' >/dev/null
+done
+`;
+
 /**
  * A custom runtime's shim configuration on free ports: `script` as the code folder's
  * `file` (bootstrap or scf_bootstrap), with `extra` settings on top.
@@ -168,6 +180,32 @@ describe("a function pod's shim at its edge", () => {
         assert.equal(r.status, 429, body);
         assert.ok(Date.now() < deadline, "the instance stayed at capacity after its caller went away");
       }
+    } finally {
+      await shim.drain();
+    }
+  });
+
+  it("what the function prints reaches the pod's log tagged with its request id, between its START and END", async () => {
+    const { cfg, port } = await customShim("printing", "bootstrap", PRINTING_BOOTSTRAP);
+    const podLog: string[] = [];
+    const shim = new Shim(cfg, (line) => podLog.push(line));
+    try {
+      await shim.start();
+      const r = await fetch(`http://127.0.0.1:${port}/invoke`, {
+        method: "POST",
+        body: "{}",
+        headers: { [UpdraftHeaders.requestId]: "req-print" },
+      });
+      assert.equal(r.status, 200, await r.text());
+      // One "line" given to the pod's log may hold several: split as the log file does.
+      const lines = podLog.join("\n").split("\n");
+      const start = lines.findIndex((l) => l.startsWith("START RequestId:req-print"));
+      const end = lines.findIndex((l) => l.startsWith("END RequestId:req-print"));
+      assert.ok(start >= 0 && end > start, lines.join("\n"));
+      const between = lines.slice(start + 1, end);
+      // The last line, without its newline, is still this invocation's.
+      for (const text of ["first line", "no newline"])
+        assert.ok(between.includes(`RequestId:req-print ${text}`), `${text} in ${between.join(" | ")}`);
     } finally {
       await shim.drain();
     }

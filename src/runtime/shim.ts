@@ -303,6 +303,10 @@ async function writeCodeFiles(dir: string, files: Record<string, string>): Promi
 
 export class Shim {
   private cfg: ShimConfig;
+  /**
+   * The pod's log: SCF's lines one per call, and the function's tagged output as it comes —
+   * whole lines, possibly several in one call (joined by newlines, the last without its own).
+   */
   private readonly out: (line: string) => void;
   /**
    * A warm-pool instance's progress: waiting for a function, being made one (code, workers,
