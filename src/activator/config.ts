@@ -7,6 +7,7 @@
 import { parseDelays } from "../async/policy.ts";
 import {
   type Env,
+  envNamespaces,
   envInt as int,
   envPort as port,
   envRequired as required,
@@ -83,13 +84,6 @@ export function parseActivatorConfig(env: Env): ActivatorConfig {
   } catch (err) {
     throw invalid(`UPDRAFT_ASYNC_RETRY_DELAYS_SECONDS: ${String(err)}`);
   }
-  const warmPoolNamespaces = str(env, "UPDRAFT_WARM_POOL_NAMESPACES", "")
-    .split(",")
-    .map((n) => n.trim())
-    .filter((n) => n !== "");
-  for (const n of warmPoolNamespaces)
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n))
-      throw invalid(`UPDRAFT_WARM_POOL_NAMESPACES: "${n}" is not a namespace name`);
   const bucket = str(env, "UPDRAFT_CODE_STORE_BUCKET", "", /^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$/);
   return {
     logLevel: str(env, "LOG_LEVEL", "info", /^(error|warn|info|debug)$/),
@@ -108,7 +102,7 @@ export function parseActivatorConfig(env: Env): ActivatorConfig {
     authMode: str(env, "UPDRAFT_AUTH_MODE", "Kubernetes", /^(Kubernetes|None)$/) as "Kubernetes" | "None",
     scope: parseScope(str(env, "UPDRAFT_WATCH_NAMESPACES", "", NAMESPACE_LIST)),
     httpNamespaceDomain: str(env, "UPDRAFT_HTTP_NAMESPACE_DOMAIN", "", NAMESPACE_DOMAIN_PATTERN),
-    warmPoolNamespaces,
+    warmPoolNamespaces: envNamespaces(env, "UPDRAFT_WARM_POOL_NAMESPACES"),
     limits: {
       maxWaiting: int(env, "UPDRAFT_MAX_WAITING", 10_000, 1, 1_000_000),
       maxWaitingTotal: int(env, "UPDRAFT_MAX_WAITING_TOTAL", 10_000, 1, 1_000_000),

@@ -4,7 +4,7 @@
  */
 import { hostname } from "node:os";
 import { RUNTIMES } from "../api/v1alpha1.ts";
-import { envBool as bool, type Env, envInt as int, envString as str } from "../lib/env.ts";
+import { envBool as bool, type Env, envNamespaces, envInt as int, envString as str } from "../lib/env.ts";
 import { UpdraftError } from "../lib/errors.ts";
 import { NAMESPACE_LIST, parseScope, type Scope } from "../lib/kube.ts";
 import type { WarmPoolConfig } from "../protocol/pool.ts";
@@ -50,19 +50,7 @@ export interface ControllerConfig {
  * UPDRAFT_WARM_POOL_MEMORY_MB (the functions' memoryMB the pools serve, 128).
  */
 export function parseWarmPool(env: Env): WarmPoolConfig {
-  const namespaces = str(env, "UPDRAFT_WARM_POOL_NAMESPACES", "")
-    .split(",")
-    .map((n) => n.trim())
-    .filter((n) => n !== "");
-  for (const n of namespaces)
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n))
-      throw new UpdraftError(
-        "InvalidConfig",
-        `UPDRAFT_WARM_POOL_NAMESPACES: "${n}" is not a namespace name`,
-        {
-          permanent: true,
-        },
-      );
+  const namespaces = envNamespaces(env, "UPDRAFT_WARM_POOL_NAMESPACES");
   const sizes: Record<string, number> = {};
   for (const part of str(env, "UPDRAFT_WARM_POOL_SIZES", "").split(",")) {
     if (part.trim() === "") continue;

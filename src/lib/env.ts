@@ -39,3 +39,17 @@ export function envRequired(env: Env, key: string): string {
   if (!v) throw invalid(`${key} is required`);
   return v;
 }
+
+/**
+ * A comma-separated list of namespace names (spaces around the commas allowed); empty: none.
+ * Example: "team-a, team-b" → ["team-a", "team-b"]; "Team_A" fails, naming the key.
+ */
+export function envNamespaces(env: Env, key: string): string[] {
+  const names = envString(env, key, "")
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => n !== "");
+  for (const n of names)
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n)) throw invalid(`${key}: "${n}" is not a namespace name`);
+  return names;
+}
