@@ -31,7 +31,13 @@ import { buildPackages, FUNCTIONS, servePackages, sha256 } from "./packages.ts";
 
 const EVENTS = join(ROOT, "test/fixtures/events");
 const MEMORY_MB = 128;
-const TIMEOUT_S = 3;
+/**
+ * The conformance functions' time limit. The over-memory case needs the function to reach
+ * 2 × MEMORY_MB before its time runs out; that takes ~0.1 s, but one CI run on a loaded
+ * 2-core node saw it not get there in 3 s (433 where 434 was due), so the limit leaves room.
+ * The timed-out case sleeps a second past it.
+ */
+const TIMEOUT_S = 6;
 
 const env = (k: string): string => {
   const v = process.env[k];
@@ -393,14 +399,15 @@ describe("SCF conformance", { timeout: 900_000 }, () => {
       it("errors are SCF's codes — 430 thrown, 433 timed out, 434 over memory, 439 exited — and the instance recovers after each", async () => {
         const cases: Array<[unknown, string]> = [
           [{ do: "fail" }, "430"],
-          [{ do: "sleep", ms: (TIMEOUT_S + 2) * 1000 }, "433"],
+          [{ do: "sleep", ms: (TIMEOUT_S + 1) * 1000 }, "433"],
           [{ do: "alloc", mb: 2 * MEMORY_MB }, "434"],
           [{ do: "exit" }, "439"],
         ];
         if (rc.runtime === "go1") cases.push([{ do: "panic" }, "439"]);
         for (const [event, code] of cases) {
           const r = await invoke(rc.name, event);
-          assert.equal(r.functionError, code, `${JSON.stringify(event)}: ${r.body}`);
+          // The log says how long it ran and the most memory the shim saw it use.
+          assert.equal(r.functionError, code, `${JSON.stringify(event)}: ${r.body}\n${r.log}`);
           const e = r.json as { errorCode: number; errorMessage: string };
           assert.equal(e.errorCode, Number(code));
           if (code === "430") assert.match(e.errorMessage, /conformance failure/);
