@@ -129,27 +129,33 @@ async function waitForEmptyLoop(deadline) {
   }
 }
 
+// How an invocation ended: { err, result, viaCallback } (viaCallback: it waits for the loop). A handler that takes a callback
+// may still be async (SCF's own samples write `async (event, context, callback) => { return
+// … }`): whichever comes first, the callback or the settled promise, is the answer, as in
+// Lambda's Node.js runtime.
 function run(fn, event, context) {
   return new Promise((resolve) => {
     let done = false;
-    const finish = (err, result) => {
+    const finish = (viaCallback, err, result) => {
       if (done) return;
       done = true;
-      resolve({ err, result });
+      resolve({ err, result, viaCallback });
     };
-    context.done = finish;
+    // Only a handler that takes the callback waits for the loop (context.done does not).
+    const takesCallback = fn.length >= 3;
+    const callback = (err, result) => finish(takesCallback, err, result);
+    context.done = callback;
     invocation.run(true, () => {
       try {
-        if (fn.length >= 3) {
-          fn(event, context, finish);
-        } else {
-          Promise.resolve(fn(event, context)).then(
-            (r) => finish(null, r),
-            (e) => finish(e === undefined ? new Error("rejected") : e),
-          );
-        }
+        const returned = takesCallback ? fn(event, context, callback) : fn(event, context);
+        // A callback handler that returns nothing answers through its callback only.
+        if (takesCallback && typeof returned?.then !== "function") return;
+        Promise.resolve(returned).then(
+          (r) => finish(false, null, r),
+          (e) => finish(false, e === undefined ? new Error("rejected") : e),
+        );
       } catch (err) {
-        finish(err);
+        finish(takesCallback, err);
       }
     });
   });
@@ -191,11 +197,11 @@ async function main() {
       event = next.body;
     }
     pending.clear();
-    const { err, result } = await run(loaded.fn, event, context);
-    // Callback handlers only (as the flag's name, and Lambda's Node.js runtime, say): an
-    // async handler answers when its promise settles. Waiting there too held every async
-    // handler that used fetch until its time-out (undici keeps the socket for reuse).
-    if (loaded.fn.length >= 3 && context.callbackWaitsForEmptyEventLoop) {
+    const { err, result, viaCallback } = await run(loaded.fn, event, context);
+    // Answers through the callback only (as the flag's name says): an async handler answers
+    // when its promise settles. Waiting there too held every async handler that used fetch
+    // until its time-out (undici keeps the socket for reuse).
+    if (viaCallback && context.callbackWaitsForEmptyEventLoop) {
       await waitForEmptyLoop(Date.now() + context.time_limit_in_ms);
     }
     if (err) {

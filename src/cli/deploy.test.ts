@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
-import { type CodeFile, choosePackaging } from "./deploy.ts";
+import { baseFunction, type CodeFile, choosePackaging } from "./deploy.ts";
 
 const file = (path: string, size = 10, fill = "a"): CodeFile => ({ path, bytes: Buffer.alloc(size, fill) });
 
@@ -50,5 +53,35 @@ describe("choosePackaging: the smallest way that holds the code", () => {
       if (p.kind === "archive" && c.reason) assert.match(p.why, c.reason);
       if (p.kind === "inline")
         for (const f of c.files) assert.equal(p.inline[f.path], f.bytes.toString(), "byte for byte");
+    });
+});
+
+describe("baseFunction: a Function from the flags, with SCF's default handlers", () => {
+  // A folder without function.yaml, as SCF's samples come.
+  const dir = mkdtempSync(join(tmpdir(), "deploy-flags-"));
+  const table: Array<{ why: string; runtime: string; handler?: string; want: string }> = [
+    {
+      why: "Node.js, Python, PHP: file.function, SCF's index.main_handler",
+      runtime: "nodejs24",
+      want: "index.main_handler",
+    },
+    { why: "Go: the binary's name, SCF's main", runtime: "go1", want: "main" },
+    {
+      why: "custom: its bootstrap reads _HANDLER (SCF's samples source the file it names), so it gets SCF's default",
+      runtime: "custom",
+      want: "index.main_handler",
+    },
+    {
+      why: "--handler wins over every default",
+      runtime: "custom",
+      handler: "run.sh_handler",
+      want: "run.sh_handler",
+    },
+  ];
+  for (const c of table)
+    it(c.why, () => {
+      const fn = baseFunction(join(dir), { name: "f", runtime: c.runtime, handler: c.handler });
+      assert.ok(typeof fn !== "string", String(fn));
+      assert.equal(fn.spec.handler, c.want);
     });
 });

@@ -139,7 +139,7 @@ function build(dir: string, runtime: string): Built {
 }
 
 /** The Function to deploy: function.yaml's, or one made from the flags. */
-function baseFunction(
+export function baseFunction(
   dir: string,
   flags: { name?: string | undefined; runtime?: string | undefined; handler?: string | undefined },
 ): UpdraftFunction | string {
@@ -158,10 +158,9 @@ function baseFunction(
       metadata: { name: flags.name ?? basename(dir) },
       spec: { runtime: flags.runtime, code: {} } as UpdraftFunction["spec"],
     };
-    const handler =
-      flags.handler ??
-      (flags.runtime === "go1" ? "main" : flags.runtime === "custom" ? undefined : "index.main_handler");
-    if (handler) fn.spec.handler = handler;
+    // SCF's defaults: a custom runtime's bootstrap gets index.main_handler in _HANDLER too
+    // (SCF's own custom-runtime samples source "$(echo $_HANDLER | cut -d. -f1).sh").
+    fn.spec.handler = flags.handler ?? (flags.runtime === "go1" ? "main" : "index.main_handler");
   }
   if (flags.name) fn.metadata.name = flags.name;
   if (flags.runtime) fn.spec.runtime = flags.runtime as UpdraftFunction["spec"]["runtime"];

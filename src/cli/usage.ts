@@ -21,7 +21,7 @@ export const USAGE = {
 ${NAMESPACE}
       --name NAME      the Function's name (default: function.yaml's, else the directory's)
       --runtime R      its runtime (needed without function.yaml)
-      --handler H      its handler (default index.main_handler; main for go1)
+      --handler H      its handler (default index.main_handler, custom's _HANDLER too; main for go1)
       --wait 120s      how long to wait for Ready
       --no-wait        apply and return`,
   invoke: `updraft invoke <function> [flags]

@@ -142,7 +142,12 @@ const RUNTIMES: RuntimeCase[] = [
     name: "node24",
     runtime: "nodejs24",
     code: () => inline({ "index.js": join(FUNCTIONS, "nodejs/index.js") }),
-    handlers: ["index.main_handler", "index.callback_handler", "index.done_handler"],
+    handlers: [
+      "index.main_handler",
+      "index.callback_handler",
+      "index.done_handler",
+      "index.async_callback_handler",
+    ],
     missingHandler: "index.nope",
     contextFields: [...SCF_CONTEXT, "callbackWaitsForEmptyEventLoop"],
     view: scfView,

@@ -42,3 +42,8 @@ exports.done_handler = (event, context) => {
     (e) => context.done(e),
   );
 };
+
+// async (event, context, callback) that returns its answer and never calls the callback,
+// as SCF's own samples (Nodejs8.9-Apigateway, Nodejs12.16-CustomHtml) are written
+// biome-ignore lint/correctness/noUnusedFunctionParameters: the third parameter is the point: a handler of three
+exports.async_callback_handler = async (event, context, callback) => act(event, context);
