@@ -50,6 +50,18 @@ while true; do
 done
 `;
 
+// A custom runtime that prints while it loads, then a line per event, and answers "ok".
+const LOADING_BOOTSTRAP = `#!/bin/bash
+api="http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT/runtime"
+echo "loading the function"
+curl -s -X POST "$api/init/ready" -d '' >/dev/null
+while true; do
+  curl -s "$api/invocation/next" >/dev/null
+  echo "ran"
+  curl -s -X POST "$api/invocation/response" -d '"ok"' >/dev/null
+done
+`;
+
 /**
  * A custom runtime's shim configuration on free ports: `script` as the code folder's
  * `file` (bootstrap or scf_bootstrap), with `extra` settings on top.
@@ -206,6 +218,33 @@ describe("a function pod's shim at its edge", () => {
       // The last line, without its newline, is still this invocation's.
       for (const text of ["first line", "no newline"])
         assert.ok(between.includes(`RequestId:req-print ${text}`), `${text} in ${between.join(" | ")}`);
+    } finally {
+      await shim.drain();
+    }
+  });
+
+  it("what the function printed while it loaded is its first invocation's log, and each line is in one invocation's log only", async () => {
+    const { cfg, port } = await customShim("loading", "bootstrap", LOADING_BOOTSTRAP);
+    const shim = new Shim(cfg, () => undefined);
+    const logOf = async (id: string) => {
+      const r = await fetch(`http://127.0.0.1:${port}/invoke`, {
+        method: "POST",
+        body: "{}",
+        headers: { [UpdraftHeaders.requestId]: id, [UpdraftHeaders.logType]: "Tail" },
+      });
+      assert.equal(r.status, 200, await r.text());
+      return Buffer.from(r.headers.get(UpdraftHeaders.logResult) ?? "", "base64")
+        .toString()
+        .split("\n");
+    };
+    try {
+      await shim.start();
+      const first = await logOf("req-first");
+      assert.ok(first.includes("loading the function"), first.join("\n"));
+      assert.equal(first.filter((l) => l === "ran").length, 1, first.join("\n"));
+      const second = await logOf("req-second");
+      assert.ok(!second.includes("loading the function"), second.join("\n"));
+      assert.equal(second.filter((l) => l === "ran").length, 1, second.join("\n"));
     } finally {
       await shim.drain();
     }

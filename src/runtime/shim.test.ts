@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { initReportLine, reportLine } from "./scf-log.ts";
-import { mapOutcome, tagLines, workerArgv, workerCount } from "./shim.ts";
+import { KEPT_OUTPUT_BYTES, keepOutput, mapOutcome, tagLines, workerArgv, workerCount } from "./shim.ts";
 
 describe("SCF log lines", () => {
   it("Report has no space after the colons", () => {
@@ -188,5 +188,34 @@ describe("tagLines: the function's output in the pod's log", () => {
       const out = c.chunks.map((x) => tagLines(slot, x)).join("");
       assert.equal(out, c.want);
       assert.equal(slot.partialLine, c.left);
+    });
+});
+
+describe("keepOutput: what a slot holds of its worker's output", () => {
+  const table: Array<{ why: string; chunks: number[]; want: number[] }> = [
+    { why: "under the bound everything is kept, in order", chunks: [10, 20, 30], want: [10, 20, 30] },
+    {
+      why: "past the bound the oldest chunks go, so a function printing without end cannot grow the shim",
+      chunks: [KEPT_OUTPUT_BYTES - 10, 20, 30],
+      want: [20, 30],
+    },
+    {
+      why: "one chunk larger than the bound is kept whole: the log result takes its last 4 KB",
+      chunks: [5, KEPT_OUTPUT_BYTES + 1],
+      want: [KEPT_OUTPUT_BYTES + 1],
+    },
+  ];
+  for (const c of table)
+    it(c.why, () => {
+      const slot = { log: [] as Buffer[], logBytes: 0 };
+      for (const n of c.chunks) keepOutput(slot, Buffer.alloc(n));
+      assert.deepEqual(
+        slot.log.map((b) => b.length),
+        c.want,
+      );
+      assert.equal(
+        slot.logBytes,
+        c.want.reduce((a, b) => a + b, 0),
+      );
     });
 });

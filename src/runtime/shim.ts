@@ -233,6 +233,21 @@ export function mapOutcome(
  * while it loads) stays as it is. The invocation's own log (SCF's log result) is untouched.
  * Example: "hel" then "lo\nwor" → "RequestId:abc hello\n", and "wor" waits for its newline.
  */
+/**
+ * The most of a worker's output a slot holds for the invocation's log. Its log result is
+ * the last 4 KB; the rest is in the pod's log. Without a bound, a function printing while
+ * it runs or idles (a timer left behind) would grow the shim's memory: e.g. 100 MB printed
+ * in one invocation holds 64 KB here, the last chunks whole.
+ */
+export const KEPT_OUTPUT_BYTES = 64 * 1024;
+
+/** Adds a chunk of output to the slot's, dropping the oldest chunks past KEPT_OUTPUT_BYTES. */
+export function keepOutput(slot: { log: Buffer[]; logBytes: number }, chunk: Buffer): void {
+  slot.log.push(chunk);
+  slot.logBytes += chunk.length;
+  while (slot.logBytes > KEPT_OUTPUT_BYTES && slot.log.length > 1) slot.logBytes -= slot.log.shift()!.length;
+}
+
 export function tagLines(
   slot: { requestId?: string | undefined; partialLine: string },
   text: string,
@@ -252,7 +267,9 @@ interface Slot {
   initializing: Promise<void>;
   /** Taken by an /invoke between choosing the slot and the worker getting the event. */
   reserved?: boolean;
+  /** What the worker printed since the last invocation began (the newest KEPT_OUTPUT_BYTES). */
   log: Buffer[];
+  logBytes: number;
   /** The invocation running on it: what its output lines in the pod's log are tagged with. */
   requestId?: string | undefined;
   /** Output after its last newline, held until the line is whole. */
@@ -420,7 +437,7 @@ export class Shim {
       memoryMB: this.cfg.memoryMB,
       timeLimitMs: this.cfg.timeoutMs,
       onOutput: (b) => {
-        slot.log.push(b);
+        keepOutput(slot, b);
         this.outTagged(tagLines(slot, b.toString()));
       },
       oomKills: () => oomKillCount(),
@@ -435,6 +452,7 @@ export class Shim {
       cold: true,
       initMs: 0,
       log: [],
+      logBytes: 0,
       partialLine: "",
       initializing: Promise.resolve(),
     };
@@ -762,6 +780,13 @@ export class Shim {
     };
     const headers: Record<string, string> = { [UpdraftHeaders.requestId]: id };
     print(startLine(id));
+    // What the worker printed since its last invocation — on a cold slot, what the function
+    // printed while it loaded (module-level code, or the traceback that stopped it) — is
+    // this invocation's log, as SCF has it. It is in the pod's log already, as it came.
+    const sinceLast = slot.log.length > 0 ? Buffer.concat(slot.log).toString() : "";
+    slot.log = [];
+    slot.logBytes = 0;
+    if (sinceLast) lines.push(...sinceLast.replace(/\n$/, "").split("\n"));
     if (slot.state === "failed") {
       // Init timed out (450) or the worker died in init (439): say so, and try again for the next call.
       const f = slot.failure ?? {
@@ -791,7 +816,6 @@ export class Shim {
         Math.round(t.pullCodeMs + t.initRuntimeMs + t.initFunctionMs),
       );
     }
-    slot.log = [];
     slot.requestId = id;
     const t0 = performance.now();
     let outcome = await slot.worker.invoke(id, event, this.cfg.timeoutMs, triggerSource);
@@ -816,6 +840,8 @@ export class Shim {
     slot.requestId = undefined;
     const mapped = mapOutcome(outcome, this.cfg.timeoutMs, this.cfg.memoryMB);
     const userLog = Buffer.concat(slot.log).toString();
+    slot.log = [];
+    slot.logBytes = 0;
     if (userLog) lines.push(...userLog.replace(/\n$/, "").split("\n"));
     if (mapped.code !== undefined) {
       headers[UpdraftHeaders.functionError] = String(mapped.code);
