@@ -1,8 +1,9 @@
 /**
  * updraft deploy [dir]: a directory made into a Function and applied, then waited for.
  *
- * The Function is the directory's function.yaml (what `updraft init` wrote), or one made
- * from --name, --runtime and --handler. Its code is the directory, packaged the smallest way
+ * The Function is the directory's function.yaml (what `updraft init` wrote), else its
+ * serverless.yaml of SCF's (serverless-yaml.ts), else one made from --name, --runtime and
+ * --handler; the flags win over either file. Its code is the directory, packaged the smallest way
  * that holds it (choosePackaging):
  * - inline in the manifest: at most 32 plain-named text files of 256 KiB, 1,000,000 bytes
  *   in all (what the controller's ConfigMap holds);
@@ -44,6 +45,7 @@ import {
 } from "../api/v1alpha1.ts";
 import { packageUploadPath, type StoredPackage } from "../protocol/packages.ts";
 import { FUNCTION_NAME, isRuntime } from "./scaffold.ts";
+import { fromServerlessYaml } from "./serverless-yaml.ts";
 import { caller, explainUnauthenticated, namespaceOf, requireKubeConfig } from "./transport.ts";
 import { USAGE } from "./usage.ts";
 
@@ -142,14 +144,23 @@ function build(dir: string, runtime: string): Built {
 export function baseFunction(
   dir: string,
   flags: { name?: string | undefined; runtime?: string | undefined; handler?: string | undefined },
+  note: (line: string) => void = (line) => console.error(line),
 ): UpdraftFunction | string {
   const manifestPath = join(dir, "function.yaml");
+  const serverlessPath = join(dir, "serverless.yaml");
   let fn: UpdraftFunction;
   if (existsSync(manifestPath)) {
     const docs = yaml.loadAll(readFileSync(manifestPath, "utf8")) as Array<{ kind?: string } | null>;
     const found = docs.find((d) => d?.kind === "Function") as UpdraftFunction | undefined;
     if (!found) return `${manifestPath} holds no Function`;
     fn = found;
+  } else if (existsSync(serverlessPath)) {
+    // A folder made for SCF: its serverless.yaml says what the Function is.
+    const read = fromServerlessYaml(readFileSync(serverlessPath, "utf8"), flags.runtime);
+    if (typeof read === "string") return read;
+    fn = read.fn;
+    fn.metadata.name ??= basename(dir);
+    for (const line of read.notes) note(line);
   } else {
     if (!flags.runtime) return `no function.yaml in ${dir}: give --runtime (and --name, --handler)`;
     fn = {
@@ -166,7 +177,8 @@ export function baseFunction(
   if (flags.runtime) fn.spec.runtime = flags.runtime as UpdraftFunction["spec"]["runtime"];
   if (flags.handler) fn.spec.handler = flags.handler;
   if (!isRuntime(String(fn.spec.runtime))) return `unknown runtime "${fn.spec.runtime}"`;
-  if (!FUNCTION_NAME.test(fn.metadata.name ?? "")) return `"${fn.metadata.name}" is not a Function name`;
+  if (!FUNCTION_NAME.test(fn.metadata.name ?? ""))
+    return `"${fn.metadata.name}" is not a Function name (lower-case letters, digits and "-"): give --name`;
   return fn;
 }
 

@@ -11,7 +11,9 @@ export const USAGE = {
       --dir DIR        where to write (default ./<name>); existing files are never overwritten`,
   deploy: `updraft deploy [dir] [flags]
   Makes a directory (default .) a Function and applies it, then waits until it is Ready.
-  The Function is dir/function.yaml (as updraft init writes it), else one from the flags.
+  The Function is dir/function.yaml (as updraft init writes it), else dir/serverless.yaml
+  (SCF's, component: scf: name, handler, runtime, memorySize, timeout, environment; the
+  keys it does not apply are named), else one from the flags; the flags win.
   Go (go.mod) is built into main, Java (pom.xml) into its jar. The code goes inline in the
   manifest when it fits (≤ 32 plain-named text files, 1,000,000 bytes), else as a tar.gz
   (or the jar) in a ConfigMap the Function owns (≤ 1,000,000 bytes), else uploaded to the
@@ -19,8 +21,9 @@ export const USAGE = {
   as code.url updraft:packages/<sha256>. Without a code store, serve it at a URL of your own
   (code.url and sha256 in function.yaml).
 ${NAMESPACE}
-      --name NAME      the Function's name (default: function.yaml's, else the directory's)
-      --runtime R      its runtime (needed without function.yaml)
+      --name NAME      the Function's name (default: the file's, else the directory's)
+      --runtime R      its runtime (needed without either file, or for an SCF runtime
+                       Updraft does not run, such as Nodejs12.16)
       --handler H      its handler (default index.main_handler, custom's _HANDLER too; main for go1)
       --wait 120s      how long to wait for Ready
       --no-wait        apply and return`,

@@ -285,6 +285,70 @@ spec:
     );
   });
 
+  it("deploy: a folder made for SCF (its serverless.yaml) deploys as it is — a runtime Updraft does not run needs --runtime, what is not applied is named, a custom bootstrap gets _HANDLER, an async handler that takes a callback answers", async () => {
+    const answerOf = async (fn: string, event: unknown) => {
+      const r = await invokeWithCli(fn, event);
+      assert.equal(r.status, 0, r.stderr);
+      return r.result;
+    };
+    // A custom runtime as SCF's samples write one: bootstrap sources the file $_HANDLER names.
+    const shell = join(work, "scf-shell");
+    mkdirSync(shell, { recursive: true });
+    writeFileSync(
+      join(shell, "serverless.yaml"),
+      "component: scf\nname: ap-guangzhou_default_shell\ninputs:\n  name: SCF_Shell\n  src: ./\n  handler: index.main_handler\n  runtime: CustomRuntime\n  region: ap-guangzhou\n  memorySize: 64\n  timeout: 3\n  events:\n    - timer:\n        name: every-minute\n",
+    );
+    writeFileSync(
+      join(shell, "bootstrap"),
+      [
+        "#!/bin/bash",
+        "set -euo pipefail",
+        'source ./"$(echo "$_HANDLER" | cut -d. -f1).sh"',
+        'api="http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT/runtime"',
+        'curl -s -X POST "$api/init/ready" -d " " >/dev/null',
+        "while true; do",
+        '  event=$(curl -s "$api/invocation/next")',
+        '  curl -s -X POST "$api/invocation/response" -d "$($(echo "$_HANDLER" | cut -d. -f2) "$event")" >/dev/null',
+        "done",
+        "",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
+    writeFileSync(
+      join(shell, "index.sh"),
+      'main_handler () {\n  echo "{\\"shell\\":true,\\"bytes\\":$(printf %s "$1" | wc -c)}"\n}\n',
+    );
+    const custom = await updraft(["deploy", shell, "-n", ns]);
+    assert.equal(custom.status, 0, custom.stderr);
+    assert.match(custom.stderr, /serverless\.yaml's region, events are not applied/);
+    assert.equal(
+      kubectlOk(["-n", ns, "get", "function", "scf-shell", "-o", "jsonpath={.spec.memoryMB}"]),
+      "64",
+    );
+    assert.deepEqual(JSON.parse(await answerOf("scf-shell", { a: 1 })), { shell: true, bytes: 7 });
+
+    // Node.js of a version Updraft does not run: refused without --runtime, saying which.
+    const node = join(work, "scf-node");
+    mkdirSync(node, { recursive: true });
+    writeFileSync(
+      join(node, "serverless.yaml"),
+      "component: scf\ninputs:\n  name: scf_node\n  handler: index.main_handler\n  runtime: Nodejs12.16\n",
+    );
+    writeFileSync(
+      join(node, "index.js"),
+      'exports.main_handler = async (event, context, callback) => ({ statusCode: 200, body: "hi " + event.who });\n',
+    );
+    const refused = await updraft(["deploy", node, "-n", ns]);
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /Nodejs12\.16 is not one Updraft runs.*--runtime nodejs24/);
+    const deployed = await updraft(["deploy", node, "-n", ns, "--runtime", "nodejs24"]);
+    assert.equal(deployed.status, 0, deployed.stderr);
+    assert.deepEqual(JSON.parse(await answerOf("scf-node", { who: "scf" })), {
+      statusCode: 200,
+      body: "hi scf",
+    });
+  });
+
   it("deploy: a directory becomes a Function — inline when it fits, else a package in a ConfigMap it owns — waited for until Ready; a new package rolls it", async () => {
     const answerOf = async (fn: string) => {
       const r = await invokeWithCli(fn, {});
