@@ -7,12 +7,13 @@
 declare(strict_types=0);
 
 const ROOT = '/var/user';
-$api = 'http://' . (getenv('SCF_RUNTIME_API') ?: '127.0.0.1') . ':' . (getenv('SCF_RUNTIME_API_PORT') ?: '9001');
+// A constant, not a variable: the function's file runs in the global scope (below), where
+// its own $api would replace ours.
+define('RUNTIME_API', 'http://' . (getenv('SCF_RUNTIME_API') ?: '127.0.0.1') . ':' . (getenv('SCF_RUNTIME_API_PORT') ?: '9001'));
 
 /** One call to the runtime API: [lower-case headers, body]. */
 function call(string $method, string $path, string $body = ''): array
 {
-    global $api;
     $ctx = stream_context_create(['http' => [
         'method' => $method,
         'header' => "Content-Type: application/json\r\nConnection: close\r\n",
@@ -21,7 +22,7 @@ function call(string $method, string $path, string $body = ''): array
         'timeout' => 31536000,
         'ignore_errors' => true,
     ]]);
-    $res = @file_get_contents($api . $path, false, $ctx);
+    $res = @file_get_contents(RUNTIME_API . $path, false, $ctx);
     if ($res === false) {
         fwrite(STDERR, "runtime API unreachable: $method $path\n");
         exit(1);
@@ -39,22 +40,15 @@ function error_body(int $code, string $message, string $type, string $stack = ''
     return json_encode(['errorCode' => $code, 'errorMessage' => $message, 'errorType' => $type, 'stackTrace' => $stack]);
 }
 
-/** [callable|null, [code, message, type, stack]|null] */
-function load_handler(): array
+/** [file, function name, [code, message, type, stack]|null]: what _HANDLER names, or why not. */
+function handler_spec(): array
 {
     $spec = getenv('_HANDLER') ?: 'index.main_handler';
     $dot = strrpos($spec, '.');
     $file = ROOT . '/' . substr($spec, 0, $dot === false ? strlen($spec) : $dot) . '.php';
     $name = $dot === false ? 'main_handler' : substr($spec, $dot + 1);
-    if (!is_file($file)) return [null, [437, "Handler not found: no file $file", 'HandlerNotFound', '']];
-    try {
-        require_once $file;
-    } catch (Throwable $e) {
-        fwrite(STDERR, (string) $e . "\n");
-        return [null, [430, $e->getMessage(), get_class($e), $e->getTraceAsString()]];
-    }
-    if (!function_exists($name)) return [null, [437, "Handler not found: $spec", 'HandlerNotFound', '']];
-    return [$name, null];
+    if (!is_file($file)) return [$file, $name, [437, "Handler not found: no file $file", 'HandlerNotFound', '']];
+    return [$file, $name, null];
 }
 
 function context_for(array $h): object
@@ -82,16 +76,9 @@ function context_for(array $h): object
     ];
 }
 
-[$fn, $initError] = load_handler();
-call('POST', '/runtime/init/ready');
-for (;;) {
-    [$h, $body] = call('GET', '/runtime/invocation/next');
-    if (!empty($h['trigger_src'])) putenv('TRIGGER_SRC=' . $h['trigger_src']);
-    else putenv('TRIGGER_SRC');
-    if ($initError) {
-        call('POST', '/runtime/invocation/error', error_body(...$initError));
-        continue;
-    }
+/** One invocation: the handler called with the event and context, its result posted. */
+function invoke_function(string $fn, array $h, string $body): void
+{
     $event = json_decode($body === '' ? 'null' : $body);
     if ($event === null && json_last_error() !== JSON_ERROR_NONE) $event = $body;
     try {
@@ -103,4 +90,31 @@ for (;;) {
         fwrite(STDERR, (string) $e . "\n");
         call('POST', '/runtime/invocation/error', error_body(430, $e->getMessage(), get_class($e), $e->getTraceAsString()));
     }
+}
+
+// The function's file is loaded here, in the global scope, as SCF loads it: its top-level
+// variables are globals, which its handler reaches with `global $x` (SCF's PHP samples do).
+// The bootstrap's own variables below start with $__scf_ so that the file's cannot clash.
+[$__scf_file, $__scf_name, $__scf_init_error] = handler_spec();
+$__scf_fn = null;
+if ($__scf_init_error === null) {
+    try {
+        require_once $__scf_file;
+        if (function_exists($__scf_name)) $__scf_fn = $__scf_name;
+        else $__scf_init_error = [437, "Handler not found: " . (getenv('_HANDLER') ?: 'index.main_handler'), 'HandlerNotFound', ''];
+    } catch (Throwable $__scf_e) {
+        fwrite(STDERR, (string) $__scf_e . "\n");
+        $__scf_init_error = [430, $__scf_e->getMessage(), get_class($__scf_e), $__scf_e->getTraceAsString()];
+    }
+}
+call('POST', '/runtime/init/ready');
+for (;;) {
+    [$__scf_h, $__scf_body] = call('GET', '/runtime/invocation/next');
+    if (!empty($__scf_h['trigger_src'])) putenv('TRIGGER_SRC=' . $__scf_h['trigger_src']);
+    else putenv('TRIGGER_SRC');
+    if ($__scf_init_error) {
+        call('POST', '/runtime/invocation/error', error_body(...$__scf_init_error));
+        continue;
+    }
+    invoke_function($__scf_fn, $__scf_h, $__scf_body);
 }

@@ -422,6 +422,13 @@ describe("SCF conformance", { timeout: 900_000 }, () => {
         }
       });
 
+      if (rc.runtime === "php8.2")
+        it("the function's file runs in the global scope: a top-level variable is a global its handler reaches with `global`", async () => {
+          const r = await invoke(rc.name, { do: "global" });
+          assert.equal(r.functionError, null, r.body);
+          assert.equal(r.json, "set at the top of the file", r.body);
+        });
+
       if (rc.missingHandler)
         it(`a handler that does not exist (${rc.missingHandler}) is 437`, async () => {
           const r = await invoke(`${rc.name}-nohandler`, { do: "echo" });

@@ -1,10 +1,12 @@
 <?php
 // The conformance protocol (README.md) for PHP.
 $held = [];
+// A top-level variable of the file: a global, as SCF's PHP runtime loads the file.
+$file_scope = "set at the top of the file";
 
 function main_handler($event, $context)
 {
-    global $held;
+    global $held, $file_scope;
     switch ($event->do ?? "") {
         case "echo":
             return ["event" => $event, "context" => $context, "trigger_src" => getenv("TRIGGER_SRC") ?: ""];
@@ -23,6 +25,8 @@ function main_handler($event, $context)
                 $held[] = str_repeat("x", 16 * 1024 * 1024);
             }
             return count($held) * 16;
+        case "global":
+            return $file_scope;
         case "exit":
             exit(3);
     }
