@@ -51,6 +51,9 @@ describe("HttpRoutes", () => {
     trig("other-ns", "/elsewhere", { ns: "other" }),
     trig("young", "/dup", { created: "2026-02-01T00:00:00Z" }),
     trig("old", "/dup", { created: "2026-01-01T00:00:00Z" }),
+    trig("article", "/article/{articleId}"),
+    trig("article-list", "/article/list"),
+    trig("comment", "/article/{articleId}/comments/{commentId}"),
   ]);
   const cases: Array<{ why: string; ns: string; path: string; method: string; want: string }> = [
     { why: "exact path", ns: "demo", path: "/hello", method: "GET", want: "found:hello" },
@@ -100,6 +103,52 @@ describe("HttpRoutes", () => {
       assert.equal(m.kind === "none" ? "none" : `${m.kind}:${m.route.trigger}`, c.want);
     });
   }
+
+  // API gateway's path parameters: a {name} segment matches one segment.
+  const params: Array<{ why: string; path: string; want: string; parameters?: Record<string, string> }> = [
+    {
+      why: "a parameter takes its segment's value",
+      path: "/article/12",
+      want: "article",
+      parameters: { articleId: "12" },
+    },
+    {
+      why: "a parameter's value is URL-decoded",
+      path: "/article/caf%C3%A9",
+      want: "article",
+      parameters: { articleId: "café" },
+    },
+    {
+      why: "a literal segment wins over a parameter in its place, as API gateway chooses",
+      path: "/article/list",
+      want: "article-list",
+      parameters: {},
+    },
+    {
+      why: "the deeper template serves its paths, with every parameter",
+      path: "/article/7/comments/3",
+      want: "comment",
+      parameters: { articleId: "7", commentId: "3" },
+    },
+    {
+      why: "a template serves the paths below it, as a plain path does",
+      path: "/article/7/photos",
+      want: "article",
+      parameters: { articleId: "7" },
+    },
+    {
+      why: "a parameter needs a segment: /article alone is not /article/{articleId}",
+      path: "/article",
+      want: "none",
+    },
+    { why: "an empty segment is no value", path: "/article//comments/3", want: "none" },
+  ];
+  for (const c of params)
+    it(c.why, () => {
+      const m = routes.match("demo", c.path, "GET");
+      assert.equal(m.kind === "none" ? "none" : m.route.trigger, c.want);
+      if (m.kind === "found") assert.deepEqual(m.pathParameters, c.parameters);
+    });
 });
 
 describe("parseHttpHost", () => {
@@ -197,6 +246,31 @@ describe("apiGatewayEvent", () => {
     assert.equal((ev.headers as Record<string, string>)["user-agent"], "curl/8.0");
     assert.equal(ev.body, "");
     assert.equal(ev.isBase64Encoded, false);
+    assert.deepEqual(ev.pathParameters, {});
+  });
+
+  it("a template's path parameters are the event's pathParameters; requestContext.path is the template", () => {
+    const routes = new HttpRoutes();
+    routes.setTriggers([trig("one", "/article/{articleId}")]);
+    const m = routes.match("demo", "/article/5", "GET");
+    assert.equal(m.kind, "found");
+    const { route: r5, pathParameters } = m as Extract<typeof m, { kind: "found" }>;
+    const ev = apiGatewayEvent(
+      {
+        method: "GET",
+        path: "/article/5",
+        query: "",
+        headers: {},
+        body: Buffer.alloc(0),
+        sourceIp: "",
+        requestId: "r",
+      },
+      r5,
+      pathParameters,
+    ) as Record<string, Record<string, unknown>>;
+    assert.deepEqual(ev.pathParameters, { articleId: "5" });
+    assert.equal(ev.requestContext!.path, "/article/{articleId}");
+    assert.equal(ev.path, "/article/5");
   });
 
   it("sends text bodies as text and binary ones as base64", () => {

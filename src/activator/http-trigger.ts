@@ -14,8 +14,15 @@ export interface HttpRoute {
   namespace: string;
   trigger: string;
   function: string;
-  /** Normalised prefix, no trailing slash ("" for the root). */
+  /**
+   * Normalised prefix, no trailing slash ("" for the root). It may hold API gateway's path
+   * parameters, each a whole segment: /article/{articleId}.
+   */
   path: string;
+  /** path's segments after the first "/" ([] for the root): literal, or {name} parameters. */
+  segments: readonly string[];
+  /** How many of segments are literal: of two templates that match, the more literal serves. */
+  literals: number;
   methods: ReadonlySet<string>;
   integratedResponse: boolean;
   /** Kubernetes: callers need a bearer token whose user may `invoke` the function. */
@@ -23,12 +30,43 @@ export interface HttpRoute {
 }
 
 export type RouteMatch =
-  | { kind: "found"; route: HttpRoute }
+  | { kind: "found"; route: HttpRoute; pathParameters: Record<string, string> }
   | { kind: "method"; route: HttpRoute }
   | { kind: "none" };
 
 function normalise(path: string): string {
   return path.replace(/\/+$/, "");
+}
+
+const PARAMETER = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
+
+/**
+ * The path parameters of a request path under a route, or undefined when the route does not
+ * serve it. A route serves its path and every path below it, a parameter matching one
+ * non-empty segment (its value URL-decoded). Example: route /article/{articleId} and
+ * /article/12/comments → {articleId: "12"}; /article → undefined; /hello serves /hello and
+ * /hello/x, not /helloworld.
+ */
+export function matchPath(segments: readonly string[], path: string): Record<string, string> | undefined {
+  const parts = normalise(path).split("/").slice(1);
+  if (parts.length < segments.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < segments.length; i++) {
+    const want = segments[i]!;
+    const got = parts[i]!;
+    const param = PARAMETER.exec(want);
+    if (!param) {
+      if (got !== want) return undefined;
+      continue;
+    }
+    if (got === "") return undefined;
+    try {
+      params[param[1]!] = decodeURIComponent(got);
+    } catch {
+      params[param[1]!] = got;
+    }
+  }
+  return params;
 }
 
 /**
@@ -46,11 +84,15 @@ export class HttpRoutes {
       const ns = t.metadata.namespace ?? "default";
       const methods = new Set(t.spec.http.methods?.length ? t.spec.http.methods : ["ANY"]);
       const routes = next.get(ns) ?? [];
+      const path = normalise(t.spec.http.path);
+      const segments = path === "" ? [] : path.split("/").slice(1);
       routes.push({
         namespace: ns,
         trigger: t.metadata.name ?? "",
         function: t.spec.function,
-        path: normalise(t.spec.http.path),
+        path,
+        segments,
+        literals: segments.filter((x) => !PARAMETER.test(x)).length,
         methods,
         integratedResponse: t.spec.http.integratedResponse ?? false,
         auth: t.spec.http.auth ?? "None",
@@ -60,8 +102,13 @@ export class HttpRoutes {
     }
     const byNamespace = new Map<string, HttpRoute[]>();
     for (const [ns, routes] of next) {
+      // The deepest route first (of a route and one under it, the one under it serves its
+      // paths), and of two as deep, the one with more literal segments (/article/list before
+      // /article/{articleId}), as API gateway chooses.
       routes.sort(
         (a, b) =>
+          b.segments.length - a.segments.length ||
+          b.literals - a.literals ||
           b.path.length - a.path.length ||
           a.created.localeCompare(b.created) ||
           a.trigger.localeCompare(b.trigger),
@@ -75,15 +122,15 @@ export class HttpRoutes {
   }
 
   /**
-   * The route for a request path within a namespace: a trigger on /hello serves /hello
-   * and /hello/anything, not /helloworld. A path served for other methods only → "method".
+   * The route for a request path within a namespace (matchPath), with its path parameters.
+   * A path served for other methods only → "method".
    */
   match(namespace: string, path: string, method: string): RouteMatch {
-    const p = normalise(path);
     let wrongMethod: HttpRoute | undefined;
     for (const r of this.byNamespace.get(namespace) ?? []) {
-      if (!(p === r.path || p.startsWith(`${r.path}/`))) continue;
-      if (r.methods.has("ANY") || r.methods.has(method)) return { kind: "found", route: r };
+      const pathParameters = matchPath(r.segments, path);
+      if (!pathParameters) continue;
+      if (r.methods.has("ANY") || r.methods.has(method)) return { kind: "found", route: r, pathParameters };
       wrongMethod ??= r;
     }
     return wrongMethod ? { kind: "method", route: wrongMethod } : { kind: "none" };
@@ -146,9 +193,15 @@ const TEXTUAL = /^(text\/|application\/(json|xml|x-www-form-urlencoded|javascrip
  * base64 with isBase64Encoded. Repeated query keys keep the last value, as API gateway's
  * queryString does.
  * Example: GET /http/demo/hello/x?lang=en on a trigger at /hello → path "/hello/x",
- * queryString {lang: "en"}, requestContext.path "/hello".
+ * queryString {lang: "en"}, requestContext.path "/hello"; GET /http/demo/article/7 on one
+ * at /article/{articleId} → requestContext.path "/article/{articleId}", pathParameters
+ * {articleId: "7"}.
  */
-export function apiGatewayEvent(req: HttpRequestInfo, route: HttpRoute): Record<string, unknown> {
+export function apiGatewayEvent(
+  req: HttpRequestInfo,
+  route: HttpRoute,
+  pathParameters: Record<string, string> = {},
+): Record<string, unknown> {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
     if (v === undefined) continue;
@@ -170,7 +223,7 @@ export function apiGatewayEvent(req: HttpRequestInfo, route: HttpRoute): Record<
     },
     headers,
     body: text ? req.body.toString("utf8") : req.body.toString("base64"),
-    pathParameters: {},
+    pathParameters,
     queryStringParameters: query,
     headerParameters: {},
     stageVariables: { stage: "release" },

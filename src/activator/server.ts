@@ -855,6 +855,7 @@ export class ActivatorServer {
         requestId,
       },
       route,
+      m.pathParameters,
     );
     const start = performance.now();
     let result: Invocation;

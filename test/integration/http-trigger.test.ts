@@ -52,11 +52,12 @@ describe("HTTP triggers", () => {
         `exports.main_handler = async (event) => ({
   method: event.httpMethod, path: event.path, query: event.queryString,
   body: event.body, base64: event.isBase64Encoded, ua: event.headers["user-agent"],
-  triggerPath: event.requestContext.path,
+  triggerPath: event.requestContext.path, params: event.pathParameters,
 });`,
       ),
     );
     applyYaml(ns, httpTrigger("echo", "echo", "{path: /echo}"));
+    applyYaml(ns, httpTrigger("echo-item", "echo", '{path: "/shop/{shopId}/items/{itemId}"}'));
     applyYaml(
       ns,
       nodeFunction(
@@ -142,7 +143,9 @@ spec:
     applyYaml(ns, httpTrigger("web-dead", "web-dead", "{path: /web-dead}"));
     applyYaml(ns, httpTrigger("web-noport", "web-noport", "{path: /web-noport}"));
     await Promise.all(
-      ["/echo", "/page", "/slow", "/web", "/web-dead", "/web-noport"].map((p) => served(ns, p)),
+      ["/echo", "/shop/s/items/i", "/page", "/slow", "/web", "/web-dead", "/web-noport"].map((p) =>
+        served(ns, p),
+      ),
     );
   });
   after(async () => {
@@ -167,7 +170,21 @@ spec:
       base64: false,
       ua: "updraft-test",
       triggerPath: "/echo",
+      params: {},
     });
+  });
+
+  it("API gateway's path parameters: a trigger on /shop/{shopId}/items/{itemId} gives the function each segment's value", async () => {
+    const res = await fetch(`${base}/http/${ns}/shop/tea%20house/items/42`, {
+      signal: AbortSignal.timeout(120_000),
+    });
+    assert.equal(res.status, 200);
+    const ev = (await res.json()) as { path: string; triggerPath: string; params: unknown };
+    assert.deepEqual(ev.params, { shopId: "tea house", itemId: "42" });
+    assert.equal(ev.triggerPath, "/shop/{shopId}/items/{itemId}");
+    assert.equal(ev.path, "/shop/tea%20house/items/42");
+    // A parameter needs its segment: /shop/x/items is below no trigger.
+    assert.equal((await fetch(`${base}/http/${ns}/shop/x/items`)).status, 404);
   });
 
   it("an integrated response sets status, headers (repeated ones too) and body; CR/LF and hop-by-hop headers are dropped", async () => {
