@@ -422,6 +422,13 @@ describe("SCF conformance", { timeout: 900_000 }, () => {
         }
       });
 
+      if (rc.runtime === "python3.11")
+        it("requests is built in, as in SCF's Python runtimes (SCF's samples import it)", async () => {
+          const r = await invoke(rc.name, { do: "import", module: "requests" });
+          assert.equal(r.functionError, null, r.body);
+          assert.equal(r.json, "requests");
+        });
+
       if (rc.runtime === "php8.2")
         it("the function's file runs in the global scope: a top-level variable is a global its handler reaches with `global`", async () => {
           const r = await invoke(rc.name, { do: "global" });

@@ -1,4 +1,5 @@
 # The conformance protocol (README.md) for Python.
+import importlib
 import os
 import time
 
@@ -9,6 +10,8 @@ def main_handler(event, context):
     action = event.get("do")
     if action == "echo":
         return {"event": event, "context": context, "trigger_src": os.environ.get("TRIGGER_SRC", "")}
+    if action == "import":
+        return importlib.import_module(event["module"]).__name__
     if action == "return":
         return event.get("value")
     if action == "log":
