@@ -6,13 +6,13 @@
 
 declare(strict_types=0);
 
-const ROOT = '/var/user';
-// A constant, not a variable: the function's file runs in the global scope (below), where
-// its own $api would replace ours.
-define('RUNTIME_API', 'http://' . (getenv('SCF_RUNTIME_API') ?: '127.0.0.1') . ':' . (getenv('SCF_RUNTIME_API_PORT') ?: '9001'));
+const __SCF_ROOT = '/var/user';
+// The function's file runs in the global scope (below): every name of the bootstrap's own —
+// functions, constants, variables — starts with __scf_ so that none of the file's clashes.
+define('__SCF_RUNTIME_API', 'http://' . (getenv('SCF_RUNTIME_API') ?: '127.0.0.1') . ':' . (getenv('SCF_RUNTIME_API_PORT') ?: '9001'));
 
 /** One call to the runtime API: [lower-case headers, body]. */
-function call(string $method, string $path, string $body = ''): array
+function __scf_call(string $method, string $path, string $body = ''): array
 {
     $ctx = stream_context_create(['http' => [
         'method' => $method,
@@ -22,7 +22,7 @@ function call(string $method, string $path, string $body = ''): array
         'timeout' => 31536000,
         'ignore_errors' => true,
     ]]);
-    $res = @file_get_contents(RUNTIME_API . $path, false, $ctx);
+    $res = @file_get_contents(__SCF_RUNTIME_API . $path, false, $ctx);
     if ($res === false) {
         fwrite(STDERR, "runtime API unreachable: $method $path\n");
         exit(1);
@@ -35,23 +35,23 @@ function call(string $method, string $path, string $body = ''): array
     return [$headers, $res];
 }
 
-function error_body(int $code, string $message, string $type, string $stack = ''): string
+function __scf_error_body(int $code, string $message, string $type, string $stack = ''): string
 {
     return json_encode(['errorCode' => $code, 'errorMessage' => $message, 'errorType' => $type, 'stackTrace' => $stack]);
 }
 
 /** [file, function name, [code, message, type, stack]|null]: what _HANDLER names, or why not. */
-function handler_spec(): array
+function __scf_handler_spec(): array
 {
     $spec = getenv('_HANDLER') ?: 'index.main_handler';
     $dot = strrpos($spec, '.');
-    $file = ROOT . '/' . substr($spec, 0, $dot === false ? strlen($spec) : $dot) . '.php';
+    $file = __SCF_ROOT . '/' . substr($spec, 0, $dot === false ? strlen($spec) : $dot) . '.php';
     $name = $dot === false ? 'main_handler' : substr($spec, $dot + 1);
     if (!is_file($file)) return [$file, $name, [437, "Handler not found: no file $file", 'HandlerNotFound', '']];
     return [$file, $name, null];
 }
 
-function context_for(array $h): object
+function __scf_context_for(array $h): object
 {
     $env = [
         'SCF_NAMESPACE' => getenv('SCF_NAMESPACE') ?: 'default',
@@ -77,25 +77,25 @@ function context_for(array $h): object
 }
 
 /** One invocation: the handler called with the event and context, its result posted. */
-function invoke_function(string $fn, array $h, string $body): void
+function __scf_invoke(string $fn, array $h, string $body): void
 {
     $event = json_decode($body === '' ? 'null' : $body);
     if ($event === null && json_last_error() !== JSON_ERROR_NONE) $event = $body;
     try {
-        $result = $fn($event, context_for($h));
+        $result = $fn($event, __scf_context_for($h));
         $payload = json_encode($result, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES | JSON_PARTIAL_OUTPUT_ON_ERROR);
         flush();
-        call('POST', '/runtime/invocation/response', $payload === false ? 'null' : $payload);
+        __scf_call('POST', '/runtime/invocation/response', $payload === false ? 'null' : $payload);
     } catch (Throwable $e) {
         fwrite(STDERR, (string) $e . "\n");
-        call('POST', '/runtime/invocation/error', error_body(430, $e->getMessage(), get_class($e), $e->getTraceAsString()));
+        __scf_call('POST', '/runtime/invocation/error', __scf_error_body(430, $e->getMessage(), get_class($e), $e->getTraceAsString()));
     }
 }
 
 // The function's file is loaded here, in the global scope, as SCF loads it: its top-level
 // variables are globals, which its handler reaches with `global $x` (SCF's PHP samples do).
 // The bootstrap's own variables below start with $__scf_ so that the file's cannot clash.
-[$__scf_file, $__scf_name, $__scf_init_error] = handler_spec();
+[$__scf_file, $__scf_name, $__scf_init_error] = __scf_handler_spec();
 $__scf_fn = null;
 if ($__scf_init_error === null) {
     try {
@@ -107,14 +107,14 @@ if ($__scf_init_error === null) {
         $__scf_init_error = [430, $__scf_e->getMessage(), get_class($__scf_e), $__scf_e->getTraceAsString()];
     }
 }
-call('POST', '/runtime/init/ready');
+__scf_call('POST', '/runtime/init/ready');
 for (;;) {
-    [$__scf_h, $__scf_body] = call('GET', '/runtime/invocation/next');
+    [$__scf_h, $__scf_body] = __scf_call('GET', '/runtime/invocation/next');
     if (!empty($__scf_h['trigger_src'])) putenv('TRIGGER_SRC=' . $__scf_h['trigger_src']);
     else putenv('TRIGGER_SRC');
     if ($__scf_init_error) {
-        call('POST', '/runtime/invocation/error', error_body(...$__scf_init_error));
+        __scf_call('POST', '/runtime/invocation/error', __scf_error_body(...$__scf_init_error));
         continue;
     }
-    invoke_function($__scf_fn, $__scf_h, $__scf_body);
+    __scf_invoke($__scf_fn, $__scf_h, $__scf_body);
 }
