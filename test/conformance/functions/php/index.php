@@ -4,6 +4,12 @@ $held = [];
 // A top-level variable of the file: a global, as SCF's PHP runtime loads the file.
 $file_scope = "set at the top of the file";
 
+// Names a runtime's own code might take: the function's file may define them all the same.
+function call($what)
+{
+    return $what;
+}
+
 function main_handler($event, $context)
 {
     global $held, $file_scope;
@@ -26,7 +32,7 @@ function main_handler($event, $context)
             }
             return count($held) * 16;
         case "global":
-            return $file_scope;
+            return call($file_scope);
         case "exit":
             exit(3);
     }
