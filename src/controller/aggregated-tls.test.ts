@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
 import { describe, it } from "node:test";
-import type { V1APIService } from "@kubernetes/client-node";
-import { trustInApiService } from "./aggregated-tls.ts";
+import type { V1APIService, V1Secret } from "@kubernetes/client-node";
+import { servingCertificate } from "../lib/serving-cert.ts";
+import { ensureAggregatedTls, type SecretsApi, tlsPairLoads, trustInApiService } from "./aggregated-tls.ts";
 
 const CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 const BUNDLE = Buffer.from(CERT).toString("base64");
@@ -58,4 +60,90 @@ describe("trustInApiService", () => {
     assert.equal(await trustInApiService(reg as never, CERT), "absent");
     assert.deepEqual(patches, []);
   });
+});
+
+/** One Secret in one namespace, with resourceVersions, recording the writes. */
+function fakeSecrets(initial: V1Secret | undefined) {
+  let stored = initial ? { ...initial, metadata: { ...initial.metadata, resourceVersion: "1" } } : undefined;
+  const writes: string[] = [];
+  const api: SecretsApi = {
+    readNamespacedSecret: async () => {
+      if (!stored) throw Object.assign(new Error("not found"), { code: 404 });
+      return structuredClone(stored);
+    },
+    createNamespacedSecret: async ({ body }) => {
+      if (stored) throw Object.assign(new Error("exists"), { code: 409 });
+      writes.push("create");
+      stored = { ...body, metadata: { ...body.metadata, resourceVersion: "1" } };
+      return stored;
+    },
+    replaceNamespacedSecret: async ({ body }) => {
+      if (body.metadata?.resourceVersion !== stored?.metadata?.resourceVersion)
+        throw Object.assign(new Error("conflict"), { code: 409 });
+      writes.push("replace");
+      stored = {
+        ...body,
+        metadata: { ...body.metadata, resourceVersion: String(Number(body.metadata!.resourceVersion) + 1) },
+      };
+      return stored;
+    },
+  };
+  return { api, writes, stored: () => stored };
+}
+
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+
+describe("ensureAggregatedTls", () => {
+  it("no Secret: one is made, and its certificate loads", async () => {
+    const f = fakeSecrets(undefined);
+    const cert = await ensureAggregatedTls(f.api, "updraft-system");
+    assert.deepEqual(f.writes, ["create"]);
+    assert.ok(new X509Certificate(cert));
+  });
+  // Every controller start runs this: a good pair is never replaced.
+  it("a Secret whose pair loads is kept as it is", async () => {
+    const { key, cert } = servingCertificate(["a.svc"]);
+    const f = fakeSecrets({ metadata: { name: "x" }, data: { "tls.crt": b64(cert), "tls.key": b64(key) } });
+    assert.equal(await ensureAggregatedTls(f.api, "updraft-system"), cert);
+    assert.deepEqual(f.writes, []);
+  });
+  it("a Secret whose certificate does not load (an earlier version's bad serial) is made again, and the new one is returned", async () => {
+    const f = fakeSecrets({
+      metadata: { name: "x" },
+      data: {
+        "tls.crt": b64("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
+        "tls.key": b64("no"),
+      },
+    });
+    const cert = await ensureAggregatedTls(f.api, "updraft-system");
+    assert.deepEqual(f.writes, ["replace"]);
+    const data = f.stored()!.data!;
+    assert.equal(Buffer.from(data["tls.crt"]!, "base64").toString(), cert);
+    assert.ok(
+      tlsPairLoads({
+        "tls.crt": Buffer.from(data["tls.crt"]!, "base64"),
+        "tls.key": Buffer.from(data["tls.key"]!, "base64"),
+      }),
+    );
+  });
+});
+
+describe("tlsPairLoads", () => {
+  const { key, cert } = servingCertificate(["a.svc"]);
+  const other = servingCertificate(["b.svc"]);
+  const table: Array<{ why: string; crt: string; key: string; want: boolean }> = [
+    { why: "a certificate and its own key", crt: cert, key, want: true },
+    { why: "a certificate with another's key does not serve", crt: cert, key: other.key, want: false },
+    {
+      why: "an unparsable certificate",
+      crt: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+      key,
+      want: false,
+    },
+    { why: "no key at all", crt: cert, key: "", want: false },
+  ];
+  for (const c of table)
+    it(c.why, () =>
+      assert.equal(tlsPairLoads({ "tls.crt": Buffer.from(c.crt), "tls.key": Buffer.from(c.key) }), c.want),
+    );
 });

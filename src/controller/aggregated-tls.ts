@@ -6,21 +6,66 @@
  * skipping verification. Valid ten years; deleting the Secret and restarting the
  * controller and then the activators makes a new one.
  */
+
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { ApiregistrationV1Api, CoreV1Api } from "@kubernetes/client-node";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import { isNotFound } from "../lib/errors.ts";
+import { isConflict, isNotFound } from "../lib/errors.ts";
 import { ensureSecret } from "../lib/master-key.ts";
 import { servingCertificate } from "../lib/serving-cert.ts";
 import { AGGREGATED_TLS_SECRET, APISERVICE_NAME, aggregatedServingNames } from "../protocol/aggregated.ts";
 
 const TEN_YEARS_DAYS = 3650;
 
-/** The serving certificate (PEM), made if there is none yet. */
-export async function ensureAggregatedTls(core: CoreV1Api, namespace: string): Promise<string> {
-  const data = await ensureSecret(core, { namespace, name: AGGREGATED_TLS_SECRET }, () => {
-    const { key, cert } = servingCertificate(aggregatedServingNames(namespace), new Date(), TEN_YEARS_DAYS);
-    return { "tls.crt": Buffer.from(cert), "tls.key": Buffer.from(key) };
-  });
+/** A Secret's TLS pair made now. */
+function makeTls(namespace: string): Record<string, Buffer> {
+  const { key, cert } = servingCertificate(aggregatedServingNames(namespace), new Date(), TEN_YEARS_DAYS);
+  return { "tls.crt": Buffer.from(cert), "tls.key": Buffer.from(key) };
+}
+
+/**
+ * Whether a Secret's pair loads as a TLS server would load it. An earlier version made, about
+ * once in 256 installs, a certificate whose serial OpenSSL refuses ("illegal padding"): the
+ * activators serving it crashed at every start, for good.
+ */
+export function tlsPairLoads(data: Record<string, Buffer>): boolean {
+  try {
+    const cert = new X509Certificate(data["tls.crt"] ?? "");
+    return cert.checkPrivateKey(createPrivateKey(data["tls.key"] ?? ""));
+  } catch {
+    return false;
+  }
+}
+
+/** What ensureAggregatedTls needs of the Secrets API. */
+export type SecretsApi = Pick<
+  CoreV1Api,
+  "readNamespacedSecret" | "createNamespacedSecret" | "replaceNamespacedSecret"
+>;
+
+/**
+ * The serving certificate (PEM), made if there is none yet, and made again if the one there
+ * does not load. The replacement names the version it replaces: of two controllers doing it
+ * at once, one writes (the other's 409 is ignored), and both return what was stored.
+ */
+export async function ensureAggregatedTls(core: SecretsApi, namespace: string): Promise<string> {
+  const ref = { namespace, name: AGGREGATED_TLS_SECRET };
+  const data = await ensureSecret(core as CoreV1Api, ref, () => makeTls(namespace));
+  if (!tlsPairLoads(data)) {
+    const old = await core.readNamespacedSecret(ref);
+    old.data = Object.fromEntries(
+      Object.entries(makeTls(namespace)).map(([k, v]) => [k, v.toString("base64")]),
+    );
+    try {
+      await core.replaceNamespacedSecret({ ...ref, body: old });
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+    }
+    const again = await core.readNamespacedSecret(ref);
+    const cert = again.data?.["tls.crt"];
+    if (!cert) throw new Error(`Secret ${namespace}/${AGGREGATED_TLS_SECRET} has no tls.crt`);
+    return Buffer.from(cert, "base64").toString();
+  }
   const cert = data["tls.crt"];
   if (!cert) throw new Error(`Secret ${namespace}/${AGGREGATED_TLS_SECRET} has no tls.crt`);
   return cert.toString();

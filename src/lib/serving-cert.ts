@@ -9,10 +9,24 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import forge from "node-forge";
 
+/**
+ * A certificate serial number in hex, DER-legal whatever the random bytes: positive (top
+ * bit clear) and without a leading zero byte, which DER forbids before a byte under 0x80
+ * and OpenSSL refuses ("asn1 encoding routines::illegal padding" — an activator that loaded
+ * such a certificate crashed at start). Bit 6 of the first byte is set, so the number has
+ * all its bytes. Example: 00 14 97 1e … → 40 14 97 1e …; ff 01 … → 7f 01 ….
+ */
+export function certificateSerial(random: Buffer): string {
+  const b = Buffer.from(random);
+  b[0] = (b[0]! & 0x7f) | 0x40;
+  return b.toString("hex");
+}
+
 export function servingCertificate(
   dnsNames: string[],
   now = new Date(),
   days = 365,
+  random: (n: number) => Buffer = randomBytes,
 ): { key: string; cert: string } {
   const { privateKey, publicKey } = generateKeyPairSync("rsa", {
     modulusLength: 2048,
@@ -21,8 +35,7 @@ export function servingCertificate(
   });
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(publicKey);
-  // Positive: the top bit clear.
-  cert.serialNumber = `0${randomBytes(8).toString("hex")}`;
+  cert.serialNumber = certificateSerial(random(16));
   cert.validity.notBefore = new Date(now.getTime() - 60_000);
   cert.validity.notAfter = new Date(now.getTime() + days * 86_400_000);
   const subject = [{ name: "commonName", value: dnsNames[0] }];
