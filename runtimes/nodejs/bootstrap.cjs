@@ -129,10 +129,16 @@ async function waitForEmptyLoop(deadline) {
   }
 }
 
-// How an invocation ended: { err, result, viaCallback } (viaCallback: it waits for the loop). A handler that takes a callback
-// may still be async (SCF's own samples write `async (event, context, callback) => { return
-// … }`): whichever comes first, the callback or the settled promise, is the answer, as in
-// Lambda's Node.js runtime.
+// What was thrown or rejected, as an error even when it is falsy (`throw null`,
+// `Promise.reject(0)`): a failure never reads as success.
+function asError(e) {
+  return e || new Error(e === undefined ? "rejected" : String(e));
+}
+
+// How an invocation ended: { err, result, viaCallback } (viaCallback: it waits for the loop).
+// A handler that takes a callback may still be async (SCF's own samples write `async (event, context, callback) => { return
+// … }`): whichever comes first, the callback or the settled promise, is the answer (so such a
+// handler's promise that settles before a callback it calls later answers, with its value).
 function run(fn, event, context) {
   return new Promise((resolve) => {
     let done = false;
@@ -141,7 +147,8 @@ function run(fn, event, context) {
       done = true;
       resolve({ err, result, viaCallback });
     };
-    // Only a handler that takes the callback waits for the loop (context.done does not).
+    // Only a handler that takes the callback waits for the loop, whether it answers through
+    // the callback or context.done; a two-parameter handler's context.done does not wait.
     const takesCallback = fn.length >= 3;
     const callback = (err, result) => finish(takesCallback, err, result);
     context.done = callback;
@@ -152,10 +159,10 @@ function run(fn, event, context) {
         if (takesCallback && typeof returned?.then !== "function") return;
         Promise.resolve(returned).then(
           (r) => finish(false, null, r),
-          (e) => finish(false, e === undefined ? new Error("rejected") : e),
+          (e) => finish(false, asError(e)),
         );
       } catch (err) {
-        finish(takesCallback, err);
+        finish(takesCallback, asError(err));
       }
     });
   });

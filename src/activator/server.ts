@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { Server as NetServer, type Socket } from "node:net";
-import { createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
+import { createSecureContext, type TLSSocket } from "node:tls";
 import type { Counter, Histogram } from "prom-client";
 import { Agent, type Dispatcher, request } from "undici";
 import { API_VERSION } from "../api/v1alpha1.ts";
@@ -255,18 +255,19 @@ export class ActivatorServer {
     port: number,
     tls: { key: string; cert: string; clientCA: string; trust: FrontProxyTrust },
   ): Promise<void> {
-    let context: SecureContext;
     try {
-      context = createSecureContext({ key: tls.key, cert: tls.cert, ca: tls.clientCA });
+      // Loaded once here only to say which certificate fails: OpenSSL alone says only
+      // "asn1 encoding routines::…". (The server below builds its own context from the
+      // same options; https.createServer takes no secureContext.)
+      createSecureContext({ key: tls.key, cert: tls.cert, ca: tls.clientCA });
     } catch (err) {
-      // Say which certificate: OpenSSL alone says only "asn1 encoding routines::…".
       throw new Error(
-        `the aggregated API's serving certificate or key does not load (the controller makes it again at its next start): ${String(err)}`,
+        `the aggregated API's serving certificate or key does not load: restart the controller (kubectl -n <namespace> rollout restart deploy/updraft-controller), which makes them again: ${String(err)}`,
         { cause: err },
       );
     }
     this.aggregated = createHttpsServer(
-      { secureContext: context, requestCert: true, rejectUnauthorized: false },
+      { key: tls.key, cert: tls.cert, ca: tls.clientCA, requestCert: true, rejectUnauthorized: false },
       (req, res) => {
         const socket = req.socket as TLSSocket;
         const peerCert = socket.getPeerCertificate();

@@ -67,6 +67,11 @@ describe("fromServerlessYaml: a Function from SCF's serverless.yaml", () => {
     },
     { why: "broken YAML says so", text: "component: scf\ninputs: [\n", want: /not YAML/ },
     {
+      why: "code in another folder (src: ./src) is refused: the handler would be one folder down, every call 437",
+      text: inputs("  runtime: Go1\n  src: ./src\n"),
+      want: /src is \.\/src/,
+    },
+    {
       why: "environment variables must be a map",
       text: inputs("  runtime: Go1\n  environment:\n    variables: [a, b]\n"),
       want: /environment.variables must be a map/,

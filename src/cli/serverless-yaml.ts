@@ -114,7 +114,18 @@ export function fromServerlessYaml(text: string, runtimeFlag?: string): FromServ
       value: String(value ?? ""),
     }));
   }
+  // The code is the folder being deployed: a src elsewhere (./src) would put the handler
+  // one folder down, and every call would be 437.
+  const src =
+    typeof inputs.src === "object" && inputs.src !== null
+      ? (inputs.src as { src?: unknown }).src
+      : inputs.src;
+  if (src !== undefined && !["./", ".", "./."].includes(String(src)))
+    return `serverless.yaml's src is ${String(src)}: Updraft deploys the folder it is given; deploy that folder (with --runtime, --name and --handler), or move serverless.yaml into it`;
+  if (fn.spec.runtime === "custom" && fn.spec.type !== "Web") fn.spec.handler ??= "index.main_handler";
   const left = Object.keys(inputs).filter((k) => !USED_INPUTS.has(k));
+  if (typeof inputs.src === "object" && inputs.src !== null && "exclude" in inputs.src)
+    left.push("src.exclude");
   const notes = left.length
     ? [
         `serverless.yaml's ${left.join(", ")} ${left.length === 1 ? "is" : "are"} not applied (triggers are Trigger objects: docs/guide-triggers.md)`,

@@ -93,6 +93,23 @@ function fakeSecrets(initial: V1Secret | undefined) {
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
+/**
+ * A certificate as an earlier version made about one in 256 times: its serial a zero byte
+ * then one under 0x80, which OpenSSL refuses ("illegal padding"). Made from a good one by
+ * rewriting the first two bytes of its 16-byte serial (after version [0] 02 01 02, then 02 10).
+ */
+function zeroPaddedSerial(pem: string): string {
+  const der = Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64");
+  const at = der.indexOf(Buffer.from([0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x10])) + 7;
+  der[at] = 0x00;
+  der[at + 1] = 0x14;
+  const lines = der
+    .toString("base64")
+    .match(/.{1,64}/g)!
+    .join("\n");
+  return `-----BEGIN CERTIFICATE-----\n${lines}\n-----END CERTIFICATE-----\n`;
+}
+
 describe("ensureAggregatedTls", () => {
   it("no Secret: one is made, and its certificate loads", async () => {
     const f = fakeSecrets(undefined);
@@ -108,13 +125,10 @@ describe("ensureAggregatedTls", () => {
     assert.deepEqual(f.writes, []);
   });
   it("a Secret whose certificate does not load (an earlier version's bad serial) is made again, and the new one is returned", async () => {
-    const f = fakeSecrets({
-      metadata: { name: "x" },
-      data: {
-        "tls.crt": b64("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
-        "tls.key": b64("no"),
-      },
-    });
+    const { key, cert: good } = servingCertificate(["a.svc"]);
+    const bad = zeroPaddedSerial(good);
+    assert.throws(() => new X509Certificate(bad), /illegal padding|asn1/i);
+    const f = fakeSecrets({ metadata: { name: "x" }, data: { "tls.crt": b64(bad), "tls.key": b64(key) } });
     const cert = await ensureAggregatedTls(f.api, "updraft-system");
     assert.deepEqual(f.writes, ["replace"]);
     const data = f.stored()!.data!;
@@ -125,6 +139,23 @@ describe("ensureAggregatedTls", () => {
         "tls.key": Buffer.from(data["tls.key"]!, "base64"),
       }),
     );
+  });
+});
+
+describe("ensureAggregatedTls with two controllers at once", () => {
+  it("both find the bad Secret, one replaces it, and both return the one stored", async () => {
+    const { key, cert } = servingCertificate(["a.svc"]);
+    const f = fakeSecrets({
+      metadata: { name: "x" },
+      data: { "tls.crt": b64(zeroPaddedSerial(cert)), "tls.key": b64(key) },
+    });
+    const [a, b] = await Promise.all([
+      ensureAggregatedTls(f.api, "updraft-system"),
+      ensureAggregatedTls(f.api, "updraft-system"),
+    ]);
+    assert.deepEqual(f.writes, ["replace"]);
+    assert.equal(a, b);
+    assert.equal(a, Buffer.from(f.stored()!.data!["tls.crt"]!, "base64").toString());
   });
 });
 

@@ -43,32 +43,34 @@ export type SecretsApi = Pick<
   "readNamespacedSecret" | "createNamespacedSecret" | "replaceNamespacedSecret"
 >;
 
+/** A Secret's data, decoded. */
+const decoded = (data: Record<string, string> | undefined): Record<string, Buffer> =>
+  Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]));
+
 /**
  * The serving certificate (PEM), made if there is none yet, and made again if the one there
- * does not load. The replacement names the version it replaces: of two controllers doing it
- * at once, one writes (the other's 409 is ignored), and both return what was stored.
+ * does not load. The check and the replacement are of one read, and the replacement names
+ * that read's version: of two controllers at it at once, the second's write is refused (409)
+ * and it reads again — a pair that loads now, the first one's, which both then return.
  */
 export async function ensureAggregatedTls(core: SecretsApi, namespace: string): Promise<string> {
   const ref = { namespace, name: AGGREGATED_TLS_SECRET };
-  const data = await ensureSecret(core as CoreV1Api, ref, () => makeTls(namespace));
-  if (!tlsPairLoads(data)) {
-    const old = await core.readNamespacedSecret(ref);
-    old.data = Object.fromEntries(
+  await ensureSecret(core as CoreV1Api, ref, () => makeTls(namespace));
+  for (let attempt = 0; ; attempt++) {
+    const stored = await core.readNamespacedSecret(ref);
+    const data = decoded(stored.data);
+    if (tlsPairLoads(data)) return data["tls.crt"]!.toString();
+    // Two refusals in a row would mean the Secret keeps changing under us: say so.
+    if (attempt === 2) throw new Error(`Secret ${namespace}/${AGGREGATED_TLS_SECRET} keeps changing`);
+    stored.data = Object.fromEntries(
       Object.entries(makeTls(namespace)).map(([k, v]) => [k, v.toString("base64")]),
     );
     try {
-      await core.replaceNamespacedSecret({ ...ref, body: old });
+      await core.replaceNamespacedSecret({ ...ref, body: stored });
     } catch (err) {
       if (!isConflict(err)) throw err;
     }
-    const again = await core.readNamespacedSecret(ref);
-    const cert = again.data?.["tls.crt"];
-    if (!cert) throw new Error(`Secret ${namespace}/${AGGREGATED_TLS_SECRET} has no tls.crt`);
-    return Buffer.from(cert, "base64").toString();
   }
-  const cert = data["tls.crt"];
-  if (!cert) throw new Error(`Secret ${namespace}/${AGGREGATED_TLS_SECRET} has no tls.crt`);
-  return cert.toString();
 }
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);

@@ -226,14 +226,6 @@ export function mapOutcome(
 }
 
 /**
- * The function's output as the pod's log shows it: whole lines, each of an invocation's
- * tagged with its request id as SCF's own lines are (`RequestId:<id> <line>`), so the lines
- * of one invocation can be found among those of others running beside it (perInstance > 1)
- * — `updraft logs --request-id` does. Output outside any invocation (a module's top level
- * while it loads) stays as it is. The invocation's own log (SCF's log result) is untouched.
- * Example: "hel" then "lo\nwor" → "RequestId:abc hello\n", and "wor" waits for its newline.
- */
-/**
  * The most of a worker's output a slot holds for the invocation's log. Its log result is
  * the last 4 KB; the rest is in the pod's log. Without a bound, a function printing while
  * it runs or idles (a timer left behind) would grow the shim's memory: e.g. 100 MB printed
@@ -248,6 +240,14 @@ export function keepOutput(slot: { log: Buffer[]; logBytes: number }, chunk: Buf
   while (slot.logBytes > KEPT_OUTPUT_BYTES && slot.log.length > 1) slot.logBytes -= slot.log.shift()!.length;
 }
 
+/**
+ * The function's output as the pod's log shows it: whole lines, each of an invocation's
+ * tagged with its request id as SCF's own lines are (`RequestId:<id> <line>`), so the lines
+ * of one invocation can be found among those of others running beside it (perInstance > 1)
+ * — `updraft logs --request-id` does. Output outside any invocation (a module's top level
+ * while it loads) stays as it is. The invocation's own log (SCF's log result) is untouched.
+ * Example: "hel" then "lo\nwor" → "RequestId:abc hello\n", and "wor" waits for its newline.
+ */
 export function tagLines(
   slot: { requestId?: string | undefined; partialLine: string },
   text: string,
@@ -862,6 +862,10 @@ export class Shim {
       // 433, 434 and 439 recycle the instance's worker: kill it, start a fresh one.
       slot.worker.kill();
       await slot.worker.waitExit();
+      // What the stopped worker still wrote (a traceback on its way out) is in the pod's log;
+      // it is not the next invocation's.
+      slot.log = [];
+      slot.logBytes = 0;
       slot.cold = true;
       void this.initSlot(slot);
     }
