@@ -54,6 +54,9 @@ describe("HttpRoutes", () => {
     trig("article", "/article/{articleId}"),
     trig("article-list", "/article/list"),
     trig("comment", "/article/{articleId}/comments/{commentId}"),
+    // Same depth, one literal each: the earlier literal wins, whatever the names' lengths.
+    trig("any-b", "/{aVeryLongParameterName}/b"),
+    trig("x-any", "/x/{c}"),
   ]);
   const cases: Array<{ why: string; ns: string; path: string; method: string; want: string }> = [
     { why: "exact path", ns: "demo", path: "/hello", method: "GET", want: "found:hello" },
@@ -142,6 +145,18 @@ describe("HttpRoutes", () => {
       want: "none",
     },
     { why: "an empty segment is no value", path: "/article//comments/3", want: "none" },
+    {
+      why: "of two as deep and as literal, the one literal further left serves (/x/{c} over /{a}/b for /x/b)",
+      path: "/x/b",
+      want: "x-any",
+      parameters: { c: "b" },
+    },
+    {
+      why: "the other still serves what only it matches",
+      path: "/y/b",
+      want: "any-b",
+      parameters: { aVeryLongParameterName: "y" },
+    },
   ];
   for (const c of params)
     it(c.why, () => {

@@ -41,6 +41,20 @@ function normalise(path: string): string {
 const PARAMETER = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
 
 /**
+ * Of two templates as deep and as literal, the one whose first differing kind of segment is
+ * literal comes first, as API gateway reads a path left to right: /x/{c} before /{a}/b (both
+ * match /x/b). Negative when a comes first, 0 when they are alike.
+ */
+function literalFirst(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const pa = PARAMETER.test(a[i]!);
+    const pb = PARAMETER.test(b[i]!);
+    if (pa !== pb) return pa ? 1 : -1;
+  }
+  return 0;
+}
+
+/**
  * The path parameters of a request path under a route, or undefined when the route does not
  * serve it. A route serves its path and every path below it, a parameter matching one
  * non-empty segment (its value URL-decoded). Example: route /article/{articleId} and
@@ -109,6 +123,7 @@ export class HttpRoutes {
         (a, b) =>
           b.segments.length - a.segments.length ||
           b.literals - a.literals ||
+          literalFirst(a.segments, b.segments) ||
           b.path.length - a.path.length ||
           a.created.localeCompare(b.created) ||
           a.trigger.localeCompare(b.trigger),

@@ -147,7 +147,10 @@ export function baseFunction(
   note: (line: string) => void = (line) => console.error(line),
 ): UpdraftFunction | string {
   const manifestPath = join(dir, "function.yaml");
-  const serverlessPath = join(dir, "serverless.yaml");
+  // The framework reads serverless.yml too.
+  const serverlessPath =
+    ["serverless.yaml", "serverless.yml"].map((f) => join(dir, f)).find((f) => existsSync(f)) ??
+    join(dir, "serverless.yaml");
   let fn: UpdraftFunction;
   if (existsSync(manifestPath)) {
     const docs = yaml.loadAll(readFileSync(manifestPath, "utf8")) as Array<{ kind?: string } | null>;

@@ -72,6 +72,11 @@ describe("fromServerlessYaml: a Function from SCF's serverless.yaml", () => {
       want: /src is \.\/src/,
     },
     {
+      why: "a Serverless Framework variable is refused, not taken as a literal value",
+      text: inputs(`  runtime: Go1\n  environment:\n    variables:\n      KEY: $\{env:KEY}\n`),
+      want: /variable \$\{env:KEY\}/,
+    },
+    {
       why: "environment variables must be a map",
       text: inputs("  runtime: Go1\n  environment:\n    variables: [a, b]\n"),
       want: /environment.variables must be a map/,

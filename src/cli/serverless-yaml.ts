@@ -75,6 +75,11 @@ export function fromServerlessYaml(text: string, runtimeFlag?: string): FromServ
   if (d.component !== "scf" || typeof d.inputs !== "object" || d.inputs === null)
     return "serverless.yaml is not SCF's (component: scf, with inputs)";
   const inputs = d.inputs as Record<string, unknown>;
+  // Serverless Framework variables (${env:KEY}, ${output:…}) are resolved by its own CLI;
+  // taken as they are they would be a literal name or value.
+  const variable = JSON.stringify(inputs).match(/\$\{[^}]*\}/)?.[0];
+  if (variable)
+    return `serverless.yaml uses the Serverless Framework variable ${variable}, which Updraft does not resolve: write the value, or give it by flag`;
   const fn = {
     apiVersion: API_VERSION,
     kind: "Function",
