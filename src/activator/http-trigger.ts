@@ -38,6 +38,11 @@ function normalise(path: string): string {
   return path.replace(/\/+$/, "");
 }
 
+/** A request path's segments after its first "/": "/a/b/" → ["a", "b"]. */
+export function pathSegments(path: string): string[] {
+  return normalise(path).split("/").slice(1);
+}
+
 const PARAMETER = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
 
 /**
@@ -55,14 +60,16 @@ function literalFirst(a: readonly string[], b: readonly string[]): number {
 }
 
 /**
- * The path parameters of a request path under a route, or undefined when the route does not
+ * The path parameters of a request path (its pathSegments) under a route, or undefined when the route does not
  * serve it. A route serves its path and every path below it, a parameter matching one
  * non-empty segment (its value URL-decoded). Example: route /article/{articleId} and
  * /article/12/comments → {articleId: "12"}; /article → undefined; /hello serves /hello and
  * /hello/x, not /helloworld.
  */
-export function matchPath(segments: readonly string[], path: string): Record<string, string> | undefined {
-  const parts = normalise(path).split("/").slice(1);
+export function matchPath(
+  segments: readonly string[],
+  parts: readonly string[],
+): Record<string, string> | undefined {
   if (parts.length < segments.length) return undefined;
   const params: Record<string, string> = {};
   for (let i = 0; i < segments.length; i++) {
@@ -99,7 +106,7 @@ export class HttpRoutes {
       const methods = new Set(t.spec.http.methods?.length ? t.spec.http.methods : ["ANY"]);
       const routes = next.get(ns) ?? [];
       const path = normalise(t.spec.http.path);
-      const segments = path === "" ? [] : path.split("/").slice(1);
+      const segments = pathSegments(path);
       routes.push({
         namespace: ns,
         trigger: t.metadata.name ?? "",
@@ -142,8 +149,10 @@ export class HttpRoutes {
    */
   match(namespace: string, path: string, method: string): RouteMatch {
     let wrongMethod: HttpRoute | undefined;
+    // Split once, not once per route tried.
+    const parts = pathSegments(path);
     for (const r of this.byNamespace.get(namespace) ?? []) {
-      const pathParameters = matchPath(r.segments, path);
+      const pathParameters = matchPath(r.segments, parts);
       if (!pathParameters) continue;
       if (r.methods.has("ANY") || r.methods.has(method)) return { kind: "found", route: r, pathParameters };
       wrongMethod ??= r;

@@ -11,7 +11,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { ApiregistrationV1Api, CoreV1Api } from "@kubernetes/client-node";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { isConflict, isNotFound } from "../lib/errors.ts";
-import { ensureSecret } from "../lib/master-key.ts";
+import { decodeSecretData, encodeSecretData, ensureSecret } from "../lib/master-key.ts";
 import { servingCertificate } from "../lib/serving-cert.ts";
 import { AGGREGATED_TLS_SECRET, APISERVICE_NAME, aggregatedServingNames } from "../protocol/aggregated.ts";
 
@@ -43,10 +43,6 @@ export type SecretsApi = Pick<
   "readNamespacedSecret" | "createNamespacedSecret" | "replaceNamespacedSecret"
 >;
 
-/** A Secret's data, decoded. */
-const decoded = (data: Record<string, string> | undefined): Record<string, Buffer> =>
-  Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]));
-
 /**
  * The serving certificate (PEM), made if there is none yet, and made again if the one there
  * does not load. The check and the replacement are of one read, and the replacement names
@@ -58,13 +54,11 @@ export async function ensureAggregatedTls(core: SecretsApi, namespace: string): 
   await ensureSecret(core as CoreV1Api, ref, () => makeTls(namespace));
   for (let attempt = 0; ; attempt++) {
     const stored = await core.readNamespacedSecret(ref);
-    const data = decoded(stored.data);
+    const data = decodeSecretData(stored.data);
     if (tlsPairLoads(data)) return data["tls.crt"]!.toString();
     // Two refusals in a row would mean the Secret keeps changing under us: say so.
     if (attempt === 2) throw new Error(`Secret ${namespace}/${AGGREGATED_TLS_SECRET} keeps changing`);
-    stored.data = Object.fromEntries(
-      Object.entries(makeTls(namespace)).map(([k, v]) => [k, v.toString("base64")]),
-    );
+    stored.data = encodeSecretData(makeTls(namespace));
     try {
       await core.replaceNamespacedSecret({ ...ref, body: stored });
     } catch (err) {

@@ -49,7 +49,7 @@ export async function ensureSecret(
           namespace: ref.namespace,
           labels: { "app.kubernetes.io/managed-by": "updraft", "app.kubernetes.io/part-of": "updraft" },
         },
-        data: Object.fromEntries(Object.entries(make()).map(([k, v]) => [k, v.toString("base64")])),
+        data: encodeSecretData(make()),
       },
     });
   } catch (err) {
@@ -61,13 +61,23 @@ export async function ensureSecret(
   return made;
 }
 
+/** A Secret's data as bytes (the API gives base64). */
+export function decodeSecretData(data: Record<string, string> | undefined): Record<string, Buffer> {
+  return Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]));
+}
+
+/** Bytes as a Secret's data (base64). */
+export function encodeSecretData(data: Record<string, Buffer>): Record<string, string> {
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, v.toString("base64")]));
+}
+
 async function readAll(
   core: CoreV1Api,
   ref: { namespace: string; name: string },
 ): Promise<Record<string, Buffer> | undefined> {
   try {
     const s = await core.readNamespacedSecret({ namespace: ref.namespace, name: ref.name });
-    return Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]));
+    return decodeSecretData(s.data);
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;

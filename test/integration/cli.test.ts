@@ -77,6 +77,13 @@ async function invokeWithCli(fn: string, event: unknown) {
   return { ...r, result: r.stdout.trim(), requestId: /request id ([0-9a-f-]{36})/.exec(r.stderr)?.[1] };
 }
 
+/** A function's answer through the CLI, which must succeed. */
+async function answerOf(fn: string, event: unknown = {}): Promise<string> {
+  const r = await invokeWithCli(fn, event);
+  assert.equal(r.status, 0, r.stderr);
+  return r.result;
+}
+
 /** All files under dir, relative. */
 const filesUnder = (dir: string) =>
   readdirSync(dir, { recursive: true, withFileTypes: true })
@@ -286,11 +293,6 @@ spec:
   });
 
   it("deploy: a folder made for SCF (its serverless.yaml) deploys as it is — a runtime Updraft does not run needs --runtime, what is not applied is named, a custom bootstrap gets _HANDLER, an async handler that takes a callback answers", async () => {
-    const answerOf = async (fn: string, event: unknown) => {
-      const r = await invokeWithCli(fn, event);
-      assert.equal(r.status, 0, r.stderr);
-      return r.result;
-    };
     // A custom runtime as SCF's samples write one: bootstrap sources the file $_HANDLER names.
     const shell = join(work, "scf-shell");
     mkdirSync(shell, { recursive: true });
@@ -350,11 +352,6 @@ spec:
   });
 
   it("deploy: a directory becomes a Function — inline when it fits, else a package in a ConfigMap it owns — waited for until Ready; a new package rolls it", async () => {
-    const answerOf = async (fn: string) => {
-      const r = await invokeWithCli(fn, {});
-      assert.equal(r.status, 0, r.stderr);
-      return r.result;
-    };
     const mapsOf = (fn: string) =>
       kubectlOk(["-n", ns, "get", "configmap", "-l", `updraft.dev/package-of=${fn}`, "-o", "name"]).trim();
 
