@@ -51,7 +51,7 @@ describe("decideReplicas", () => {
       want: [4, "ScaleUp"],
     },
     {
-      why: "10 clients in a closed loop on 2 ready instances of 2, both full: what waits is demand, straight to ceil(10 / 0.7) = 15 in panic",
+      why: "10 clients in a closed loop on 2 ready instances of 2, both full for 3 s: what waits is demand, straight to ceil(10 / 0.7) = 15 in panic",
       in: input({
         replicas: 2,
         readyReplicas: 2,
@@ -60,9 +60,25 @@ describe("decideReplicas", () => {
         stableClosedLoopConcurrency: 4,
         panicClosedLoopConcurrency: 10,
         recentBusy: 1.97,
+        state: { settledSinceMs: NOW - 3000 },
         spec: { perInstance: 1 },
       }),
       want: [15, "PanicScaleUp"],
+    },
+    {
+      why: "the same windows half a second after the last instance became ready: the last 3 s still hold a cold start's queue being worked off (CI: 2/s of 1 s asked for more than 4 of 3), R·D = 2 decides",
+      in: input({
+        replicas: 3,
+        readyReplicas: 3,
+        stableConcurrency: 2,
+        panicConcurrency: 2,
+        stableClosedLoopConcurrency: 6.5,
+        panicClosedLoopConcurrency: 6.5,
+        recentBusy: 2.7,
+        state: { settledSinceMs: NOW - 500 },
+        spec: { perInstance: 1 },
+      }),
+      want: [3, "Steady"],
     },
     {
       why: "the same windows while instances start (4 ready of 6): the waiting is a cold start's, R·D = 4 decides (6 stays)",
@@ -271,5 +287,52 @@ describe("decideReplicas", () => {
     const d = decideReplicas(input({ replicas: 1, readyReplicas: 1, panicConcurrency: 10 }));
     assert.equal(d.panic, true);
     assert.equal(d.state.panicSinceMs, NOW);
+  });
+});
+
+describe("decideReplicas: settled since", () => {
+  it("counts from the first decision that sees every wanted instance ready, and forgets it when one starts", () => {
+    const first = decideReplicas(
+      input({ replicas: 3, readyReplicas: 3, stableConcurrency: 2, panicConcurrency: 2 }),
+    );
+    assert.equal(first.state.settledSinceMs, NOW, "settled now");
+    const later = decideReplicas(
+      input({
+        replicas: 3,
+        readyReplicas: 3,
+        stableConcurrency: 2,
+        panicConcurrency: 2,
+        nowMs: NOW + 1000,
+        state: first.state,
+      }),
+    );
+    assert.equal(later.state.settledSinceMs, NOW, "kept, not moved to the later decision");
+    const starting = decideReplicas(
+      input({
+        replicas: 4,
+        readyReplicas: 3,
+        stableConcurrency: 2,
+        panicConcurrency: 2,
+        nowMs: NOW + 2000,
+        state: later.state,
+      }),
+    );
+    assert.equal(starting.state.settledSinceMs, undefined, "an instance is starting");
+  });
+  it("a loop that has been settled and full for 3 s is seen; the same a second earlier is not", () => {
+    const loop = (settledForMs: number) =>
+      decideReplicas(
+        input({
+          replicas: 2,
+          readyReplicas: 2,
+          stableConcurrency: 2,
+          panicConcurrency: 2,
+          panicClosedLoopConcurrency: 10,
+          recentBusy: 2,
+          state: { settledSinceMs: NOW - settledForMs },
+        }),
+      ).replicas;
+    assert.equal(loop(3000), 15);
+    assert.equal(loop(2000), 3);
   });
 });

@@ -32,6 +32,8 @@ export interface ScaleState {
   panicSinceMs?: number;
   /** The last time the panic window asked for ≥ 2× the ready instances. */
   lastPanicTriggerMs?: number;
+  /** Since when every wanted instance is ready (undefined: some are starting). */
+  settledSinceMs?: number;
 }
 
 export interface ScaleInput {
@@ -89,6 +91,14 @@ export const TOLERANCE = 0.1;
  * request: 10 clients on 2 instances of a 0.5 s function read about 1.97 busy of 2.)
  */
 export const SATURATED = 0.85;
+/**
+ * Settled for as long as a loop is judged on (the windows' last 3 s), so that none of those
+ * seconds held a cold start's waiting. Example: 2/s of 1 s, the 3rd instance ready at
+ * 6.5 s after a slow start; at 7 s the last 3 s still hold the queue that built up while
+ * it started, all 3 instances busy working it off — a loop by every other sign, and it
+ * asked for more than 4 of 3 (CI). From 9.5 s the queue is gone or visibly shrinking.
+ */
+export const SETTLED_FOR_MS = 3000;
 
 export function decideReplicas(i: ScaleInput): ScaleDecision {
   const s = i.spec;
@@ -99,8 +109,8 @@ export function decideReplicas(i: ScaleInput): ScaleDecision {
   const clamp = (n: number) => Math.max(floor, Math.min(n, ceiling));
   const target = s.perInstance * s.targetUtilization;
 
-  // Requests that wait while every wanted instance is ready and every slot on them is
-  // taken are waiting for capacity, not for a cold start: in a closed loop they are the
+  // Requests that wait while every wanted instance has been ready for the 3 s the loop is
+  // judged on and every slot on them is taken are waiting for capacity, not for a cold start: in a closed loop they are the
   // demand (10 clients on 2 ready instances of 2, both full → 10, not 2). While instances
   // start, waiting is a cold start's; while slots are free, waiting is a moment's (an
   // instance that answered "at capacity" to another activator, a request between two
@@ -109,11 +119,13 @@ export function decideReplicas(i: ScaleInput): ScaleDecision {
   // waiting is a loop's whatever is starting (an open load's arrivals do not rise with its
   // instances), and waiting for the instances to settle between steps took 36 s to reach 15.
   const settled = i.replicas > 0 && i.readyReplicas >= i.replicas;
+  const settledSinceMs = settled ? (i.state.settledSinceMs ?? i.nowMs) : undefined;
+  const settledLongEnough = settledSinceMs !== undefined && i.nowMs - settledSinceMs >= SETTLED_FOR_MS;
   const saturated =
     i.recentBusy !== undefined &&
     i.readyReplicas > 0 &&
     i.recentBusy >= SATURATED * i.readyReplicas * s.perInstance;
-  const closedLoop = (settled && saturated) || i.arrivalsFollowInstances === true;
+  const closedLoop = (settledLongEnough && saturated) || i.arrivalsFollowInstances === true;
   const stableC = closedLoop
     ? Math.max(i.stableConcurrency, i.stableClosedLoopConcurrency ?? 0)
     : i.stableConcurrency;
@@ -126,7 +138,7 @@ export function decideReplicas(i: ScaleInput): ScaleDecision {
 
   // Panic mode: entered when the short window wants ≥ 2× what is ready; left after a
   // whole stable window without that trigger.
-  const state: ScaleState = { ...i.state };
+  const state: ScaleState = { ...i.state, settledSinceMs };
   if (wantPanic / base >= PANIC_THRESHOLD && panicC > 0) {
     state.lastPanicTriggerMs = i.nowMs;
     state.panicSinceMs ??= i.nowMs;

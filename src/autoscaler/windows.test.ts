@@ -200,6 +200,43 @@ describe("ConcurrencyWindows", () => {
     for (const [s, x] of seconds.entries()) w.record("a", sample({ ...x, durationMs: 1000 }), s * 1000);
     assert.equal(w.average(6000, 2500).arrivalsFollowInstances, false);
   });
+  it("a cold start's queue that stands once capacity meets the arrivals is not a loop as the next instance joins", () => {
+    // 2/s of 1 s after a slow start (CI): the queue grew while one instance served alone
+    // (held 3, 4), stood at about 5.2 once the 2nd joined (capacity 2/s = arrivals), and the
+    // 3rd joins as reports read 2, 1, 3, 2/s. Over the last 4 s everything says loop — busy
+    // +0.95, the rate +1/s with it, held level, R × D within 20 % of busy — and it asked for
+    // more than 4 of 3. Over 6 s held rose from 4 to 5.3: a queue, not clients that stay.
+    const w = new ConcurrencyWindows();
+    const seconds = [
+      { held: 3, busy: 1, arrivals: 2 },
+      { held: 4, busy: 1, arrivals: 2 },
+      { held: 5.2, busy: 1.5, arrivals: 2 },
+      { held: 5.3, busy: 2, arrivals: 1 },
+      { held: 5.1, busy: 2.4, arrivals: 3 },
+      { held: 5.3, busy: 3, arrivals: 2 },
+    ];
+    for (const [s, x] of seconds.entries()) w.record("a", sample({ ...x, durationMs: 1000 }), s * 1000);
+    const v = w.average(6000, 5500);
+    assert.equal(v.arrivalsFollowInstances, false);
+    assert.ok(v.closedLoopConcurrency <= 2.1, `closed-loop figure ${v.closedLoopConcurrency}`);
+  });
+  it("a loop's clients that arrived within its first second do not hide it: that second is left out of the level test", () => {
+    // 10 clients start half-way through second 0 (held 5 there, 10 after) and the 2nd
+    // instance joins in second 4 of a 0.5 s function: arrivals 2, 2 → 3, 4/s.
+    const w = new ConcurrencyWindows();
+    const seconds = [
+      { held: 5, busy: 0, arrivals: 10 },
+      { held: 10, busy: 0.5, arrivals: 1 },
+      { held: 10, busy: 1, arrivals: 2 },
+      { held: 10, busy: 1, arrivals: 2 },
+      { held: 10, busy: 1.5, arrivals: 3 },
+      { held: 10, busy: 2, arrivals: 4 },
+    ];
+    for (const [s, x] of seconds.entries()) w.record("a", sample({ ...x, durationMs: 500 }), s * 1000);
+    const v = w.average(6000, 5500);
+    assert.equal(v.arrivalsFollowInstances, true);
+    assert.equal(v.closedLoopConcurrency, 10);
+  });
   it("a loop is seen at a tick that comes before this second's reports: a second with none is no second of zero", () => {
     // 10 clients on 2 instances, reports in seconds 0–4; the decision at 5.2 s, before any
     // report of second 5 arrived.

@@ -388,6 +388,23 @@ export async function componentPodIPs(component: string): Promise<string[]> {
 }
 
 /**
+ * A component's log lines (every pod, the whole log) that contain `needle`: what a failed
+ * assertion shows of, say, the autoscaler's decisions for one function.
+ */
+export function componentLogLines(component: string, needle: string): string[] {
+  const r = kubectl([
+    "logs",
+    "-n",
+    SYSTEM_NAMESPACE,
+    "-l",
+    `app.kubernetes.io/name=updraft-${component}`,
+    "--tail=-1",
+    "--prefix",
+  ]);
+  return r.stdout.split("\n").filter((l) => l.includes(needle));
+}
+
+/**
  * A metric summed over a component's running pods (their /metrics on 9090), over the
  * series whose labels include every pair of `labels`; 0 when none has it.
  */

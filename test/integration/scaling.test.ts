@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import {
   applyYaml,
   apps,
+  componentLogLines,
   componentMetric,
   componentPodIPs,
   componentSeries,
@@ -70,6 +71,12 @@ function steadyLoad(name: string, rate: number, duration: number): { stop: () =>
   };
 }
 
+/** The autoscaler's "scaled" log lines for a function of this test's namespace. */
+const decisions = (name: string) =>
+  componentLogLines("autoscaler", `"${ns}/${name}"`)
+    .filter((l) => l.includes('"scaled"'))
+    .join("\n");
+
 const autoscalerMetric = (metric: string, fn: string) =>
   componentMetric("autoscaler", metric, { namespace: ns, function: fn });
 
@@ -120,13 +127,13 @@ describe("scaling", () => {
       }
       assert.ok(
         samples.every((n) => n === want || n === want + 1),
-        `held: ${samples.join(",")}`,
+        `held: ${samples.join(",")}; the autoscaler's decisions:\n${decisions("steady")}`,
       );
     } finally {
       const statuses = await load.stop();
       assert.ok(
         statuses.every((s) => s === 200),
-        `statuses ${[...new Set(statuses)]}`,
+        `statuses ${[...new Set(statuses)]}; the autoscaler's decisions:\n${decisions("steady")}`,
       );
     }
     await waitFor(
