@@ -374,6 +374,9 @@ export class Autoscaler {
     a.activationRequested = false;
     this.desired.set({ namespace, function: name }, decision.replicas);
     if (decision.replicas === replicas) return;
+    // Read before the write: reports that land while it is under way would show seconds
+    // the decision did not see.
+    const panicSeconds = a.windows.recentSeconds(PANIC_WINDOW_MS, now);
     try {
       const scale = await this.apps.patchNamespacedDeploymentScale(
         { name: childName(name), namespace, body: { spec: { replicas: decision.replicas } } },
@@ -397,7 +400,7 @@ export class Autoscaler {
         closedLoopConcurrency: Number(panicView.closedLoopConcurrency.toFixed(2)),
         arrivalsFollowInstances: panicView.arrivalsFollowInstances,
         // Second by second, for telling a loop from a queue after the fact.
-        panicSeconds: a.windows.recentSeconds(PANIC_WINDOW_MS, now),
+        panicSeconds,
         readyReplicas: d.status?.readyReplicas ?? 0,
         panic: decision.panic,
       });

@@ -220,6 +220,23 @@ describe("ConcurrencyWindows", () => {
     assert.equal(v.arrivalsFollowInstances, false);
     assert.ok(v.closedLoopConcurrency <= 2.1, `closed-loop figure ${v.closedLoopConcurrency}`);
   });
+  it("a cold start's queue worked off by instances that have just all joined is not a loop: held fell over 6 s", () => {
+    // From a run of the steady test under load (2/s of 1 s, 3 instances): the queue peaked
+    // at 6.1 as the instances came, then 3 busy instances worked it off slowly. Over the last
+    // 3 s held (5.75, 5.2, 5.1) and busy (2.8, 2.6, 2.7) are level, R × D (2.67) matches
+    // busy and held is twice busy — a loop by every 3 s sign; it asked for 7 of 3.
+    const w = new ConcurrencyWindows();
+    const seconds = [
+      { held: 3.17, busy: 0.2, arrivals: 1 },
+      { held: 6.13, busy: 2.15, arrivals: 1.5 },
+      { held: 5.75, busy: 2.8, arrivals: 2.5 },
+      { held: 5.2, busy: 2.6, arrivals: 3 },
+      { held: 5.1, busy: 2.7, arrivals: 2.5 },
+    ];
+    for (const [s, x] of seconds.entries()) w.record("a", sample({ ...x, durationMs: 1000 }), s * 1000);
+    const v = w.average(6000, 4500);
+    assert.ok(v.closedLoopConcurrency < 3, `closed-loop figure ${v.closedLoopConcurrency}`);
+  });
   it("a loop's clients that arrived within its first second do not hide it: that second is left out of the level test", () => {
     // 10 clients start half-way through second 0 (held 5 there, 10 after) and the 2nd
     // instance joins in second 4 of a 0.5 s function: arrivals 2, 2 → 3, 4/s.

@@ -73,22 +73,24 @@ const FOLLOWED_MIN_RATE_RISE = 1;
  */
 export const FOLLOWED_SECONDS = 4;
 /**
- * Held is judged level over more seconds than that: the panic window's 6. A queue that grew
- * while instances started and stands once capacity meets the arrivals reads level over 4 s
- * (2/s of 1 s: held 3, 4, 5 as the 1st instance serves alone, then 5.2, 5.1, 5.3 on 2
- * instances) — and as the 3rd joins, a report's jitter (1, 2 then 3, 2/s) reads as
- * arrivals following it (seen in CI: the steady test asked for more than 4 of 3). Over 6 s
- * that queue's growth shows; a loop's clients were all waiting from the start. A first
- * second below the next is left out: the loop's clients arriving within it.
+ * Held is judged level over more seconds than the loop's 3 or the following's 4: the panic
+ * window's 6. A queue that grew while instances started and stands once capacity meets
+ * the arrivals reads level over 4 s (2/s of 1 s: held 3, 4, 5 as the 1st instance serves
+ * alone, then 5.2, 5.1, 5.3 on 2 instances) — and as the 3rd joins, a report's jitter (1, 2
+ * then 3, 2/s) reads as arrivals following it; once all 3 are ready, the queue they work
+ * off reads as a loop's waiting for a second or two of the 3 (both seen: the steady test
+ * asked for 7 of 3, under load). Over 6 s that queue's growth shows; a loop's clients were
+ * all waiting from their start. A first second below the next is left out: the loop's
+ * clients arriving within it.
  */
-export const FOLLOWED_LEVEL_SECONDS = 6;
+export const HELD_LEVEL_SECONDS = 6;
 export const CLOSED_LOOP_HELD_RATIO = 1.5;
 
 const level = (xs: number[], span: number) =>
   xs.length >= Math.min(2, span) && Math.min(...xs) > 0 && Math.max(...xs) <= LEVEL_RATIO * Math.min(...xs);
 
 /**
- * Held and busy stayed level, second by second (within 15 % of each other): a loop's
+ * Held (over the last 6 s) and busy (over the last 3) stayed level, second by second (within 15 % of each other): a loop's
  * clients stay in the system, where an open loop's queue grows (a cold start) or shrinks (a
  * backlog worked off) — and a step to 6 instances passes through R × D = busy on the way,
  * with its queue draining 14, 12, 10. (Busy level too: a step whose queue stands still for
@@ -96,12 +98,9 @@ const level = (xs: number[], span: number) =>
  * told from a loop only by the instances' work changing under it; without this a step
  * asked for 20 of 6.)
  */
-function steady(seconds: Second[], span: number): boolean {
+function steady(seconds: Second[], heldSeconds: number[], span: number): boolean {
   return (
-    level(
-      seconds.map((x) => x.held),
-      span,
-    ) &&
+    level(heldSeconds, span) &&
     level(
       seconds.map((x) => x.busy),
       span,
@@ -244,14 +243,15 @@ export class ConcurrencyWindows {
     const recent = this.sum(now, recentSpan);
     const concurrency = Math.max(longRunning, Math.min(work, held));
     const seconds = this.perSecond(now, recentSpan);
+    const heldSeconds = heldForLevel(this.perSecond(now, Math.min(HELD_LEVEL_SECONDS, span)));
     const arrivalsFollowInstances = followed(
       this.perSecond(now, Math.min(FOLLOWED_SECONDS, span)),
-      heldForLevel(this.perSecond(now, Math.min(FOLLOWED_LEVEL_SECONDS, span))),
+      heldSeconds,
       recent.durationMs / 1000,
     );
     const closedLoopConcurrency =
       isClosedLoop(recent.work, recent.held, recent.busy) &&
-      (steady(seconds, recentSpan) || arrivalsFollowInstances)
+      (steady(seconds, heldSeconds, recentSpan) || arrivalsFollowInstances)
         ? Math.max(concurrency, recent.held)
         : concurrency;
     return {
