@@ -57,9 +57,18 @@ describe("HttpRoutes", () => {
     // Same depth, one literal each: the earlier literal wins, whatever the names' lengths.
     trig("any-b", "/{aVeryLongParameterName}/b"),
     trig("x-any", "/x/{c}"),
+    // Not served: pathParameters could hold only one of the two ids (Ready=False says so).
+    trig("twice", "/user/{id}/friend/{id}"),
   ]);
   const cases: Array<{ why: string; ns: string; path: string; method: string; want: string }> = [
     { why: "exact path", ns: "demo", path: "/hello", method: "GET", want: "found:hello" },
+    {
+      why: "a path that names a parameter twice is not served",
+      ns: "demo",
+      path: "/user/1/friend/2",
+      method: "GET",
+      want: "none",
+    },
     {
       why: "a sub-path belongs to the prefix",
       ns: "demo",

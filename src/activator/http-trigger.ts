@@ -7,6 +7,7 @@
  * Everything here is pure: route matching, the event, the response mapping.
  */
 import type { UpdraftTrigger } from "../api/v1alpha1.ts";
+import { PATH_PARAMETER, repeatedPathParameters } from "../protocol/http.ts";
 
 export const HTTP_PREFIX = "/http/";
 
@@ -43,8 +44,6 @@ export function pathSegments(path: string): string[] {
   return normalise(path).split("/").slice(1);
 }
 
-const PARAMETER = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
-
 /**
  * Of two templates as deep and as literal, the one whose first differing kind of segment is
  * literal comes first, as API gateway reads a path left to right: /x/{c} before /{a}/b (both
@@ -52,8 +51,8 @@ const PARAMETER = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
  */
 function literalFirst(a: readonly string[], b: readonly string[]): number {
   for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    const pa = PARAMETER.test(a[i]!);
-    const pb = PARAMETER.test(b[i]!);
+    const pa = PATH_PARAMETER.test(a[i]!);
+    const pb = PATH_PARAMETER.test(b[i]!);
     if (pa !== pb) return pa ? 1 : -1;
   }
   return 0;
@@ -75,7 +74,7 @@ export function matchPath(
   for (let i = 0; i < segments.length; i++) {
     const want = segments[i]!;
     const got = parts[i]!;
-    const param = PARAMETER.exec(want);
+    const param = PATH_PARAMETER.exec(want);
     if (!param) {
       if (got !== want) return undefined;
       continue;
@@ -102,6 +101,8 @@ export class HttpRoutes {
     const next = new Map<string, Array<HttpRoute & { created: string }>>();
     for (const t of list) {
       if (t.spec.type !== "Http" || !t.spec.http || t.spec.enabled === false) continue;
+      // Not served: the Trigger's Ready says why (the controller's PathParameterRepeated).
+      if (repeatedPathParameters(t.spec.http.path).length > 0) continue;
       const ns = t.metadata.namespace ?? "default";
       const methods = new Set(t.spec.http.methods?.length ? t.spec.http.methods : ["ANY"]);
       const routes = next.get(ns) ?? [];
@@ -113,7 +114,7 @@ export class HttpRoutes {
         function: t.spec.function,
         path,
         segments,
-        literals: segments.filter((x) => !PARAMETER.test(x)).length,
+        literals: segments.filter((x) => !PATH_PARAMETER.test(x)).length,
         methods,
         integratedResponse: t.spec.http.integratedResponse ?? false,
         auth: t.spec.http.auth ?? "None",

@@ -26,6 +26,7 @@ import { deepCopy, semanticEqual } from "../lib/deep.ts";
 import type { EventRecorder } from "../lib/events.ts";
 import type { Cache } from "../lib/kube.ts";
 import { splitKey } from "../lib/kube.ts";
+import { repeatedPathParameters } from "../protocol/http.ts";
 import { adapterName } from "../protocol/triggers.ts";
 import {
   type AdapterBuilderConfig,
@@ -95,13 +96,25 @@ export class TriggerReconciler {
     conds.summarize(T.Ready, dependents);
     if (trigger.spec.enabled === false && trigger.spec.type !== "Http")
       conds.markFalse(T.Ready, "Disabled", "spec.enabled is false: the adapter is stopped and nothing fires");
+    // The CRD cannot refuse a path that repeats a parameter (a CEL rule comparing segments
+    // costs more than the apiserver's budget), so it is refused here, and the activator
+    // does not serve it.
+    const repeated =
+      trigger.spec.type === "Http" ? repeatedPathParameters(trigger.spec.http?.path ?? "") : [];
+    if (repeated.length > 0)
+      conds.markFalse(
+        T.Ready,
+        "PathParameterRepeated",
+        `spec.http.path names ${repeated.map((n) => `{${n}}`).join(", ")} more than once: pathParameters could hold only one value, so the path is not served`,
+      );
 
     const status: TriggerStatus = {
       ...trigger.status,
       observedGeneration: trigger.metadata.generation,
       conditions: conds.list([T.Ready, ...dependents]),
     };
-    if (trigger.spec.type === "Http" && trigger.spec.http)
+    delete status.url;
+    if (trigger.spec.type === "Http" && trigger.spec.http && repeated.length === 0)
       status.url = httpTriggerUrl(namespace, trigger.spec.http.path, this.d.httpUrl);
     if (!semanticEqual(status, trigger.status)) {
       trigger.status = status;

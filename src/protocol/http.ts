@@ -80,3 +80,23 @@ export function sendableResponseHeaders(headers: Record<string, string | string[
   }
   return { headers: out, dropped };
 }
+
+/** An API gateway path parameter: a whole path segment {name}, e.g. {articleId}. */
+export const PATH_PARAMETER = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
+
+/**
+ * The path parameters an Http trigger's path names more than once: their values could not
+ * all be in the event's pathParameters, so such a path is not served (the controller says
+ * why in the Trigger's Ready). Example: /user/{id}/friend/{id} → ["id"]; /user/{id} → [].
+ */
+export function repeatedPathParameters(path: string): string[] {
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  for (const segment of path.split("/")) {
+    const name = PATH_PARAMETER.exec(segment)?.[1];
+    if (name === undefined) continue;
+    if (seen.has(name)) repeated.add(name);
+    seen.add(name);
+  }
+  return [...repeated];
+}

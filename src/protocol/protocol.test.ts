@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { announceEnv, INSTANCE_ANNOUNCE_PATH, parseAnnouncement } from "./announce.ts";
-import { sendableResponseHeaders } from "./http.ts";
+import { repeatedPathParameters, sendableResponseHeaders } from "./http.ts";
 import { cosEventName, cosRecord, recordMatches, type S3Record } from "./storage-events.ts";
 import { IDEMPOTENCY_KEY_PATTERN, requestIdForKey } from "./triggers.ts";
 
@@ -182,4 +182,23 @@ describe("sendableResponseHeaders: what of a function's answer may reach an HTTP
     it(c.why, () => {
       assert.deepEqual(sendableResponseHeaders(c.in), { headers: c.want, dropped: c.dropped });
     });
+});
+
+describe("repeatedPathParameters", () => {
+  const cases: Array<{ why: string; path: string; want: string[] }> = [
+    { why: "a plain path names none", path: "/hello/world", want: [] },
+    { why: "distinct parameters are fine", path: "/article/{articleId}/comments/{commentId}", want: [] },
+    {
+      why: "one name twice: pathParameters would keep one value",
+      path: "/user/{id}/friend/{id}",
+      want: ["id"],
+    },
+    {
+      why: "each repeated name once, however often it repeats",
+      path: "/{a}/{a}/{b}/{a}/{b}",
+      want: ["a", "b"],
+    },
+    { why: "a literal segment that looks like a name is not a parameter", path: "/id/{id}", want: [] },
+  ];
+  for (const c of cases) it(c.why, () => assert.deepEqual(repeatedPathParameters(c.path), c.want));
 });

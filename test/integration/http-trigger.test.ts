@@ -212,6 +212,56 @@ spec:
     assert.match((t.status as { url: string }).url, new RegExp(`/http/${ns}/page$`));
   });
 
+  it("a path that names a parameter twice is not served, and its Trigger's Ready says why", async () => {
+    // Served first with two names, so that the 404 after the change is the activator
+    // dropping the route, not a route it has not learnt yet.
+    applyYaml(ns, httpTrigger("twice", "echo", '{path: "/user/{id}/friend/{friendId}"}'));
+    const served = () =>
+      fetch(`${base}/http/${ns}/user/1/friend/2`, { signal: AbortSignal.timeout(120_000) });
+    await waitFor(
+      "served with two names",
+      async () => {
+        const r = await served();
+        await r.arrayBuffer();
+        return r.status === 200;
+      },
+      60_000,
+    );
+    applyYaml(ns, httpTrigger("twice", "echo", '{path: "/user/{id}/friend/{id}"}'));
+    const t = await waitFor(
+      "Ready=False",
+      async () => {
+        const got = await getTrigger(ns, "twice");
+        const st = got.status as
+          | {
+              observedGeneration?: number;
+              url?: string;
+              conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
+            }
+          | undefined;
+        const ready = st?.conditions?.find((c) => c.type === "Ready");
+        return ready?.status === "False" && st?.observedGeneration === got.metadata?.generation
+          ? { st, ready }
+          : undefined;
+      },
+      30_000,
+    );
+    assert.equal(t.ready.reason, "PathParameterRepeated");
+    assert.match(t.ready.message, /\{id\} more than once/);
+    assert.equal(t.st.url, undefined, "no URL for a path that is not served");
+    const res = await waitFor(
+      "no longer served",
+      async () => {
+        const r = await served();
+        if (r.status === 404) return r;
+        await r.arrayBuffer();
+        return undefined;
+      },
+      30_000,
+    );
+    assert.equal(((await res.json()) as { errorType: string }).errorType, "NotFound");
+  });
+
   it("an unknown path is 404, another method 405, both with SCF's error body", async () => {
     const nf = await fetch(`${base}/http/${ns}/nowhere`);
     assert.equal(nf.status, 404);
