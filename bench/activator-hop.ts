@@ -18,10 +18,10 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { Counter, Histogram, Registry } from "prom-client";
+import { Registry } from "prom-client";
 import { FunctionMetrics } from "../src/activator/function-metrics.ts";
 import { HttpRoutes } from "../src/activator/http-trigger.ts";
-import { ActivatorServer } from "../src/activator/server.ts";
+import { ActivatorServer, activatorMetrics } from "../src/activator/server.ts";
 import { FunctionTable } from "../src/activator/table.ts";
 import type { UpdraftFunction } from "../src/api/v1alpha1.ts";
 import { RequestAuthorizer } from "../src/lib/auth.ts";
@@ -107,20 +107,7 @@ async function serve(
     table,
     new HttpRoutes(),
     silentLogger(),
-    {
-      requests: new Counter({
-        name: "r",
-        help: "r",
-        labelNames: ["namespace", "function", "code"],
-        registers: [registry],
-      }),
-      duration: new Histogram({
-        name: "d",
-        help: "d",
-        labelNames: ["namespace", "function"],
-        registers: [registry],
-      }),
-    },
+    activatorMetrics(registry),
     undefined,
     undefined,
     // As in a cluster, Event calls go on the instance channel (0: over HTTP, to compare).

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { request } from "node:https";
 import { describe, it } from "node:test";
-import { Counter, Histogram, Registry } from "prom-client";
+import { Registry } from "prom-client";
 import { freePorts } from "../../test/support/ports.ts";
 import { silentLogger } from "../lib/logger.ts";
 import { servingCertificate } from "../lib/serving-cert.ts";
 import { HttpRoutes } from "./http-trigger.ts";
-import { ActivatorServer } from "./server.ts";
+import { ActivatorServer, activatorMetrics } from "./server.ts";
 import { FunctionTable } from "./table.ts";
 
 function activatorServer(): ActivatorServer {
@@ -15,20 +15,7 @@ function activatorServer(): ActivatorServer {
     new FunctionTable({ maxWaiting: 10, maxShare: (max) => max, onColdRequest: () => undefined }),
     new HttpRoutes(),
     silentLogger(),
-    {
-      requests: new Counter({
-        name: "r",
-        help: "r",
-        labelNames: ["namespace", "function", "code"],
-        registers: [registry],
-      }),
-      duration: new Histogram({
-        name: "d",
-        help: "d",
-        labelNames: ["namespace", "function"],
-        registers: [registry],
-      }),
-    },
+    activatorMetrics(registry),
   );
 }
 

@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { Server as NetServer, type Socket } from "node:net";
 import { createSecureContext, type TLSSocket } from "node:tls";
-import type { Counter, Histogram } from "prom-client";
+import { Counter, Histogram, type Registry } from "prom-client";
 import { Agent, type Dispatcher, request } from "undici";
 import { API_VERSION } from "../api/v1alpha1.ts";
 import { ASYNC_LIMIT_BYTES, type AsyncQueue, type EnqueueOptions } from "../async/queue.ts";
@@ -132,6 +132,25 @@ export class ByteBudget {
 export interface ActivatorMetrics {
   requests: Counter<"namespace" | "function" | "code">;
   duration: Histogram<"namespace" | "function">;
+}
+
+/** The activator's invocation metrics, registered in `registry`. */
+export function activatorMetrics(registry: Registry): ActivatorMetrics {
+  return {
+    requests: new Counter({
+      name: "updraft_activator_requests_total",
+      help: "Invocations by outcome",
+      labelNames: ["namespace", "function", "code"],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: "updraft_activator_request_seconds",
+      help: "Invocation latency through the activator",
+      labelNames: ["namespace", "function"],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [registry],
+    }),
+  };
 }
 
 /** The idle time we ask clients to keep a connection at most (the Keep-Alive header). */

@@ -13,7 +13,7 @@ import {
   type V1Pod,
 } from "@kubernetes/client-node";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Counter, Histogram } from "prom-client";
+import { Counter } from "prom-client";
 import { ActivationNotifier } from "../../activator/activation.ts";
 import { InstanceAnnouncements } from "../../activator/announce.ts";
 import { kubePodReader, relayToPeers } from "../../activator/announce-io.ts";
@@ -31,7 +31,7 @@ import { KeptLogs } from "../../activator/kept-logs.ts";
 import { WarmPool } from "../../activator/pool.ts";
 import { kubeAdopter, specialiseOverHttp } from "../../activator/pool-io.ts";
 import { Replicas } from "../../activator/replicas.ts";
-import { ActivatorServer } from "../../activator/server.ts";
+import { ActivatorServer, activatorMetrics } from "../../activator/server.ts";
 import { FunctionTable } from "../../activator/table.ts";
 import type { ResolvedFunctionSpec } from "../../api/v1alpha1.ts";
 import { Dispatcher } from "../../async/dispatcher.ts";
@@ -207,21 +207,7 @@ async function main(): Promise<void> {
     table,
     routes,
     log,
-    {
-      requests: new Counter({
-        name: "updraft_activator_requests_total",
-        help: "Invocations by outcome",
-        labelNames: ["namespace", "function", "code"],
-        registers: [registry],
-      }),
-      duration: new Histogram({
-        name: "updraft_activator_request_seconds",
-        help: "Invocation latency through the activator",
-        labelNames: ["namespace", "function"],
-        buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
-        registers: [registry],
-      }),
-    },
+    activatorMetrics(registry),
     { maxBufferedBytes: cfg.limits.maxBufferedBytes, bodyTimeoutMs: cfg.limits.bodyTimeoutMs },
     ownerUrl,
     {
