@@ -80,8 +80,8 @@ describe("baseFunction: a Function from the flags, with SCF's default handlers",
   ];
   for (const c of table)
     it(c.why, () => {
-      const fn = baseFunction(join(dir), { name: "f", runtime: c.runtime, handler: c.handler });
-      assert.ok(typeof fn !== "string", String(fn));
-      assert.equal(fn.spec.handler, c.want);
+      const base = baseFunction(join(dir), { name: "f", runtime: c.runtime, handler: c.handler });
+      assert.ok(typeof base !== "string", String(base));
+      assert.equal(base.fn.spec.handler, c.want);
     });
 });

@@ -39,7 +39,9 @@ import {
   INLINE_FILE_NAME,
   INLINE_MAX_FILE_BYTES,
   INLINE_MAX_FILES,
+  TRIGGERS,
   type UpdraftFunction,
+  type UpdraftTrigger,
   unservable,
   VERSION,
 } from "../api/v1alpha1.ts";
@@ -140,29 +142,42 @@ function build(dir: string, runtime: string): Built {
   return { files: codeFiles(dir) };
 }
 
-/** The Function to deploy: function.yaml's, or one made from the flags. */
+/**
+ * The Function to deploy — function.yaml's, serverless.yaml's or one made from the flags —
+ * and the Triggers that come with it (function.yaml's Trigger documents, serverless.yaml's
+ * timer and API gateway events).
+ */
 export function baseFunction(
   dir: string,
   flags: { name?: string | undefined; runtime?: string | undefined; handler?: string | undefined },
   note: (line: string) => void = (line) => console.error(line),
-): UpdraftFunction | string {
+): { fn: UpdraftFunction; triggers: UpdraftTrigger[] } | string {
   const manifestPath = join(dir, "function.yaml");
   // The framework reads serverless.yml too.
   const serverlessPath =
     ["serverless.yaml", "serverless.yml"].map((f) => join(dir, f)).find((f) => existsSync(f)) ??
     join(dir, "serverless.yaml");
   let fn: UpdraftFunction;
+  let triggersFor: (name: string) => UpdraftTrigger[] = () => [];
   if (existsSync(manifestPath)) {
     const docs = yaml.loadAll(readFileSync(manifestPath, "utf8")) as Array<{ kind?: string } | null>;
-    const found = docs.find((d) => d?.kind === "Function") as UpdraftFunction | undefined;
-    if (!found) return `${manifestPath} holds no Function`;
-    fn = found;
+    const found = docs.filter((d) => d?.kind === "Function") as UpdraftFunction[];
+    if (found.length !== 1)
+      return `${manifestPath} holds ${found.length === 0 ? "no Function" : `${found.length} Functions`}: deploy takes one`;
+    fn = found[0]!;
+    const triggers = docs.filter((d) => d?.kind === "Trigger") as UpdraftTrigger[];
+    // Nothing in the file is passed over in silence.
+    const other = docs.filter((d) => d && d.kind !== "Function" && d.kind !== "Trigger");
+    if (other.length)
+      return `${manifestPath} holds a ${other[0]!.kind ?? "document without a kind"}: deploy applies one Function and its Triggers (use kubectl apply for the rest)`;
+    triggersFor = () => triggers;
   } else if (existsSync(serverlessPath)) {
     // A folder made for SCF: its serverless.yaml says what the Function is.
     const read = fromServerlessYaml(readFileSync(serverlessPath, "utf8"), flags.runtime);
     if (typeof read === "string") return read;
     fn = read.fn;
     fn.metadata.name ??= basename(dir);
+    triggersFor = read.triggersFor;
     for (const line of read.notes) note(line);
   } else {
     if (!flags.runtime) return `no function.yaml in ${dir}: give --runtime (and --name, --handler)`;
@@ -182,7 +197,7 @@ export function baseFunction(
   if (!isRuntime(String(fn.spec.runtime))) return `unknown runtime "${fn.spec.runtime}"`;
   if (!FUNCTION_NAME.test(fn.metadata.name ?? ""))
     return `"${fn.metadata.name}" is not a Function name (lower-case letters, digits and "-"): give --name`;
-  return fn;
+  return { fn, triggers: triggersFor(fn.metadata.name as string) };
 }
 
 export async function deploy(args: string[]): Promise<number> {
@@ -208,11 +223,12 @@ export async function deploy(args: string[]): Promise<number> {
     console.error(`updraft: --wait ${values.wait}: seconds, such as 120s`);
     return 2;
   }
-  const fn = baseFunction(dir, values);
-  if (typeof fn === "string") {
-    console.error(`updraft: ${fn}`);
+  const base = baseFunction(dir, values);
+  if (typeof base === "string") {
+    console.error(`updraft: ${base}`);
     return 2;
   }
+  const { fn, triggers } = base;
   const kc = requireKubeConfig();
   if (!kc) return 2;
   const namespace = namespaceOf(values.namespace, kc);
@@ -263,6 +279,16 @@ export async function deploy(args: string[]): Promise<number> {
   console.error(
     `applied function ${namespace}/${name} (generation ${applied.metadata.generation}), code ${how}`,
   );
+  for (const t of triggers) {
+    t.metadata.namespace = namespace;
+    await applyTrigger(custom, t);
+    const what = t.spec.http
+      ? `Http ${t.spec.http.path}`
+      : t.spec.timer
+        ? `Timer ${t.spec.timer.cronExpression}`
+        : t.spec.type;
+    console.error(`applied trigger ${namespace}/${t.metadata.name} (${what})`);
+  }
   if (values["no-wait"]) return 0;
   return waitReady(custom, namespace, name, applied.metadata.generation ?? 0, Number(waitS) * 1000);
 }
@@ -356,33 +382,46 @@ const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 /** Creates the Function, or replaces its spec (labels and annotations merged). */
 async function applyFunction(custom: CustomObjectsApi, fn: UpdraftFunction): Promise<UpdraftFunction> {
+  return applyObject(custom, FUNCTIONS, fn);
+}
+
+/** Creates the Trigger, or replaces its spec. */
+async function applyTrigger(custom: CustomObjectsApi, t: UpdraftTrigger): Promise<UpdraftTrigger> {
+  return applyObject(custom, TRIGGERS, t);
+}
+
+async function applyObject<T extends UpdraftFunction | UpdraftTrigger>(
+  custom: CustomObjectsApi,
+  plural: string,
+  obj: T,
+): Promise<T> {
   const ref = {
     group: GROUP,
     version: VERSION,
-    plural: FUNCTIONS,
-    namespace: fn.metadata.namespace as string,
+    plural,
+    namespace: obj.metadata.namespace as string,
   };
   const existing = (await custom
-    .getNamespacedCustomObject({ ...ref, name: fn.metadata.name as string })
+    .getNamespacedCustomObject({ ...ref, name: obj.metadata.name as string })
     .catch((err: unknown) => {
       if ((err as { code?: number }).code === 404) return undefined;
       throw err;
-    })) as UpdraftFunction | undefined;
-  if (!existing) return (await custom.createNamespacedCustomObject({ ...ref, body: fn })) as UpdraftFunction;
-  const body: UpdraftFunction = {
+    })) as T | undefined;
+  if (!existing) return (await custom.createNamespacedCustomObject({ ...ref, body: obj })) as T;
+  const body: T = {
     ...existing,
     metadata: {
       ...existing.metadata,
-      labels: { ...existing.metadata.labels, ...fn.metadata.labels },
-      annotations: { ...existing.metadata.annotations, ...fn.metadata.annotations },
+      labels: { ...existing.metadata.labels, ...obj.metadata.labels },
+      annotations: { ...existing.metadata.annotations, ...obj.metadata.annotations },
     },
-    spec: fn.spec,
+    spec: obj.spec,
   };
   return (await custom.replaceNamespacedCustomObject({
     ...ref,
-    name: fn.metadata.name as string,
+    name: obj.metadata.name as string,
     body,
-  })) as UpdraftFunction;
+  })) as T;
 }
 
 /**

@@ -30,6 +30,47 @@ inputs:
 
 const inputs = (body: string) => `component: scf\ninputs:\n${body}`;
 
+// As SCF's samples write them (Python3.6-Play_Check_By_Timer, Nodejs10.15-CustomHtml,
+// Nodejs10.15-Transcode), in one file.
+const EVENTS = inputs(`  name: demo
+  runtime: Python3.11
+  handler: index.main_handler
+  events:
+    - timer:
+        name: timer
+        parameters:
+          cronExpression: '0 */5 * * * * *'
+          enable: true
+          argument: argument
+    - apigw:
+        name: serverless
+        serviceId:
+        parameters:
+          protocols:
+            - http
+          environment: release
+          endpoints:
+            - path: /
+              method: GET
+              function:
+                isIntegratedResponse: TRUE
+    - apigw:
+        name: serverless_days_workshop_transcode
+        parameters:
+          endpoints:
+            - path: /transcode
+              method: ANY
+              enableCORS: TRUE
+              serviceTimeout: 300
+            - path: /transcode/{job}
+              method: post
+    - cos:
+        name: serverless-demo-1256608914.cos.ap-shanghai.myqcloud.com
+        parameters:
+          bucket: serverless-demo-1256608914.cos.ap-shanghai.myqcloud.com
+          events: cos:ObjectCreated:*
+`);
+
 describe("fromServerlessYaml: a Function from SCF's serverless.yaml", () => {
   it("SCF's sample with --runtime: its name, handler, memory and time, and the keys left out named", () => {
     const r = fromServerlessYaml(CUSTOM_HTML, "nodejs24");
@@ -44,8 +85,58 @@ describe("fromServerlessYaml: a Function from SCF's serverless.yaml", () => {
       },
       { runtime: "nodejs24", handler: "index.main_handler", memoryMB: 128, timeoutSeconds: 3 },
     );
-    assert.equal(r.notes.length, 1);
-    assert.match(r.notes[0]!, /namespace, region, events are not applied/);
+    assert.match(r.notes[0]!, /namespace, region are not applied/);
+    assert.match(r.notes[1]!, /apigw serverless \(no endpoints: no path to serve\) is not applied/);
+    assert.deepEqual(r.triggersFor("api-gw-html-demo"), []);
+  });
+
+  it("timer and API gateway events become Triggers of the Function as it is finally named; others are named as not applied", () => {
+    const r = fromServerlessYaml(EVENTS);
+    assert.ok(typeof r !== "string", String(r));
+    const triggers = r.triggersFor("renamed");
+    assert.deepEqual(
+      triggers.map((t) => [t.metadata.name, t.spec]),
+      [
+        [
+          "renamed-timer",
+          {
+            function: "renamed",
+            type: "Timer",
+            timer: { cronExpression: "0 */5 * * * * *", message: "argument" },
+          },
+        ],
+        [
+          "renamed-serverless",
+          {
+            function: "renamed",
+            type: "Http",
+            http: { path: "/", methods: ["GET"], integratedResponse: true },
+          },
+        ],
+        [
+          "renamed-serverless-days-workshop-transcode-1",
+          { function: "renamed", type: "Http", http: { path: "/transcode", methods: ["ANY"] } },
+        ],
+        [
+          "renamed-serverless-days-workshop-transcode-2",
+          { function: "renamed", type: "Http", http: { path: "/transcode/{job}", methods: ["POST"] } },
+        ],
+      ],
+    );
+    assert.match(
+      r.notes.join("\n"),
+      /apigw's enableCORS, apigw's serviceTimeout, cos events are not applied/,
+    );
+  });
+
+  it("a timer with enable: false is a disabled Trigger, not a dropped one", () => {
+    const r = fromServerlessYaml(
+      inputs(
+        "  runtime: Go1\n  events:\n    - timer:\n        name: t\n        parameters: {cronExpression: '*/5 * * * *', enable: FALSE}\n",
+      ),
+    );
+    assert.ok(typeof r !== "string", String(r));
+    assert.equal(r.triggersFor("f")[0]?.spec.enabled, false);
   });
 
   const refusals: Array<{ why: string; text: string; want: RegExp }> = [
@@ -75,6 +166,25 @@ describe("fromServerlessYaml: a Function from SCF's serverless.yaml", () => {
       why: "a Serverless Framework variable is refused, not taken as a literal value",
       text: inputs(`  runtime: Go1\n  environment:\n    variables:\n      KEY: $\{env:KEY}\n`),
       want: /variable \$\{env:KEY\}/,
+    },
+    {
+      why: "a timer without a schedule is refused, not dropped",
+      text: inputs("  runtime: Go1\n  events:\n    - timer:\n        name: t\n"),
+      want: /timer t has no cronExpression/,
+    },
+    {
+      why: "an API gateway path Updraft cannot serve is refused, naming it",
+      text: inputs(
+        "  runtime: Go1\n  events:\n    - apigw:\n        parameters:\n          endpoints: [{path: 'a b'}]\n",
+      ),
+      want: /path "a b"/,
+    },
+    {
+      why: "two events that would make Triggers of one name are refused",
+      text: inputs(
+        "  runtime: Go1\n  events:\n    - timer: {name: t, parameters: {cronExpression: '* * * * *'}}\n    - timer: {name: t, parameters: {cronExpression: '*/2 * * * *'}}\n",
+      ),
+      want: /two Triggers named f-t/,
     },
     {
       why: "environment variables must be a map",
@@ -123,11 +233,42 @@ describe("baseFunction reads serverless.yaml when there is no function.yaml", ()
     const dir = mkdtempSync(join(tmpdir(), "scf-folder-"));
     writeFileSync(join(dir, "serverless.yaml"), CUSTOM_HTML);
     const notes: string[] = [];
-    const fn = baseFunction(dir, { runtime: "nodejs24" }, (l) => notes.push(l));
-    assert.ok(typeof fn !== "string", String(fn));
-    assert.equal(fn.kind, "Function");
-    assert.equal(fn.metadata.name, "api-gw-html-demo");
-    assert.equal(fn.spec.runtime, "nodejs24");
-    assert.match(notes.join("\n"), /events/);
+    const base = baseFunction(dir, { runtime: "nodejs24" }, (l) => notes.push(l));
+    assert.ok(typeof base !== "string", String(base));
+    assert.equal(base.fn.kind, "Function");
+    assert.equal(base.fn.metadata.name, "api-gw-html-demo");
+    assert.equal(base.fn.spec.runtime, "nodejs24");
+    assert.match(notes.join("\n"), /apigw serverless/);
+  });
+  it("--name renames the Function and its Triggers follow", () => {
+    const dir = mkdtempSync(join(tmpdir(), "scf-folder-"));
+    writeFileSync(join(dir, "serverless.yaml"), EVENTS);
+    const base = baseFunction(dir, { name: "mine" }, () => undefined);
+    assert.ok(typeof base !== "string", String(base));
+    assert.deepEqual(
+      base.triggers.map((t) => [t.metadata.name, t.spec.function]),
+      [
+        ["mine-timer", "mine"],
+        ["mine-serverless", "mine"],
+        ["mine-serverless-days-workshop-transcode-1", "mine"],
+        ["mine-serverless-days-workshop-transcode-2", "mine"],
+      ],
+    );
+  });
+  it("function.yaml's Trigger documents come with its Function; another kind is refused, not passed over", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fn-folder-"));
+    const fn =
+      "apiVersion: updraft.dev/v1alpha1\nkind: Function\nmetadata: {name: f}\nspec: {runtime: go1, handler: main, code: {inline: {}}}\n";
+    const trig =
+      "apiVersion: updraft.dev/v1alpha1\nkind: Trigger\nmetadata: {name: t}\nspec: {function: f, type: Timer, timer: {cronExpression: '* * * * *'}}\n";
+    writeFileSync(join(dir, "function.yaml"), `${fn}---\n${trig}`);
+    const base = baseFunction(dir, {});
+    assert.ok(typeof base !== "string", String(base));
+    assert.deepEqual(
+      base.triggers.map((t) => t.metadata.name),
+      ["t"],
+    );
+    writeFileSync(join(dir, "function.yaml"), `${fn}---\nkind: ConfigMap\nmetadata: {name: c}\n`);
+    assert.match(String(baseFunction(dir, {})), /holds a ConfigMap/);
   });
 });

@@ -12,13 +12,23 @@
  *   inputs.type: web   → spec.type Web (started by scf_bootstrap, no handler)
  *   inputs.memorySize, timeout, initTimeout → memoryMB, timeoutSeconds, initTimeoutSeconds
  *   inputs.environment.variables → spec.env
+ *   inputs.events: timer → a Timer Trigger (cronExpression, argument → message, enable)
+ *                  apigw → an Http Trigger per endpoint (path, method,
+ *                          function.isIntegratedResponse)
  *
- * Everything else (events, vpcConfig, layers, region, namespace …) is not applied, and
- * deploy says which keys it left: triggers are Trigger objects here (docs/guide-triggers.md),
- * the namespace is the Kubernetes one.
+ * Everything else (other events — cos, ckafka, cmq name SCF's own services —, vpcConfig,
+ * layers, region, namespace …) is not applied, and deploy says which it left: those
+ * triggers are Trigger objects of their own here (docs/guide-triggers.md), the namespace is
+ * the Kubernetes one.
  */
 import yaml from "js-yaml";
-import { API_VERSION, RUNTIMES, type Runtime, type UpdraftFunction } from "../api/v1alpha1.ts";
+import {
+  API_VERSION,
+  RUNTIMES,
+  type Runtime,
+  type UpdraftFunction,
+  type UpdraftTrigger,
+} from "../api/v1alpha1.ts";
 
 /** Inputs read into the Function; the rest are reported as left out. */
 const USED_INPUTS = new Set([
@@ -33,6 +43,8 @@ const USED_INPUTS = new Set([
   // The code folder is the one being deployed; a description has nowhere to go.
   "src",
   "description",
+  // Timer and API gateway events become Triggers; the others are named in a note.
+  "events",
 ]);
 
 /** The runtime Updraft has for an SCF runtime's language, to suggest. */
@@ -53,8 +65,122 @@ export function updraftRuntime(scfRuntime: string): Runtime | undefined {
 
 export interface FromServerlessYaml {
   fn: UpdraftFunction;
+  /**
+   * The Triggers its timer and API gateway events make for the Function once it is named
+   * (a --name may rename it); deploy applies them with it.
+   */
+  triggersFor: (fnName: string) => UpdraftTrigger[];
   /** What the reader should know: inputs left out. */
   notes: string[];
+}
+
+/** The methods an Http Trigger serves (the CRD's enum). */
+const HTTP_METHODS = new Set(["ANY", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]);
+/** An Http Trigger's path as the CRD takes it. */
+const HTTP_PATH = /^(\/([A-Za-z0-9_.~-]*|\{[A-Za-z_][A-Za-z0-9_]*\}))+$/;
+
+/** A Kubernetes object name from SCF's: "serverless_days_Demo" → "serverless-days-demo". */
+function objectName(...parts: string[]): string {
+  return parts
+    .join("-")
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/-+/g, "-")
+    .slice(0, 63)
+    .replace(/^-+|-+$/g, "");
+}
+
+/** SCF's YAML writes booleans as TRUE, True, "true" …: a boolean, or undefined when absent. */
+function flag(v: unknown): boolean | undefined {
+  if (v === undefined || v === null) return undefined;
+  return v === true || String(v).toLowerCase() === "true";
+}
+
+/**
+ * The Triggers of serverless.yaml's events, for the Function `fnName`, or why one cannot be
+ * made. Example: [{timer: {name: timer, parameters: {cronExpression: "0 *\/5 * * * * *",
+ * argument: go}}}, {apigw: {name: serverless, parameters: {endpoints: [{path: /, method:
+ * GET, function: {isIntegratedResponse: TRUE}}]}}}] for f → Timer f-timer (message "go")
+ * and Http f-serverless on / (GET, integrated response); a cos event is a note.
+ */
+function eventTriggers(
+  events: unknown,
+  fnName: string,
+): { triggers: UpdraftTrigger[]; notes: string[] } | string {
+  if (events === undefined || events === null) return { triggers: [], notes: [] };
+  if (!Array.isArray(events)) return "serverless.yaml's events must be a list";
+  const triggers: UpdraftTrigger[] = [];
+  const left = new Set<string>();
+  const trigger = (name: string, spec: Omit<UpdraftTrigger["spec"], "function">): UpdraftTrigger => ({
+    apiVersion: API_VERSION,
+    kind: "Trigger",
+    metadata: { name },
+    spec: { function: fnName, ...spec },
+  });
+  for (const [i, event] of events.entries()) {
+    const [type, body] = Object.entries((event ?? {}) as Record<string, unknown>)[0] ?? [];
+    const b = (body ?? {}) as { name?: unknown; parameters?: Record<string, unknown> | null };
+    const params = b.parameters ?? {};
+    const eventName = String(b.name ?? params.name ?? params.serviceName ?? `${type}-${i + 1}`);
+    if (type === "timer") {
+      const cron = params.cronExpression;
+      if (typeof cron !== "string") return `serverless.yaml's timer ${eventName} has no cronExpression`;
+      triggers.push(
+        trigger(objectName(fnName, eventName), {
+          type: "Timer",
+          ...(flag(params.enable) === false ? { enabled: false } : {}),
+          timer: {
+            cronExpression: cron,
+            ...(params.argument !== undefined && params.argument !== null
+              ? { message: String(params.argument) }
+              : {}),
+          },
+        }),
+      );
+    } else if (type === "apigw") {
+      const endpoints = params.endpoints;
+      if (!Array.isArray(endpoints) || endpoints.length === 0) {
+        left.add(`apigw ${eventName} (no endpoints: no path to serve)`);
+        continue;
+      }
+      for (const [j, endpoint] of endpoints.entries()) {
+        const e = (endpoint ?? {}) as {
+          path?: unknown;
+          method?: unknown;
+          function?: { isIntegratedResponse?: unknown };
+        };
+        const path = String(e.path ?? "");
+        if (!HTTP_PATH.test(path))
+          return `serverless.yaml's apigw ${eventName} has the path ${JSON.stringify(e.path)}, which is not a path Updraft serves (/a/{b})`;
+        const method = String(e.method ?? "ANY").toUpperCase();
+        if (!HTTP_METHODS.has(method)) return `serverless.yaml's apigw ${eventName} has the method ${method}`;
+        const name =
+          endpoints.length > 1 ? objectName(fnName, eventName, String(j + 1)) : objectName(fnName, eventName);
+        triggers.push(
+          trigger(name, {
+            type: "Http",
+            http: {
+              path,
+              methods: [method],
+              ...(flag(e.function?.isIntegratedResponse) ? { integratedResponse: true } : {}),
+            },
+          }),
+        );
+        for (const k of Object.keys(e))
+          if (!["path", "method", "function"].includes(k)) left.add(`apigw's ${k}`);
+      }
+    } else left.add(`${type ?? "empty"} events`);
+  }
+  const names = triggers.map((t) => t.metadata.name);
+  const twice = names.find((n, k) => names.indexOf(n) !== k);
+  if (twice)
+    return `serverless.yaml's events make two Triggers named ${twice}: give the events different names`;
+  return {
+    triggers,
+    notes: left.size
+      ? [`serverless.yaml's ${[...left].join(", ")} ${left.size === 1 ? "is" : "are"} not applied`]
+      : [],
+  };
 }
 
 /**
@@ -128,13 +254,18 @@ export function fromServerlessYaml(text: string, runtimeFlag?: string): FromServ
   if (src !== undefined && !["./", ".", "./."].includes(String(src)))
     return `serverless.yaml's src is ${String(src)}: Updraft deploys the folder it is given; deploy that folder (with --runtime, --name and --handler), or move serverless.yaml into it`;
   if (fn.spec.runtime === "custom" && fn.spec.type !== "Web") fn.spec.handler ??= "index.main_handler";
+  // Checked now, made once the Function's name is final.
+  const events = eventTriggers(inputs.events, "f");
+  if (typeof events === "string") return events;
+  const triggersFor = (name: string) =>
+    (eventTriggers(inputs.events, name) as { triggers: UpdraftTrigger[] }).triggers;
   const left = Object.keys(inputs).filter((k) => !USED_INPUTS.has(k));
   if (typeof inputs.src === "object" && inputs.src !== null && "exclude" in inputs.src)
     left.push("src.exclude");
   const notes = left.length
-    ? [
-        `serverless.yaml's ${left.join(", ")} ${left.length === 1 ? "is" : "are"} not applied (triggers are Trigger objects: docs/guide-triggers.md)`,
-      ]
+    ? [`serverless.yaml's ${left.join(", ")} ${left.length === 1 ? "is" : "are"} not applied`]
     : [];
-  return { fn, notes };
+  notes.push(...events.notes);
+  if (notes.length) notes.push("(other triggers are Trigger objects of their own: docs/guide-triggers.md)");
+  return { fn, triggersFor, notes };
 }

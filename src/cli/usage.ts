@@ -11,9 +11,10 @@ export const USAGE = {
       --dir DIR        where to write (default ./<name>); existing files are never overwritten`,
   deploy: `updraft deploy [dir] [flags]
   Makes a directory (default .) a Function and applies it, then waits until it is Ready.
-  The Function is dir/function.yaml (as updraft init writes it), else dir/serverless.yaml
-  (SCF's, component: scf: name, handler, runtime, memorySize, timeout, environment; the
-  keys it does not apply are named), else one from the flags; the flags win.
+  The Function is dir/function.yaml (as updraft init writes it; Trigger documents in it are
+  applied with it), else dir/serverless.yaml (SCF's, component: scf: name, handler, runtime,
+  memorySize, timeout, environment; timer and apigw events become Triggers; the keys it
+  does not apply are named), else one from the flags; the flags win.
   Go (go.mod) is built into main, Java (pom.xml) into its jar. The code goes inline in the
   manifest when it fits (≤ 32 plain-named text files, 1,000,000 bytes), else as a tar.gz
   (or the jar) in a ConfigMap the Function owns (≤ 1,000,000 bytes), else uploaded to the
@@ -67,7 +68,7 @@ export const OVERVIEW = `updraft — call and inspect Updraft functions
 
 Commands:
   init <runtime> <name>    scaffold a function and its manifest
-  deploy [dir]             a directory made a Function, applied, waited for
+  deploy [dir]             a directory made a Function (and its Triggers), applied, waited for
   invoke <function>        call a function (sync, or --async)
   invocation <request-id>  an async invocation's record
   logs <function>          the log of its running instances (--request-id, -f)

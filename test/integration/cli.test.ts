@@ -298,7 +298,30 @@ spec:
     mkdirSync(shell, { recursive: true });
     writeFileSync(
       join(shell, "serverless.yaml"),
-      "component: scf\nname: ap-guangzhou_default_shell\ninputs:\n  name: SCF_Shell\n  src: ./\n  handler: index.main_handler\n  runtime: CustomRuntime\n  region: ap-guangzhou\n  memorySize: 64\n  timeout: 3\n  events:\n    - timer:\n        name: every-minute\n",
+      [
+        "component: scf",
+        "name: ap-guangzhou_default_shell",
+        "inputs:",
+        "  name: SCF_Shell",
+        "  src: ./",
+        "  handler: index.main_handler",
+        "  runtime: CustomRuntime",
+        "  region: ap-guangzhou",
+        "  memorySize: 64",
+        "  timeout: 3",
+        "  events:",
+        "    - timer:",
+        "        name: every_minute",
+        "        parameters: {cronExpression: '0 */1 * * * * *', enable: false, argument: tick}",
+        "    - apigw:",
+        "        name: serverless",
+        "        parameters:",
+        "          endpoints:",
+        "            - path: /scf-shell",
+        "              method: POST",
+        "              enableCORS: TRUE",
+        "",
+      ].join("\n"),
     );
     writeFileSync(
       join(shell, "bootstrap"),
@@ -322,12 +345,40 @@ spec:
     );
     const custom = await updraft(["deploy", shell, "-n", ns]);
     assert.equal(custom.status, 0, custom.stderr);
-    assert.match(custom.stderr, /serverless\.yaml's region, events are not applied/);
+    assert.match(custom.stderr, /serverless\.yaml's region is not applied/);
+    assert.match(custom.stderr, /serverless\.yaml's apigw's enableCORS is not applied/);
     assert.equal(
       kubectlOk(["-n", ns, "get", "function", "scf-shell", "-o", "jsonpath={.spec.memoryMB}"]),
       "64",
     );
     assert.deepEqual(JSON.parse(await answerOf("scf-shell", { a: 1 })), { shell: true, bytes: 7 });
+    // Its events are its Triggers: the timer as written (disabled), the API gateway's path served.
+    assert.match(
+      custom.stderr,
+      /applied trigger .*\/scf-shell-every-minute \(Timer 0 \*\/1 \* \* \* \* \*\)/,
+    );
+    assert.equal(
+      kubectlOk([
+        "-n",
+        ns,
+        "get",
+        "trigger",
+        "scf-shell-every-minute",
+        "-o",
+        "jsonpath={.spec.enabled} {.spec.timer.message}",
+      ]),
+      "false tick",
+    );
+    const viaGateway = await waitFor(
+      "the apigw event's path served",
+      async () => {
+        const r = await fetch(`${base}/http/${ns}/scf-shell`, { method: "POST", body: "x" });
+        const text = await r.text();
+        return r.status === 200 ? text : undefined;
+      },
+      60_000,
+    );
+    assert.equal((JSON.parse(viaGateway) as { shell?: boolean }).shell, true, viaGateway);
 
     // Node.js of a version Updraft does not run: refused without --runtime, saying which.
     const node = join(work, "scf-node");
