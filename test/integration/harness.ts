@@ -123,16 +123,41 @@ export const RUNTIME_IMAGE_PREFIX = "localhost:5000/updraft/runtime-";
  * a test changed by hand on the release's objects (Helm's three-way merge).
  */
 export function helmInstall(values: Record<string, string | number | boolean> = {}): void {
-  // Numbers and booleans typed as such (the chart's schema checks), strings as strings; a
-  // comma separates --set pairs, so one inside a value is escaped.
-  const sets = Object.entries({ "image.tag": localImageTag(), ...values }).flatMap(([k, v]) =>
-    typeof v === "string" ? ["--set-string", `${k}=${v.replaceAll(",", "\\,")}`] : ["--set", `${k}=${v}`],
-  );
-  const r = spawnSync(join(ROOT, "hack/install.sh"), [SYSTEM_NAMESPACE, ...sets], {
+  const r = spawnSync(join(ROOT, "hack/install.sh"), [SYSTEM_NAMESPACE, ...helmSets(values)], {
     encoding: "utf8",
     timeout: 360_000,
   });
   if (r.status !== 0) throw new Error(`helm install failed: ${r.stderr}`);
+}
+
+/**
+ * helmInstall without blocking this process: what the test does meanwhile (a load on the
+ * activators while they are replaced) goes on. helmInstall's spawnSync stops the event loop
+ * for the whole upgrade — requests and their answers wait in the kernel, idle connections
+ * are not seen to close.
+ */
+export function helmInstallAsync(values: Record<string, string | number | boolean> = {}): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(ROOT, "hack/install.sh"), [SYSTEM_NAMESPACE, ...helmSets(values)], {
+      stdio: ["ignore", "ignore", "pipe"],
+      timeout: 360_000,
+    });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0 ? resolve() : reject(new Error(`helm install failed (${code}): ${stderr}`)),
+    );
+  });
+}
+
+/** Numbers and booleans typed as such (the chart's schema checks), strings as strings; a comma separates --set pairs, so one inside a value is escaped. */
+function helmSets(values: Record<string, string | number | boolean>): string[] {
+  return Object.entries({ "image.tag": localImageTag(), ...values }).flatMap(([k, v]) =>
+    typeof v === "string" ? ["--set-string", `${k}=${v.replaceAll(",", "\\,")}`] : ["--set", `${k}=${v}`],
+  );
 }
 
 let installed = false;

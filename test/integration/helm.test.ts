@@ -16,6 +16,7 @@ import {
   deleteNamespace,
   getFunction,
   helmInstall,
+  helmInstallAsync,
   installFullUpdraft,
   invokeAuth,
   isReady,
@@ -160,11 +161,12 @@ ${nodeFunction(
     );
     // A changed value in every component's pod template: each Deployment rolls.
     const upgradeAt = Date.now();
-    helmInstall({
+    await helmInstallAsync({
       "controller.logLevel": "debug",
       "activator.logLevel": "debug",
       "autoscaler.logLevel": "debug",
     });
+    const upgradedAt = Date.now();
     const podsAfter = await core.listNamespacedPod({ namespace: SYSTEM_NAMESPACE });
     assert.ok(
       podsAfter.items
@@ -176,6 +178,9 @@ ${nodeFunction(
     loading = false;
     await Promise.all(clients);
 
+    // The load ran while the components were replaced, not only before and after.
+    const during = calls.filter((c) => c.at! >= upgradeAt && c.at! <= upgradedAt).length;
+    assert.ok(during >= 20, `${during} calls were sent during the upgrade`);
     const ok = calls.filter((c) => c.status === 200).length;
     const failed = calls.filter((c) => c.status !== 200);
     assert.ok(ok > 50, `sync calls kept succeeding during the upgrade (${ok} of ${calls.length})`);
