@@ -182,6 +182,7 @@ ${nodeFunction(
     const during = calls.filter((c) => c.at! >= upgradeAt && c.at! <= upgradedAt).length;
     assert.ok(during >= 20, `${during} calls were sent during the upgrade`);
     const ok = calls.filter((c) => c.status === 200).length;
+    console.log(`upgrade: ${during} calls sent during it; ${ok} of ${calls.length} answered 200`);
     const failed = calls.filter((c) => c.status !== 200);
     assert.ok(ok > 50, `sync calls kept succeeding during the upgrade (${ok} of ${calls.length})`);
     for (const c of failed) {
