@@ -292,7 +292,7 @@ spec:
     );
   });
 
-  it("deploy: a folder made for SCF (its serverless.yaml) deploys as it is — a runtime Updraft does not run needs --runtime, what is not applied is named, a custom bootstrap gets _HANDLER, an async handler that takes a callback answers", async () => {
+  it("deploy: a folder made for SCF (its serverless.yaml) deploys as it is — its timer and apigw events become Triggers, a runtime Updraft does not run needs --runtime, what is not applied is named, a custom bootstrap gets _HANDLER, an async handler that takes a callback answers", async () => {
     // A custom runtime as SCF's samples write one: bootstrap sources the file $_HANDLER names.
     const shell = join(work, "scf-shell");
     mkdirSync(shell, { recursive: true });
