@@ -16,6 +16,8 @@ class FakeApiServer implements TokenReviewer, AccessReviewer {
   tokenReviews = 0;
   accessReviews = 0;
   failing = false;
+  /** Fail this many of the next calls (a connection closed under one question). */
+  failNext = 0;
   readonly users = new Map<string, UserInfo>([
     ["alice-token", { username: "alice", groups: ["team-a"] }],
     ["bob-token", { username: "bob", groups: [] }],
@@ -30,6 +32,10 @@ class FakeApiServer implements TokenReviewer, AccessReviewer {
   async review(a: string | UserInfo, r?: AccessRequest): Promise<unknown> {
     await Promise.resolve();
     if (this.failing) throw new Error("connect ECONNREFUSED");
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error("other side closed");
+    }
     if (typeof a === "string") {
       this.tokenReviews++;
       return this.users.get(a);
@@ -166,6 +172,18 @@ describe("RequestAuthorizer", () => {
     assert.equal(await code(auth.authorize("Bearer alice-token", invokeHello)), "AuthUnavailable");
     api.failing = false;
     assert.equal(await code(auth.authorize("Bearer alice-token", invokeHello)), "ok");
+  });
+
+  it("a question whose first ask fails (a connection closed under it) is asked again once", async () => {
+    const { api, auth } = setup();
+    api.failNext = 1;
+    assert.equal(await code(auth.authorize("Bearer alice-token", invokeHello)), "ok");
+    api.failNext = 2;
+    assert.equal(
+      await code(auth.authorize("Bearer bob-token", invokeHello)),
+      "AuthUnavailable",
+      "not more than once",
+    );
   });
 
   it("the caches are bounded: the least recently used token goes first", async () => {

@@ -191,7 +191,7 @@ export class RequestAuthorizer {
 
   private async ask<T>(what: string, call: () => Promise<T>): Promise<T> {
     try {
-      return await call();
+      return await askTwice(call);
     } catch (err) {
       throw new UpdraftError("AuthUnavailable", `the API server could not be asked (${what})`, {
         cause: err,
@@ -231,7 +231,7 @@ export class ServiceAccountAuthenticator {
     let user: UserInfo | undefined;
     try {
       user = await this.users.get(key, this.now(), async () => {
-        const value = await this.tokens.review(token);
+        const value = await askTwice(() => this.tokens.review(token));
         return { value, ttlMs: value ? this.allowedTtlMs : this.refusedTtlMs };
       });
     } catch (err) {
@@ -247,5 +247,19 @@ export class ServiceAccountAuthenticator {
         `user "${user.username}" is not one of Updraft's components allowed here`,
       );
     return user;
+  }
+}
+
+/**
+ * A review asked again once when the first ask fails. A review has no side effect, and the
+ * usual failure is a kept-alive connection to the API server closed just as the question
+ * went out on it (the connection pool's race): the caller would get a 503 for a question
+ * the API server answers at once on a new connection.
+ */
+async function askTwice<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch {
+    return await call();
   }
 }

@@ -80,7 +80,8 @@ async function invokeWithCli(fn: string, event: unknown) {
 /** A function's answer through the CLI, which must succeed. */
 async function answerOf(fn: string, event: unknown = {}): Promise<string> {
   const r = await invokeWithCli(fn, event);
-  assert.equal(r.status, 0, r.stderr);
+  // The answer's body is on stdout: a refusal's code and message say who refused.
+  assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
   return r.result;
 }
 
