@@ -29,6 +29,7 @@ import {
   type UpdraftFunction,
   type UpdraftTrigger,
 } from "../api/v1alpha1.ts";
+import { HTTP_TRIGGER_PATH } from "../protocol/http.ts";
 
 /** Inputs read into the Function; the rest are reported as left out. */
 const USED_INPUTS = new Set([
@@ -76,8 +77,6 @@ export interface FromServerlessYaml {
 
 /** The methods an Http Trigger serves (the CRD's enum). */
 const HTTP_METHODS = new Set(["ANY", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]);
-/** An Http Trigger's path as the CRD takes it. */
-const HTTP_PATH = /^(\/([A-Za-z0-9_.~-]*|\{[A-Za-z_][A-Za-z0-9_]*\}))+$/;
 
 /** A Kubernetes object name from SCF's: "serverless_days_Demo" → "serverless-days-demo". */
 function objectName(...parts: string[]): string {
@@ -150,7 +149,7 @@ function eventTriggers(
           function?: { isIntegratedResponse?: unknown };
         };
         const path = String(e.path ?? "");
-        if (!HTTP_PATH.test(path))
+        if (!HTTP_TRIGGER_PATH.test(path))
           return `serverless.yaml's apigw ${eventName} has the path ${JSON.stringify(e.path)}, which is not a path Updraft serves (/a/{b})`;
         const method = String(e.method ?? "ANY").toUpperCase();
         if (!HTTP_METHODS.has(method)) return `serverless.yaml's apigw ${eventName} has the method ${method}`;

@@ -84,6 +84,9 @@ export function sendableResponseHeaders(headers: Record<string, string | string[
 /** An API gateway path parameter: a whole path segment {name}, e.g. {articleId}. */
 export const PATH_PARAMETER = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
 
+/** An Http trigger's path as the Trigger CRD's pattern takes it: /article/{articleId}. */
+export const HTTP_TRIGGER_PATH = /^(\/([A-Za-z0-9_.~-]*|\{[A-Za-z_][A-Za-z0-9_]*\}))+$/;
+
 /**
  * The path parameters an Http trigger's path names more than once: their values could not
  * all be in the event's pathParameters, so such a path is not served (the controller says
