@@ -281,6 +281,8 @@ export async function deploy(args: string[]): Promise<number> {
   );
   for (const t of triggers) {
     t.metadata.namespace = namespace;
+    // Marked as deploy's, so a later deploy of this Function can tell what it left behind.
+    t.metadata.labels = { ...t.metadata.labels, [DEPLOYED_WITH]: name };
     await applyTrigger(custom, t);
     const what = t.spec.http
       ? `Http ${t.spec.http.path}`
@@ -289,6 +291,7 @@ export async function deploy(args: string[]): Promise<number> {
         : t.spec.type;
     console.error(`applied trigger ${namespace}/${t.metadata.name} (${what})`);
   }
+  await pruneTriggers(custom, namespace, name, new Set(triggers.map((t) => t.metadata.name as string)));
   if (values["no-wait"]) return 0;
   return waitReady(custom, namespace, name, applied.metadata.generation ?? 0, Number(waitS) * 1000);
 }
@@ -374,6 +377,50 @@ async function ownPackages(
         },
       },
       mergePatch,
+    );
+  }
+}
+
+/** The label deploy puts on the Triggers it applies: the name of the Function they came with. */
+const DEPLOYED_WITH = "updraft.dev/deployed-with";
+
+/**
+ * Deletes the Triggers an earlier deploy of this Function applied that its files no longer
+ * hold — an event taken out of serverless.yaml stops firing, as SCF's framework removes it.
+ * Triggers made any other way (kubectl apply, Helm) carry no such label and are left alone.
+ * Example: deploy with a timer and an apigw event, take the timer out, deploy again → the
+ * Timer Trigger `<fn>-<event>` is deleted, the Http Trigger stays.
+ */
+async function pruneTriggers(
+  custom: CustomObjectsApi,
+  namespace: string,
+  fn: string,
+  keep: Set<string>,
+): Promise<void> {
+  const listed = (await custom.listNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: TRIGGERS,
+    namespace,
+    labelSelector: `${DEPLOYED_WITH}=${fn}`,
+  })) as { items: UpdraftTrigger[] };
+  for (const t of listed.items) {
+    const triggerName = t.metadata.name as string;
+    if (keep.has(triggerName)) continue;
+    await custom
+      .deleteNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: TRIGGERS,
+        namespace,
+        name: triggerName,
+      })
+      .catch((err: unknown) => {
+        // Gone already (deleted meanwhile) is what was wanted.
+        if ((err as { code?: number }).code !== 404) throw err;
+      });
+    console.error(
+      `removed trigger ${namespace}/${triggerName} (deployed with ${fn} before, no longer in its files)`,
     );
   }
 }

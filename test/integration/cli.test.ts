@@ -381,6 +381,38 @@ spec:
     );
     assert.equal((JSON.parse(viaGateway) as { shell?: boolean }).shell, true, viaGateway);
 
+    // The timer taken out of serverless.yaml: deployed again, its Trigger goes; the apigw's
+    // stays, and a Trigger made by hand for the same Function is not deploy's to remove.
+    kubectlOk(
+      ["-n", ns, "apply", "-f", "-"],
+      `apiVersion: updraft.dev/v1alpha1
+kind: Trigger
+metadata: {name: scf-shell-by-hand}
+spec:
+  function: scf-shell
+  type: Timer
+  enabled: false
+  timer: {cronExpression: "0 0 * * * * *"}
+`,
+    );
+    const yamlPath = join(shell, "serverless.yaml");
+    const withoutTimer = readFileSync(yamlPath, "utf8").replace(/ {4}- timer:\n.*\n.*\n/, "");
+    assert.doesNotMatch(withoutTimer, /timer/);
+    writeFileSync(yamlPath, withoutTimer);
+    const again = await updraft(["deploy", shell, "-n", ns]);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /removed trigger .*\/scf-shell-every-minute \(deployed with scf-shell before/);
+    assert.doesNotMatch(again.stderr, /removed trigger .*scf-shell-(serverless|by-hand)/);
+    assert.match(kubectl(["-n", ns, "get", "trigger", "scf-shell-every-minute"]).stderr, /NotFound/);
+    assert.equal(
+      kubectlOk(["-n", ns, "get", "trigger", "-o", "name"])
+        .split("\n")
+        .filter((l) => l.includes("scf-shell"))
+        .sort()
+        .join(" "),
+      "trigger.updraft.dev/scf-shell-by-hand trigger.updraft.dev/scf-shell-serverless",
+    );
+
     // Node.js of a version Updraft does not run: refused without --runtime, saying which.
     const node = join(work, "scf-node");
     mkdirSync(node, { recursive: true });
