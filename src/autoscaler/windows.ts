@@ -184,6 +184,8 @@ export interface WindowView {
 
 /** One second of all activators' reports: time-averaged held and busy, arrivals per second. */
 interface Second {
+  /** Which second (epoch seconds). */
+  at: number;
   held: number;
   busy: number;
   rate: number;
@@ -242,10 +244,14 @@ export class ConcurrencyWindows {
     const recentSpan = Math.min(CLOSED_LOOP_SECONDS, span);
     const recent = this.sum(now, recentSpan);
     const concurrency = Math.max(longRunning, Math.min(work, held));
-    const seconds = this.perSecond(now, recentSpan);
-    const heldSeconds = heldForLevel(this.perSecond(now, Math.min(HELD_LEVEL_SECONDS, span)));
+    // One read of the longest span the judgements need (6 s); each takes its last seconds.
+    const levelSpan = Math.min(HELD_LEVEL_SECONDS, span);
+    const read = this.perSecond(now, Math.max(levelSpan, recentSpan, Math.min(FOLLOWED_SECONDS, span)));
+    const last = (n: number) => read.filter((x) => x.at > now - n);
+    const seconds = last(recentSpan);
+    const heldSeconds = heldForLevel(last(levelSpan));
     const arrivalsFollowInstances = followed(
-      this.perSecond(now, Math.min(FOLLOWED_SECONDS, span)),
+      last(Math.min(FOLLOWED_SECONDS, span)),
       heldSeconds,
       recent.durationMs / 1000,
     );
@@ -284,7 +290,7 @@ export class ConcurrencyWindows {
   private perSecond(now: number, span: number): Second[] {
     const out: Second[] = [];
     for (let s = now - span + 1; s <= now; s++) {
-      const second: Second = { held: 0, busy: 0, rate: 0 };
+      const second: Second = { at: s, held: 0, busy: 0, rate: 0 };
       let reported = false;
       for (const v of this.seconds.get(s)?.values() ?? []) {
         if (v.coveredSeconds <= 0) continue;
