@@ -158,7 +158,7 @@ export function baseFunction(
     ["serverless.yaml", "serverless.yml"].map((f) => join(dir, f)).find((f) => existsSync(f)) ??
     join(dir, "serverless.yaml");
   let fn: UpdraftFunction;
-  let triggersFor: (name: string) => UpdraftTrigger[] = () => [];
+  let triggersFor: (name: string) => UpdraftTrigger[] | string = () => [];
   if (existsSync(manifestPath)) {
     const docs = yaml.loadAll(readFileSync(manifestPath, "utf8")) as Array<{ kind?: string } | null>;
     const found = docs.filter((d) => d?.kind === "Function") as UpdraftFunction[];
@@ -197,7 +197,9 @@ export function baseFunction(
   if (!isRuntime(String(fn.spec.runtime))) return `unknown runtime "${fn.spec.runtime}"`;
   if (!FUNCTION_NAME.test(fn.metadata.name ?? ""))
     return `"${fn.metadata.name}" is not a Function name (lower-case letters, digits and "-"): give --name`;
-  return { fn, triggers: triggersFor(fn.metadata.name as string) };
+  const triggers = triggersFor(fn.metadata.name as string);
+  if (typeof triggers === "string") return triggers;
+  return { fn, triggers };
 }
 
 export async function deploy(args: string[]): Promise<number> {

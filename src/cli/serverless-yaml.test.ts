@@ -94,6 +94,7 @@ describe("fromServerlessYaml: a Function from SCF's serverless.yaml", () => {
     const r = fromServerlessYaml(EVENTS);
     assert.ok(typeof r !== "string", String(r));
     const triggers = r.triggersFor("renamed");
+    assert.ok(Array.isArray(triggers), String(triggers));
     assert.deepEqual(
       triggers.map((t) => [t.metadata.name, t.spec]),
       [
@@ -136,7 +137,9 @@ describe("fromServerlessYaml: a Function from SCF's serverless.yaml", () => {
       ),
     );
     assert.ok(typeof r !== "string", String(r));
-    assert.equal(r.triggersFor("f")[0]?.spec.enabled, false);
+    const triggers = r.triggersFor("f");
+    assert.ok(Array.isArray(triggers), String(triggers));
+    assert.equal(triggers[0]?.spec.enabled, false);
   });
 
   const refusals: Array<{ why: string; text: string; want: RegExp }> = [
@@ -253,6 +256,22 @@ describe("baseFunction reads serverless.yaml when there is no function.yaml", ()
         ["mine-serverless-days-workshop-transcode-1", "mine"],
         ["mine-serverless-days-workshop-transcode-2", "mine"],
       ],
+    );
+  });
+  it("a --name long enough that the events' Trigger names, cut to 63 characters, come out alike is refused, not applied as one", () => {
+    const dir = mkdtempSync(join(tmpdir(), "scf-folder-"));
+    // Under the file's own name (f) the names differ: f-…-a and f-…-b.
+    const long = "e".repeat(58);
+    writeFileSync(
+      join(dir, "serverless.yaml"),
+      inputs(
+        `  name: f\n  runtime: Go1\n  events:\n    - timer: {name: ${long}a, parameters: {cronExpression: '* * * * *'}}\n    - timer: {name: ${long}b, parameters: {cronExpression: '*/2 * * * *'}}\n`,
+      ),
+    );
+    assert.ok(typeof baseFunction(dir, {}, () => undefined) !== "string");
+    assert.match(
+      String(baseFunction(dir, { name: "a-longer-name" }, () => undefined)),
+      /two Triggers named a-longer-name-e+: give the events different names/,
     );
   });
   it("function.yaml's Trigger documents come with its Function; another kind is refused, not passed over", () => {

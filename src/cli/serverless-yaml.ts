@@ -70,7 +70,7 @@ export interface FromServerlessYaml {
    * The Triggers its timer and API gateway events make for the Function once it is named
    * (a --name may rename it); deploy applies them with it.
    */
-  triggersFor: (fnName: string) => UpdraftTrigger[];
+  triggersFor: (fnName: string) => UpdraftTrigger[] | string;
   /** What the reader should know: inputs left out. */
   notes: string[];
 }
@@ -102,20 +102,12 @@ function flag(v: unknown): boolean | undefined {
  * GET, function: {isIntegratedResponse: TRUE}}]}}}] for f → Timer f-timer (message "go")
  * and Http f-serverless on / (GET, integrated response); a cos event is a note.
  */
-function eventTriggers(
-  events: unknown,
-  fnName: string,
-): { triggers: UpdraftTrigger[]; notes: string[] } | string {
-  if (events === undefined || events === null) return { triggers: [], notes: [] };
+function eventTriggers(events: unknown): { drafts: TriggerDraft[]; notes: string[] } | string {
+  if (events === undefined || events === null) return { drafts: [], notes: [] };
   if (!Array.isArray(events)) return "serverless.yaml's events must be a list";
-  const triggers: UpdraftTrigger[] = [];
+  const drafts: TriggerDraft[] = [];
   const left = new Set<string>();
-  const trigger = (name: string, spec: Omit<UpdraftTrigger["spec"], "function">): UpdraftTrigger => ({
-    apiVersion: API_VERSION,
-    kind: "Trigger",
-    metadata: { name },
-    spec: { function: fnName, ...spec },
-  });
+  const trigger = (nameParts: string[], spec: TriggerDraft["spec"]) => drafts.push({ nameParts, spec });
   for (const [i, event] of events.entries()) {
     const [type, body] = Object.entries((event ?? {}) as Record<string, unknown>)[0] ?? [];
     const b = (body ?? {}) as { name?: unknown; parameters?: Record<string, unknown> | null };
@@ -124,18 +116,16 @@ function eventTriggers(
     if (type === "timer") {
       const cron = params.cronExpression;
       if (typeof cron !== "string") return `serverless.yaml's timer ${eventName} has no cronExpression`;
-      triggers.push(
-        trigger(objectName(fnName, eventName), {
-          type: "Timer",
-          ...(flag(params.enable) === false ? { enabled: false } : {}),
-          timer: {
-            cronExpression: cron,
-            ...(params.argument !== undefined && params.argument !== null
-              ? { message: String(params.argument) }
-              : {}),
-          },
-        }),
-      );
+      trigger([eventName], {
+        type: "Timer",
+        ...(flag(params.enable) === false ? { enabled: false } : {}),
+        timer: {
+          cronExpression: cron,
+          ...(params.argument !== undefined && params.argument !== null
+            ? { message: String(params.argument) }
+            : {}),
+        },
+      });
     } else if (type === "apigw") {
       const endpoints = params.endpoints;
       if (!Array.isArray(endpoints) || endpoints.length === 0) {
@@ -153,33 +143,54 @@ function eventTriggers(
           return `serverless.yaml's apigw ${eventName} has the path ${JSON.stringify(e.path)}, which is not a path Updraft serves (/a/{b})`;
         const method = String(e.method ?? "ANY").toUpperCase();
         if (!HTTP_METHODS.has(method)) return `serverless.yaml's apigw ${eventName} has the method ${method}`;
-        const name =
-          endpoints.length > 1 ? objectName(fnName, eventName, String(j + 1)) : objectName(fnName, eventName);
-        triggers.push(
-          trigger(name, {
-            type: "Http",
-            http: {
-              path,
-              methods: [method],
-              ...(flag(e.function?.isIntegratedResponse) ? { integratedResponse: true } : {}),
-            },
-          }),
-        );
+        trigger(endpoints.length > 1 ? [eventName, String(j + 1)] : [eventName], {
+          type: "Http",
+          http: {
+            path,
+            methods: [method],
+            ...(flag(e.function?.isIntegratedResponse) ? { integratedResponse: true } : {}),
+          },
+        });
         for (const k of Object.keys(e))
           if (!["path", "method", "function"].includes(k)) left.add(`apigw's ${k}`);
       }
     } else left.add(`${type ?? "empty"} events`);
   }
-  const names = triggers.map((t) => t.metadata.name);
-  const twice = names.find((n, k) => names.indexOf(n) !== k);
-  if (twice)
-    return `serverless.yaml's events make two Triggers named ${twice}: give the events different names`;
   return {
-    triggers,
+    drafts,
     notes: left.size
       ? [`serverless.yaml's ${[...left].join(", ")} ${left.size === 1 ? "is" : "are"} not applied`]
       : [],
   };
+}
+
+/** A Trigger an event makes, before the Function's name (which prefixes its own) is final. */
+interface TriggerDraft {
+  /** What follows the Function's name in the Trigger's: the event's name (and endpoint). */
+  nameParts: string[];
+  spec: Omit<UpdraftTrigger["spec"], "function">;
+}
+
+/**
+ * The events' Triggers for the Function named fnName, or why they cannot be: two of one name.
+ * Names are cut to 63 characters, so a long Function name can make two alike that a short
+ * one does not — checked for the final name. Example: fn "f", timers "t" and "t" → "two
+ * Triggers named f-t".
+ */
+function namedTriggers(drafts: TriggerDraft[], fnName: string): UpdraftTrigger[] | string {
+  const triggers = drafts.map(
+    (d): UpdraftTrigger => ({
+      apiVersion: API_VERSION,
+      kind: "Trigger",
+      metadata: { name: objectName(fnName, ...d.nameParts) },
+      spec: { function: fnName, ...d.spec },
+    }),
+  );
+  const names = triggers.map((t) => t.metadata.name);
+  const twice = names.find((n, k) => names.indexOf(n) !== k);
+  if (twice)
+    return `serverless.yaml's events make two Triggers named ${twice}: give the events different names`;
+  return triggers;
 }
 
 /**
@@ -253,11 +264,12 @@ export function fromServerlessYaml(text: string, runtimeFlag?: string): FromServ
   if (src !== undefined && !["./", ".", "./."].includes(String(src)))
     return `serverless.yaml's src is ${String(src)}: Updraft deploys the folder it is given; deploy that folder (with --runtime, --name and --handler), or move serverless.yaml into it`;
   if (fn.spec.runtime === "custom" && fn.spec.type !== "Web") fn.spec.handler ??= "index.main_handler";
-  // Checked now, made once the Function's name is final.
-  const events = eventTriggers(inputs.events, "f");
+  // Read now, named once the Function's name is final (a --name renames them).
+  const events = eventTriggers(inputs.events);
   if (typeof events === "string") return events;
-  const triggersFor = (name: string) =>
-    (eventTriggers(inputs.events, name) as { triggers: UpdraftTrigger[] }).triggers;
+  const triggersFor = (name: string) => namedTriggers(events.drafts, name);
+  const asNamed = triggersFor(fn.metadata.name ?? "f");
+  if (typeof asNamed === "string") return asNamed;
   const left = Object.keys(inputs).filter((k) => !USED_INPUTS.has(k));
   if (typeof inputs.src === "object" && inputs.src !== null && "exclude" in inputs.src)
     left.push("src.exclude");
