@@ -1,5 +1,5 @@
 /**
- * The authorizer's two questions to the API server (activator/auth.ts decides what to ask):
+ * The authorizer's two questions to the API server (auth.ts decides what to ask):
  * TokenReview and SubjectAccessReview, both `create` on cluster-scoped review resources.
  */
 import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from "@kubernetes/client-node";

@@ -18,6 +18,8 @@ class FakeApiServer implements TokenReviewer, AccessReviewer {
   failing = false;
   /** Fail this many of the next calls (a connection closed under one question). */
   failNext = 0;
+  /** Answer the next calls with these HTTP statuses (an API server's refusal or overload). */
+  answerNext: number[] = [];
   readonly users = new Map<string, UserInfo>([
     ["alice-token", { username: "alice", groups: ["team-a"] }],
     ["bob-token", { username: "bob", groups: [] }],
@@ -35,6 +37,10 @@ class FakeApiServer implements TokenReviewer, AccessReviewer {
     if (this.failNext > 0) {
       this.failNext--;
       throw new Error("other side closed");
+    }
+    if (this.answerNext.length > 0) {
+      // As client-node throws an API server's non-2xx answer: the status in `code`.
+      throw Object.assign(new Error(`HTTP ${this.answerNext[0]}`), { code: this.answerNext.shift() });
     }
     if (typeof a === "string") {
       this.tokenReviews++;
@@ -185,6 +191,24 @@ describe("RequestAuthorizer", () => {
       "not more than once",
     );
   });
+
+  const answers: Array<{ status: number; askedAgain: boolean; why: string }> = [
+    { status: 503, askedAgain: true, why: "an API server briefly unavailable answers the next ask" },
+    { status: 429, askedAgain: true, why: "API priority and fairness asks callers to come back" },
+    { status: 500, askedAgain: true, why: "a 5xx is the server's trouble, not the question's" },
+    { status: 403, askedAgain: false, why: "the component's own RBAC refused the review: the same again" },
+    { status: 400, askedAgain: false, why: "a malformed review would be malformed again" },
+  ];
+  for (const c of answers)
+    it(`a review answered ${c.status} is ${c.askedAgain ? "" : "not "}asked again: ${c.why}`, async () => {
+      const { api, auth } = setup();
+      api.answerNext = [c.status];
+      assert.equal(
+        await code(auth.authorize("Bearer alice-token", invokeHello)),
+        c.askedAgain ? "ok" : "AuthUnavailable",
+      );
+      assert.deepEqual(api.answerNext, [], "the answer was used");
+    });
 
   it("the caches are bounded: the least recently used token goes first", async () => {
     const { api, auth } = setup();

@@ -251,15 +251,24 @@ export class ServiceAccountAuthenticator {
 }
 
 /**
- * A review asked again once when the first ask fails. A review has no side effect, and the
- * usual failure is a kept-alive connection to the API server closed just as the question
- * went out on it (the connection pool's race): the caller would get a 503 for a question
- * the API server answers at once on a new connection.
+ * A review asked again once when the first ask fails on the way — no answer, a 5xx or a
+ * 429. A review has no side effect, and the usual failure is a kept-alive connection to the
+ * API server closed just as the question went out on it (the connection pool's race): the
+ * caller would get a 503 for a question the API server answers at once on a new connection.
+ * An answer of 4xx (the component's own RBAC refused the review: 403) is the API server's
+ * word and would be the same again. Example: "other side closed" → asked again; 403 → not.
  */
 async function askTwice<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
-  } catch {
+  } catch (err) {
+    if (!worthAskingAgain(err)) throw err;
     return await call();
   }
+}
+
+/** Not an HTTP answer (client-node's ApiException carries the status as a number), or 5xx/429. */
+function worthAskingAgain(err: unknown): boolean {
+  const status = (err as { code?: unknown } | null)?.code;
+  return typeof status !== "number" || status >= 500 || status === 429;
 }
