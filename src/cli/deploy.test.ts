@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -59,6 +59,8 @@ describe("choosePackaging: the smallest way that holds the code", () => {
 describe("baseFunction: a Function from the flags, with SCF's default handlers", () => {
   // A folder without function.yaml, as SCF's samples come.
   const dir = mkdtempSync(join(tmpdir(), "deploy-flags-"));
+  // The default handler's file, which deploy looks for before it applies anything.
+  writeFileSync(join(dir, "index.js"), "exports.main_handler = async () => 1;\n");
   const table: Array<{ why: string; runtime: string; handler?: string; want: string }> = [
     {
       why: "Node.js, Python, PHP: file.function, SCF's index.main_handler",

@@ -46,7 +46,9 @@ import {
   VERSION,
 } from "../api/v1alpha1.ts";
 import { packageUploadPath, type StoredPackage } from "../protocol/packages.ts";
+import { handlerFiles } from "./handler-file.ts";
 import { FUNCTION_NAME, isRuntime } from "./scaffold.ts";
+import { fromScfTemplate, isScfTemplate, templateHandler } from "./scf-template.ts";
 import { fromServerlessYaml } from "./serverless-yaml.ts";
 import { caller, explainUnauthenticated, namespaceOf, requireKubeConfig } from "./transport.ts";
 import { USAGE } from "./usage.ts";
@@ -157,8 +159,12 @@ export function baseFunction(
   const serverlessPath =
     ["serverless.yaml", "serverless.yml"].map((f) => join(dir, f)).find((f) => existsSync(f)) ??
     join(dir, "serverless.yaml");
+  const templatePath = join(dir, "config.json");
+  const template = existsSync(templatePath) ? readFileSync(templatePath, "utf8") : undefined;
   let fn: UpdraftFunction;
   let triggersFor: (name: string) => UpdraftTrigger[] | string = () => [];
+  /** Where the handler was read from, for what deploy says of it. */
+  let handlerFrom = "function.yaml";
   if (existsSync(manifestPath)) {
     const docs = yaml.loadAll(readFileSync(manifestPath, "utf8")) as Array<{ kind?: string } | null>;
     const found = docs.filter((d) => d?.kind === "Function") as UpdraftFunction[];
@@ -178,6 +184,16 @@ export function baseFunction(
     fn = read.fn;
     fn.metadata.name ??= basename(dir);
     triggersFor = read.triggersFor;
+    handlerFrom = "serverless.yaml";
+    for (const line of read.notes) note(line);
+  } else if (template !== undefined && isScfTemplate(template)) {
+    // SCF's template only (some of SCF's samples have no serverless.yaml).
+    const read = fromScfTemplate(template, flags.runtime);
+    if (typeof read === "string") return read;
+    fn = read.fn;
+    fn.metadata.name ??= basename(dir);
+    triggersFor = read.triggersFor;
+    handlerFrom = "config.json";
     for (const line of read.notes) note(line);
   } else {
     if (!flags.runtime) return `no function.yaml in ${dir}: give --runtime (and --name, --handler)`;
@@ -193,13 +209,62 @@ export function baseFunction(
   }
   if (flags.name) fn.metadata.name = flags.name;
   if (flags.runtime) fn.spec.runtime = flags.runtime as UpdraftFunction["spec"]["runtime"];
-  if (flags.handler) fn.spec.handler = flags.handler;
+  if (flags.handler) {
+    fn.spec.handler = flags.handler;
+    handlerFrom = "--handler";
+  }
   if (!isRuntime(String(fn.spec.runtime))) return `unknown runtime "${fn.spec.runtime}"`;
   if (!FUNCTION_NAME.test(fn.metadata.name ?? ""))
     return `"${fn.metadata.name}" is not a Function name (lower-case letters, digits and "-"): give --name`;
+  const missing = checkHandler(dir, fn, handlerFrom, template, note);
+  if (missing) return missing;
   const triggers = triggersFor(fn.metadata.name as string);
   if (typeof triggers === "string") return triggers;
   return { fn, triggers };
+}
+
+/**
+ * Whether the handler's file is in the folder (for the runtimes that load one by its name),
+ * or why not; nothing is applied when it is not — every call would be 437 HandlerNotFound.
+ * A serverless.yaml's handler that names a missing file gives way to SCF's template's
+ * (config.json) when that one's file is there, as many of SCF's samples need: their
+ * serverless.yaml says apigw.main_handler beside index.php, their template index.main_handler.
+ */
+function checkHandler(
+  dir: string,
+  fn: UpdraftFunction,
+  handlerFrom: string,
+  template: string | undefined,
+  note: (line: string) => void,
+): string | undefined {
+  const handler = fn.spec.handler;
+  if (handler === undefined) return undefined; // the CRD says whether one is needed
+  const isFile = (f: string) => {
+    try {
+      return statSync(join(dir, f)).isFile();
+    } catch {
+      return false;
+    }
+  };
+  const wanted = handlerFiles(fn.spec.runtime, handler, fn.spec.type === "Web");
+  if (!wanted || wanted.some(isFile)) return undefined;
+  const alternative = handlerFrom === "serverless.yaml" && template ? templateHandler(template) : undefined;
+  const alternativeFile = alternative ? handlerFiles(fn.spec.runtime, alternative)?.find(isFile) : undefined;
+  if (alternative && alternativeFile) {
+    note(
+      `serverless.yaml's handler ${handler} needs ${wanted[0]}, which ${dir} does not have; config.json (SCF's template) names ${alternative}, in ${alternativeFile}: deploying with that`,
+    );
+    fn.spec.handler = alternative;
+    return undefined;
+  }
+  const ext = /\.[a-z]+$/.exec(wanted[0] ?? "")?.[0] ?? "";
+  const there = readdirSync(dir).filter((f) => ext && f.endsWith(ext) && isFile(f));
+  const functionName = handler.slice(handler.lastIndexOf(".") + 1);
+  const hint =
+    there.length > 0
+      ? ` (${dir} has ${there.slice(0, 3).join(", ")}: e.g. --handler ${there[0]!.slice(0, -ext.length)}.${functionName})`
+      : "";
+  return `${handlerFrom}'s handler ${handler} needs ${wanted[0]}, which is not in ${dir}: every call would be 437 HandlerNotFound. Give --handler <file>.<function>${hint}`;
 }
 
 export async function deploy(args: string[]): Promise<number> {

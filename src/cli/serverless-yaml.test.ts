@@ -235,6 +235,7 @@ describe("baseFunction reads serverless.yaml when there is no function.yaml", ()
   it("a folder of SCF's, deployed with --runtime, says what it left out", () => {
     const dir = mkdtempSync(join(tmpdir(), "scf-folder-"));
     writeFileSync(join(dir, "serverless.yaml"), CUSTOM_HTML);
+    writeFileSync(join(dir, "index.js"), "exports.main_handler = async () => 1;\n");
     const notes: string[] = [];
     const base = baseFunction(dir, { runtime: "nodejs24" }, (l) => notes.push(l));
     assert.ok(typeof base !== "string", String(base));
@@ -246,6 +247,7 @@ describe("baseFunction reads serverless.yaml when there is no function.yaml", ()
   it("--name renames the Function and its Triggers follow", () => {
     const dir = mkdtempSync(join(tmpdir(), "scf-folder-"));
     writeFileSync(join(dir, "serverless.yaml"), EVENTS);
+    writeFileSync(join(dir, "index.py"), "def main_handler(event, context): return 1\n");
     const base = baseFunction(dir, { name: "mine" }, () => undefined);
     assert.ok(typeof base !== "string", String(base));
     assert.deepEqual(

@@ -102,9 +102,9 @@ function flag(v: unknown): boolean | undefined {
  * GET, function: {isIntegratedResponse: TRUE}}]}}}] for f → Timer f-timer (message "go")
  * and Http f-serverless on / (GET, integrated response); a cos event is a note.
  */
-function eventTriggers(events: unknown): { drafts: TriggerDraft[]; notes: string[] } | string {
+function eventTriggers(events: unknown, file: string): { drafts: TriggerDraft[]; notes: string[] } | string {
   if (events === undefined || events === null) return { drafts: [], notes: [] };
-  if (!Array.isArray(events)) return "serverless.yaml's events must be a list";
+  if (!Array.isArray(events)) return `${file}'s events must be a list`;
   const drafts: TriggerDraft[] = [];
   const left = new Set<string>();
   const trigger = (nameParts: string[], spec: TriggerDraft["spec"]) => drafts.push({ nameParts, spec });
@@ -115,7 +115,7 @@ function eventTriggers(events: unknown): { drafts: TriggerDraft[]; notes: string
     const eventName = String(b.name ?? params.name ?? params.serviceName ?? `${type}-${i + 1}`);
     if (type === "timer") {
       const cron = params.cronExpression;
-      if (typeof cron !== "string") return `serverless.yaml's timer ${eventName} has no cronExpression`;
+      if (typeof cron !== "string") return `${file}'s timer ${eventName} has no cronExpression`;
       trigger([eventName], {
         type: "Timer",
         ...(flag(params.enable) === false ? { enabled: false } : {}),
@@ -140,9 +140,9 @@ function eventTriggers(events: unknown): { drafts: TriggerDraft[]; notes: string
         };
         const path = String(e.path ?? "");
         if (!HTTP_TRIGGER_PATH.test(path))
-          return `serverless.yaml's apigw ${eventName} has the path ${JSON.stringify(e.path)}, which is not a path Updraft serves (/a/{b})`;
+          return `${file}'s apigw ${eventName} has the path ${JSON.stringify(e.path)}, which is not a path Updraft serves (/a/{b})`;
         const method = String(e.method ?? "ANY").toUpperCase();
-        if (!HTTP_METHODS.has(method)) return `serverless.yaml's apigw ${eventName} has the method ${method}`;
+        if (!HTTP_METHODS.has(method)) return `${file}'s apigw ${eventName} has the method ${method}`;
         trigger(endpoints.length > 1 ? [eventName, String(j + 1)] : [eventName], {
           type: "Http",
           http: {
@@ -159,7 +159,7 @@ function eventTriggers(events: unknown): { drafts: TriggerDraft[]; notes: string
   return {
     drafts,
     notes: left.size
-      ? [`serverless.yaml's ${[...left].join(", ")} ${left.size === 1 ? "is" : "are"} not applied`]
+      ? [`${file}'s ${[...left].join(", ")} ${left.size === 1 ? "is" : "are"} not applied`]
       : [],
   };
 }
@@ -177,7 +177,7 @@ interface TriggerDraft {
  * one does not — checked for the final name. Example: fn "f", timers "t" and "t" → "two
  * Triggers named f-t".
  */
-function namedTriggers(drafts: TriggerDraft[], fnName: string): UpdraftTrigger[] | string {
+function namedTriggers(drafts: TriggerDraft[], fnName: string, file: string): UpdraftTrigger[] | string {
   const triggers = drafts.map(
     (d): UpdraftTrigger => ({
       apiVersion: API_VERSION,
@@ -188,8 +188,7 @@ function namedTriggers(drafts: TriggerDraft[], fnName: string): UpdraftTrigger[]
   );
   const names = triggers.map((t) => t.metadata.name);
   const twice = names.find((n, k) => names.indexOf(n) !== k);
-  if (twice)
-    return `serverless.yaml's events make two Triggers named ${twice}: give the events different names`;
+  if (twice) return `${file}'s events make two Triggers named ${twice}: give the events different names`;
   return triggers;
 }
 
@@ -216,6 +215,19 @@ export function fromServerlessYaml(text: string, runtimeFlag?: string): FromServ
   const variable = JSON.stringify(inputs).match(/\$\{[^}]*\}/)?.[0];
   if (variable)
     return `serverless.yaml uses the Serverless Framework variable ${variable}, which Updraft does not resolve: write the value, or give it by flag`;
+  return fromScfInputs(inputs, "serverless.yaml", runtimeFlag);
+}
+
+/**
+ * The Function that SCF's inputs (serverless.yaml's `inputs`, or a template's functions
+ * read into the same shape: scf-template.ts) describe, or why they cannot be one; `file`
+ * names where they came from in what deploy says.
+ */
+export function fromScfInputs(
+  inputs: Record<string, unknown>,
+  file: string,
+  runtimeFlag?: string,
+): FromServerlessYaml | string {
   const fn = {
     apiVersion: API_VERSION,
     kind: "Function",
@@ -228,8 +240,8 @@ export function fromServerlessYaml(text: string, runtimeFlag?: string): FromServ
   if (!runtime) {
     const suggestion = NEWEST_OF_LANGUAGE.find(([re]) => re.test(scfRuntime ?? ""))?.[1];
     return scfRuntime
-      ? `serverless.yaml's runtime ${scfRuntime} is not one Updraft runs (${RUNTIMES.join(", ")}): give --runtime${suggestion ? `, e.g. --runtime ${suggestion}` : ""}`
-      : "serverless.yaml names no runtime: give --runtime";
+      ? `${file}'s runtime ${scfRuntime} is not one Updraft runs (${RUNTIMES.join(", ")}): give --runtime${suggestion ? `, e.g. --runtime ${suggestion}` : ""}`
+      : `${file} names no runtime: give --runtime`;
   }
   fn.spec.runtime = runtime as Runtime;
   if (String(inputs.type ?? "").toLowerCase() === "web") fn.spec.type = "Web";
@@ -243,13 +255,13 @@ export function fromServerlessYaml(text: string, runtimeFlag?: string): FromServ
     const v = inputs[key];
     if (v === undefined) continue;
     if (typeof v !== "number" || !Number.isInteger(v))
-      return `serverless.yaml's ${key} must be a whole number, not ${JSON.stringify(v)}`;
+      return `${file}'s ${key} must be a whole number, not ${JSON.stringify(v)}`;
     fn.spec[field] = v;
   }
   const variables = (inputs.environment as { variables?: unknown } | undefined)?.variables;
   if (variables !== undefined && variables !== null) {
     if (typeof variables !== "object" || Array.isArray(variables))
-      return "serverless.yaml's environment.variables must be a map of names to values";
+      return `${file}'s environment.variables must be a map of names to values`;
     fn.spec.env = Object.entries(variables as Record<string, unknown>).map(([name, value]) => ({
       name,
       value: String(value ?? ""),
@@ -262,19 +274,19 @@ export function fromServerlessYaml(text: string, runtimeFlag?: string): FromServ
       ? (inputs.src as { src?: unknown }).src
       : inputs.src;
   if (src !== undefined && !["./", ".", "./."].includes(String(src)))
-    return `serverless.yaml's src is ${String(src)}: Updraft deploys the folder it is given; deploy that folder (with --runtime, --name and --handler), or move serverless.yaml into it`;
+    return `${file}'s src is ${String(src)}: Updraft deploys the folder it is given; deploy that folder (with --runtime, --name and --handler), or move ${file} into it`;
   if (fn.spec.runtime === "custom" && fn.spec.type !== "Web") fn.spec.handler ??= "index.main_handler";
   // Read now, named once the Function's name is final (a --name renames them).
-  const events = eventTriggers(inputs.events);
+  const events = eventTriggers(inputs.events, file);
   if (typeof events === "string") return events;
-  const triggersFor = (name: string) => namedTriggers(events.drafts, name);
+  const triggersFor = (name: string) => namedTriggers(events.drafts, name, file);
   const asNamed = triggersFor(fn.metadata.name ?? "f");
   if (typeof asNamed === "string") return asNamed;
   const left = Object.keys(inputs).filter((k) => !USED_INPUTS.has(k));
   if (typeof inputs.src === "object" && inputs.src !== null && "exclude" in inputs.src)
     left.push("src.exclude");
   const notes = left.length
-    ? [`serverless.yaml's ${left.join(", ")} ${left.length === 1 ? "is" : "are"} not applied`]
+    ? [`${file}'s ${left.join(", ")} ${left.length === 1 ? "is" : "are"} not applied`]
     : [];
   notes.push(...events.notes);
   if (notes.length) notes.push("(other triggers are Trigger objects of their own: docs/guide-triggers.md)");

@@ -293,7 +293,7 @@ spec:
     );
   });
 
-  it("deploy: a folder made for SCF (its serverless.yaml) deploys as it is — its timer and apigw events become Triggers, a runtime Updraft does not run needs --runtime, what is not applied is named, a custom bootstrap gets _HANDLER, an async handler that takes a callback answers", async () => {
+  it("deploy: a folder made for SCF (its serverless.yaml) deploys as it is — its timer and apigw events become Triggers, a runtime Updraft does not run needs --runtime, what is not applied is named, a handler file it lacks gives way to SCF's template's, a custom bootstrap gets _HANDLER, an async handler that takes a callback answers", async () => {
     // A custom runtime as SCF's samples write one: bootstrap sources the file $_HANDLER names.
     const shell = join(work, "scf-shell");
     mkdirSync(shell, { recursive: true });
@@ -414,11 +414,17 @@ spec:
     );
 
     // Node.js of a version Updraft does not run: refused without --runtime, saying which.
+    // Its serverless.yaml names a handler file the folder lacks, as a third of SCF's samples
+    // do; SCF's template beside it (config.json, JSON with comments) names the right one.
     const node = join(work, "scf-node");
     mkdirSync(node, { recursive: true });
     writeFileSync(
       join(node, "serverless.yaml"),
-      "component: scf\ninputs:\n  name: scf_node\n  handler: index.main_handler\n  runtime: Nodejs12.16\n",
+      "component: scf\ninputs:\n  name: scf_node\n  handler: node_demo.main_handler\n  runtime: Nodejs12.16\n",
+    );
+    writeFileSync(
+      join(node, "config.json"),
+      '{\n  "serverless-cloud-function-application": {\n    "functions": {\n      "name": "scf_node", // the function\n      "handler": "index.main_handler",\n      "runtime": "Nodejs12.16"\n    }\n  }\n}\n',
     );
     writeFileSync(
       join(node, "index.js"),
@@ -429,6 +435,10 @@ spec:
     assert.match(refused.stderr, /Nodejs12\.16 is not one Updraft runs.*--runtime nodejs24/);
     const deployed = await updraft(["deploy", node, "-n", ns, "--runtime", "nodejs24"]);
     assert.equal(deployed.status, 0, deployed.stderr);
+    assert.match(
+      deployed.stderr,
+      /handler node_demo\.main_handler needs node_demo\.js, .*config\.json \(SCF's template\) names index\.main_handler, in index\.js: deploying with that/,
+    );
     assert.deepEqual(JSON.parse(await answerOf("scf-node", { who: "scf" })), {
       statusCode: 200,
       body: "hi scf",
