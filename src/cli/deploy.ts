@@ -18,7 +18,7 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { basename, join, relative } from "node:path";
+import { basename, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
   CoreV1Api,
@@ -153,7 +153,7 @@ export function baseFunction(
   dir: string,
   flags: { name?: string | undefined; runtime?: string | undefined; handler?: string | undefined },
   note: (line: string) => void = (line) => console.error(line),
-): { fn: UpdraftFunction; triggers: UpdraftTrigger[] } | string {
+): { fn: UpdraftFunction; triggers: UpdraftTrigger[]; codeDir: string } | string {
   const manifestPath = join(dir, "function.yaml");
   // The framework reads serverless.yml too.
   const serverlessPath =
@@ -165,6 +165,8 @@ export function baseFunction(
   let triggersFor: (name: string) => UpdraftTrigger[] | string = () => [];
   /** Where the handler was read from, for what deploy says of it. */
   let handlerFrom = "function.yaml";
+  /** The folder whose files are the code: dir, or the src serverless.yaml names in it. */
+  let codeDir = dir;
   if (existsSync(manifestPath)) {
     const docs = yaml.loadAll(readFileSync(manifestPath, "utf8")) as Array<{ kind?: string } | null>;
     const found = docs.filter((d) => d?.kind === "Function") as UpdraftFunction[];
@@ -186,6 +188,7 @@ export function baseFunction(
     triggersFor = read.triggersFor;
     handlerFrom = "serverless.yaml";
     for (const line of read.notes) note(line);
+    if (read.src !== undefined) codeDir = srcFolder(dir, read.src, note);
   } else if (template !== undefined && isScfTemplate(template)) {
     // SCF's template only (some of SCF's samples have no serverless.yaml).
     const read = fromScfTemplate(template, flags.runtime);
@@ -216,11 +219,27 @@ export function baseFunction(
   if (!isRuntime(String(fn.spec.runtime))) return `unknown runtime "${fn.spec.runtime}"`;
   if (!FUNCTION_NAME.test(fn.metadata.name ?? ""))
     return `"${fn.metadata.name}" is not a Function name (lower-case letters, digits and "-"): give --name`;
-  const missing = checkHandler(dir, fn, handlerFrom, template, note);
+  const missing = checkHandler(codeDir, fn, handlerFrom, template, note);
   if (missing) return missing;
   const triggers = triggersFor(fn.metadata.name as string);
   if (typeof triggers === "string") return triggers;
-  return { fn, triggers };
+  return { fn, triggers, codeDir };
+}
+
+/**
+ * The code's folder for serverless.yaml's src: that folder when it is there, else — as some
+ * of SCF's samples say src: ./src with their code beside serverless.yaml — the folder itself,
+ * with a note (the handler's file is then looked for there, so a wrong guess is refused).
+ */
+function srcFolder(dir: string, src: string, note: (line: string) => void): string {
+  const full = resolve(dir, src);
+  if (full === resolve(dir)) return dir; // ./ or .
+  if (existsSync(full) && statSync(full).isDirectory()) {
+    note(`code from ${src}, as serverless.yaml's src says`);
+    return full;
+  }
+  note(`serverless.yaml's src ${src} is not in ${dir}: the code is the folder itself`);
+  return dir;
 }
 
 /**
@@ -295,24 +314,24 @@ export async function deploy(args: string[]): Promise<number> {
     console.error(`updraft: ${base}`);
     return 2;
   }
-  const { fn, triggers } = base;
+  const { fn, triggers, codeDir } = base;
   const kc = requireKubeConfig();
   if (!kc) return 2;
   const namespace = namespaceOf(values.namespace, kc);
   const name = fn.metadata.name as string;
 
-  const built = build(dir, fn.spec.runtime);
+  const built = build(codeDir, fn.spec.runtime);
   let code: FunctionCode;
   let archive = built.archive;
   if (!archive) {
     const p = choosePackaging(built.files);
     if (p.kind === "inline") code = { inline: p.inline };
     else {
-      console.error(`packaging ${dir} as a tar.gz: ${p.why}`);
+      console.error(`packaging ${codeDir} as a tar.gz: ${p.why}`);
       archive = {
         key: "code.tar.gz",
         bytes: tarGz(
-          dir,
+          codeDir,
           built.files.map((f) => f.path),
         ),
       };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -161,9 +161,9 @@ describe("fromServerlessYaml: a Function from SCF's serverless.yaml", () => {
     },
     { why: "broken YAML says so", text: "component: scf\ninputs: [\n", want: /not YAML/ },
     {
-      why: "code in another folder (src: ./src) is refused: the handler would be one folder down, every call 437",
-      text: inputs("  runtime: Go1\n  src: ./src\n"),
-      want: /src is \.\/src/,
+      why: "code outside the folder being deployed (src: ../code) is refused: it is not part of what was given",
+      text: inputs("  runtime: Go1\n  src: ../code\n"),
+      want: /src is \.\.\/code, outside the folder/,
     },
     {
       why: "a Serverless Framework variable is refused, not taken as a literal value",
@@ -275,6 +275,29 @@ describe("baseFunction reads serverless.yaml when there is no function.yaml", ()
       String(baseFunction(dir, { name: "a-longer-name" }, () => undefined)),
       /two Triggers named a-longer-name-e+: give the events different names/,
     );
+  });
+  it("src names the code's folder: taken when it is there; when it is not (some of SCF's samples), the folder itself, saying so", () => {
+    const dir = mkdtempSync(join(tmpdir(), "scf-folder-"));
+    writeFileSync(
+      join(dir, "serverless.yaml"),
+      inputs("  name: f\n  runtime: Python3.11\n  handler: index.main_handler\n  src: ./src\n"),
+    );
+    writeFileSync(join(dir, "index.py"), "def main_handler(e, c): return 'top'\n");
+    const notes: string[] = [];
+    const beside = baseFunction(dir, {}, (l) => notes.push(l));
+    assert.ok(typeof beside !== "string", String(beside));
+    assert.equal(beside.codeDir, dir);
+    assert.match(notes.join("\n"), /src \.\/src is not in .*: the code is the folder itself/);
+    mkdirSync(join(dir, "src"));
+    assert.match(
+      String(baseFunction(dir, {}, () => undefined)),
+      /handler index\.main_handler needs index\.py, which is not in .*\/src/,
+      "once ./src is there, the handler is looked for in it",
+    );
+    writeFileSync(join(dir, "src/index.py"), "def main_handler(e, c): return 'src'\n");
+    const inSrc = baseFunction(dir, {}, () => undefined);
+    assert.ok(typeof inSrc !== "string", String(inSrc));
+    assert.equal(inSrc.codeDir, join(dir, "src"));
   });
   it("function.yaml's Trigger documents come with its Function; another kind is refused, not passed over", () => {
     const dir = mkdtempSync(join(tmpdir(), "fn-folder-"));

@@ -12,6 +12,8 @@
  *   inputs.type: web   → spec.type Web (started by scf_bootstrap, no handler)
  *   inputs.memorySize, timeout, initTimeout → memoryMB, timeoutSeconds, initTimeoutSeconds
  *   inputs.environment.variables → spec.env
+ *   inputs.src         → the code's folder inside the one deployed (deploy takes the folder
+ *                        itself when src is not there: some of SCF's samples say ./src)
  *   inputs.events: timer → a Timer Trigger (cronExpression, argument → message, enable)
  *                  apigw → an Http Trigger per endpoint (path, method,
  *                          function.isIntegratedResponse)
@@ -73,6 +75,8 @@ export interface FromServerlessYaml {
   triggersFor: (fnName: string) => UpdraftTrigger[] | string;
   /** What the reader should know: inputs left out. */
   notes: string[];
+  /** Where the code is, relative to the file's folder, as the file says (./src); absent: the folder. */
+  src?: string;
 }
 
 /** The methods an Http Trigger serves (the CRD's enum). */
@@ -267,14 +271,15 @@ export function fromScfInputs(
       value: String(value ?? ""),
     }));
   }
-  // The code is the folder being deployed: a src elsewhere (./src) would put the handler
-  // one folder down, and every call would be 437.
-  const src =
+  // The code is the folder src names, inside the one being deployed (deploy looks whether it
+  // is there); one outside it is not part of what was given.
+  const srcValue =
     typeof inputs.src === "object" && inputs.src !== null
       ? (inputs.src as { src?: unknown }).src
       : inputs.src;
-  if (src !== undefined && !["./", ".", "./."].includes(String(src)))
-    return `${file}'s src is ${String(src)}: Updraft deploys the folder it is given; deploy that folder (with --runtime, --name and --handler), or move ${file} into it`;
+  const src = srcValue === undefined || srcValue === null ? undefined : String(srcValue);
+  if (src !== undefined && (src.startsWith("/") || src.split("/").includes("..")))
+    return `${file}'s src is ${src}, outside the folder being deployed: deploy the folder that holds the code (with --runtime, --name and --handler)`;
   if (fn.spec.runtime === "custom" && fn.spec.type !== "Web") fn.spec.handler ??= "index.main_handler";
   // Read now, named once the Function's name is final (a --name renames them).
   const events = eventTriggers(inputs.events, file);
@@ -290,5 +295,5 @@ export function fromScfInputs(
     : [];
   notes.push(...events.notes);
   if (notes.length) notes.push("(other triggers are Trigger objects of their own: docs/guide-triggers.md)");
-  return { fn, triggersFor, notes };
+  return { fn, triggersFor, notes, ...(src !== undefined ? { src } : {}) };
 }
