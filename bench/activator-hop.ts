@@ -14,9 +14,8 @@
  * kube-proxy hop, no pod network and no cgroup, so the ratios are this process's own cost.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Registry } from "prom-client";
 import { FunctionMetrics } from "../src/activator/function-metrics.ts";
@@ -27,6 +26,7 @@ import type { UpdraftFunction } from "../src/api/v1alpha1.ts";
 import { RequestAuthorizer } from "../src/lib/auth.ts";
 import { silentLogger } from "../src/lib/logger.ts";
 import { freePorts } from "../test/support/ports.ts";
+import { tempDir } from "../test/support/temp-dir.ts";
 import { closedLoop } from "./load.ts";
 
 const root = resolve(import.meta.dirname, "..");
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 8);
   const series = (process.argv[3] ?? "1,10,50").split(",").map(Number);
   const profile = process.argv.includes("--cpu-prof");
-  const code = mkdtempSync(join(tmpdir(), "hop-"));
+  const code = tempDir("hop");
   writeFileSync(join(code, "index.js"), "exports.main_handler = async (e) => e;\n");
   writeFileSync(
     join(code, "bootstrap"),

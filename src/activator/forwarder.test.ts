@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { V1EndpointSlice } from "@kubernetes/client-node";
 import { Agent } from "undici";
 import { freePort, freePorts } from "../../test/support/ports.ts";
+import { tempDir } from "../../test/support/temp-dir.ts";
 import type { UpdraftFunction } from "../api/v1alpha1.ts";
 import type { UpdraftError } from "../lib/errors.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
@@ -56,7 +56,7 @@ const shimLines: string[] = [];
 let shimPort = 0;
 
 before(async () => {
-  const code = mkdtempSync(join(tmpdir(), "fwd-"));
+  const code = tempDir("fwd");
   writeFileSync(join(code, "bootstrap"), BOOTSTRAP);
   chmodSync(join(code, "bootstrap"), 0o755);
   // Both at once: taken one after the other, the kernel may hand out the same port twice.

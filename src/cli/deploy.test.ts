@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { tempDir } from "../../test/support/temp-dir.ts";
 import { baseFunction, type CodeFile, choosePackaging } from "./deploy.ts";
 
 const file = (path: string, size = 10, fill = "a"): CodeFile => ({ path, bytes: Buffer.alloc(size, fill) });
@@ -58,7 +58,7 @@ describe("choosePackaging: the smallest way that holds the code", () => {
 
 describe("baseFunction: a Function from the flags, with SCF's default handlers", () => {
   // A folder without function.yaml, as SCF's samples come.
-  const dir = mkdtempSync(join(tmpdir(), "deploy-flags-"));
+  const dir = tempDir("deploy-flags");
   // The default handler's file, which deploy looks for before it applies anything.
   writeFileSync(join(dir, "index.js"), "exports.main_handler = async () => 1;\n");
   const table: Array<{ why: string; runtime: string; handler?: string; want: string }> = [

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { tempDir } from "../../test/support/temp-dir.ts";
 import { baseFunction } from "./deploy.ts";
 import { fromScfTemplate, isScfTemplate, templateHandler } from "./scf-template.ts";
 
@@ -124,7 +124,7 @@ describe("fromScfTemplate: a Function from SCF's config.json", () => {
 
 describe("baseFunction: the handler's file is looked for before anything is applied", () => {
   const folder = (files: Record<string, string>) => {
-    const dir = mkdtempSync(join(tmpdir(), "scf-folder-"));
+    const dir = tempDir("scf-folder");
     for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
     return dir;
   };

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { tempDir } from "../../test/support/temp-dir.ts";
 import { baseFunction } from "./deploy.ts";
 import { fromServerlessYaml, updraftRuntime } from "./serverless-yaml.ts";
 
@@ -233,7 +233,7 @@ describe("updraftRuntime: SCF's runtime names Updraft runs", () => {
 
 describe("baseFunction reads serverless.yaml when there is no function.yaml", () => {
   it("a folder of SCF's, deployed with --runtime, says what it left out", () => {
-    const dir = mkdtempSync(join(tmpdir(), "scf-folder-"));
+    const dir = tempDir("scf-folder");
     writeFileSync(join(dir, "serverless.yaml"), CUSTOM_HTML);
     writeFileSync(join(dir, "index.js"), "exports.main_handler = async () => 1;\n");
     const notes: string[] = [];
@@ -245,7 +245,7 @@ describe("baseFunction reads serverless.yaml when there is no function.yaml", ()
     assert.match(notes.join("\n"), /apigw serverless/);
   });
   it("--name renames the Function and its Triggers follow", () => {
-    const dir = mkdtempSync(join(tmpdir(), "scf-folder-"));
+    const dir = tempDir("scf-folder");
     writeFileSync(join(dir, "serverless.yaml"), EVENTS);
     writeFileSync(join(dir, "index.py"), "def main_handler(event, context): return 1\n");
     const base = baseFunction(dir, { name: "mine" }, () => undefined);
@@ -261,7 +261,7 @@ describe("baseFunction reads serverless.yaml when there is no function.yaml", ()
     );
   });
   it("a --name long enough that the events' Trigger names, cut to 63 characters, come out alike is refused, not applied as one", () => {
-    const dir = mkdtempSync(join(tmpdir(), "scf-folder-"));
+    const dir = tempDir("scf-folder");
     // Under the file's own name (f) the names differ: f-…-a and f-…-b.
     const long = "e".repeat(58);
     writeFileSync(
@@ -277,7 +277,7 @@ describe("baseFunction reads serverless.yaml when there is no function.yaml", ()
     );
   });
   it("src names the code's folder: taken when it is there; when it is not (some of SCF's samples), the folder itself, saying so", () => {
-    const dir = mkdtempSync(join(tmpdir(), "scf-folder-"));
+    const dir = tempDir("scf-folder");
     writeFileSync(
       join(dir, "serverless.yaml"),
       inputs("  name: f\n  runtime: Python3.11\n  handler: index.main_handler\n  src: ./src\n"),
@@ -300,7 +300,7 @@ describe("baseFunction reads serverless.yaml when there is no function.yaml", ()
     assert.equal(inSrc.codeDir, join(dir, "src"));
   });
   it("function.yaml's Trigger documents come with its Function; another kind is refused, not passed over", () => {
-    const dir = mkdtempSync(join(tmpdir(), "fn-folder-"));
+    const dir = tempDir("fn-folder");
     const fn =
       "apiVersion: updraft.dev/v1alpha1\nkind: Function\nmetadata: {name: f}\nspec: {runtime: go1, handler: main, code: {inline: {}}}\n";
     const trig =

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { tempDir } from "../../test/support/temp-dir.ts";
 import { fileToken } from "./token-file.ts";
 
 describe("fileToken", () => {
   it("reads the token, keeps it for the refresh time, then reads the rotated one", () => {
-    const dir = mkdtempSync(join(tmpdir(), "token-"));
+    const dir = tempDir("token");
     const path = join(dir, "token");
     writeFileSync(path, "first\n");
     let now = 0;

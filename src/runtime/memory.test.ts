@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
+import { tempDir } from "../../test/support/temp-dir.ts";
 import {
   type CgroupMemory,
   MemorySnapshots,
@@ -16,7 +16,7 @@ import {
 
 /** A cgroup directory of these files (paths under it; v1's under memory/). */
 function fakeCgroup(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), "cg-"));
+  const root = tempDir("cg");
   for (const [path, text] of Object.entries(files)) {
     mkdirSync(dirname(join(root, path)), { recursive: true });
     writeFileSync(join(root, path), text);

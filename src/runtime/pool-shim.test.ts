@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { freePorts } from "../../test/support/ports.ts";
+import { tempDir } from "../../test/support/temp-dir.ts";
 import { SPECIALISE_PATH } from "../protocol/pool.ts";
 import { shimConfigFromEnv } from "./config.ts";
 import { parseSpecialiseRequest, Shim } from "./shim.ts";
@@ -30,7 +30,7 @@ let apiPort = 0;
  * and memory, and where things are), read as a pool pod reads it.
  */
 async function startPoolShim(runtime: string) {
-  const codeDir = mkdtempSync(join(tmpdir(), "pool-"));
+  const codeDir = tempDir("pool");
   const [port, channelPort, apiPort] = (await freePorts(3)) as [number, number, number];
   const poolEnv = {
     ...(process.env as Record<string, string>),

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { freePorts } from "../../test/support/ports.ts";
+import { tempDir } from "../../test/support/temp-dir.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { INVOKE_BODY_LIMIT_BYTES } from "../protocol/http.ts";
 import { INSTANCE_KEY_ENV, INSTANCE_KEY_HEADER } from "../protocol/instance-key.ts";
@@ -72,7 +72,7 @@ async function customShim(
   script: string,
   extra: Record<string, string> = {},
 ): Promise<{ cfg: ReturnType<typeof shimConfigFromEnv>; port: number }> {
-  const codeDir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  const codeDir = tempDir(prefix);
   writeFileSync(join(codeDir, file), script, { mode: 0o755 });
   const [port, apiPort] = (await freePorts(2)) as [number, number];
   const cfg = shimConfigFromEnv(

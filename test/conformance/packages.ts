@@ -5,11 +5,11 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HOST_IP, ROOT } from "../integration/harness.ts";
+import { tempDir } from "../support/temp-dir.ts";
 
 export const FUNCTIONS = join(ROOT, "test/conformance/functions");
 
@@ -21,7 +21,7 @@ export interface Packages {
 }
 
 export function buildPackages(): Packages {
-  const out = mkdtempSync(join(tmpdir(), "conformance-"));
+  const out = tempDir("conformance");
   execFileSync("go", ["build", "-trimpath", "-ldflags=-s -w", "-o", join(out, "go/main"), "."], {
     cwd: join(FUNCTIONS, "go"),
     env: { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=mod", GOPROXY: "off", GOWORK: "off" },

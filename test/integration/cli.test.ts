@@ -7,12 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { servePackages, sha256 } from "../conformance/packages.ts";
+import { tempDir } from "../support/temp-dir.ts";
 import {
   deleteNamespace,
   installFullUpdraft,
@@ -101,7 +101,7 @@ describe("the CLI, installed from its npm package", () => {
       "objectStorage.secretKey": env("UPDRAFT_S3_SECRET_KEY"),
     });
     ns = await newNamespace("cli");
-    work = mkdtempSync(join(tmpdir(), "updraft-cli-"));
+    work = tempDir("updraft-cli");
     const tarball = execFileSync(process.execPath, [join(ROOT, "hack/cli-package.ts")], { encoding: "utf8" })
       .trim()
       .split("\n")

@@ -9,10 +9,10 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { tempDir } from "../support/temp-dir.ts";
 import { deleteNamespace, installFullUpdraft, invokerToken, kubectl, ROOT, waitFor } from "./harness.ts";
 
 const DOCS = [
@@ -118,7 +118,7 @@ describe("the user documentation's commands", () => {
         1000,
       );
     }
-    work = mkdtempSync(join(tmpdir(), "updraft-docs-"));
+    work = tempDir("updraft-docs");
     const kubeconfig = join(work, "kubeconfig");
     copyFileSync(process.env.KUBECONFIG as string, kubeconfig);
     env = {

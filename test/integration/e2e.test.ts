@@ -6,14 +6,14 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash, randomUUID, X509Certificate } from "node:crypto";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import { InstanceChannel } from "../../src/activator/instance-channel.ts";
 import { INSTANCE_CHANNEL_PORT } from "../../src/protocol/instance-channel.ts";
+import { tempDir } from "../support/temp-dir.ts";
 import {
   applyYaml,
   apps,
@@ -499,7 +499,7 @@ done`,
   });
 
   it("a code.url zip is downloaded, checked and unpacked by the shim (a Web function's scf_bootstrap stays executable)", async () => {
-    const src = mkdtempSync(join(tmpdir(), "pkg-"));
+    const src = tempDir("pkg");
     writeFileSync(join(src, "index.js"), "exports.main_handler = async () => 'from a package';\n");
     writeFileSync(
       join(src, "app.js"),
@@ -507,7 +507,7 @@ done`,
     );
     writeFileSync(join(src, "scf_bootstrap"), "#!/bin/sh\nexec node app.js\n");
     chmodSync(join(src, "scf_bootstrap"), 0o755);
-    const zip = join(mkdtempSync(join(tmpdir(), "zip-")), "code.zip");
+    const zip = join(tempDir("zip"), "code.zip");
     execFileSync("zip", ["-qr", zip, "."], { cwd: src });
     const body = readFileSync(zip);
     const sha = createHash("sha256").update(body).digest("hex");
@@ -721,7 +721,7 @@ spec: {runtime: python3.11, handler: index.main_handler, code: {configMapRef: {n
     assert.deepEqual(discovery.resources.find((r) => r.name === "functions/invocations")?.verbs, ["create"]);
     // A kubeconfig whose context names the test's namespace; its user is the admin's client
     // certificate, which carries no token the activator could check itself.
-    const kubeconfig = join(mkdtempSync(join(tmpdir(), "kc-")), "config");
+    const kubeconfig = join(tempDir("kc"), "config");
     const admin = process.env.KUBECONFIG!;
     writeFileSync(kubeconfig, readFileSync(admin));
     execFileSync("kubectl", [

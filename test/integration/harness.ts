@@ -5,13 +5,13 @@
  * ServiceAccount identity and RBAC it would have in a cluster.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { AppsV1Api, CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import yaml from "js-yaml";
 import { loadKubeConfig } from "../../src/lib/kube.ts";
 import { freePort } from "../support/ports.ts";
+import { tempDir } from "../support/temp-dir.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const SYSTEM_NAMESPACE = "updraft-system";
@@ -215,7 +215,7 @@ export async function controllerKubeconfig(serviceAccount = "updraft-controller"
     body: { spec: { audiences: [], expirationSeconds: 7200 } },
   });
   const cluster = kc.getCurrentCluster()!;
-  const dir = mkdtempSync(join(tmpdir(), "updraft-kc-"));
+  const dir = tempDir("updraft-kc");
   const file = join(dir, "controller.kubeconfig");
   writeFileSync(
     file,
