@@ -365,11 +365,12 @@ export async function deploy(args: string[]): Promise<number> {
   console.error(
     `applied function ${namespace}/${name} (generation ${applied.metadata.generation}), code ${how}`,
   );
+  const appliedTriggers: UpdraftTrigger[] = [];
   for (const t of triggers) {
     t.metadata.namespace = namespace;
     // Marked as deploy's, so a later deploy of this Function can tell what it left behind.
     t.metadata.labels = { ...t.metadata.labels, [DEPLOYED_WITH]: name };
-    await applyTrigger(custom, t);
+    appliedTriggers.push(await applyTrigger(custom, t));
     const what = t.spec.http
       ? `Http ${t.spec.http.path}`
       : t.spec.timer
@@ -379,7 +380,69 @@ export async function deploy(args: string[]): Promise<number> {
   }
   await pruneTriggers(custom, namespace, name, new Set(triggers.map((t) => t.metadata.name as string)));
   if (values["no-wait"]) return 0;
-  return waitReady(custom, namespace, name, applied.metadata.generation ?? 0, Number(waitS) * 1000);
+  const deadline = Date.now() + Number(waitS) * 1000;
+  const fnReady = await waitReady(custom, namespace, name, applied.metadata.generation ?? 0, deadline);
+  if (fnReady !== 0) return fnReady;
+  return waitTriggersReady(custom, appliedTriggers, deadline);
+}
+
+/** Why a Trigger is not Ready that waiting does not change: said at once. */
+const TRIGGER_FAULTS = new Set(["PathParameterRepeated", "FunctionNotFound"]);
+
+/**
+ * Each Trigger deploy applied, once its controller has seen this generation: Ready (an Http
+ * one with its URL), disabled (spec.enabled false: nothing fires, as asked), or not — a
+ * fault at once, anything else (an adapter starting, a broker not reached yet) until the
+ * deadline. Example: a Timer whose adapter has not reported yet prints
+ * "  trigger default/f-timer: Ready Unknown AdapterStarting: …" and waits; an Http path
+ * naming {id} twice is PathParameterRepeated, said at once, exit 1.
+ */
+async function waitTriggersReady(
+  custom: CustomObjectsApi,
+  applied: UpdraftTrigger[],
+  deadline: number,
+): Promise<number> {
+  const pending = new Map(applied.map((t) => [t.metadata.name as string, t]));
+  const last = new Map<string, string>();
+  while (pending.size > 0) {
+    for (const [name, t] of pending) {
+      const namespace = t.metadata.namespace as string;
+      const now = (await custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: TRIGGERS,
+        namespace,
+        name,
+      })) as UpdraftTrigger;
+      if ((now.status?.observedGeneration ?? 0) < (t.metadata.generation ?? 0)) continue;
+      const ready = now.status?.conditions?.find((c) => c.type === "Ready");
+      const what = `trigger ${namespace}/${name}`;
+      if (ready?.status === "True") {
+        console.log(`${what} is Ready${now.status?.url ? `: ${now.status.url}` : ""}`);
+        pending.delete(name);
+      } else if (ready?.status === "False" && ready.reason === "Disabled") {
+        console.log(`${what} is disabled (spec.enabled: false): nothing fires until it is enabled`);
+        pending.delete(name);
+      } else if (ready?.status === "False" && TRIGGER_FAULTS.has(ready.reason ?? "")) {
+        console.error(`updraft: ${what} is not Ready: ${ready.reason}: ${ready.message ?? ""}`);
+        return 1;
+      } else {
+        const line = ready
+          ? `${ready.status} ${ready.reason ?? ""}: ${ready.message ?? ""}`
+          : "no status yet";
+        if (last.get(name) !== line) console.error(`  ${what}: Ready ${line}`);
+        last.set(name, line);
+      }
+    }
+    if (pending.size === 0) break;
+    if (Date.now() > deadline) {
+      const names = [...pending.keys()].map((n) => `${n} (Ready ${last.get(n) ?? "no status yet"})`);
+      console.error(`updraft: triggers not Ready in time: ${names.join(", ")}`);
+      return 1;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return 0;
 }
 
 /**
@@ -566,9 +629,9 @@ async function waitReady(
   namespace: string,
   name: string,
   generation: number,
-  timeoutMs: number,
+  deadline: number,
 ): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
+  const timeoutMs = deadline - Date.now();
   let last = "";
   for (;;) {
     const fn = (await custom.getNamespacedCustomObject({
@@ -601,7 +664,7 @@ async function waitReady(
     if (now !== last) console.error(`  Ready ${now}`);
     last = now;
     if (Date.now() > deadline) {
-      console.error(`updraft: not Ready within ${timeoutMs / 1000} s (Ready ${now})`);
+      console.error(`updraft: not Ready within ${Math.round(timeoutMs / 1000)} s (Ready ${now})`);
       return 1;
     }
     await new Promise((r) => setTimeout(r, 500));

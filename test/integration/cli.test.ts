@@ -380,6 +380,12 @@ spec:
       60_000,
     );
     assert.equal((JSON.parse(viaGateway) as { shell?: boolean }).shell, true, viaGateway);
+    // deploy waited for them too, and said where the Http one is served.
+    assert.match(custom.stdout, /trigger .*\/scf-shell-every-minute is disabled \(spec\.enabled: false\)/);
+    assert.match(
+      custom.stdout,
+      new RegExp(`trigger .*/scf-shell-serverless is Ready: \\S+/http/${ns}/scf-shell\\n`),
+    );
 
     // The timer taken out of serverless.yaml: deployed again, its Trigger goes; the apigw's
     // stays, and a Trigger made by hand for the same Function is not deploy's to remove.
@@ -412,6 +418,12 @@ spec:
         .join(" "),
       "trigger.updraft.dev/scf-shell-by-hand trigger.updraft.dev/scf-shell-serverless",
     );
+
+    // A Trigger its controller refuses (a path naming {id} twice) fails the deploy, saying why.
+    writeFileSync(yamlPath, withoutTimer.replace("path: /scf-shell", "path: /scf-shell/{id}/{id}"));
+    const faulty = await updraft(["deploy", shell, "-n", ns]);
+    assert.equal(faulty.status, 1, faulty.stderr);
+    assert.match(faulty.stderr, /trigger .*\/scf-shell-serverless is not Ready: PathParameterRepeated: /);
 
     // Node.js of a version Updraft does not run: refused without --runtime, saying which.
     // Its serverless.yaml names a handler file the folder lacks, as a third of SCF's samples
