@@ -262,6 +262,10 @@ export const Labels = {
   managedBy: "app.kubernetes.io/managed-by",
   name: "app.kubernetes.io/name",
   partOf: "app.kubernetes.io/part-of",
+  /** On a package's ConfigMap that `updraft deploy` made: the Function it holds the code of. */
+  packageOf: "updraft.dev/package-of",
+  /** On a Trigger that `updraft deploy` applied: the Function it came with. */
+  deployedWith: "updraft.dev/deployed-with",
 } as const;
 
 export const Annotations = {

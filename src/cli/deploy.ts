@@ -39,6 +39,7 @@ import {
   INLINE_FILE_NAME,
   INLINE_MAX_FILE_BYTES,
   INLINE_MAX_FILES,
+  Labels,
   TRIGGERS,
   type UpdraftFunction,
   type UpdraftTrigger,
@@ -369,7 +370,7 @@ export async function deploy(args: string[]): Promise<number> {
   for (const t of triggers) {
     t.metadata.namespace = namespace;
     // Marked as deploy's, so a later deploy of this Function can tell what it left behind.
-    t.metadata.labels = { ...t.metadata.labels, [DEPLOYED_WITH]: name };
+    t.metadata.labels = { ...t.metadata.labels, [Labels.deployedWith]: name };
     appliedTriggers.push(await applyTrigger(custom, t));
     const what = t.spec.http
       ? `Http ${t.spec.http.path}`
@@ -483,7 +484,7 @@ async function ensurePackage(
   archive: { key: string; bytes: Buffer },
 ): Promise<void> {
   const body = {
-    metadata: { name: mapName, labels: { "updraft.dev/package-of": fn } },
+    metadata: { name: mapName, labels: { [Labels.packageOf]: fn } },
     binaryData: { [archive.key]: archive.bytes.toString("base64") },
   };
   // Named by its content: one that is there already holds these bytes.
@@ -502,7 +503,7 @@ async function ownPackages(
 ): Promise<void> {
   const maps = await core.listNamespacedConfigMap({
     namespace,
-    labelSelector: `updraft.dev/package-of=${fn}`,
+    labelSelector: `${Labels.packageOf}=${fn}`,
   });
   for (const m of maps.items) {
     const mapName = m.metadata?.name as string;
@@ -530,9 +531,6 @@ async function ownPackages(
   }
 }
 
-/** The label deploy puts on the Triggers it applies: the name of the Function they came with. */
-const DEPLOYED_WITH = "updraft.dev/deployed-with";
-
 /**
  * Deletes the Triggers an earlier deploy of this Function applied that its files no longer
  * hold — an event taken out of serverless.yaml stops firing, as SCF's framework removes it.
@@ -551,7 +549,7 @@ async function pruneTriggers(
     version: VERSION,
     plural: TRIGGERS,
     namespace,
-    labelSelector: `${DEPLOYED_WITH}=${fn}`,
+    labelSelector: `${Labels.deployedWith}=${fn}`,
   })) as { items: UpdraftTrigger[] };
   for (const t of listed.items) {
     const triggerName = t.metadata.name as string;
