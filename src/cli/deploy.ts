@@ -2,9 +2,10 @@
  * updraft deploy [dir]: a directory made into a Function and applied, then waited for.
  *
  * The Function is the directory's function.yaml (what `updraft init` wrote), else its
- * serverless.yaml of SCF's (serverless-yaml.ts), else one made from --name, --runtime and
- * --handler; the flags win over either file. Its code is the directory, packaged the smallest way
- * that holds it (choosePackaging):
+ * serverless.yaml of SCF's (serverless-yaml.ts), else SCF's application template, config.json
+ * (scf-template.ts), else one made from --name, --runtime and --handler; the flags win over
+ * any file. The handler's file is looked for before anything is applied (checkHandler). Its
+ * code is the directory, packaged the smallest way that holds it (choosePackaging):
  * - inline in the manifest: at most 32 plain-named text files of 256 KiB, 1,000,000 bytes
  *   in all (what the controller's ConfigMap holds);
  * - else a tar.gz in a ConfigMap of its own (≤ 1,000,000 bytes), named by the package's
