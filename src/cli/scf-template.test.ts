@@ -91,7 +91,7 @@ describe("fromScfTemplate: a Function from SCF's config.json", () => {
       [["api-api", { path: "/hello", methods: ["GET"], integratedResponse: true }]],
     );
     assert.match(r.notes.join("\n"), /config\.json's vpcConfig is not applied/);
-    assert.match(r.notes.join("\n"), /config\.json's COS events is not applied/);
+    assert.match(r.notes.join("\n"), /config\.json's COS event is not applied/);
   });
 
   const refusals: Array<{ why: string; text: string; want: RegExp }> = [

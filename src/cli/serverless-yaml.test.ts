@@ -124,10 +124,18 @@ describe("fromServerlessYaml: a Function from SCF's serverless.yaml", () => {
         ],
       ],
     );
-    assert.match(
-      r.notes.join("\n"),
-      /apigw's enableCORS, apigw's serviceTimeout, cos events are not applied/,
+    assert.match(r.notes.join("\n"), /apigw's enableCORS, apigw's serviceTimeout, cos event are not applied/);
+  });
+
+  it("events of a kind Updraft does not make are counted in one note, in the right number", () => {
+    const r = fromServerlessYaml(
+      inputs("  runtime: Go1\n  events:\n    - ckafka: {name: a}\n    - ckafka: {name: b}\n"),
     );
+    assert.ok(typeof r !== "string", String(r));
+    assert.equal(r.notes[0], "serverless.yaml's 2 ckafka events are not applied");
+    const one = fromServerlessYaml(inputs("  runtime: Go1\n  events:\n    - cmq: {name: a}\n"));
+    assert.ok(typeof one !== "string", String(one));
+    assert.equal(one.notes[0], "serverless.yaml's cmq event is not applied");
   });
 
   it("a timer with enable: false is a disabled Trigger, not a dropped one", () => {

@@ -111,6 +111,7 @@ function eventTriggers(events: unknown, file: string): { drafts: TriggerDraft[];
   if (!Array.isArray(events)) return `${file}'s events must be a list`;
   const drafts: TriggerDraft[] = [];
   const left = new Set<string>();
+  const otherEvents = new Map<string, number>();
   const trigger = (nameParts: string[], spec: TriggerDraft["spec"]) => drafts.push({ nameParts, spec });
   for (const [i, event] of events.entries()) {
     const [type, body] = Object.entries((event ?? {}) as Record<string, unknown>)[0] ?? [];
@@ -158,13 +159,17 @@ function eventTriggers(events: unknown, file: string): { drafts: TriggerDraft[];
         for (const k of Object.keys(e))
           if (!["path", "method", "function"].includes(k)) left.add(`apigw's ${k}`);
       }
-    } else left.add(`${type ?? "empty"} events`);
+    } else {
+      // "cos event", "2 ckafka events": one item per kind, counted.
+      const kind = type ?? "empty";
+      otherEvents.set(kind, (otherEvents.get(kind) ?? 0) + 1);
+    }
   }
+  for (const [kind, n] of otherEvents) left.add(n === 1 ? `${kind} event` : `${n} ${kind} events`);
+  const plural = left.size > 1 || [...left].some((item) => / events$/.test(item));
   return {
     drafts,
-    notes: left.size
-      ? [`${file}'s ${[...left].join(", ")} ${left.size === 1 ? "is" : "are"} not applied`]
-      : [],
+    notes: left.size ? [`${file}'s ${[...left].join(", ")} ${plural ? "are" : "is"} not applied`] : [],
   };
 }
 
