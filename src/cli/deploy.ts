@@ -147,9 +147,10 @@ function build(dir: string, runtime: string): Built {
 }
 
 /**
- * The Function to deploy — function.yaml's, serverless.yaml's or one made from the flags —
- * and the Triggers that come with it (function.yaml's Trigger documents, serverless.yaml's
- * timer and API gateway events).
+ * The Function to deploy — function.yaml's, serverless.yaml's, SCF's template's (config.json)
+ * or one made from the flags — the Triggers that come with it (function.yaml's Trigger
+ * documents, the SCF files' timer and API gateway events) and the folder its code is in; or
+ * why it cannot be deployed, before anything is applied.
  */
 export function baseFunction(
   dir: string,
@@ -166,7 +167,7 @@ export function baseFunction(
   let fn: UpdraftFunction;
   let triggersFor: (name: string) => UpdraftTrigger[] | string = () => [];
   /** Where the handler was read from, for what deploy says of it. */
-  let handlerFrom = "function.yaml";
+  let handlerFrom = "from function.yaml";
   /** The folder whose files are the code: dir, or the src serverless.yaml names in it. */
   let codeDir = dir;
   if (existsSync(manifestPath)) {
@@ -188,7 +189,7 @@ export function baseFunction(
     fn = read.fn;
     fn.metadata.name ??= basename(dir);
     triggersFor = read.triggersFor;
-    handlerFrom = "serverless.yaml";
+    handlerFrom = "from serverless.yaml";
     for (const line of read.notes) note(line);
     if (read.src !== undefined) codeDir = srcFolder(dir, read.src, note);
   } else if (template !== undefined && isScfTemplate(template)) {
@@ -198,7 +199,7 @@ export function baseFunction(
     fn = read.fn;
     fn.metadata.name ??= basename(dir);
     triggersFor = read.triggersFor;
-    handlerFrom = "config.json";
+    handlerFrom = "from config.json";
     for (const line of read.notes) note(line);
   } else {
     if (!flags.runtime) return `no function.yaml in ${dir}: give --runtime (and --name, --handler)`;
@@ -211,12 +212,13 @@ export function baseFunction(
     // SCF's defaults: a custom runtime's bootstrap gets index.main_handler in _HANDLER too
     // (SCF's own custom-runtime samples source "$(echo $_HANDLER | cut -d. -f1).sh").
     fn.spec.handler = flags.handler ?? (flags.runtime === "go1" ? "main" : "index.main_handler");
+    handlerFrom = "SCF's default";
   }
   if (flags.name) fn.metadata.name = flags.name;
   if (flags.runtime) fn.spec.runtime = flags.runtime as UpdraftFunction["spec"]["runtime"];
   if (flags.handler) {
     fn.spec.handler = flags.handler;
-    handlerFrom = "--handler";
+    handlerFrom = "from --handler";
   }
   if (!isRuntime(String(fn.spec.runtime))) return `unknown runtime "${fn.spec.runtime}"`;
   if (!FUNCTION_NAME.test(fn.metadata.name ?? ""))
@@ -269,7 +271,8 @@ function checkHandler(
   };
   const wanted = handlerFiles(fn.spec.runtime, handler, fn.spec.type === "Web");
   if (!wanted || wanted.some(isFile)) return undefined;
-  const alternative = handlerFrom === "serverless.yaml" && template ? templateHandler(template) : undefined;
+  const alternative =
+    handlerFrom === "from serverless.yaml" && template ? templateHandler(template) : undefined;
   const alternativeFile = alternative ? handlerFiles(fn.spec.runtime, alternative)?.find(isFile) : undefined;
   if (alternative && alternativeFile) {
     note(
@@ -285,7 +288,7 @@ function checkHandler(
     there.length > 0
       ? ` (${dir} has ${there.slice(0, 3).join(", ")}: e.g. --handler ${there[0]!.slice(0, -ext.length)}.${functionName})`
       : "";
-  return `${handlerFrom}'s handler ${handler} needs ${wanted[0]}, which is not in ${dir}: every call would be 437 HandlerNotFound. Give --handler <file>.<function>${hint}`;
+  return `the handler ${handler} (${handlerFrom}) needs ${wanted[0]}, which is not in ${dir}: every call would be 437 HandlerNotFound. Give --handler <file>.<function>${hint}`;
 }
 
 export async function deploy(args: string[]): Promise<number> {

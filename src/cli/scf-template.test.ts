@@ -151,7 +151,7 @@ describe("baseFunction: the handler's file is looked for before anything is appl
     const dir = folder({ "serverless.yaml": serverlessYaml("apigw.main_handler"), "index.php": "<?php\n" });
     assert.match(
       String(baseFunction(dir, { runtime: "php8.2" }, () => undefined)),
-      /serverless\.yaml's handler apigw\.main_handler needs apigw\.php, which is not in .*: every call would be 437 HandlerNotFound\. Give --handler <file>\.<function> \(.* has index\.php: e\.g\. --handler index\.main_handler\)/,
+      /the handler apigw\.main_handler \(from serverless\.yaml\) needs apigw\.php, which is not in .*: every call would be 437 HandlerNotFound\. Give --handler <file>\.<function> \(.* has index\.php: e\.g\. --handler index\.main_handler\)/,
     );
   });
 
@@ -162,11 +162,19 @@ describe("baseFunction: the handler's file is looked for before anything is appl
     });
     assert.match(
       String(baseFunction(dir, { handler: "app.main_handler" }, () => undefined)),
-      /--handler's handler app\.main_handler needs app\.py/,
+      /the handler app\.main_handler \(from --handler\) needs app\.py/,
     );
     const ok = baseFunction(dir, {}, () => undefined);
     assert.ok(typeof ok !== "string", String(ok));
     assert.equal(ok.fn.spec.runtime, "python3.11", "a folder with only the template deploys from it");
+  });
+
+  it("a folder with no file saying what it is, deployed with --runtime alone, needs SCF's default handler's file", () => {
+    const dir = folder({ "app.py": "def main_handler(e, c): return 1\n" });
+    assert.match(
+      String(baseFunction(dir, { runtime: "python3.11", name: "f" }, () => undefined)),
+      /the handler index\.main_handler \(SCF's default\) needs index\.py, .*e\.g\. --handler app\.main_handler/,
+    );
   });
 
   it("a Node.js handler in a folder's index.js, and runtimes that load no file by name, pass", () => {

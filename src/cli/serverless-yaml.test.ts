@@ -299,7 +299,7 @@ describe("baseFunction reads serverless.yaml when there is no function.yaml", ()
     mkdirSync(join(dir, "src"));
     assert.match(
       String(baseFunction(dir, {}, () => undefined)),
-      /handler index\.main_handler needs index\.py, which is not in .*\/src/,
+      /the handler index\.main_handler \(from serverless\.yaml\) needs index\.py, which is not in .*\/src/,
       "once ./src is there, the handler is looked for in it",
     );
     writeFileSync(join(dir, "src/index.py"), "def main_handler(e, c): return 'src'\n");
