@@ -14,7 +14,7 @@
  *   other events (COS, Ckafka, CMQ, CLS), VpcConfig → named as not applied
  *
  * `updraft deploy` reads it when a folder has neither function.yaml nor serverless.yaml; and
- * when serverless.yaml's handler names a file the folder does not have — a third of SCF's
+ * when serverless.yaml's handler names a file the folder does not have — 33 of SCF's 130
  * samples carry a serverless.yaml whose handler was never renamed with the code
  * (apigw.main_handler beside index.php) — the template's handler, if its file is there.
  */
