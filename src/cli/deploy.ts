@@ -50,7 +50,7 @@ import {
 import { packageUploadPath, type StoredPackage } from "../protocol/packages.ts";
 import { handlerFiles } from "./handler-file.ts";
 import { FUNCTION_NAME, isRuntime } from "./scaffold.ts";
-import { fromScfTemplate, isScfTemplate, templateHandler } from "./scf-template.ts";
+import { fromScfTemplate, readScfTemplate } from "./scf-template.ts";
 import { fromServerlessYaml } from "./serverless-yaml.ts";
 import { caller, explainUnauthenticated, namespaceOf, requireKubeConfig } from "./transport.ts";
 import { USAGE } from "./usage.ts";
@@ -163,13 +163,17 @@ export function baseFunction(
     ["serverless.yaml", "serverless.yml"].map((f) => join(dir, f)).find((f) => existsSync(f)) ??
     join(dir, "serverless.yaml");
   const templatePath = join(dir, "config.json");
-  const template = existsSync(templatePath) ? readFileSync(templatePath, "utf8") : undefined;
+  const template = existsSync(templatePath) ? readScfTemplate(readFileSync(templatePath, "utf8")) : undefined;
+  // A config.json that is not SCF's template (another tool's) is not read.
+  const scfTemplate = typeof template === "object" ? template : undefined;
   let fn: UpdraftFunction;
   let triggersFor: (name: string) => UpdraftTrigger[] | string = () => [];
   /** Where the handler was read from, for what deploy says of it. */
   let handlerFrom = "from function.yaml";
   /** The folder whose files are the code: dir, or the src serverless.yaml names in it. */
   let codeDir = dir;
+  /** The template's handler, to stand in for serverless.yaml's when that one's file is missing. */
+  let templateHandler: string | undefined;
   if (existsSync(manifestPath)) {
     const docs = yaml.loadAll(readFileSync(manifestPath, "utf8")) as Array<{ kind?: string } | null>;
     const found = docs.filter((d) => d?.kind === "Function") as UpdraftFunction[];
@@ -190,11 +194,12 @@ export function baseFunction(
     fn.metadata.name ??= basename(dir);
     triggersFor = read.triggersFor;
     handlerFrom = "from serverless.yaml";
+    if (typeof scfTemplate?.handler === "string") templateHandler = scfTemplate.handler;
     for (const line of read.notes) note(line);
     if (read.src !== undefined) codeDir = srcFolder(dir, read.src, note);
-  } else if (template !== undefined && isScfTemplate(template)) {
+  } else if (scfTemplate) {
     // SCF's template only (some of SCF's samples have no serverless.yaml).
-    const read = fromScfTemplate(template, flags.runtime);
+    const read = fromScfTemplate(scfTemplate, flags.runtime);
     if (typeof read === "string") return read;
     fn = read.fn;
     fn.metadata.name ??= basename(dir);
@@ -219,11 +224,12 @@ export function baseFunction(
   if (flags.handler) {
     fn.spec.handler = flags.handler;
     handlerFrom = "from --handler";
+    templateHandler = undefined; // asked for: never replaced
   }
   if (!isRuntime(String(fn.spec.runtime))) return `unknown runtime "${fn.spec.runtime}"`;
   if (!FUNCTION_NAME.test(fn.metadata.name ?? ""))
     return `"${fn.metadata.name}" is not a Function name (lower-case letters, digits and "-"): give --name`;
-  const missing = checkHandler(codeDir, fn, handlerFrom, template, note);
+  const missing = checkHandler(codeDir, fn, handlerFrom, templateHandler, note);
   if (missing) return missing;
   const triggers = triggersFor(fn.metadata.name as string);
   if (typeof triggers === "string") return triggers;
@@ -249,15 +255,16 @@ function srcFolder(dir: string, src: string, note: (line: string) => void): stri
 /**
  * Whether the handler's file is in the folder (for the runtimes that load one by its name),
  * or why not; nothing is applied when it is not — every call would be 437 HandlerNotFound.
- * A serverless.yaml's handler that names a missing file gives way to SCF's template's
- * (config.json) when that one's file is there, as many of SCF's samples need: their
- * serverless.yaml says apigw.main_handler beside index.php, their template index.main_handler.
+ * A serverless.yaml's handler that names a missing file gives way to `alternative`, SCF's
+ * template's (config.json), when that one's file is there, as many of SCF's samples need:
+ * their serverless.yaml says apigw.main_handler beside index.php, their template
+ * index.main_handler.
  */
 function checkHandler(
   dir: string,
   fn: UpdraftFunction,
   handlerFrom: string,
-  template: string | undefined,
+  alternative: string | undefined,
   note: (line: string) => void,
 ): string | undefined {
   const handler = fn.spec.handler;
@@ -271,8 +278,6 @@ function checkHandler(
   };
   const wanted = handlerFiles(fn.spec.runtime, handler, fn.spec.type === "Web");
   if (!wanted || wanted.some(isFile)) return undefined;
-  const alternative =
-    handlerFrom === "from serverless.yaml" && template ? templateHandler(template) : undefined;
   const alternativeFile = alternative ? handlerFiles(fn.spec.runtime, alternative)?.find(isFile) : undefined;
   if (alternative && alternativeFile) {
     note(

@@ -4,7 +4,13 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { tempDir } from "../../test/support/temp-dir.ts";
 import { baseFunction } from "./deploy.ts";
-import { fromScfTemplate, isScfTemplate, templateHandler } from "./scf-template.ts";
+import { fromScfTemplate, readScfTemplate } from "./scf-template.ts";
+
+/** The template read, then the Function made from it: what deploy does with a config.json. */
+function fromText(text: string, runtimeFlag?: string) {
+  const template = readScfTemplate(text);
+  return typeof template === "string" ? template : fromScfTemplate(template, runtimeFlag);
+}
 
 /** SCF's application template as its samples write it: JSON with // comments, a URL in a string. */
 const template = (functions: string) => `{
@@ -33,10 +39,10 @@ const TIMER = template(`      "name": "Timer_Demo", // function name
 describe("fromScfTemplate: a Function from SCF's config.json", () => {
   it("its function's name, handler, memory, time and variables; its timer a Trigger; --runtime for an old Node.js", () => {
     assert.match(
-      String(fromScfTemplate(TIMER)),
+      String(fromText(TIMER)),
       /config\.json's runtime Nodejs8\.9 is not one Updraft runs.*--runtime nodejs24/,
     );
-    const r = fromScfTemplate(TIMER, "nodejs24");
+    const r = fromText(TIMER, "nodejs24");
     assert.ok(typeof r !== "string", String(r));
     assert.equal(r.fn.metadata.name, "timer-demo");
     assert.deepEqual(
@@ -75,7 +81,7 @@ describe("fromScfTemplate: a Function from SCF's config.json", () => {
   });
 
   it("an API gateway event is an Http Trigger with integrated response (a console-made trigger's); a COS event and a VPC are named as not applied", () => {
-    const r = fromScfTemplate(
+    const r = fromText(
       template(`      "name": "api", "handler": "index.main_handler", "runtime": "Python3.11",
       "Events": [
         { "Type": "TencentCloud::Serverless::Api", "Properties": { "Path": "/hello", "HttpMethod": "GET" } },
@@ -112,13 +118,14 @@ describe("fromScfTemplate: a Function from SCF's config.json", () => {
       want: /config\.json's timer timer has no cronExpression/,
     },
   ];
-  for (const c of refusals) it(c.why, () => assert.match(String(fromScfTemplate(c.text)), c.want));
+  for (const c of refusals) it(c.why, () => assert.match(String(fromText(c.text)), c.want));
 
-  it("isScfTemplate and templateHandler read only SCF's template", () => {
-    assert.equal(isScfTemplate(TIMER), true);
-    assert.equal(isScfTemplate('{"name": "a package.json-like file"}'), false);
-    assert.equal(templateHandler(TIMER), "index.main_handler");
-    assert.equal(templateHandler("not json"), undefined);
+  it("readScfTemplate reads only SCF's template, and its handler", () => {
+    const read = readScfTemplate(TIMER);
+    assert.equal(typeof read !== "string", true);
+    assert.equal(typeof readScfTemplate('{"name": "a package.json-like file"}') !== "string", false);
+    assert.equal(typeof read !== "string" ? read.handler : undefined, "index.main_handler");
+    assert.equal(typeof readScfTemplate("not json") === "string", true);
   });
 });
 

@@ -23,7 +23,8 @@ import { type FromServerlessYaml, fromScfInputs } from "./serverless-yaml.ts";
 
 const TEMPLATE_KEY = "serverless-cloud-function-application";
 
-interface TemplateFunction {
+/** The template's `functions`: what SCF's console reads a function from. */
+export interface TemplateFunction {
   name?: unknown;
   handler?: unknown;
   runtime?: unknown;
@@ -36,8 +37,11 @@ interface TemplateFunction {
   codeObject?: unknown;
 }
 
-/** The template's function, or why the text is not SCF's template. */
-function templateFunction(text: string): TemplateFunction | string {
+/**
+ * The template's function, or why the text is not SCF's template (a config.json of another
+ * tool is not read). Parsed once by deploy: its handler may stand in for serverless.yaml's.
+ */
+export function readScfTemplate(text: string): TemplateFunction | string {
   let doc: unknown;
   try {
     doc = JSON5.parse(text);
@@ -48,17 +52,6 @@ function templateFunction(text: string): TemplateFunction | string {
   if (typeof fn !== "object" || fn === null || Array.isArray(fn))
     return `config.json is not SCF's application template (${TEMPLATE_KEY}.functions)`;
   return fn as TemplateFunction;
-}
-
-/** Whether the text is SCF's template: a config.json of another tool is not read. */
-export function isScfTemplate(text: string): boolean {
-  return typeof templateFunction(text) !== "string";
-}
-
-/** The handler the template names, if it is SCF's template and names one. */
-export function templateHandler(text: string): string | undefined {
-  const fn = templateFunction(text);
-  return typeof fn !== "string" && typeof fn.handler === "string" ? fn.handler : undefined;
 }
 
 /**
@@ -102,9 +95,7 @@ function events(value: unknown): unknown[] {
  * runtime: "Nodejs8.9", memorySize: 128, timeout: 3} with --runtime nodejs24 → hello-world
  * on nodejs24, 128 MB, 3 s.
  */
-export function fromScfTemplate(text: string, runtimeFlag?: string): FromServerlessYaml | string {
-  const fn = templateFunction(text);
-  if (typeof fn === "string") return fn;
+export function fromScfTemplate(fn: TemplateFunction, runtimeFlag?: string): FromServerlessYaml | string {
   const env = fn.Environment;
   // {} is no variables; anything else is read (and refused there if it is not a map).
   const noEnv =
