@@ -101,14 +101,19 @@ base_debian() { # suite
 
 base_node() { # suite
   local suite=${1:-bookworm}
-  local name=library/node tag=24-$suite-slim
-  in_registry "$name" "$tag" && bah inspect "docker.io/$name:$tag" >/dev/null 2>&1 && return 0
-  local node_bin ctx=$cache/images-ctx/node
+  local name=library/node tag=24-$suite-slim node_bin made ctx=$cache/images-ctx/node
   node_bin=$("$root/hack/ensure-node.sh")
+  # What it is made of, as a label: the tag stays the upstream name, so a cached image made
+  # with another Node.js binary or npm (hack/versions.env) is made again.
+  made="node $("$node_bin/node" --version), npm $NPM_VERSION"
+  in_registry "$name" "$tag" &&
+    [[ $(bah inspect --format '{{index .OCIv1.Config.Labels "dev.updraft.made-of"}}' "docker.io/$name:$tag" 2>/dev/null) == "$made" ]] &&
+    return 0
   rm -rf "$ctx" && mkdir -p "$ctx/node/bin" "$ctx/node/lib/node_modules"
   cp "$node_bin/node" "$ctx/node/bin/node"
   (cd "$ctx" && npm pack --silent "npm@$NPM_VERSION" >/dev/null && tar xzf npm-*.tgz && mv package node/lib/node_modules/npm && rm npm-*.tgz)
-  build "docker.io/$name:$tag" "$ctx" "$root/hack/images/node/Dockerfile" --build-arg "SUITE=$suite"
+  build "docker.io/$name:$tag" "$ctx" "$root/hack/images/node/Dockerfile" --build-arg "SUITE=$suite" \
+    --label "dev.updraft.made-of=$made"
   push "docker.io/$name:$tag" "$name:$tag"
 }
 

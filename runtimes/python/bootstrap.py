@@ -10,6 +10,9 @@ import traceback
 HOST = os.environ.get("SCF_RUNTIME_API", "127.0.0.1")
 PORT = int(os.environ.get("SCF_RUNTIME_API_PORT", "9001"))
 ROOT = os.environ.get("SCF_USERCODEPATH", "/var/user")
+# Packages SCF's Python runtimes have built in (COS's SDK, as qcloud_cos_v5 too): the image
+# installs them here (runtimes/python/builtin), last on sys.path so a function's own wins.
+BUILTIN = "/usr/local/lib/scf-builtin/python"
 
 
 # One kept-alive connection to the runtime API: a connection per call cost the worker and
@@ -54,6 +57,8 @@ def load_handler():
     module_name, _, func_name = spec.rpartition(".")
     sys.path.insert(0, ROOT)
     sys.path.insert(1, "/opt")
+    if BUILTIN not in sys.path:
+        sys.path.append(BUILTIN)
     file = os.path.join(ROOT, module_name.replace(".", "/") + ".py")
     if not os.path.exists(file):
         return None, (437, "Handler not found: no module %s" % module_name, "HandlerNotFound", "")

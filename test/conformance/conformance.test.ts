@@ -429,6 +429,33 @@ describe("SCF conformance", { timeout: 900_000 }, () => {
           assert.equal(r.json, "requests");
         });
 
+      if (rc.runtime === "nodejs24" || rc.runtime === "nodejs22")
+        it("request is built in, as in SCF's Node.js runtimes up to 12.16 (SCF's samples require it)", async () => {
+          const r = await invoke(rc.name, { do: "import", module: "request" });
+          assert.equal(r.functionError, null, r.body);
+          assert.equal(r.json, "request");
+        });
+
+      if (rc.runtime === "python3.11" || rc.runtime === "nodejs24" || rc.runtime === "nodejs22")
+        it("COS's SDK is built in, as SCF's samples import it (qcloud_cos_v5, cos-nodejs-sdk-v5), and signs a URL", async () => {
+          const event = {
+            do: "cos-url",
+            bucket: "photos-1250000000",
+            region: "ap-guangzhou",
+            key: "in/cat.jpg",
+          };
+          const r = await invoke(rc.name, event);
+          assert.equal(r.functionError, null, `${r.body}\n${r.log}`);
+          const answer = r.json as { url: string; sameErrorClass?: boolean };
+          const url = new URL(answer.url);
+          assert.equal(url.host, "photos-1250000000.cos.ap-guangzhou.myqcloud.com");
+          assert.equal(url.pathname, "/in/cat.jpg");
+          assert.equal(url.searchParams.get("q-ak"), "AKIDconformance");
+          assert.match(url.searchParams.get("q-signature") ?? "", /^[0-9a-f]{40}$/, answer.url);
+          // SCF's name and the published one are one module: an error caught under either is the same class.
+          if (rc.runtime === "python3.11") assert.equal(answer.sameErrorClass, true);
+        });
+
       if (rc.runtime === "php8.2")
         it("the function's file runs in the global scope: a top-level variable is a global its handler reaches with `global`", async () => {
           const r = await invoke(rc.name, { do: "global" });
