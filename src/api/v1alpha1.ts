@@ -33,6 +33,19 @@ export interface FunctionCode {
   image?: string;
 }
 
+/**
+ * What SCF sets from the function's account and execution role, which a cluster has no
+ * source for: given here, they reach the function as SCF's variables (TENCENTCLOUD_REGION,
+ * _APPID, _UIN; the Secret's secretId, secretKey and sessionToken as TENCENTCLOUD_SECRETID,
+ * _SECRETKEY, _SESSIONTOKEN) and the context's tencentcloud_* fields.
+ */
+export interface TencentCloudSettings {
+  region?: string;
+  appId?: string;
+  uin?: string;
+  credentialsSecret?: string;
+}
+
 export interface FunctionSpec {
   runtime: Runtime;
   type?: "Event" | "Web";
@@ -42,6 +55,7 @@ export interface FunctionSpec {
   timeoutSeconds?: number;
   initTimeoutSeconds?: number;
   env?: V1EnvVar[];
+  tencentCloud?: TencentCloudSettings;
   concurrency?: { perInstance?: number; max?: number; provisioned?: number };
   scaling?: {
     minInstances?: number;

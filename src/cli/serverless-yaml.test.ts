@@ -85,7 +85,9 @@ describe("fromServerlessYaml: a Function from SCF's serverless.yaml", () => {
       },
       { runtime: "nodejs24", handler: "index.main_handler", memoryMB: 128, timeoutSeconds: 3 },
     );
-    assert.match(r.notes[0]!, /namespace, region are not applied/);
+    assert.match(r.notes[0]!, /namespace is not applied/);
+    // The function reads its region as on SCF (TENCENTCLOUD_REGION, context.tencentcloud_region).
+    assert.deepEqual(r.fn.spec.tencentCloud, { region: "ap-guangzhou" });
     assert.match(r.notes[1]!, /apigw serverless \(no endpoints: no path to serve\) is not applied/);
     assert.deepEqual(r.triggersFor("api-gw-html-demo"), []);
   });
@@ -125,6 +127,17 @@ describe("fromServerlessYaml: a Function from SCF's serverless.yaml", () => {
       ],
     );
     assert.match(r.notes.join("\n"), /apigw's enableCORS, apigw's serviceTimeout, cos event are not applied/);
+  });
+
+  it("a role is said not applied, with where its keys go instead; a region left empty or commented out sets nothing", () => {
+    const r = fromServerlessYaml(inputs("  runtime: Go1\n  role: SCF_QcsRole\n  region: #ap-shanghai\n"));
+    assert.ok(typeof r !== "string", String(r));
+    assert.equal(r.fn.spec.tencentCloud, undefined);
+    assert.match(
+      r.notes[0]!,
+      /^serverless\.yaml's role SCF_QcsRole is not applied: .*spec\.tencentCloud\.credentialsSecret/,
+    );
+    assert.ok(!r.notes.some((n) => /region/.test(n)), r.notes.join("\n"));
   });
 
   it("events of a kind Updraft does not make are counted in one note, in the right number", () => {

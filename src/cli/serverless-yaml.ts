@@ -12,6 +12,8 @@
  *   inputs.type: web   → spec.type Web (started by scf_bootstrap, no handler)
  *   inputs.memorySize, timeout, initTimeout → memoryMB, timeoutSeconds, initTimeoutSeconds
  *   inputs.environment.variables → spec.env
+ *   inputs.region      → spec.tencentCloud.region (TENCENTCLOUD_REGION); a role is said not
+ *                        applied, with where its keys go (spec.tencentCloud.credentialsSecret)
  *   inputs.src         → the code's folder inside the one deployed (deploy takes the folder
  *                        itself when src is not there: some of SCF's samples say ./src)
  *   inputs.events: timer → a Timer Trigger (cronExpression, argument → message, enable)
@@ -48,6 +50,10 @@ const USED_INPUTS = new Set([
   "description",
   // Timer and API gateway events become Triggers; the others are named in a note.
   "events",
+  // The function's region, what it reads in TENCENTCLOUD_REGION (spec.tencentCloud.region).
+  "region",
+  // Said in a note of its own: where a role's keys go instead.
+  "role",
 ]);
 
 /** The runtime Updraft has for an SCF runtime's language, to suggest. */
@@ -276,6 +282,10 @@ export function fromScfInputs(
       value: String(value ?? ""),
     }));
   }
+  // SCF's functions read their region from TENCENTCLOUD_REGION; the schema says whether it
+  // is one (a commented-out `region: #ap-shanghai` reads as null and is left out).
+  if (typeof inputs.region === "string" && inputs.region !== "")
+    fn.spec.tencentCloud = { region: inputs.region };
   // The code is the folder src names, inside the one being deployed (deploy looks whether it
   // is there); one outside it is not part of what was given.
   const srcValue =
@@ -298,6 +308,10 @@ export function fromScfInputs(
   const notes = left.length
     ? [`${file}'s ${left.join(", ")} ${left.length === 1 ? "is" : "are"} not applied`]
     : [];
+  if (inputs.role !== undefined && inputs.role !== null)
+    notes.push(
+      `${file}'s role ${String(inputs.role)} is not applied: a cluster has no Tencent Cloud roles; put the keys the function needs in a Secret (secretId, secretKey) and name it in spec.tencentCloud.credentialsSecret (a function.yaml, or kubectl patch), which gives them as TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY`,
+    );
   notes.push(...events.notes);
   if (notes.length) notes.push("(other triggers are Trigger objects of their own: docs/guide-triggers.md)");
   return { fn, triggersFor, notes, ...(src !== undefined ? { src } : {}) };

@@ -174,6 +174,58 @@ describe("makeDeployment pod", () => {
       },
     },
     {
+      why: "spec.tencentCloud gives SCF's account variables as values and the role's keys by reference to its Secret, never as values",
+      spec: {
+        tencentCloud: {
+          region: "ap-guangzhou",
+          appId: "1250000000",
+          uin: "100001",
+          credentialsSecret: "cos",
+        },
+      },
+      check: (d) => {
+        const env = new Map((d.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [e.name, e]));
+        assert.equal(env.get("TENCENTCLOUD_REGION")?.value, "ap-guangzhou");
+        assert.equal(env.get("TENCENTCLOUD_APPID")?.value, "1250000000");
+        assert.equal(env.get("TENCENTCLOUD_UIN")?.value, "100001");
+        for (const [name, key, optional] of [
+          ["TENCENTCLOUD_SECRETID", "secretId", undefined],
+          ["TENCENTCLOUD_SECRETKEY", "secretKey", undefined],
+          ["TENCENTCLOUD_SESSIONTOKEN", "sessionToken", true],
+        ] as const) {
+          assert.equal(env.get(name)?.value, undefined, `${name} is no literal`);
+          const ref = { name: "cos", key, ...(optional ? { optional } : {}) };
+          assert.deepEqual(env.get(name)?.valueFrom, { secretKeyRef: ref });
+        }
+      },
+    },
+    {
+      why: "without spec.tencentCloud no TENCENTCLOUD_ variable but SCF's RUNENV is set (the runtimes read the rest as empty)",
+      spec: {},
+      check: (d) => {
+        const names = (d.spec?.template.spec?.containers[0]?.env ?? []).map((e) => e.name);
+        assert.deepEqual(
+          names.filter((n) => n.startsWith("TENCENTCLOUD_")),
+          ["TENCENTCLOUD_RUNENV"],
+        );
+      },
+    },
+    {
+      why: "an image function's own container reads the account and role variables as on SCF",
+      spec: {
+        runtime: "custom",
+        handler: undefined,
+        code: { image: "example.com/me/fn:1" },
+        tencentCloud: { region: "ap-shanghai", credentialsSecret: "cos" },
+      },
+      check: (d) => {
+        const user = d.spec!.template.spec!.containers[1];
+        const env = new Map((user?.env ?? []).map((e) => [e.name, e]));
+        assert.equal(env.get("TENCENTCLOUD_REGION")?.value, "ap-shanghai");
+        assert.equal(env.get("TENCENTCLOUD_SECRETKEY")?.valueFrom?.secretKeyRef?.name, "cos");
+      },
+    },
+    {
       why: "in-flight work gets its whole timeout on scale-down",
       spec: { timeoutSeconds: 60 },
       check: (d) => assert.equal(d.spec?.template.spec?.terminationGracePeriodSeconds, 65),

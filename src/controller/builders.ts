@@ -399,6 +399,12 @@ const SCF_IMAGE_ENV = new Set([
   "SCF_MEMORY_SIZE",
   "SCF_TIMEOUT",
   "TENCENTCLOUD_RUNENV",
+  "TENCENTCLOUD_REGION",
+  "TENCENTCLOUD_APPID",
+  "TENCENTCLOUD_UIN",
+  "TENCENTCLOUD_SECRETID",
+  "TENCENTCLOUD_SECRETKEY",
+  "TENCENTCLOUD_SESSIONTOKEN",
 ]);
 
 /** The runtime image whose shim serves image functions (any has the shim; this is the smallest). */

@@ -24,6 +24,33 @@ export function functionLabels(fn: UpdraftFunction): Record<string, string> {
 export const CODE_PACKAGE_DIR = "/var/package";
 export const CODE_PACKAGE_FILE = `${CODE_PACKAGE_DIR}/package`;
 
+/**
+ * SCF's account and role variables from spec.tencentCloud, each only when given (SCF's
+ * runtimes read a missing one as empty). The credentials come from the Secret by reference,
+ * so their values are in no object but the Secret; sessionToken may be absent (long-lived
+ * keys have none). Example: {region: "ap-guangzhou", credentialsSecret: "cos"} →
+ * TENCENTCLOUD_REGION=ap-guangzhou, TENCENTCLOUD_SECRETID from cos/secretId, …SECRETKEY from
+ * cos/secretKey, …SESSIONTOKEN from cos/sessionToken if there.
+ */
+export function tencentCloudEnv(spec: ResolvedFunctionSpec): V1EnvVar[] {
+  const tc = spec.tencentCloud ?? {};
+  const env: V1EnvVar[] = [];
+  if (tc.region) env.push({ name: "TENCENTCLOUD_REGION", value: tc.region });
+  if (tc.appId) env.push({ name: "TENCENTCLOUD_APPID", value: tc.appId });
+  if (tc.uin) env.push({ name: "TENCENTCLOUD_UIN", value: tc.uin });
+  const secret = tc.credentialsSecret;
+  if (secret)
+    env.push(
+      { name: "TENCENTCLOUD_SECRETID", valueFrom: { secretKeyRef: { name: secret, key: "secretId" } } },
+      { name: "TENCENTCLOUD_SECRETKEY", valueFrom: { secretKeyRef: { name: secret, key: "secretKey" } } },
+      {
+        name: "TENCENTCLOUD_SESSIONTOKEN",
+        valueFrom: { secretKeyRef: { name: secret, key: "sessionToken", optional: true } },
+      },
+    );
+  return env;
+}
+
 /** Environment SCF gives a function (docs/resources.md), then the shim's settings, then the user's. */
 export function functionEnv(fn: UpdraftFunction, spec: ResolvedFunctionSpec, sha: string): V1EnvVar[] {
   const env: V1EnvVar[] = [
@@ -45,6 +72,7 @@ export function functionEnv(fn: UpdraftFunction, spec: ResolvedFunctionSpec, sha
     { name: "UPDRAFT_CODE_SHA256", value: sha },
     { name: "UPDRAFT_PROVISIONED", value: String(spec.concurrency.provisioned > 0) },
   ];
+  env.push(...tencentCloudEnv(spec));
   if (spec.handler) env.push({ name: "_HANDLER", value: spec.handler });
   if (spec.code.url) env.push({ name: "UPDRAFT_CODE_URL", value: spec.code.url });
   if (spec.code.configMapRef?.key) env.push({ name: "UPDRAFT_CODE_PACKAGE", value: CODE_PACKAGE_FILE });

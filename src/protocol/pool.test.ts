@@ -34,6 +34,15 @@ describe("poolIneligibility", () => {
       reason: /valueFrom/,
     },
     {
+      why: "spec.tencentCloud's plain values travel with the specialise call",
+      spec: { ...base, tencentCloud: { region: "ap-guangzhou", appId: "1250000000" } },
+    },
+    {
+      why: "the role's keys are read from their Secret by the kubelet, at a pod's creation",
+      spec: { ...base, tencentCloud: { credentialsSecret: "cos" } },
+      reason: /credentialsSecret/,
+    },
+    {
       why: "ConfigMap code is a volume of the pod",
       spec: { ...base, code: { configMapRef: { name: "c" } } },
       reason: /ConfigMap/,

@@ -68,6 +68,8 @@ export function poolIneligibility(
   if (spec.code.url?.startsWith(STORED_PACKAGE_PREFIX))
     return "a kept package (updraft:packages/…) is fetched by a function's own pods";
   if (spec.concurrency.provisioned > 0) return "provisioned instances are started ahead anyway";
+  if (spec.tencentCloud?.credentialsSecret)
+    return "tencentCloud.credentialsSecret is read from its Secret only at a pod's creation";
   const fromRef = spec.env.find((e) => e.valueFrom !== undefined);
   if (fromRef)
     return `env ${fromRef.name} comes from a reference (valueFrom), resolved only at a pod's creation`;

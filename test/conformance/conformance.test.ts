@@ -244,6 +244,16 @@ const RUNTIMES: RuntimeCase[] = [
   },
 ];
 
+/** What SCF sets from the account and the execution role, given to every Function (spec.tencentCloud). */
+const ROLE = {
+  region: "ap-guangzhou",
+  appId: "1250000000",
+  uin: "100000000001",
+  secret: "conformance-role",
+  secretId: "AKIDconformance",
+  secretKey: "conformance-secret-key",
+};
+
 const fnName = (rc: RuntimeCase, i: number) => (i === 0 ? rc.name : `${rc.name}-form${i}`);
 
 const functionYaml = (name: string, rc: RuntimeCase, handler: string, warm: boolean) =>
@@ -255,6 +265,7 @@ spec:
 ${handler ? `  handler: "${handler}"\n` : ""}  memoryMB: ${MEMORY_MB}
   timeoutSeconds: ${TIMEOUT_S}
   scaling: {minInstances: ${warm ? 1 : 0}}
+  tencentCloud: {region: ${ROLE.region}, appId: "${ROLE.appId}", uin: "${ROLE.uin}", credentialsSecret: ${ROLE.secret}}
   code: ${rc.code()}
 `;
 
@@ -321,6 +332,14 @@ describe("SCF conformance", { timeout: 900_000 }, () => {
       if (rc.missingHandler)
         manifests.push(functionYaml(`${rc.name}-nohandler`, rc, rc.missingHandler, false));
     }
+    // The role's keys, without a session token (long-lived keys have none: the variable is then unset).
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: {
+        metadata: { name: ROLE.secret },
+        stringData: { secretId: ROLE.secretId, secretKey: ROLE.secretKey },
+      },
+    });
     applyYaml(ns, manifests.join("---\n"));
     await waitFor(
       "every Function Ready",
@@ -367,6 +386,11 @@ describe("SCF conformance", { timeout: 900_000 }, () => {
           assert.equal(Number(v.timeLimitMs), TIMEOUT_S * 1000);
           if (v.functionName !== undefined) assert.equal(v.functionName, fnName(rc, i));
           if (v.namespace !== undefined) assert.equal(v.namespace, ns);
+          if ("tencentcloud_region" in a.context) {
+            assert.equal(a.context.tencentcloud_region, ROLE.region, "spec.tencentCloud.region");
+            assert.equal(a.context.tencentcloud_appid, ROLE.appId, "spec.tencentCloud.appId");
+            assert.equal(a.context.tencentcloud_uin, ROLE.uin, "spec.tencentCloud.uin");
+          }
           if ("environment" in a.context) {
             assert.equal(JSON.parse(String(a.context.environment)).SCF_NAMESPACE, ns);
             assert.match(String(a.context.environ), new RegExp(`SCF_NAMESPACE=${ns}`));
@@ -437,20 +461,33 @@ describe("SCF conformance", { timeout: 900_000 }, () => {
         });
 
       if (rc.runtime === "python3.11" || rc.runtime === "nodejs24" || rc.runtime === "nodejs22")
-        it("COS's SDK is built in, as SCF's samples import it (qcloud_cos_v5, cos-nodejs-sdk-v5), and signs a URL", async () => {
+        it("COS's SDK is built in, as SCF's samples import it (qcloud_cos_v5, cos-nodejs-sdk-v5), and signs a URL with the role's keys from spec.tencentCloud.credentialsSecret", async () => {
           const event = {
             do: "cos-url",
             bucket: "photos-1250000000",
             region: "ap-guangzhou",
             key: "in/cat.jpg",
+            secretKey: ROLE.secretKey,
           };
           const r = await invoke(rc.name, event);
           assert.equal(r.functionError, null, `${r.body}\n${r.log}`);
-          const answer = r.json as { url: string; sameErrorClass?: boolean };
+          const answer = r.json as {
+            url: string;
+            secretKeyMatches: boolean;
+            sessionToken: string | null;
+            sameErrorClass?: boolean;
+          };
           const url = new URL(answer.url);
           assert.equal(url.host, "photos-1250000000.cos.ap-guangzhou.myqcloud.com");
           assert.equal(url.pathname, "/in/cat.jpg");
-          assert.equal(url.searchParams.get("q-ak"), "AKIDconformance");
+          // The role's keys reached the function from spec.tencentCloud.credentialsSecret.
+          assert.equal(url.searchParams.get("q-ak"), ROLE.secretId, "TENCENTCLOUD_SECRETID");
+          assert.equal(answer.secretKeyMatches, true, "TENCENTCLOUD_SECRETKEY");
+          assert.equal(
+            answer.sessionToken,
+            null,
+            "no sessionToken in the Secret: TENCENTCLOUD_SESSIONTOKEN unset",
+          );
           assert.match(url.searchParams.get("q-signature") ?? "", /^[0-9a-f]{40}$/, answer.url);
           // SCF's name and the published one are one module: an error caught under either is the same class.
           if (rc.runtime === "python3.11") assert.equal(answer.sameErrorClass, true);

@@ -9,12 +9,20 @@ async function act(event, context) {
       require(event.module);
       return event.module;
     case "cos-url": {
-      // A signed GET URL from COS's SDK, which SCF's Node.js runtimes have built in; signing
-      // needs no network.
+      // A signed GET URL from COS's SDK, which SCF's Node.js runtimes have built in, given
+      // the role's keys as SCF's samples do; signing needs no network. The secret key is
+      // compared, not returned.
       const COS = require("cos-nodejs-sdk-v5");
-      const cos = new COS({ SecretId: "AKIDconformance", SecretKey: "conformance" });
+      const env = process.env;
+      const cos = new COS({
+        SecretId: env.TENCENTCLOUD_SECRETID,
+        SecretKey: env.TENCENTCLOUD_SECRETKEY,
+        SecurityToken: env.TENCENTCLOUD_SESSIONTOKEN,
+      });
       return {
         url: cos.getObjectUrl({ Bucket: event.bucket, Region: event.region, Key: event.key, Sign: true }),
+        secretKeyMatches: env.TENCENTCLOUD_SECRETKEY === event.secretKey,
+        sessionToken: env.TENCENTCLOUD_SESSIONTOKEN ?? null,
       };
     }
     case "return":

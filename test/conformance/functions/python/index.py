@@ -34,11 +34,23 @@ def main_handler(event, context):
 
 
 def cos_url(event):
-    """A signed GET URL from COS's SDK, imported as SCF's samples import it; signing needs no
-    network. Also says whether qcloud_cos_v5's exception class is qcloud_cos's."""
+    """A signed GET URL from COS's SDK, imported and given the role's keys as SCF's samples
+    do; signing needs no network. Also says whether the secret key is the one expected (not
+    the key itself), what session token there is, and whether qcloud_cos_v5's exception
+    class is qcloud_cos's."""
     from qcloud_cos_v5 import CosConfig, CosS3Client, CosServiceError
     from qcloud_cos.cos_exception import CosServiceError as published
 
-    client = CosS3Client(CosConfig(Region=event["region"], SecretId="AKIDconformance", SecretKey="conformance"))
-    url = client.get_presigned_url(Bucket=event["bucket"], Key=event["key"], Method="GET")
-    return {"url": url, "sameErrorClass": CosServiceError is published}
+    config = CosConfig(
+        Region=event["region"],
+        SecretId=os.environ.get("TENCENTCLOUD_SECRETID"),
+        SecretKey=os.environ.get("TENCENTCLOUD_SECRETKEY"),
+        Token=os.environ.get("TENCENTCLOUD_SESSIONTOKEN"),
+    )
+    url = CosS3Client(config).get_presigned_url(Bucket=event["bucket"], Key=event["key"], Method="GET")
+    return {
+        "url": url,
+        "secretKeyMatches": os.environ.get("TENCENTCLOUD_SECRETKEY") == event["secretKey"],
+        "sessionToken": os.environ.get("TENCENTCLOUD_SESSIONTOKEN"),
+        "sameErrorClass": CosServiceError is published,
+    }
