@@ -244,6 +244,8 @@ const RUNTIMES: RuntimeCase[] = [
   },
 ];
 
+const GREETING = "grüße aus dem Cluster ✓";
+
 /** What SCF sets from the account and the execution role, given to every Function (spec.tencentCloud). */
 const ROLE = {
   region: "ap-guangzhou",
@@ -307,6 +309,8 @@ describe("SCF conformance", { timeout: 900_000 }, () => {
     const built = buildPackages();
     packages.set("go.zip", built.goZip);
     packages.set("conformance.jar", built.javaJar);
+    // What the PHP function fetches with curl: UTF-8 text, so its length is counted by mbstring.
+    packages.set("greeting.txt", Buffer.from(GREETING));
     // Pods download packages from it; trigger-invoked functions post what they saw to it.
     ({ server: host, url: hostUrl } = await servePackages(packages, (req, res) => {
       const chunks: Buffer[] = [];
@@ -491,6 +495,33 @@ describe("SCF conformance", { timeout: 900_000 }, () => {
           assert.match(url.searchParams.get("q-signature") ?? "", /^[0-9a-f]{40}$/, answer.url);
           // SCF's name and the published one are one module: an error caught under either is the same class.
           if (rc.runtime === "python3.11") assert.equal(answer.sameErrorClass, true);
+        });
+
+      if (rc.runtime === "php8.2")
+        it("the extensions SCF's PHP runtime has are loaded (its samples call curl above all)", async () => {
+          for (const ext of [
+            "curl",
+            "mbstring",
+            "json",
+            "openssl",
+            "dom",
+            "SimpleXML",
+            "xml",
+            "gd",
+            "mysqli",
+            "pdo_mysql",
+            "zip",
+            "bcmath",
+            "zlib",
+            "iconv",
+          ]) {
+            const r = await invoke(rc.name, { do: "import", module: ext });
+            assert.equal(r.functionError, null, `${ext}: ${r.body}`);
+            assert.equal(r.json, ext);
+          }
+          const r = await invoke(rc.name, { do: "curl", url: `${hostUrl}/greeting.txt` });
+          assert.equal(r.functionError, null, `${r.body}\n${r.log}`);
+          assert.deepEqual(r.json, { status: 200, body: GREETING, length: [...GREETING].length });
         });
 
       if (rc.runtime === "php8.2")

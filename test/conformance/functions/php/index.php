@@ -33,6 +33,20 @@ function main_handler($event, $context)
             return count($held) * 16;
         case "global":
             return call($file_scope);
+        case "import":
+            // An extension is "imported" when PHP has it loaded: answers its name, or fails.
+            if (!extension_loaded($event->module)) {
+                throw new RuntimeException("extension " . $event->module . " is not loaded");
+            }
+            return $event->module;
+        case "curl":
+            // A request made with the curl extension, as SCF's PHP samples make theirs.
+            $ch = curl_init($event->url);
+            curl_setopt($ch, CURLOPT_RETURNTRANSFER, true);
+            $body = curl_exec($ch);
+            $status = curl_getinfo($ch, CURLINFO_HTTP_CODE);
+            curl_close($ch);
+            return ["status" => $status, "body" => $body, "length" => mb_strlen($body, "UTF-8")];
         case "exit":
             exit(3);
     }
