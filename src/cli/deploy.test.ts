@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { tempDir } from "../../test/support/temp-dir.ts";
-import { baseFunction, type CodeFile, choosePackaging } from "./deploy.ts";
+import { baseFunction, type CodeFile, choosePackaging, triggerUrlText } from "./deploy.ts";
 
 const file = (path: string, size = 10, fill = "a"): CodeFile => ({ path, bytes: Buffer.alloc(size, fill) });
 
@@ -86,4 +86,26 @@ describe("baseFunction: a Function from the flags, with SCF's default handlers",
       assert.ok(typeof base !== "string", String(base));
       assert.equal(base.fn.spec.handler, c.want);
     });
+});
+
+describe("triggerUrlText: an Http Trigger's URL as deploy says it", () => {
+  const inCluster = "http://updraft-activator.updraft-system.svc:8080/http/demo/hello";
+  const cases: Array<{ why: string; updraftUrl: string | undefined; want: string }> = [
+    {
+      why: "without $UPDRAFT_URL the cluster's own address is all there is",
+      updraftUrl: undefined,
+      want: inCluster,
+    },
+    {
+      why: "with $UPDRAFT_URL the path is said at it, which this shell can curl, the cluster's address beside it",
+      updraftUrl: "http://10.0.0.5:30080",
+      want: `http://10.0.0.5:30080/http/demo/hello (in the cluster: ${inCluster})`,
+    },
+    {
+      why: "a trailing slash on $UPDRAFT_URL does not double the path's",
+      updraftUrl: "http://10.0.0.5:30080/",
+      want: `http://10.0.0.5:30080/http/demo/hello (in the cluster: ${inCluster})`,
+    },
+  ];
+  for (const c of cases) it(c.why, () => assert.equal(triggerUrlText(inCluster, c.updraftUrl), c.want));
 });

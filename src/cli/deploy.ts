@@ -393,7 +393,27 @@ export async function deploy(args: string[]): Promise<number> {
   const deadline = Date.now() + Number(waitS) * 1000;
   const fnReady = await waitReady(custom, namespace, name, applied.metadata.generation ?? 0, deadline);
   if (fnReady !== 0) return fnReady;
-  return waitTriggersReady(custom, appliedTriggers, deadline);
+  // The activator's address as this shell reaches it, if it has one: an Http Trigger's URL
+  // is said at it too (status.url is the address inside the cluster).
+  return waitTriggersReady(custom, appliedTriggers, deadline, process.env.UPDRAFT_URL);
+}
+
+/**
+ * An Http Trigger's URL as said by deploy: status.url (the activator inside the cluster),
+ * and the same path at $UPDRAFT_URL when the shell has one, which is what a user can curl.
+ * Example: ("http://updraft-activator.updraft-system.svc:8080/http/demo/hello", "http://10.0.0.5:30080/")
+ * → "http://10.0.0.5:30080/http/demo/hello (in the cluster: http://updraft-activator…/http/demo/hello)".
+ */
+export function triggerUrlText(inCluster: string, updraftUrl: string | undefined): string {
+  if (!updraftUrl) return inCluster;
+  let path: string;
+  try {
+    const u = new URL(inCluster);
+    path = `${u.pathname}${u.search}`;
+  } catch {
+    return inCluster;
+  }
+  return `${updraftUrl.replace(/\/+$/, "")}${path} (in the cluster: ${inCluster})`;
 }
 
 /** Why a Trigger is not Ready that waiting does not change: said at once. */
@@ -411,6 +431,7 @@ async function waitTriggersReady(
   custom: CustomObjectsApi,
   applied: UpdraftTrigger[],
   deadline: number,
+  updraftUrl: string | undefined,
 ): Promise<number> {
   const pending = new Map(applied.map((t) => [t.metadata.name as string, t]));
   const last = new Map<string, string>();
@@ -428,7 +449,8 @@ async function waitTriggersReady(
       const ready = now.status?.conditions?.find((c) => c.type === "Ready");
       const what = `trigger ${namespace}/${name}`;
       if (ready?.status === "True") {
-        console.log(`${what} is Ready${now.status?.url ? `: ${now.status.url}` : ""}`);
+        const url = now.status?.url ? `: ${triggerUrlText(now.status.url, updraftUrl)}` : "";
+        console.log(`${what} is Ready${url}`);
         pending.delete(name);
       } else if (ready?.status === "False" && ready.reason === "Disabled") {
         console.log(`${what} is disabled (spec.enabled: false): nothing fires until it is enabled`);
