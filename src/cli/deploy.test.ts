@@ -86,6 +86,21 @@ describe("baseFunction: a Function from the flags, with SCF's default handlers",
       assert.ok(typeof base !== "string", String(base));
       assert.equal(base.fn.spec.handler, c.want);
     });
+
+  it("--credentials-secret names the role's Secret, beside the region serverless.yaml gave", () => {
+    const withYaml = tempDir("deploy-credentials");
+    writeFileSync(join(withYaml, "index.js"), "exports.main_handler = async () => 1;\n");
+    writeFileSync(
+      join(withYaml, "serverless.yaml"),
+      "component: scf\ninputs:\n  name: cos-sync\n  runtime: Nodejs12.16\n  region: ap-shanghai\n  role: SCF_QcsRole\n  handler: index.main_handler\n",
+    );
+    const notes: string[] = [];
+    const base = baseFunction(withYaml, { runtime: "nodejs24", "credentials-secret": "cos-writer" }, (line) =>
+      notes.push(line),
+    );
+    assert.ok(typeof base !== "string", String(base));
+    assert.deepEqual(base.fn.spec.tencentCloud, { region: "ap-shanghai", credentialsSecret: "cos-writer" });
+  });
 });
 
 describe("triggerUrlText: an Http Trigger's URL as deploy says it", () => {

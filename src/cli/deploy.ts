@@ -154,7 +154,12 @@ function build(dir: string, runtime: string): Built {
  */
 export function baseFunction(
   dir: string,
-  flags: { name?: string | undefined; runtime?: string | undefined; handler?: string | undefined },
+  flags: {
+    name?: string | undefined;
+    runtime?: string | undefined;
+    handler?: string | undefined;
+    "credentials-secret"?: string | undefined;
+  },
   note: (line: string) => void = (line) => console.error(line),
 ): { fn: UpdraftFunction; triggers: UpdraftTrigger[]; codeDir: string } | string {
   const manifestPath = join(dir, "function.yaml");
@@ -226,6 +231,10 @@ export function baseFunction(
     handlerFrom = "from --handler";
     templateHandler = undefined; // asked for: never replaced
   }
+  // A role's keys, which no SCF file can name (the flag, kept by every deploy, where a
+  // kubectl patch of the Function would be undone by the next one).
+  const credentialsSecret = flags["credentials-secret"];
+  if (credentialsSecret) fn.spec.tencentCloud = { ...fn.spec.tencentCloud, credentialsSecret };
   if (!isRuntime(String(fn.spec.runtime))) return `unknown runtime "${fn.spec.runtime}"`;
   if (!FUNCTION_NAME.test(fn.metadata.name ?? ""))
     return `"${fn.metadata.name}" is not a Function name (lower-case letters, digits and "-"): give --name`;
@@ -305,6 +314,7 @@ export async function deploy(args: string[]): Promise<number> {
       name: { type: "string" },
       runtime: { type: "string" },
       handler: { type: "string" },
+      "credentials-secret": { type: "string" },
       wait: { type: "string", default: "120s" },
       "no-wait": { type: "boolean", default: false },
     },

@@ -135,7 +135,7 @@ describe("fromServerlessYaml: a Function from SCF's serverless.yaml", () => {
     assert.equal(r.fn.spec.tencentCloud, undefined);
     assert.match(
       r.notes[0]!,
-      /^serverless\.yaml's role SCF_QcsRole is not applied: .*spec\.tencentCloud\.credentialsSecret/,
+      /^serverless\.yaml's role SCF_QcsRole is not applied: .*--credentials-secret .*spec\.tencentCloud\.credentialsSecret/,
     );
     assert.ok(!r.notes.some((n) => /region/.test(n)), r.notes.join("\n"));
   });

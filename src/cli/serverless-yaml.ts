@@ -310,7 +310,7 @@ export function fromScfInputs(
     : [];
   if (inputs.role !== undefined && inputs.role !== null)
     notes.push(
-      `${file}'s role ${String(inputs.role)} is not applied: a cluster has no Tencent Cloud roles; put the keys the function needs in a Secret (secretId, secretKey) and name it in spec.tencentCloud.credentialsSecret (a function.yaml, or kubectl patch), which gives them as TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY`,
+      `${file}'s role ${String(inputs.role)} is not applied: a cluster has no Tencent Cloud roles; put the keys the function needs in a Secret (secretId, secretKey) and deploy with --credentials-secret <its name> (spec.tencentCloud.credentialsSecret), which gives them as TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY`,
     );
   notes.push(...events.notes);
   if (notes.length) notes.push("(other triggers are Trigger objects of their own: docs/guide-triggers.md)");

@@ -26,6 +26,9 @@ ${NAMESPACE}
       --runtime R      its runtime (needed without either file, or for an SCF runtime
                        Updraft does not run, such as Nodejs12.16)
       --handler H      its handler (default index.main_handler, custom's _HANDLER too; main for go1)
+      --credentials-secret S
+                       a Secret with secretId, secretKey (and sessionToken): the function's
+                       TENCENTCLOUD_SECRETID … as an SCF role's (spec.tencentCloud.credentialsSecret)
       --wait 120s      how long to wait for Ready
       --no-wait        apply and return`,
   invoke: `updraft invoke <function> [flags]
