@@ -395,6 +395,12 @@ describe("SCF conformance", { timeout: 900_000 }, () => {
             assert.equal(a.context.tencentcloud_appid, ROLE.appId, "spec.tencentCloud.appId");
             assert.equal(a.context.tencentcloud_uin, ROLE.uin, "spec.tencentCloud.uin");
           }
+          if ("TencentcloudRegion" in a.context) {
+            // scf-go-lib's context names them so.
+            assert.equal(a.context.TencentcloudRegion, ROLE.region, "spec.tencentCloud.region");
+            assert.equal(a.context.TencentcloudAppID, ROLE.appId, "spec.tencentCloud.appId");
+            assert.equal(a.context.TencentcloudUin, ROLE.uin, "spec.tencentCloud.uin");
+          }
           if ("environment" in a.context) {
             assert.equal(JSON.parse(String(a.context.environment)).SCF_NAMESPACE, ns);
             assert.match(String(a.context.environ), new RegExp(`SCF_NAMESPACE=${ns}`));
