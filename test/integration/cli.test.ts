@@ -308,6 +308,7 @@ spec:
         "  handler: index.main_handler",
         "  runtime: CustomRuntime",
         "  region: ap-guangzhou",
+        "  role: SCF_QcsRole",
         "  memorySize: 64",
         "  timeout: 3",
         "  events:",
@@ -342,17 +343,23 @@ spec:
     );
     writeFileSync(
       join(shell, "index.sh"),
-      'main_handler () {\n  echo "{\\"shell\\":true,\\"bytes\\":$(printf %s "$1" | wc -c)}"\n}\n',
+      'main_handler () {\n  echo "{\\"shell\\":true,\\"bytes\\":$(printf %s "$1" | wc -c),\\"region\\":\\"$TENCENTCLOUD_REGION\\"}"\n}\n',
     );
     const custom = await updraft(["deploy", shell, "-n", ns]);
     assert.equal(custom.status, 0, custom.stderr);
-    assert.match(custom.stderr, /serverless\.yaml's region is not applied/);
+    // Its region is the function's, read as on SCF; its role's keys would come from a Secret.
+    assert.doesNotMatch(custom.stderr, /region.* not applied/);
+    assert.match(custom.stderr, /serverless\.yaml's role SCF_QcsRole is not applied: .*--credentials-secret/);
     assert.match(custom.stderr, /serverless\.yaml's apigw's enableCORS is not applied/);
     assert.equal(
       kubectlOk(["-n", ns, "get", "function", "scf-shell", "-o", "jsonpath={.spec.memoryMB}"]),
       "64",
     );
-    assert.deepEqual(JSON.parse(await answerOf("scf-shell", { a: 1 })), { shell: true, bytes: 7 });
+    assert.deepEqual(JSON.parse(await answerOf("scf-shell", { a: 1 })), {
+      shell: true,
+      bytes: 7,
+      region: "ap-guangzhou",
+    });
     // Its events are its Triggers: the timer as written (disabled), the API gateway's path served.
     assert.match(
       custom.stderr,
