@@ -398,13 +398,6 @@ const SCF_IMAGE_ENV = new Set([
   "SCF_NAMESPACE",
   "SCF_MEMORY_SIZE",
   "SCF_TIMEOUT",
-  "TENCENTCLOUD_RUNENV",
-  "TENCENTCLOUD_REGION",
-  "TENCENTCLOUD_APPID",
-  "TENCENTCLOUD_UIN",
-  "TENCENTCLOUD_SECRETID",
-  "TENCENTCLOUD_SECRETKEY",
-  "TENCENTCLOUD_SESSIONTOKEN",
 ]);
 
 /** The runtime image whose shim serves image functions (any has the shim; this is the smallest). */
@@ -421,7 +414,11 @@ const IMAGE_SHIM_MEMORY = `${RUNTIME_OVERHEAD_MB}Mi`;
  */
 function imageContainers(spec: ResolvedFunctionSpec, shim: V1Container): V1Container[] {
   // SCF's identity variables (a user's image reads them as on SCF), the port, the user's env.
-  const scfEnv = (shim.env ?? []).filter((e) => SCF_IMAGE_ENV.has(e.name));
+  // Every TENCENTCLOUD_ variable is SCF's (RUNENV, and spec.tencentCloud's: the CRD keeps
+  // the prefix out of spec.env), so the prefix says it, not a second list of their names.
+  const scfEnv = (shim.env ?? []).filter(
+    (e) => SCF_IMAGE_ENV.has(e.name) || e.name.startsWith("TENCENTCLOUD_"),
+  );
   return [
     {
       ...shim,
