@@ -31,6 +31,19 @@ export const INVOKE_BODY_LIMIT_BYTES = 6 * 1024 * 1024;
  */
 export const ANSWER_LIMIT_BYTES = 6 * 1024 * 1024 + 64 * 1024;
 
+/**
+ * How long Updraft's servers keep an idle kept-alive connection before closing it
+ * themselves. A client that sends on an idle connection just as the server closes it gets
+ * EOF, and a proxy answers that request with an error it never sent on. So a server must
+ * keep its idle connections longer than any client in front of it keeps its own, and many
+ * ignore the Keep-Alive hint: Go's http.Transport keeps them 90 s (the kube-apiserver's
+ * proxy to services and to aggregated APIs is one), nginx's upstream keep-alive 60 s.
+ * Example: at 65 s, a call through the API server made 70 s after the last one can be
+ * written on the proxy's pooled connection as the activator closes it, and come back
+ * `503 error trying to reach service: EOF`; at 120 s the proxy drops it first, at 90 s.
+ */
+export const SERVER_IDLE_CONNECTION_MS = 120_000;
+
 /** A header name as RFC 9110 §5.6.2 allows it (a token). */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** A field value with CR, LF, NUL or another control character (a tab is allowed). */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { announceEnv, INSTANCE_ANNOUNCE_PATH, parseAnnouncement } from "./announce.ts";
-import { repeatedPathParameters, sendableResponseHeaders } from "./http.ts";
+import { repeatedPathParameters, SERVER_IDLE_CONNECTION_MS, sendableResponseHeaders } from "./http.ts";
 import { cosEventName, cosRecord, recordMatches, type S3Record } from "./storage-events.ts";
 import { IDEMPOTENCY_KEY_PATTERN, requestIdForKey } from "./triggers.ts";
 
@@ -201,4 +201,30 @@ describe("repeatedPathParameters", () => {
     { why: "a literal segment that looks like a name is not a parameter", path: "/id/{id}", want: [] },
   ];
   for (const c of cases) it(c.why, () => assert.deepEqual(repeatedPathParameters(c.path), c.want));
+});
+
+describe("SERVER_IDLE_CONNECTION_MS: a server keeps idle connections longer than the clients in front of it", () => {
+  // A client that reuses an idle connection as the server closes it gets EOF for a request
+  // the server never read; so the client must always be the one that drops it first.
+  const clients: Array<{ why: string; clientIdleMs: number }> = [
+    {
+      why: "the kube-apiserver's proxy to services and aggregated APIs (Go http.Transport's default) ignores the Keep-Alive hint",
+      clientIdleMs: 90_000,
+    },
+    {
+      why: "nginx's upstream keepalive_timeout (an ingress in front of the activator)",
+      clientIdleMs: 60_000,
+    },
+    {
+      why: "undici's default when the server gives no hint (the activator's own forwarder)",
+      clientIdleMs: 4_000,
+    },
+  ];
+  for (const c of clients)
+    it(c.why, () => {
+      assert.ok(
+        SERVER_IDLE_CONNECTION_MS > c.clientIdleMs,
+        `${SERVER_IDLE_CONNECTION_MS} ≤ ${c.clientIdleMs}`,
+      );
+    });
 });
