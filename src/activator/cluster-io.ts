@@ -4,9 +4,15 @@
  * the API server's front-proxy settings for the aggregated API, and the async queue's NATS
  * connection. Each is small; what decides about their answers lives elsewhere (the
  * ActivationNotifier, the FunctionTable, front-proxy.ts, the Dispatcher).
+ *
+ * HTTP goes through undici from npm, never the global fetch: the undici bundled in Node.js
+ * 24 (7.x) throws an uncatchable assertion, and so ends the process, when a peer closes a
+ * connection whose response body it has paused (nodejs/undici#5360, mended in undici 8).
+ * An activator died of it in a test whose functions' instances were being replaced.
  */
 import type { CoreV1Api } from "@kubernetes/client-node";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { request } from "undici";
 import { UpdraftError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { AutoscalerPaths } from "../protocol/activity.ts";
@@ -28,7 +34,7 @@ export interface AutoscalerClient {
 export function autoscalerClient(baseUrl: string, token: () => string | undefined): AutoscalerClient {
   const post = (path: string, body: unknown) => {
     const t = token();
-    return fetch(`${baseUrl}${path}`, {
+    return request(`${baseUrl}${path}`, {
       method: "POST",
       headers: { "content-type": "application/json", ...(t ? { authorization: `Bearer ${t}` } : {}) },
       body: JSON.stringify(body),
@@ -38,12 +44,12 @@ export function autoscalerClient(baseUrl: string, token: () => string | undefine
   return {
     activate: async (namespace, name) => {
       const r = await post(AutoscalerPaths.activate, { namespace, name });
-      await r.arrayBuffer();
-      return r.ok;
+      await r.body.dump();
+      return r.statusCode >= 200 && r.statusCode < 300;
     },
     report: async (body) => {
       const r = await post(AutoscalerPaths.activity, body);
-      await r.arrayBuffer();
+      await r.body.dump();
     },
   };
 }
@@ -55,9 +61,13 @@ export function autoscalerClient(baseUrl: string, token: () => string | undefine
 export function readyzProbe(port: number): (ip: string, uid?: string) => Promise<boolean> {
   return async (ip, uid) => {
     try {
-      const r = await fetch(`http://${ip}:${port}/readyz`, { signal: AbortSignal.timeout(500) });
-      await r.arrayBuffer();
-      return r.ok && (uid === undefined || r.headers.get(UpdraftHeaders.podUid) === uid);
+      const r = await request(`http://${ip}:${port}/readyz`, { signal: AbortSignal.timeout(500) });
+      await r.body.dump();
+      return (
+        r.statusCode >= 200 &&
+        r.statusCode < 300 &&
+        (uid === undefined || r.headers[UpdraftHeaders.podUid] === uid)
+      );
     } catch {
       return false;
     }

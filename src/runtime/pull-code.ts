@@ -5,6 +5,11 @@
  * file's mode kept (an `scf_bootstrap` stays executable) and no path escaping the folder.
  * A download that fails is tried again with back-off (0.5 s, 1 s, 2 s …, 5 tries); a
  * checksum that differs is refused at once with its code: retrying cannot fix it.
+ *
+ * The download is undici's fetch from npm, not the global one: the undici bundled in
+ * Node.js 24 (7.x) ends the process with an uncatchable assertion when a peer closes a
+ * connection whose body it has paused (nodejs/undici#5360, mended in undici 8). It is
+ * imported when a package is fetched, so a start without one does not load it.
  */
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
@@ -95,6 +100,7 @@ async function download(
   baseDelayMs: number,
   headers: Record<string, string>,
 ): Promise<string> {
+  const { fetch } = await import("undici");
   let last: unknown;
   for (let i = 0; i < attempts; i++) {
     if (i > 0) await new Promise((r) => setTimeout(r, baseDelayMs * 2 ** (i - 1)));

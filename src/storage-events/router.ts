@@ -204,17 +204,24 @@ export class StorageEventsRouter {
     if (!m || req.method !== "GET") return reply(404, { code: "NotFound", message: `no route for ${path}` });
     const bucket = m[1]!;
     try {
-      const r = await this.s3.fetch(`${this.cfg.s3Endpoint.replace(/\/$/, "")}/${bucket}`, {
+      // Signed by aws4fetch, sent by undici from npm: the global fetch's undici can end
+      // the process on a closed connection (nodejs/undici#5360).
+      const url = `${this.cfg.s3Endpoint.replace(/\/$/, "")}/${bucket}`;
+      const signed = await this.s3.sign(url, { method: "HEAD" });
+      const r = await request(url, {
         method: "HEAD",
+        headers: Object.fromEntries(signed.headers),
         signal: AbortSignal.timeout(5_000),
       });
-      if (r.status === 200) return reply(200, { reason: "BucketFound", message: `bucket ${bucket} exists` });
-      if (r.status === 404)
+      await r.body.dump();
+      const status = r.statusCode;
+      if (status === 200) return reply(200, { reason: "BucketFound", message: `bucket ${bucket} exists` });
+      if (status === 404)
         return reply(404, {
           reason: "BucketNotFound",
           message: `bucket ${bucket} does not exist in ${this.cfg.s3Endpoint}`,
         });
-      return reply(503, { reason: "StoreUnreachable", message: `HEAD ${bucket}: ${r.status}` });
+      return reply(503, { reason: "StoreUnreachable", message: `HEAD ${bucket}: ${status}` });
     } catch (err) {
       return reply(503, { reason: "StoreUnreachable", message: `${this.cfg.s3Endpoint}: ${String(err)}` });
     }
