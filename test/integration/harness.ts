@@ -5,7 +5,7 @@
  * ServiceAccount identity and RBAC it would have in a cluster.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { AppsV1Api, CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import yaml from "js-yaml";
@@ -123,6 +123,7 @@ export const RUNTIME_IMAGE_PREFIX = "localhost:5000/updraft/runtime-";
  * a test changed by hand on the release's objects (Helm's three-way merge).
  */
 export function helmInstall(values: Record<string, string | number | boolean> = {}): void {
+  keepRestartedLogs();
   const r = spawnSync(join(ROOT, "hack/install.sh"), [SYSTEM_NAMESPACE, ...helmSets(values)], {
     encoding: "utf8",
     timeout: 360_000,
@@ -137,6 +138,7 @@ export function helmInstall(values: Record<string, string | number | boolean> = 
  * are not seen to close.
  */
 export function helmInstallAsync(values: Record<string, string | number | boolean> = {}): Promise<void> {
+  keepRestartedLogs();
   return new Promise((resolve, reject) => {
     const child = spawn(join(ROOT, "hack/install.sh"), [SYSTEM_NAMESPACE, ...helmSets(values)], {
       stdio: ["ignore", "ignore", "pipe"],
@@ -151,6 +153,35 @@ export function helmInstallAsync(values: Record<string, string | number | boolea
       code === 0 ? resolve() : reject(new Error(`helm install failed (${code}): ${stderr}`)),
     );
   });
+}
+
+/**
+ * The log of every Updraft container that restarted, as it was before its last restart,
+ * kept in the cluster's logs folder (restarted-<pod>-<container>-<restarts>.log): an
+ * install replaces the pods, and the kubelet drops a pod's logs with it — a component
+ * that crashed mid-test would leave no trace of why.
+ */
+function keepRestartedLogs(): void {
+  const r = kubectl(["-n", SYSTEM_NAMESPACE, "get", "pods", "-o", "json"]);
+  if (r.code !== 0) return;
+  const pods = JSON.parse(r.stdout) as {
+    items: Array<{
+      metadata: { name: string };
+      status?: { containerStatuses?: Array<{ name: string; restartCount: number }> };
+    }>;
+  };
+  const dir = join(process.env.UPDRAFT_CLUSTER_DIR ?? join(ROOT, ".cluster"), "logs");
+  for (const pod of pods.items)
+    for (const c of pod.status?.containerStatuses ?? []) {
+      if (c.restartCount === 0) continue;
+      const file = join(dir, `restarted-${pod.metadata.name}-${c.name}-${c.restartCount}.log`);
+      if (existsSync(file)) continue;
+      const log = kubectl(["-n", SYSTEM_NAMESPACE, "logs", pod.metadata.name, "-c", c.name, "--previous"]);
+      writeFileSync(file, log.stdout + log.stderr);
+      process.stderr.write(
+        `[harness] ${pod.metadata.name}/${c.name} restarted ${c.restartCount}×: ${file}\n`,
+      );
+    }
 }
 
 /** Numbers and booleans typed as such (the chart's schema checks), strings as strings; a comma separates --set pairs, so one inside a value is escaped. */
