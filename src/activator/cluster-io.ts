@@ -5,10 +5,8 @@
  * connection. Each is small; what decides about their answers lives elsewhere (the
  * ActivationNotifier, the FunctionTable, front-proxy.ts, the Dispatcher).
  *
- * HTTP goes through undici from npm, never the global fetch: the undici bundled in Node.js
- * 24 (7.x) throws an uncatchable assertion, and so ends the process, when a peer closes a
- * connection whose response body it has paused (nodejs/undici#5360, mended in undici 8).
- * An activator died of it in a test whose functions' instances were being replaced.
+ * HTTP goes through undici from npm, never the global fetch (lib/http-client.ts: the
+ * undici bundled in Node.js 24 can end the process).
  */
 import type { CoreV1Api } from "@kubernetes/client-node";
 import { connect, type NatsConnection } from "@nats-io/transport-node";

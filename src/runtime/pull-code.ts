@@ -6,10 +6,10 @@
  * A download that fails is tried again with back-off (0.5 s, 1 s, 2 s …, 5 tries); a
  * checksum that differs is refused at once with its code: retrying cannot fix it.
  *
- * The download is undici's fetch from npm, not the global one: the undici bundled in
- * Node.js 24 (7.x) ends the process with an uncatchable assertion when a peer closes a
- * connection whose body it has paused (nodejs/undici#5360, mended in undici 8). It is
- * imported when a package is fetched, so a start without one does not load it.
+ * The download is undici's fetch from npm on an Agent of its own, not the global fetch or
+ * dispatcher (lib/http-client.ts says why: Node.js 24's bundled undici can end the
+ * process). It is imported when a package is fetched, so a start without one does not
+ * load it.
  */
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
@@ -100,12 +100,29 @@ async function download(
   baseDelayMs: number,
   headers: Record<string, string>,
 ): Promise<string> {
-  const { fetch } = await import("undici");
+  const { Agent, fetch } = await import("undici");
+  const dispatcher = new Agent();
+  try {
+    return await downloadWith(fetch, dispatcher, url, file, attempts, baseDelayMs, headers);
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+async function downloadWith(
+  fetch: typeof import("undici").fetch,
+  dispatcher: import("undici").Dispatcher,
+  url: string,
+  file: string,
+  attempts: number,
+  baseDelayMs: number,
+  headers: Record<string, string>,
+): Promise<string> {
   let last: unknown;
   for (let i = 0; i < attempts; i++) {
     if (i > 0) await new Promise((r) => setTimeout(r, baseDelayMs * 2 ** (i - 1)));
     try {
-      const res = await fetch(url, { headers, signal: AbortSignal.timeout(300_000) });
+      const res = await fetch(url, { headers, dispatcher, signal: AbortSignal.timeout(300_000) });
       if (!res.ok || !res.body) {
         last = new Error(`HTTP ${res.status}`);
         // A client error will not change by asking again.

@@ -204,8 +204,8 @@ export class StorageEventsRouter {
     if (!m || req.method !== "GET") return reply(404, { code: "NotFound", message: `no route for ${path}` });
     const bucket = m[1]!;
     try {
-      // Signed by aws4fetch, sent by undici from npm: the global fetch's undici can end
-      // the process on a closed connection (nodejs/undici#5360).
+      // Signed by aws4fetch, sent by undici from npm, not aws4fetch's global fetch
+      // (lib/http-client.ts: the undici bundled in Node.js 24 can end the process).
       const url = `${this.cfg.s3Endpoint.replace(/\/$/, "")}/${bucket}`;
       const signed = await this.s3.sign(url, { method: "HEAD" });
       const r = await request(url, {

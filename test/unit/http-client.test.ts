@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { dirname, join, relative, resolve } from "node:path";
@@ -12,7 +13,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
  * The undici bundled in Node.js 24 (7.x, behind the global fetch) throws an uncatchable
  * assertion when the peer closes a connection whose response body it has paused for
  * back-pressure (nodejs/undici#5360): the process ends. An activator died of it in CI.
- * Updraft's long-running components therefore make HTTP calls with undici from npm (8.x).
+ * Updraft's components therefore make HTTP calls with undici from npm (8.x), and make it
+ * the global dispatcher (src/lib/http-client.ts).
  */
 describe("HTTP clients in Updraft's components", () => {
   it("no component but the CLI calls the global fetch", () => {
@@ -25,9 +27,9 @@ describe("HTTP clients in Updraft's components", () => {
           const rel = relative(ROOT, path);
           if (rel.startsWith("src/cli/")) continue; // a command that ends with its call
           const text = readFileSync(path, "utf8");
-          const undiciFetch =
-            /import\s*\{[^}]*\bfetch\b[^}]*\}\s*from\s*"undici"/.test(text) ||
-            /\{\s*fetch\s*\}\s*=\s*await import\("undici"\)/.test(text);
+          const undiciFetch = /\{[^}]*\bfetch\b[^}]*\}\s*(from\s*"undici"|=\s*await import\("undici"\))/.test(
+            text,
+          );
           if (/(?<![.\w])fetch\(/.test(text) && !undiciFetch) offenders.push(rel);
         }
       }
@@ -65,6 +67,34 @@ describe("HTTP clients in Updraft's components", () => {
       assert.equal((await res.body.arrayBuffer()).byteLength, body.length);
     } finally {
       server.close();
+    }
+  });
+
+  it("after node:http is loaded, useUndiciFromNpm makes undici from npm the global dispatcher", async () => {
+    // Loading node:http (as any server does) installs the bundled undici's Agent; a
+    // child process starts clean, as a component does.
+    const script = [
+      'import "node:http";',
+      'import { Agent, getGlobalDispatcher } from "undici";',
+      `import { useUndiciFromNpm } from ${JSON.stringify(join(ROOT, "src/lib/http-client.ts"))};`,
+      "const before = getGlobalDispatcher() instanceof Agent;",
+      "useUndiciFromNpm();",
+      "console.log(JSON.stringify({ before, after: getGlobalDispatcher() instanceof Agent }));",
+    ].join("\n");
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { before: false, after: true });
+  });
+
+  it("every long-running component's main makes undici from npm the global dispatcher first", () => {
+    for (const component of ["activator", "adapter", "autoscaler", "controller", "storage-events"]) {
+      const main = readFileSync(join(ROOT, "src/cmd", component, "main.ts"), "utf8");
+      const body = main.slice(main.indexOf("async function main()"));
+      const first = /\{\n\s*([^\n]+)/.exec(body)?.[1];
+      assert.equal(first, "useUndiciFromNpm();", `${component}: the first statement of main()`);
     }
   });
 

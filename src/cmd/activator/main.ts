@@ -40,6 +40,7 @@ import { AsyncQueue } from "../../async/queue.ts";
 import { RequestAuthorizer } from "../../lib/auth.ts";
 import { kubeAccessReviewer, kubeTokenReviewer } from "../../lib/auth-io.ts";
 import { ApiEventRecorder, kubeEventSink } from "../../lib/events.ts";
+import { useUndiciFromNpm } from "../../lib/http-client.ts";
 import {
   loadKubeConfig,
   makeFunctionInformer,
@@ -63,6 +64,7 @@ import {
 import { POOL_LABEL } from "../../protocol/pool.ts";
 
 async function main(): Promise<void> {
+  useUndiciFromNpm();
   const cfg = parseActivatorConfig(process.env);
   const ownNamespace = cfg.namespace;
   const apiPort = cfg.apiPort;

@@ -6,11 +6,13 @@ import { CustomObjectsApi } from "@kubernetes/client-node";
 import { parseAdapterConfig } from "../../adapter/config.ts";
 import { AdapterRunner } from "../../adapter/runner.ts";
 import { GROUP, TRIGGERS, type UpdraftTrigger, VERSION } from "../../api/v1alpha1.ts";
+import { useUndiciFromNpm } from "../../lib/http-client.ts";
 import { loadKubeConfig } from "../../lib/kube.ts";
 import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry } from "../../lib/metrics.ts";
 
 async function main(): Promise<void> {
+  useUndiciFromNpm();
   const cfg = parseAdapterConfig(process.env);
   const log = makeLogger("adapter", cfg.logLevel);
   const custom = loadKubeConfig().makeApiClient(CustomObjectsApi);

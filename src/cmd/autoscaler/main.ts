@@ -7,12 +7,14 @@ import { ServiceAccountAuthenticator } from "../../lib/auth.ts";
 import { kubeTokenReviewer } from "../../lib/auth-io.ts";
 import { envInt, envPort, envString } from "../../lib/env.ts";
 import { ApiEventRecorder, kubeEventSink } from "../../lib/events.ts";
+import { useUndiciFromNpm } from "../../lib/http-client.ts";
 import { loadKubeConfig, NAMESPACE_LIST, parseScope } from "../../lib/kube.ts";
 import { LeaderElector } from "../../lib/leader.ts";
 import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry, serveOps } from "../../lib/metrics.ts";
 
 async function main(): Promise<void> {
+  useUndiciFromNpm();
   const apiPort = envPort(process.env, "UPDRAFT_PORT", 8080);
   const metricsPort = envPort(process.env, "UPDRAFT_METRICS_PORT", 9090);
   // The most instances of a Function that sets no scaling.maxInstances (0: no limit).

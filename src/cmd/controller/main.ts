@@ -6,6 +6,7 @@ import { ApiregistrationV1Api, CoordinationV1Api, CoreV1Api } from "@kubernetes/
 import { ensureAggregatedTls, trustInApiService } from "../../controller/aggregated-tls.ts";
 import { parseControllerConfig } from "../../controller/config.ts";
 import { Controller } from "../../controller/controller.ts";
+import { useUndiciFromNpm } from "../../lib/http-client.ts";
 import { loadKubeConfig } from "../../lib/kube.ts";
 import { LeaderElector } from "../../lib/leader.ts";
 import { makeLogger } from "../../lib/logger.ts";
@@ -15,6 +16,7 @@ import { functionKey, MASTER_KEY_FIELD, MASTER_KEY_SECRET, poolKey } from "../..
 import { NATS_CREDENTIALS_SECRET, NATS_PASSWORD_FIELD } from "../../protocol/naming.ts";
 
 async function main(): Promise<void> {
+  useUndiciFromNpm();
   const cfg = parseControllerConfig(process.env);
   const log = makeLogger("controller", cfg.logLevel);
   const kc = loadKubeConfig();

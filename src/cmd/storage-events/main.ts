@@ -3,12 +3,14 @@
  * Triggers' adapters. Wiring only: parse config (fail fast), informer, run, drain.
  */
 import { envInt as int, envRequired as required, envString as str } from "../../lib/env.ts";
+import { useUndiciFromNpm } from "../../lib/http-client.ts";
 import { loadKubeConfig, makeTriggerInformer, NAMESPACE_LIST, parseScope } from "../../lib/kube.ts";
 import { makeLogger } from "../../lib/logger.ts";
 import { makeRegistry } from "../../lib/metrics.ts";
 import { StorageEventsRouter } from "../../storage-events/router.ts";
 
 async function main(): Promise<void> {
+  useUndiciFromNpm();
   const env = process.env;
   const cfg = {
     port: int(env, "UPDRAFT_PORT", 8080, 1, 65535),
