@@ -43,6 +43,23 @@ describe("unservable", () => {
       want: undefined,
     },
     {
+      why: "an instance waits for a Secret it reads (credentialsSecret): none can start until it exists",
+      f: fn(1, 1, [
+        {
+          type: "InstancesHealthy",
+          status: "False",
+          reason: "CreateContainerConfigError",
+          message: 'instance p: container function: secret "role" not found',
+        },
+      ]),
+      want: "CreateContainerConfigError",
+    },
+    {
+      why: "a crash loop may pass (an instance that ran out of memory once): calls still wait",
+      f: fn(1, 1, [{ type: "InstancesHealthy", status: "False", reason: "CrashLoopBackOff", message: "" }]),
+      want: undefined,
+    },
+    {
       why: "ScaledToZero is not a fault: the next call wakes it",
       f: fn(1, 1, [{ type: "Active", status: "False", reason: "ScaledToZero", message: "" }]),
       want: undefined,

@@ -112,6 +112,13 @@ export const UNSERVABLE_REASONS: ReadonlySet<string> = new Set([
   "InlineCodeTooLarge",
   "NotOwned",
   "CodeStoreNotConfigured",
+  // InstancesHealthy: the kubelet cannot make the container until a Secret or ConfigMap it
+  // reads exists, or its image can be pulled. (A crash loop is not here: it may pass.)
+  "CreateContainerConfigError",
+  "ErrImageNeverPull",
+  "ErrImagePull",
+  "ImagePullBackOff",
+  "InvalidImageName",
 ]);
 
 /**
@@ -123,7 +130,7 @@ export function unservable(fn: UpdraftFunction): { reason: string; message: stri
   if (!status || status.observedGeneration !== fn.metadata.generation) return undefined;
   for (const c of status.conditions ?? []) {
     if (
-      (c.type === "CodeReady" || c.type === "DeploymentReady") &&
+      (c.type === "CodeReady" || c.type === "DeploymentReady" || c.type === "InstancesHealthy") &&
       c.status === "False" &&
       c.reason &&
       UNSERVABLE_REASONS.has(c.reason)
@@ -249,6 +256,8 @@ export const FunctionConditions = {
   Ready: "Ready",
   CodeReady: "CodeReady",
   DeploymentReady: "DeploymentReady",
+  /** No instance is failing to start (a missing Secret, a wrong image, a crash at start). */
+  InstancesHealthy: "InstancesHealthy",
   Active: "Active",
 } as const;
 

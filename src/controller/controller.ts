@@ -11,6 +11,7 @@ import {
   type KubeConfig,
   type V1ConfigMap,
   type V1Deployment,
+  type V1Pod,
   type V1Service,
 } from "@kubernetes/client-node";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
@@ -47,6 +48,7 @@ export class Controller {
   private readonly deployments: ResilientInformer<V1Deployment>;
   private readonly services: ResilientInformer<V1Service>;
   private readonly configMaps: ResilientInformer<V1ConfigMap>;
+  private readonly pods: ResilientInformer<V1Pod>;
   private readonly adapterDeployments: ResilientInformer<V1Deployment>;
   private readonly adapterServices: ResilientInformer<V1Service>;
   private readonly poolDeployments: ResilientInformer<V1Deployment>;
@@ -122,6 +124,21 @@ export class Controller {
       owned,
     );
 
+    // Function pods, read only: why an instance does not start (InstancesHealthy).
+    const functionPods = `${Labels.function},${Labels.component}=function,${Labels.managedBy}=updraft`;
+    this.pods = makeScopedInformer<V1Pod>(
+      kc,
+      scope,
+      {
+        clusterPath: "/api/v1/pods",
+        namespacedPath: (ns) => `/api/v1/namespaces/${ns}/pods`,
+        listAll: () => core.listPodForAllNamespaces({ labelSelector: functionPods }),
+        listIn: (namespace) => core.listNamespacedPod({ namespace, labelSelector: functionPods }),
+      },
+      log,
+      functionPods,
+    );
+
     // Trigger adapters' children carry the trigger label instead of the function label.
     const adapters = `${Labels.trigger},${Labels.managedBy}=updraft`;
     this.adapterDeployments = deploymentsLabelled(adapters);
@@ -177,6 +194,7 @@ export class Controller {
       deployments: this.deployments,
       services: this.services,
       codeConfigMaps: this.configMaps,
+      pods: this.pods,
       api,
       events,
       cfg: builderCfg,
@@ -244,6 +262,7 @@ export class Controller {
     this.deployments.onChange(enqueueOwner);
     this.services.onChange(enqueueOwner);
     this.configMaps.onChange(enqueueOwner);
+    this.pods.onChange(enqueueOwner);
   }
 
   get ready(): boolean {
@@ -258,6 +277,7 @@ export class Controller {
       this.deployments.start(),
       this.services.start(),
       this.configMaps.start(),
+      this.pods.start(),
       this.adapterDeployments.start(),
       this.adapterServices.start(),
       this.poolDeployments.start(),
@@ -347,6 +367,7 @@ export class Controller {
       this.deployments.stop(),
       this.services.stop(),
       this.configMaps.stop(),
+      this.pods.stop(),
       this.adapterDeployments.stop(),
       this.adapterServices.stop(),
       this.poolDeployments.stop(),

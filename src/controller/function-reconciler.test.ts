@@ -5,6 +5,7 @@ import type {
   V1ConfigMap,
   V1Deployment,
   V1NetworkPolicy,
+  V1Pod,
   V1RoleBinding,
   V1Secret,
   V1Service,
@@ -133,6 +134,7 @@ function setup(
   const deps = new MapCache<V1Deployment>();
   const svcs = new MapCache<V1Service>();
   const cms = new MapCache<V1ConfigMap>();
+  const pods = new MapCache<V1Pod>();
   const api = new FakeApi(fns, deps, svcs, cms);
   fns.put({
     apiVersion: "updraft.dev/v1alpha1",
@@ -150,6 +152,7 @@ function setup(
     deployments: deps,
     services: svcs,
     codeConfigMaps: cms,
+    pods,
     api,
     events: { record: () => undefined },
     cfg: { runtimeImage: (rt) => `img-${rt}`, activatorUrl: "http://a", ...cfg },
@@ -157,7 +160,7 @@ function setup(
     log: silentLogger(),
     ...(withPolicies ? { instancePolicies: new InstancePolicies(api, "updraft-system") } : {}),
   });
-  return { fns, deps, svcs, cms, api, r };
+  return { fns, deps, svcs, cms, pods, api, r };
 }
 
 describe("FunctionReconciler", () => {
@@ -276,6 +279,49 @@ describe("FunctionReconciler", () => {
     await r.reconcile("ns/hello");
     await r.reconcile("ns/hello");
     assert.deepEqual(api.writes, []);
+  });
+
+  it("a pod of the function that cannot start makes InstancesHealthy and Ready False with its reason; another function's pod does not", async () => {
+    const { api, r, fns, pods } = setup();
+    await r.reconcile("ns/hello");
+    const waiting = (fn: string, pod: string, message: string): V1Pod => ({
+      metadata: { name: pod, namespace: "ns", labels: { "updraft.dev/function": fn } },
+      status: {
+        containerStatuses: [
+          {
+            name: "function",
+            image: "img",
+            imageID: "",
+            ready: false,
+            restartCount: 0,
+            state: { waiting: { reason: "CreateContainerConfigError", message } },
+          },
+        ],
+      },
+    });
+    pods.put(waiting("other", "fn-other-1", 'secret "x" not found'));
+    api.writes = [];
+    await r.reconcile("ns/hello");
+    assert.deepEqual(api.writes, [], "another function's pod changes nothing");
+
+    pods.put(waiting("hello", "fn-hello-1", 'secret "cos-role" not found'));
+    await r.reconcile("ns/hello");
+    const cond = (type: string) => fns.get("hello", "ns")!.status?.conditions?.find((c) => c.type === type);
+    assert.deepEqual(
+      [cond("InstancesHealthy")?.status, cond("InstancesHealthy")?.reason, cond("InstancesHealthy")?.message],
+      [
+        "False",
+        "CreateContainerConfigError",
+        'instance fn-hello-1: container function: secret "cos-role" not found',
+      ],
+    );
+    assert.equal(cond("Ready")?.status, "False");
+    assert.equal(cond("Ready")?.reason, "CreateContainerConfigError");
+
+    pods.items.delete("ns/fn-hello-1");
+    await r.reconcile("ns/hello");
+    assert.equal(cond("InstancesHealthy")?.status, "True");
+    assert.equal(cond("Ready")?.status, "True");
   });
 
   it("rolls the Deployment on a spec change but keeps replicas set by the autoscaler", async () => {

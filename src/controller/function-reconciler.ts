@@ -4,7 +4,7 @@
  * once, only if it changed. Running it again on a converged Function writes nothing.
  */
 
-import type { V1ConfigMap, V1Deployment, V1Service } from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Deployment, V1Pod, V1Service } from "@kubernetes/client-node";
 import {
   Annotations,
   FunctionConditions as C,
@@ -33,7 +33,7 @@ import {
   makeFunctionKeySecret,
   makeService,
 } from "./builders.ts";
-import { activeVerdict, deploymentVerdict, rolloutComplete } from "./status.ts";
+import { activeVerdict, deploymentVerdict, instancesVerdict, rolloutComplete } from "./status.ts";
 
 export interface FunctionReconcilerDeps {
   functions: Cache<UpdraftFunction>;
@@ -41,6 +41,8 @@ export interface FunctionReconcilerDeps {
   services: Cache<V1Service>;
   /** Code ConfigMaps made by the controller (label updraft.dev/function). */
   codeConfigMaps: Cache<V1ConfigMap>;
+  /** Function pods (label updraft.dev/function), to say why instances do not start. */
+  pods: { list(namespace?: string): readonly V1Pod[] };
   api: ControllerApi;
   events: EventRecorder;
   cfg: BuilderConfig;
@@ -57,7 +59,7 @@ export interface ReconcileResult {
 /** How often a Function whose code ConfigMap (configMapRef) is missing is looked at again. */
 const MISSING_CODE_RECHECK_MS = 10_000;
 
-const CONDITION_ORDER = [C.Ready, C.CodeReady, C.DeploymentReady, C.Active];
+const CONDITION_ORDER = [C.Ready, C.CodeReady, C.DeploymentReady, C.InstancesHealthy, C.Active];
 
 const ownedBy = (
   obj: { metadata?: { ownerReferences?: Array<{ uid?: string }> } },
@@ -110,9 +112,13 @@ export class FunctionReconciler {
       const v = deploymentVerdict(deployment);
       conds.mark(C.DeploymentReady, v.status, v.reason, v.message);
     }
+    const instances = instancesVerdict(
+      this.d.pods.list(namespace).filter((p) => p.metadata?.labels?.[Labels.function] === name),
+    );
+    conds.mark(C.InstancesHealthy, instances.status, instances.reason, instances.message);
     const active = activeVerdict(deployment);
     conds.mark(C.Active, active.status, active.reason, active.message);
-    conds.summarize(C.Ready, [C.CodeReady, C.DeploymentReady]);
+    conds.summarize(C.Ready, [C.CodeReady, C.DeploymentReady, C.InstancesHealthy]);
 
     const status: FunctionStatus = {
       observedGeneration: fn.metadata.generation,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { V1Deployment } from "@kubernetes/client-node";
-import { activeVerdict, deploymentVerdict, rolloutComplete } from "./status.ts";
+import type { V1ContainerStatus, V1Deployment, V1Pod } from "@kubernetes/client-node";
+import { activeVerdict, deploymentVerdict, instancesVerdict, rolloutComplete } from "./status.ts";
 
 const dep = (spec: number, status: V1Deployment["status"], generation = 1): V1Deployment => ({
   metadata: { generation },
@@ -88,4 +88,102 @@ describe("rolloutComplete", () => {
   it("is true at zero replicas once observed", () => {
     assert.equal(rolloutComplete(dep(0, { observedGeneration: 1 })), true);
   });
+});
+
+describe("instancesVerdict", () => {
+  const container = (state: V1ContainerStatus["state"], last?: V1ContainerStatus["lastState"]) => ({
+    name: "function",
+    image: "img",
+    imageID: "",
+    ready: false,
+    restartCount: last ? 3 : 0,
+    state,
+    ...(last ? { lastState: last } : {}),
+  });
+  const pod = (name: string, status: V1Pod["status"], deleting = false): V1Pod => ({
+    metadata: { name, ...(deleting ? { deletionTimestamp: new Date("2026-01-01T00:00:00Z") } : {}) },
+    status,
+  });
+  const waiting = (reason: string, message?: string) =>
+    container({ waiting: { reason, ...(message ? { message } : {}) } });
+  const cases: Array<{ why: string; pods: V1Pod[]; want: [string, string, string] }> = [
+    { why: "at zero there is nothing to judge", pods: [], want: ["True", "Healthy", ""] },
+    {
+      why: "a starting pod is on its way, not failing",
+      pods: [pod("p1", { containerStatuses: [waiting("ContainerCreating")] })],
+      want: ["True", "Healthy", ""],
+    },
+    {
+      why: "a missing Secret (credentialsSecret, valueFrom) is said with the kubelet's words",
+      pods: [
+        pod("p1", { containerStatuses: [waiting("CreateContainerConfigError", 'secret "role" not found')] }),
+      ],
+      want: [
+        "False",
+        "CreateContainerConfigError",
+        'instance p1: container function: secret "role" not found',
+      ],
+    },
+    {
+      why: "a crash loop says the exit that caused it, not the back-off delay that changes at each retry",
+      pods: [
+        pod("p1", {
+          containerStatuses: [
+            container(
+              {
+                waiting: { reason: "CrashLoopBackOff", message: "back-off 40s restarting failed container" },
+              },
+              { terminated: { exitCode: 137, reason: "OOMKilled" } },
+            ),
+          ],
+        }),
+      ],
+      want: [
+        "False",
+        "CrashLoopBackOff",
+        "instance p1: container function: exited with code 137 (OOMKilled)",
+      ],
+    },
+    {
+      why: "a wrong image of an image function",
+      pods: [
+        pod("p1", { containerStatuses: [waiting("ImagePullBackOff", 'Back-off pulling image "nope"')] }),
+      ],
+      want: ["False", "ImagePullBackOff", 'instance p1: container function: Back-off pulling image "nope"'],
+    },
+    {
+      why: "a pod no node can take (memory over every node's)",
+      pods: [
+        pod("p1", {
+          conditions: [
+            {
+              type: "PodScheduled",
+              status: "False",
+              reason: "Unschedulable",
+              message: "0/1 nodes are available: 1 Insufficient memory.",
+            },
+          ],
+        }),
+      ],
+      want: ["False", "Unschedulable", "instance p1: 0/1 nodes are available: 1 Insufficient memory."],
+    },
+    {
+      why: "a pod being deleted (an old version rolled away) is not judged",
+      pods: [pod("p1", { containerStatuses: [waiting("CrashLoopBackOff")] }, true)],
+      want: ["True", "Healthy", ""],
+    },
+    {
+      why: "of two failing pods the first by name speaks, whatever order the cache lists them in",
+      pods: [
+        pod("p2", { containerStatuses: [waiting("ErrImagePull", "two")] }),
+        pod("p1", { containerStatuses: [waiting("CreateContainerError", "one")] }),
+      ],
+      want: ["False", "CreateContainerError", "instance p1: container function: one"],
+    },
+  ];
+  for (const c of cases)
+    it(c.why, () => {
+      const v = instancesVerdict(c.pods);
+      assert.deepEqual([v.status, v.reason, v.message], c.want);
+    });
 });

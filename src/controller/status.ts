@@ -1,7 +1,7 @@
 /**
  * Pure status logic: what a child's observed state says about its Function's conditions.
  */
-import type { V1Deployment } from "@kubernetes/client-node";
+import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
 import type { ConditionStatus } from "../lib/conditions.ts";
 
 export interface Verdict {
@@ -69,4 +69,71 @@ export function rolloutComplete(d: V1Deployment | undefined): boolean {
   const generation = d.metadata?.generation ?? 0;
   if ((d.status.observedGeneration ?? 0) < generation) return false;
   return (d.status.replicas ?? 0) === (d.status.updatedReplicas ?? 0);
+}
+
+/**
+ * Waiting reasons of a container that will not run without a change: a wrong image, a
+ * missing Secret or ConfigMap, a process that exits at start. Others (ContainerCreating,
+ * PodInitializing) are the way to running.
+ */
+const FAILING_WAITING_REASONS = new Set([
+  "CrashLoopBackOff",
+  "CreateContainerConfigError",
+  "CreateContainerError",
+  "ErrImageNeverPull",
+  "ErrImagePull",
+  "ImagePullBackOff",
+  "InvalidImageName",
+  "RunContainerError",
+]);
+
+/**
+ * InstancesHealthy says whether the function's instances can run: False, with the
+ * kubelet's reason, when one of its pods cannot be scheduled or has a container that
+ * cannot start — the reason a call would otherwise only meet as a 503 NoInstanceReady.
+ * At zero there is nothing to judge: True. Of several failing pods the first by name
+ * speaks, and its message leaves out what changes at each retry (the back-off delay), so
+ * the status is not rewritten while nothing else changes.
+ *
+ * Example: a pod waiting with CreateContainerConfigError, `secret "cos-role" not found`,
+ * gives False, CreateContainerConfigError, `instance fn-hello-7d9f-x2b: container
+ * function: secret "cos-role" not found`.
+ */
+export function instancesVerdict(pods: readonly V1Pod[]): Verdict {
+  const live = pods
+    .filter((p) => !p.metadata?.deletionTimestamp)
+    .sort((a, b) => (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""));
+  for (const pod of live) {
+    const name = pod.metadata?.name ?? "";
+    const unschedulable = pod.status?.conditions?.find(
+      (c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable",
+    );
+    if (unschedulable)
+      return {
+        status: "False",
+        reason: "Unschedulable",
+        message: `instance ${name}: ${unschedulable.message ?? "no node can take it"}`,
+      };
+    const containers = [
+      ...(pod.status?.initContainerStatuses ?? []),
+      ...(pod.status?.containerStatuses ?? []),
+    ];
+    for (const c of containers) {
+      const waiting = c.state?.waiting;
+      if (!waiting?.reason || !FAILING_WAITING_REASONS.has(waiting.reason)) continue;
+      const last = c.lastState?.terminated;
+      // CrashLoopBackOff's own message is the back-off ("back-off 20s restarting …"): the
+      // exit that caused it says more, and does not change at each retry.
+      const detail =
+        waiting.reason === "CrashLoopBackOff" && last
+          ? `exited with code ${last.exitCode}${last.reason ? ` (${last.reason})` : ""}`
+          : (waiting.message ?? waiting.reason);
+      return {
+        status: "False",
+        reason: waiting.reason,
+        message: `instance ${name}: container ${c.name}: ${detail}`,
+      };
+    }
+  }
+  return { status: "True", reason: "Healthy", message: "" };
 }

@@ -276,6 +276,52 @@ spec: {runtime: python3.11, handler: index.main_handler, code: {configMapRef: {n
     );
   });
 
+  it("an instance that cannot start is said in InstancesHealthy and Ready (a missing role Secret), and the Function recovers when the Secret appears", async () => {
+    const n = await ns("unhealthy");
+    applyYaml(
+      n,
+      fnYaml(
+        "keyless",
+        `  scaling: {minInstances: 1}
+  tencentCloud: {region: ap-guangzhou, credentialsSecret: cos-role}`,
+      ),
+    );
+    const fn = await waitFor(
+      "InstancesHealthy False",
+      async () => {
+        const f = await getFunction(n, "keyless");
+        return condition(f, "InstancesHealthy")?.status === "False" ? f : undefined;
+      },
+      90_000,
+    );
+    assert.equal(condition(fn, "InstancesHealthy")?.reason, "CreateContainerConfigError");
+    assert.match(
+      condition(fn, "InstancesHealthy")?.message ?? "",
+      /^instance fn-keyless-.*: container function: .*"cos-role"/,
+    );
+    assert.equal(condition(fn, "Ready")?.reason, "CreateContainerConfigError");
+    kubectlOk([
+      "create",
+      "secret",
+      "generic",
+      "cos-role",
+      "-n",
+      n,
+      "--from-literal=secretId=AKIDexample",
+      "--from-literal=secretKey=example",
+    ]);
+    // The kubelet tries the container again on its own; nothing else is changed.
+    const healthy = await waitFor(
+      "Ready once the Secret exists",
+      async () => {
+        const f = await getFunction(n, "keyless");
+        return isReady(f) && condition(f, "InstancesHealthy")?.status === "True" ? f : undefined;
+      },
+      120_000,
+    );
+    assert.equal(condition(healthy, "InstancesHealthy")?.reason, "Healthy");
+  });
+
   it("deleting a Function removes all of its children (owner references)", async () => {
     const n = await ns("cascade");
     applyYaml(n, fnYaml("gone"));
