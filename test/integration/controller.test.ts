@@ -17,6 +17,7 @@ import {
   deleteNamespace,
   getFunction,
   getTrigger,
+  invokeFunction,
   isReady,
   kubectlOk,
   newNamespace,
@@ -300,6 +301,12 @@ spec: {runtime: python3.11, handler: index.main_handler, code: {configMapRef: {n
       /^instance fn-keyless-.*: container function: .*"cos-role"/,
     );
     assert.equal(condition(fn, "Ready")?.reason, "CreateContainerConfigError");
+    // A call finds no running instance and one that cannot start: refused at once, with why.
+    const svc = await core.readNamespacedService({ name: "updraft-activator", namespace: "updraft-system" });
+    const refused = await invokeFunction(`http://${svc.spec!.clusterIP}:8080`, n, "keyless", {});
+    assert.equal(refused.status, 503, refused.body);
+    assert.equal(refused.json.errorType, "FunctionNotReady");
+    assert.match(String(refused.json.errorMessage), /CreateContainerConfigError: .*"cos-role"/);
     kubectlOk([
       "create",
       "secret",
