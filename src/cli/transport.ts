@@ -8,6 +8,7 @@
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest, type RequestOptions } from "node:https";
 import { KubeConfig } from "@kubernetes/client-node";
+import { fetch } from "undici";
 import { AGGREGATED_PREFIX } from "../protocol/aggregated.ts";
 import type { KeptInvocation } from "../protocol/kept-logs.ts";
 

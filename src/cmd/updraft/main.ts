@@ -9,6 +9,7 @@ import { init } from "../../cli/init.ts";
 import { invocation, invoke } from "../../cli/invoke.ts";
 import { logs } from "../../cli/logs.ts";
 import { type Command, OVERVIEW, USAGE } from "../../cli/usage.ts";
+import { useUndiciFromNpm } from "../../lib/http-client.ts";
 
 const COMMANDS: Record<Command, (args: string[]) => Promise<number>> = {
   init,
@@ -24,6 +25,7 @@ const COMMANDS: Record<Command, (args: string[]) => Promise<number>> = {
 const isCommand = (s: string | undefined): s is Command => s !== undefined && Object.hasOwn(COMMANDS, s);
 
 async function main(): Promise<number> {
+  useUndiciFromNpm();
   const [cmd, ...rest] = process.argv.slice(2);
   if (cmd === undefined || cmd === "help" || cmd === "--help" || cmd === "-h") {
     const topic = rest[0];
