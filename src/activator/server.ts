@@ -23,7 +23,7 @@ import { AGGREGATED_PREFIX, AGGREGATED_RESOURCES, invokePathOf } from "../protoc
 import { INSTANCE_ANNOUNCE_PATH } from "../protocol/announce.ts";
 import { edgeError, RETRY_AFTER_SECONDS } from "../protocol/errors.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
-import { HOP_BY_HOP_HEADERS, SERVER_IDLE_CONNECTION_MS, sendableResponseHeaders } from "../protocol/http.ts";
+import { HOP_BY_HOP_HEADERS, keepIdleConnections, sendableResponseHeaders } from "../protocol/http.ts";
 import { keyMatches } from "../protocol/instance-key.ts";
 import openapi from "../protocol/openapi.json" with { type: "json" };
 import {
@@ -257,9 +257,8 @@ export class ActivatorServer {
     // Idle kept-alive connections are closed by the clients, never by us while they may be
     // sending: we advertise `Keep-Alive: timeout=5` (clients such as undici close an idle
     // connection a second before that), and reap idle ones ourselves only after
-    // SERVER_IDLE_CONNECTION_MS, for proxies that ignore the hint (the API server's, 90 s).
-    this.server.keepAliveTimeout = SERVER_IDLE_CONNECTION_MS;
-    this.server.headersTimeout = SERVER_IDLE_CONNECTION_MS + 1_000;
+    // for proxies that ignore the hint (the API server's, 90 s).
+    keepIdleConnections(this.server);
     return new Promise((resolve) => this.server!.listen(port, "0.0.0.0", () => resolve()));
   }
 
@@ -328,8 +327,7 @@ export class ActivatorServer {
         });
       },
     );
-    this.aggregated.keepAliveTimeout = SERVER_IDLE_CONNECTION_MS;
-    this.aggregated.headersTimeout = SERVER_IDLE_CONNECTION_MS + 1_000;
+    keepIdleConnections(this.aggregated);
     return new Promise((resolve) => this.aggregated!.listen(port, "0.0.0.0", () => resolve()));
   }
 

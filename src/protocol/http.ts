@@ -44,6 +44,12 @@ export const ANSWER_LIMIT_BYTES = 6 * 1024 * 1024 + 64 * 1024;
  */
 export const SERVER_IDLE_CONNECTION_MS = 120_000;
 
+/** Sets a server's idle kept-alive connections to SERVER_IDLE_CONNECTION_MS (headers a second more). */
+export function keepIdleConnections(server: { keepAliveTimeout: number; headersTimeout: number }): void {
+  server.keepAliveTimeout = SERVER_IDLE_CONNECTION_MS;
+  server.headersTimeout = SERVER_IDLE_CONNECTION_MS + 1_000;
+}
+
 /** A header name as RFC 9110 §5.6.2 allows it (a token). */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** A field value with CR, LF, NUL or another control character (a tab is allowed). */

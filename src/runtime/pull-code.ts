@@ -103,56 +103,44 @@ async function download(
   const { Agent, fetch } = await import("undici");
   const dispatcher = new Agent();
   try {
-    return await downloadWith(fetch, dispatcher, url, file, attempts, baseDelayMs, headers);
+    let last: unknown;
+    for (let i = 0; i < attempts; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, baseDelayMs * 2 ** (i - 1)));
+      try {
+        const res = await fetch(url, { headers, dispatcher, signal: AbortSignal.timeout(300_000) });
+        if (!res.ok || !res.body) {
+          last = new Error(`HTTP ${res.status}`);
+          // A client error will not change by asking again.
+          if (res.status >= 400 && res.status < 500 && res.status !== 429) break;
+          continue;
+        }
+        const hash = createHash("sha256");
+        const hashing = new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            hash.update(chunk);
+            cb(null, chunk);
+          },
+        });
+        await pipeline(
+          Readable.fromWeb(res.body as import("node:stream/web").ReadableStream),
+          hashing,
+          createWriteStream(file),
+        );
+        return hash.digest("hex");
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw new UpdraftError(
+      "CodeDownloadFailed",
+      `code package ${url} could not be downloaded: ${String(last)}`,
+      {
+        cause: last,
+      },
+    );
   } finally {
     await dispatcher.close();
   }
-}
-
-async function downloadWith(
-  fetch: typeof import("undici").fetch,
-  dispatcher: import("undici").Dispatcher,
-  url: string,
-  file: string,
-  attempts: number,
-  baseDelayMs: number,
-  headers: Record<string, string>,
-): Promise<string> {
-  let last: unknown;
-  for (let i = 0; i < attempts; i++) {
-    if (i > 0) await new Promise((r) => setTimeout(r, baseDelayMs * 2 ** (i - 1)));
-    try {
-      const res = await fetch(url, { headers, dispatcher, signal: AbortSignal.timeout(300_000) });
-      if (!res.ok || !res.body) {
-        last = new Error(`HTTP ${res.status}`);
-        // A client error will not change by asking again.
-        if (res.status >= 400 && res.status < 500 && res.status !== 429) break;
-        continue;
-      }
-      const hash = createHash("sha256");
-      const hashing = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          hash.update(chunk);
-          cb(null, chunk);
-        },
-      });
-      await pipeline(
-        Readable.fromWeb(res.body as import("node:stream/web").ReadableStream),
-        hashing,
-        createWriteStream(file),
-      );
-      return hash.digest("hex");
-    } catch (err) {
-      last = err;
-    }
-  }
-  throw new UpdraftError(
-    "CodeDownloadFailed",
-    `code package ${url} could not be downloaded: ${String(last)}`,
-    {
-      cause: last,
-    },
-  );
 }
 
 async function isZip(file: string): Promise<boolean> {

@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { finished } from "node:stream/promises";
 import { AnnounceEnv } from "../protocol/announce.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
-import { INVOKE_BODY_LIMIT_BYTES, SERVER_IDLE_CONNECTION_MS } from "../protocol/http.ts";
+import { INVOKE_BODY_LIMIT_BYTES, keepIdleConnections } from "../protocol/http.ts";
 import type { ChannelCall } from "../protocol/instance-channel.ts";
 import { INSTANCE_KEY_HEADER, keyMatches } from "../protocol/instance-key.ts";
 import { SPECIALISE_PATH, type SpecialiseRequest } from "../protocol/pool.ts";
@@ -378,8 +378,7 @@ export class Shim {
 
   private async listen(): Promise<void> {
     this.server = createServer((req, res) => void this.handle(req, res));
-    this.server.keepAliveTimeout = SERVER_IDLE_CONNECTION_MS;
-    this.server.headersTimeout = SERVER_IDLE_CONNECTION_MS + 1_000;
+    keepIdleConnections(this.server);
     await new Promise<void>((resolve) => this.server!.listen(this.cfg.port, "0.0.0.0", () => resolve()));
     if (this.cfg.channelPort !== undefined) {
       this.channel = new ChannelServer({

@@ -19,7 +19,7 @@ import {
 } from "node:http";
 import { join } from "node:path";
 import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
-import { HOP_BY_HOP_HEADERS, INVOKE_BODY_LIMIT_BYTES, SERVER_IDLE_CONNECTION_MS } from "../protocol/http.ts";
+import { HOP_BY_HOP_HEADERS, INVOKE_BODY_LIMIT_BYTES, keepIdleConnections } from "../protocol/http.ts";
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
 import { settle } from "./drain.ts";
 import { portOpen } from "./image.ts";
@@ -80,8 +80,7 @@ export class WebShim {
   async start(): Promise<void> {
     await prepareCode(this.cfg, this.cfg.codeDir);
     this.server = createServer((req, res) => void this.handle(req, res));
-    this.server.keepAliveTimeout = SERVER_IDLE_CONNECTION_MS;
-    this.server.headersTimeout = SERVER_IDLE_CONNECTION_MS + 1_000;
+    keepIdleConnections(this.server);
     await new Promise<void>((resolve) => this.server!.listen(this.cfg.port, "0.0.0.0", () => resolve()));
     if (this.cfg.imageFunction) {
       // The user's image is its own container: its server is ours to wait for, not to start.
