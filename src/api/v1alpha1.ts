@@ -113,7 +113,9 @@ export const UNSERVABLE_REASONS: ReadonlySet<string> = new Set([
   "NotOwned",
   "CodeStoreNotConfigured",
   // InstancesHealthy: the kubelet cannot make the container until a Secret or ConfigMap it
-  // reads exists, or its image can be pulled. (A crash loop is not here: it may pass.)
+  // reads exists, or its image can be pulled. The controller says False only once the
+  // kubelet's retries have had 30 s (instancesVerdict): some of these pass by themselves.
+  // (A crash loop is not here: it may pass.)
   "CreateContainerConfigError",
   "ErrImageNeverPull",
   "ErrImagePull",

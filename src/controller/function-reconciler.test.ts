@@ -18,6 +18,7 @@ import type { ControllerApi } from "./api.ts";
 import { type BuilderConfig, childName } from "./builders.ts";
 import { FunctionReconciler } from "./function-reconciler.ts";
 import { InstancePolicies } from "./network-policy.ts";
+import { INSTANCE_FAILURE_GRACE_MS } from "./status.ts";
 
 /** A cache backed by a map, as an informer's would be. */
 class MapCache<T extends { metadata?: { name?: string; namespace?: string } }> implements Cache<T> {
@@ -281,12 +282,15 @@ describe("FunctionReconciler", () => {
     assert.deepEqual(api.writes, []);
   });
 
-  it("a pod of the function that cannot start makes InstancesHealthy and Ready False with its reason; another function's pod does not", async () => {
+  it("a pod of the function that cannot start makes InstancesHealthy and Ready False with its reason once the kubelet's retries have had their time; another function's pod does not", async () => {
     const { api, r, fns, pods } = setup();
     await r.reconcile("ns/hello");
-    const waiting = (fn: string, pod: string, message: string): V1Pod => ({
+    // setup()'s clock reads 2026-01-01T00:00:00Z.
+    const startedAgo = (ms: number) => new Date(Date.parse("2026-01-01T00:00:00Z") - ms);
+    const waiting = (fn: string, pod: string, message: string, ageMs = 60_000): V1Pod => ({
       metadata: { name: pod, namespace: "ns", labels: { "updraft.dev/function": fn } },
       status: {
+        startTime: startedAgo(ageMs),
         containerStatuses: [
           {
             name: "function",
@@ -304,9 +308,18 @@ describe("FunctionReconciler", () => {
     await r.reconcile("ns/hello");
     assert.deepEqual(api.writes, [], "another function's pod changes nothing");
 
-    pods.put(waiting("hello", "fn-hello-1", 'secret "cos-role" not found'));
-    await r.reconcile("ns/hello");
     const cond = (type: string) => fns.get("hello", "ns")!.status?.conditions?.find((c) => c.type === type);
+    // 5 s into its life: the kubelet is still retrying; Unknown, and looked at again when
+    // the grace ends.
+    pods.put(waiting("hello", "fn-hello-1", 'secret "cos-role" not found', 5_000));
+    const young = await r.reconcile("ns/hello");
+    assert.equal(cond("InstancesHealthy")?.status, "Unknown");
+    assert.equal(cond("InstancesHealthy")?.reason, "CreateContainerConfigError");
+    assert.equal(cond("Ready")?.status, "Unknown");
+    assert.deepEqual(young, { requeueAfterMs: INSTANCE_FAILURE_GRACE_MS - 5_000 });
+
+    pods.put(waiting("hello", "fn-hello-1", 'secret "cos-role" not found'));
+    assert.equal(await r.reconcile("ns/hello"), undefined, "nothing left to look at again");
     assert.deepEqual(
       [cond("InstancesHealthy")?.status, cond("InstancesHealthy")?.reason, cond("InstancesHealthy")?.message],
       [

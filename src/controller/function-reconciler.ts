@@ -114,8 +114,15 @@ export class FunctionReconciler {
     }
     const instances = instancesVerdict(
       this.d.pods.list(namespace).filter((p) => p.metadata?.labels?.[Labels.function] === name),
+      this.d.now(),
     );
     conds.mark(C.InstancesHealthy, instances.status, instances.reason, instances.message);
+    // A failure the kubelet is retrying turns False when its grace ends, even if no pod
+    // changes by then: look again at that moment.
+    if (instances.recheckAfterMs !== undefined)
+      result = {
+        requeueAfterMs: Math.min(result?.requeueAfterMs ?? Infinity, instances.recheckAfterMs),
+      };
     const active = activeVerdict(deployment);
     conds.mark(C.Active, active.status, active.reason, active.message);
     conds.summarize(C.Ready, [C.CodeReady, C.DeploymentReady, C.InstancesHealthy]);

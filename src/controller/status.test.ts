@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1ContainerStatus, V1Deployment, V1Pod } from "@kubernetes/client-node";
-import { activeVerdict, deploymentVerdict, instancesVerdict, rolloutComplete } from "./status.ts";
+import {
+  activeVerdict,
+  deploymentVerdict,
+  INSTANCE_FAILURE_GRACE_MS,
+  instancesVerdict,
+  rolloutComplete,
+} from "./status.ts";
 
 const dep = (spec: number, status: V1Deployment["status"], generation = 1): V1Deployment => ({
   metadata: { generation },
@@ -100,13 +106,22 @@ describe("instancesVerdict", () => {
     state,
     ...(last ? { lastState: last } : {}),
   });
-  const pod = (name: string, status: V1Pod["status"], deleting = false): V1Pod => ({
+  // The verdict is taken at NOW; a pod started OLD ago is past the grace unless it says otherwise.
+  const NOW = new Date("2026-01-01T12:00:00Z");
+  const ago = (ms: number) => new Date(NOW.getTime() - ms);
+  const OLD = INSTANCE_FAILURE_GRACE_MS + 1;
+  const pod = (name: string, status: V1Pod["status"], deleting = false, startedAgoMs = OLD): V1Pod => ({
     metadata: { name, ...(deleting ? { deletionTimestamp: new Date("2026-01-01T00:00:00Z") } : {}) },
-    status,
+    status: { startTime: ago(startedAgoMs), ...status },
   });
   const waiting = (reason: string, message?: string) =>
     container({ waiting: { reason, ...(message ? { message } : {}) } });
-  const cases: Array<{ why: string; pods: V1Pod[]; want: [string, string, string] }> = [
+  const cases: Array<{
+    why: string;
+    pods: V1Pod[];
+    want: [string, string, string];
+    recheckAfterMs?: number;
+  }> = [
     { why: "at zero there is nothing to judge", pods: [], want: ["True", "Healthy", ""] },
     {
       why: "a starting pod is on its way, not failing",
@@ -180,10 +195,96 @@ describe("instancesVerdict", () => {
       ],
       want: ["False", "CreateContainerError", "instance p1: container function: one"],
     },
+    {
+      why: "the kubelet's passing secret-cache error in a namespace it has just begun to watch is not a failure yet: it retries",
+      pods: [
+        pod(
+          "p1",
+          {
+            containerStatuses: [
+              waiting(
+                "CreateContainerConfigError",
+                "failed to sync secret cache: timed out waiting for the condition",
+              ),
+            ],
+          },
+          false,
+          3_000,
+        ),
+      ],
+      want: [
+        "Unknown",
+        "CreateContainerConfigError",
+        "instance p1: container function: failed to sync secret cache: timed out waiting for the condition (being retried)",
+      ],
+      recheckAfterMs: INSTANCE_FAILURE_GRACE_MS - 3_000,
+    },
+    {
+      why: "one failed pull (a registry hiccup) waits for the kubelet's next try",
+      pods: [pod("p1", { containerStatuses: [waiting("ErrImagePull", "i/o timeout")] }, false, 1_000)],
+      want: ["Unknown", "ErrImagePull", "instance p1: container function: i/o timeout (being retried)"],
+      recheckAfterMs: INSTANCE_FAILURE_GRACE_MS - 1_000,
+    },
+    {
+      why: "a failure that lasts the whole grace is held as one, at its last millisecond",
+      pods: [
+        pod(
+          "p1",
+          { containerStatuses: [waiting("ImagePullBackOff", 'Back-off pulling image "nope"')] },
+          false,
+          INSTANCE_FAILURE_GRACE_MS,
+        ),
+      ],
+      want: ["False", "ImagePullBackOff", 'instance p1: container function: Back-off pulling image "nope"'],
+    },
+    {
+      why: "an image name that cannot be parsed never mends: False at once",
+      pods: [pod("p1", { containerStatuses: [waiting("InvalidImageName", "bad")] }, false, 0)],
+      want: ["False", "InvalidImageName", "instance p1: container function: bad"],
+    },
+    {
+      why: "a pod just scheduled-out waits for the scheduler's retry too",
+      pods: [
+        pod(
+          "p1",
+          {
+            conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: "full" }],
+          },
+          false,
+          10_000,
+        ),
+      ],
+      want: ["Unknown", "Unschedulable", "instance p1: full (being retried)"],
+      recheckAfterMs: INSTANCE_FAILURE_GRACE_MS - 10_000,
+    },
+    {
+      why: "a held failure speaks before a young one, whatever their names",
+      pods: [
+        pod("p1", { containerStatuses: [waiting("ErrImagePull", "young")] }, false, 1_000),
+        pod("p2", { containerStatuses: [waiting("ErrImagePull", "held")] }),
+      ],
+      want: ["False", "ErrImagePull", "instance p2: container function: held"],
+    },
+    {
+      why: "of two young failures the first by name speaks, and the look again is at the sooner end of grace",
+      pods: [
+        pod("p2", { containerStatuses: [waiting("ErrImagePull", "two")] }, false, 20_000),
+        pod("p1", { containerStatuses: [waiting("ErrImagePull", "one")] }, false, 5_000),
+      ],
+      want: ["Unknown", "ErrImagePull", "instance p1: container function: one (being retried)"],
+      recheckAfterMs: INSTANCE_FAILURE_GRACE_MS - 20_000,
+    },
+    {
+      why: "a pod with no start time written yet is as young as can be",
+      pods: [{ metadata: { name: "p1" }, status: { containerStatuses: [waiting("ErrImagePull", "x")] } }],
+      want: ["Unknown", "ErrImagePull", "instance p1: container function: x (being retried)"],
+      recheckAfterMs: INSTANCE_FAILURE_GRACE_MS,
+    },
   ];
   for (const c of cases)
     it(c.why, () => {
-      const v = instancesVerdict(c.pods);
+      const v = instancesVerdict(c.pods, NOW);
       assert.deepEqual([v.status, v.reason, v.message], c.want);
+      assert.equal(v.recheckAfterMs, c.recheckAfterMs);
     });
 });

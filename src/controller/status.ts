@@ -72,7 +72,7 @@ export function rolloutComplete(d: V1Deployment | undefined): boolean {
 }
 
 /**
- * Waiting reasons of a container that will not run without a change: a wrong image, a
+ * Waiting reasons of a container that is not on its way to running: a wrong image, a
  * missing Secret or ConfigMap, a process that exits at start. Others (ContainerCreating,
  * PodInitializing) are the way to running.
  */
@@ -88,52 +88,104 @@ const FAILING_WAITING_REASONS = new Set([
 ]);
 
 /**
+ * Of those, the ones no retry can mend: the image name cannot be parsed, or the pod may not
+ * pull at all. Every other failure the kubelet (or the scheduler) tries again on its own,
+ * and some pass by themselves: the kubelet reports CreateContainerConfigError "failed to
+ * sync secret cache: timed out waiting for the condition" for a pod in a namespace it has
+ * just begun to watch, and a registry that hiccups gives one ErrImagePull.
+ */
+const PERMANENT_WAITING_REASONS = new Set(["ErrImageNeverPull", "InvalidImageName"]);
+
+/**
+ * How long an instance may fail in a way the kubelet retries before it is held as failing:
+ * InstancesHealthy False, and calls refused at once (FunctionNotReady) instead of waiting.
+ * Before that it is Unknown, with the kubelet's reason, and calls wait for the retry. 30 s
+ * covers the kubelet's first image-pull back-off (10 s) and its pod-sync retries; Knative
+ * waits for the Deployment's progress deadline (600 s by default) before it says the same.
+ *
+ * Example: a pod started at 12:00:00 waiting with ImagePullBackOff is Unknown at 12:00:20
+ * (looked at again 10 s later) and False from 12:00:30 on.
+ */
+export const INSTANCE_FAILURE_GRACE_MS = 30_000;
+
+export interface InstancesVerdict extends Verdict {
+  /** When an Unknown verdict turns False if nothing changes: look again then. */
+  recheckAfterMs?: number;
+}
+
+/**
  * InstancesHealthy says whether the function's instances can run: False, with the
  * kubelet's reason, when one of its pods cannot be scheduled or has a container that
  * cannot start — the reason a call would otherwise only meet as a 503 NoInstanceReady.
- * At zero there is nothing to judge: True. Of several failing pods the first by name
- * speaks, and its message leaves out what changes at each retry (the back-off delay), so
- * the status is not rewritten while nothing else changes.
+ * A failure the kubelet retries counts only once the pod has been at it for
+ * INSTANCE_FAILURE_GRACE_MS; until then the verdict is Unknown with the same reason. At zero
+ * there is nothing to judge: True. Of several failing pods the first by name speaks (a held
+ * failure before a young one), and the message leaves out what changes at each retry (the
+ * back-off delay), so the status is not rewritten while nothing else changes.
  *
- * Example: a pod waiting with CreateContainerConfigError, `secret "cos-role" not found`,
- * gives False, CreateContainerConfigError, `instance fn-hello-7d9f-x2b: container
- * function: secret "cos-role" not found`.
+ * Example: a pod started 40 s ago waiting with CreateContainerConfigError,
+ * `secret "cos-role" not found`, gives False, CreateContainerConfigError, `instance
+ * fn-hello-7d9f-x2b: container function: secret "cos-role" not found`; 5 s after it started,
+ * the same is Unknown, and the message ends "(the kubelet is retrying)".
  */
-export function instancesVerdict(pods: readonly V1Pod[]): Verdict {
+export function instancesVerdict(
+  pods: readonly V1Pod[],
+  now: Date,
+  graceMs = INSTANCE_FAILURE_GRACE_MS,
+): InstancesVerdict {
   const live = pods
     .filter((p) => !p.metadata?.deletionTimestamp)
     .sort((a, b) => (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""));
+  let young: InstancesVerdict | undefined;
   for (const pod of live) {
-    const name = pod.metadata?.name ?? "";
-    const unschedulable = pod.status?.conditions?.find(
-      (c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable",
-    );
-    if (unschedulable)
-      return {
-        status: "False",
-        reason: "Unschedulable",
-        message: `instance ${name}: ${unschedulable.message ?? "no node can take it"}`,
+    const failure = podFailure(pod);
+    if (!failure) continue;
+    const started = pod.status?.startTime ?? pod.metadata?.creationTimestamp;
+    // No start time at all (not yet written): as young as it can be.
+    const age = started ? now.getTime() - new Date(started).getTime() : 0;
+    if (failure.permanent || age >= graceMs)
+      return { status: "False", reason: failure.reason, message: failure.message };
+    const recheckAfterMs = graceMs - age;
+    if (!young)
+      young = {
+        status: "Unknown",
+        reason: failure.reason,
+        message: `${failure.message} (being retried)`,
+        recheckAfterMs,
       };
-    const containers = [
-      ...(pod.status?.initContainerStatuses ?? []),
-      ...(pod.status?.containerStatuses ?? []),
-    ];
-    for (const c of containers) {
-      const waiting = c.state?.waiting;
-      if (!waiting?.reason || !FAILING_WAITING_REASONS.has(waiting.reason)) continue;
-      const last = c.lastState?.terminated;
-      // CrashLoopBackOff's own message is the back-off ("back-off 20s restarting …"): the
-      // exit that caused it says more, and does not change at each retry.
-      const detail =
-        waiting.reason === "CrashLoopBackOff" && last
-          ? `exited with code ${last.exitCode}${last.reason ? ` (${last.reason})` : ""}`
-          : (waiting.message ?? waiting.reason);
-      return {
-        status: "False",
-        reason: waiting.reason,
-        message: `instance ${name}: container ${c.name}: ${detail}`,
-      };
-    }
+    else young.recheckAfterMs = Math.min(young.recheckAfterMs ?? recheckAfterMs, recheckAfterMs);
   }
-  return { status: "True", reason: "Healthy", message: "" };
+  return young ?? { status: "True", reason: "Healthy", message: "" };
+}
+
+/** What keeps one pod from running, if anything. */
+function podFailure(pod: V1Pod): { reason: string; message: string; permanent: boolean } | undefined {
+  const name = pod.metadata?.name ?? "";
+  const unschedulable = pod.status?.conditions?.find(
+    (c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable",
+  );
+  if (unschedulable)
+    return {
+      reason: "Unschedulable",
+      message: `instance ${name}: ${unschedulable.message ?? "no node can take it"}`,
+      permanent: false,
+    };
+  const containers = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  for (const c of containers) {
+    const waiting = c.state?.waiting;
+    if (!waiting?.reason || !FAILING_WAITING_REASONS.has(waiting.reason)) continue;
+    const last = c.lastState?.terminated;
+    // CrashLoopBackOff's own message is the back-off ("back-off 20s restarting …"): the
+    // exit that caused it says more, and does not change at each retry.
+    const detail =
+      waiting.reason === "CrashLoopBackOff" && last
+        ? `exited with code ${last.exitCode}${last.reason ? ` (${last.reason})` : ""}`
+        : (waiting.message ?? waiting.reason);
+    return {
+      reason: waiting.reason,
+      message: `instance ${name}: container ${c.name}: ${detail}`,
+      permanent: PERMANENT_WAITING_REASONS.has(waiting.reason),
+    };
+  }
+  return undefined;
 }

@@ -682,7 +682,7 @@ subjects: [{kind: ServiceAccount, name: packager, namespace: ${ns}}]
         500,
       );
       const called = await invokeWithCli(name, { name: "you" });
-      assert.equal(called.status, 0, `${runtime}: ${called.stderr}`);
+      assert.equal(called.status, 0, `${runtime}: ${called.stderr}\n${called.stdout}`);
       assert.match(called.stdout, answer, `${runtime}: ${called.stdout}`);
       assert.match(called.stderr, /status 200 · request id [0-9a-f-]{36}/, runtime);
     }

@@ -287,14 +287,20 @@ spec: {runtime: python3.11, handler: index.main_handler, code: {configMapRef: {n
   tencentCloud: {region: ap-guangzhou, credentialsSecret: cos-role}`,
       ),
     );
+    // First Unknown while the kubelet retries (the pod's first 30 s), then False.
+    let retrying: string | undefined;
     const fn = await waitFor(
       "InstancesHealthy False",
       async () => {
         const f = await getFunction(n, "keyless");
-        return condition(f, "InstancesHealthy")?.status === "False" ? f : undefined;
+        const c = condition(f, "InstancesHealthy");
+        if (c?.status === "Unknown" && c.reason === "CreateContainerConfigError") retrying = c.message;
+        return c?.status === "False" ? f : undefined;
       },
       90_000,
+      250,
     );
+    assert.match(retrying ?? "(never seen)", /"cos-role".*\(being retried\)$/);
     assert.equal(condition(fn, "InstancesHealthy")?.reason, "CreateContainerConfigError");
     assert.match(
       condition(fn, "InstancesHealthy")?.message ?? "",
