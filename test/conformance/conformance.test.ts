@@ -463,6 +463,22 @@ describe("SCF conformance", { timeout: 900_000 }, () => {
           assert.equal(r.json, "requests");
         });
 
+      if (rc.runtime === "python3.11")
+        it("Pillow is built in, as SCF's picture samples import it: text drawn, a thumbnail made and read back as JPEG", async () => {
+          const r = await invoke(rc.name, {
+            do: "picture",
+            width: 400,
+            height: 200,
+            text: "Updraft",
+            fontSize: 60,
+            thumb: 100,
+          });
+          assert.equal(r.functionError, null, `${r.body}\n${r.log}`);
+          // 400×200 into a 100×100 box keeps the ratio: 100×50; the text (Pillow's own FreeType
+          // font at 60 px) left dark pixels, which a blank picture has not.
+          assert.deepEqual(r.json, { format: "JPEG", size: [100, 50], dark: true });
+        });
+
       if (rc.runtime === "nodejs24" || rc.runtime === "nodejs22")
         it("request is built in, as in SCF's Node.js runtimes up to 12.16 (SCF's samples require it)", async () => {
           const r = await invoke(rc.name, { do: "import", module: "request" });

@@ -14,6 +14,8 @@ def main_handler(event, context):
         return importlib.import_module(event["module"]).__name__
     if action == "cos-url":
         return cos_url(event)
+    if action == "picture":
+        return picture(event)
     if action == "return":
         return event.get("value")
     if action == "log":
@@ -54,3 +56,20 @@ def cos_url(event):
         "sessionToken": os.environ.get("TENCENTCLOUD_SESSIONTOKEN"),
         "sameErrorClass": CosServiceError is published,
     }
+
+
+def picture(event):
+    """What SCF's picture samples do with Pillow: draw text on an image, make a thumbnail,
+    save it as JPEG and read it back."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (event["width"], event["height"]), "white")
+    font = ImageFont.load_default(size=event["fontSize"])
+    ImageDraw.Draw(image).text((10, 10), event["text"], fill="black", font=font)
+    image.thumbnail((event["thumb"], event["thumb"]))
+    out = io.BytesIO()
+    image.save(out, "JPEG")
+    back = Image.open(io.BytesIO(out.getvalue()))
+    return {"format": back.format, "size": list(back.size), "dark": min(back.convert("L").getdata()) < 128}
