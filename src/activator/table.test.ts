@@ -84,6 +84,44 @@ describe("FunctionTable, a function no instance of which can start", () => {
     table.setFunctions([fn("f")]);
     assert.equal(f.unservable, undefined, "a status without the fault clears it");
   });
+
+  it("a call that waits out its cold start while the instances crash is told what the status says of them", async () => {
+    const { table } = tableAt();
+    const crashing = {
+      ...fn("f"),
+      metadata: { name: "f", namespace: "ns", generation: 1 },
+      status: {
+        observedGeneration: 1,
+        conditions: [
+          {
+            type: "InstancesHealthy",
+            status: "Unknown" as const,
+            reason: "CrashLoopBackOff",
+            message:
+              "instance fn-f-1: container function: exited with code 1 (Error): HTTP 404 (being retried)",
+          },
+        ],
+      },
+    };
+    table.setFunctions([crashing]);
+    const f = table.get("ns", "f")!;
+    // A crash loop may pass: the call waits (not refused at once), and its timeout says why.
+    await assert.rejects(
+      table.acquire(f, 20),
+      (e: { code?: string; message?: string }) =>
+        e.code === "NoInstanceReady" &&
+        (e.message ?? "").endsWith(
+          "; its status: InstancesHealthy Unknown CrashLoopBackOff: instance fn-f-1: container function: exited with code 1 (Error): HTTP 404 (being retried)",
+        ),
+    );
+    // A status of an older generation says nothing about the spec now applied.
+    table.setFunctions([{ ...crashing, metadata: { ...crashing.metadata, generation: 2 } }]);
+    await assert.rejects(
+      table.acquire(f, 20),
+      (e: { code?: string; message?: string }) =>
+        e.code === "NoInstanceReady" && !(e.message ?? "").includes("its status"),
+    );
+  });
 });
 
 describe("FunctionTable, EndpointSlice by EndpointSlice", () => {

@@ -5,6 +5,7 @@
  */
 import type { V1EndpointSlice } from "@kubernetes/client-node";
 import {
+  instancesTrouble,
   type ResolvedFunctionSpec,
   resolveFunctionSpec,
   type UpdraftFunction,
@@ -75,6 +76,8 @@ export interface FunctionState {
   uid?: string | undefined;
   /** Why no instance can start (its status says so for its current spec): calls are refused at once. */
   unservable?: { reason: string; message: string } | undefined;
+  /** What its status says of instances that are not healthy (instancesTrouble), for a call that times out. */
+  trouble?: { status: string; reason: string; message: string } | undefined;
   /** A warm-pool claim for it is under way (one at a time). */
   claiming?: boolean;
   /** The replicas' place and the instances list the subset (Instance.mine) was worked out for. */
@@ -176,6 +179,7 @@ export class FunctionTable {
         st.spec = spec;
         st.uid = fn.metadata.uid;
         st.unservable = cannot;
+        st.trouble = instancesTrouble(fn);
         // Those waiting for an instance that cannot come hear why now, not at their deadline.
         if (cannot && st.instances.length === 0)
           for (const w of st.waiters.drain()) {
@@ -189,6 +193,7 @@ export class FunctionTable {
           spec,
           uid: fn.metadata.uid,
           unservable: cannot,
+          trouble: instancesTrouble(fn),
           instances: [],
           waiters: new WaitQueue(),
           cursor: 0,
@@ -523,7 +528,7 @@ export class FunctionTable {
           reject(
             new UpdraftError(
               "NoInstanceReady",
-              `no instance of ${st.key} became ready within ${waitMs} ms (${this.describe(st)})`,
+              `no instance of ${st.key} became ready within ${waitMs} ms (${this.describe(st)})${troubleNote(st)}`,
             ),
           );
         }, waitMs),
@@ -738,6 +743,16 @@ export function compareIp(a: string, b: string): number {
   const pb = b.split(".").map(Number);
   for (let k = 0; k < 4; k++) if (pa[k] !== pb[k]) return (pa[k] ?? 0) - (pb[k] ?? 0);
   return 0;
+}
+
+/**
+ * What the Function's status says of its failing instances, for the message of a call that
+ * timed out. Example: "; its status: InstancesHealthy False CrashLoopBackOff: instance
+ * fn-a-1: container shim: exited with code 1 (Error): code package http://x/a.zip: HTTP 404".
+ */
+export function troubleNote(st: Pick<FunctionState, "trouble">): string {
+  const t = st.trouble;
+  return t ? `; its status: InstancesHealthy ${t.status} ${t.reason}: ${t.message}` : "";
 }
 
 /** The refusal of a call to a function no instance of which can start. */

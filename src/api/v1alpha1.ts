@@ -142,6 +142,22 @@ export function unservable(fn: UpdraftFunction): { reason: string; message: stri
   return undefined;
 }
 
+/**
+ * What the Function's status says about its instances when they are not healthy, for its
+ * current spec: InstancesHealthy Unknown (a failure the kubelet is retrying) or False, with
+ * the kubelet's reason. A call that waited out its cold start is told this, so a 503
+ * NoInstanceReady names the cause (a package that is not there, a crash at start).
+ */
+export function instancesTrouble(
+  fn: UpdraftFunction,
+): { status: string; reason: string; message: string } | undefined {
+  const status = fn.status;
+  if (!status || status.observedGeneration !== fn.metadata.generation) return undefined;
+  const c = (status.conditions ?? []).find((c) => c.type === "InstancesHealthy");
+  if (!c || c.status === "True" || !c.reason) return undefined;
+  return { status: c.status, reason: c.reason, message: c.message ?? "" };
+}
+
 export const TRIGGER_TYPES = ["Timer", "Http", "Kafka", "Queue", "ObjectStorage"] as const;
 export type TriggerType = (typeof TRIGGER_TYPES)[number];
 

@@ -370,6 +370,43 @@ describe("httpTriggerUrl", () => {
   for (const c of cases) it(c.why, () => assert.equal(httpTriggerUrl("shop", "/cart", c.cfg), c.want));
 });
 
+describe("every container of a function pod says why it stopped", () => {
+  const pods: Array<{
+    why: string;
+    containers: () => Array<{
+      name: string;
+      terminationMessagePath?: string;
+      terminationMessagePolicy?: string;
+    }>;
+  }> = [
+    {
+      why: "a runtime function's one container (the shim's reason for exiting: a package it cannot fetch)",
+      containers: () => makeDeployment(fn(), cfg, "sha").spec!.template.spec!.containers,
+    },
+    {
+      why: "an image function's shim and the user's own container",
+      containers: () =>
+        makeDeployment(fn({ code: { image: "example.com/me/fn:1" } }), cfg, "sha").spec!.template.spec!
+          .containers,
+    },
+    {
+      why: "a warm pool's instance, which exits if its specialisation fails",
+      containers: () =>
+        makePoolDeployment("team-a", "python3.11", 1, 128, cfg).spec!.template.spec!.containers,
+    },
+  ];
+  for (const p of pods)
+    it(p.why, () => {
+      const containers = p.containers();
+      assert.ok(containers.length > 0);
+      for (const c of containers)
+        assert.deepEqual(
+          [c.name, c.terminationMessagePath, c.terminationMessagePolicy],
+          [c.name, "/dev/termination-log", "FallbackToLogsOnError"],
+        );
+    });
+});
+
 describe("makePoolDeployment", () => {
   const d = makePoolDeployment("team-a", "python3.11", 3, 128, {
     runtimeImage: (r) => `reg/runtime-${r}:t`,

@@ -43,6 +43,7 @@ import {
 } from "../protocol/instance-key.ts";
 import { functionChildName } from "../protocol/naming.ts";
 import { POOL_ENV, POOL_LABEL, POOL_MEMORY_LABEL, poolDeploymentName } from "../protocol/pool.ts";
+import { TERMINATION_MESSAGE_PATH } from "../protocol/termination.ts";
 import { WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
 
 export interface BuilderConfig {
@@ -206,6 +207,7 @@ export function makeDeployment(fn: UpdraftFunction, cfg: BuilderConfig, sha: str
     resources,
     readinessProbe: INSTANCE_READINESS,
     securityContext: RESTRICTED_CONTAINER,
+    ...WHY_IT_STOPPED,
     volumeMounts: [
       { name: "tmp", mountPath: "/tmp" },
       { name: "code", mountPath: USER_CODE_DIR, readOnly: codeMounted },
@@ -366,6 +368,7 @@ export function makePoolDeployment(
               resources: instanceResources(memoryMB),
               readinessProbe: INSTANCE_READINESS,
               securityContext: RESTRICTED_CONTAINER,
+              ...WHY_IT_STOPPED,
               volumeMounts: [
                 { name: "tmp", mountPath: "/tmp" },
                 { name: "code", mountPath: USER_CODE_DIR },
@@ -383,6 +386,15 @@ export function makePoolDeployment(
   deployment.metadata!.annotations = { [Annotations.specHash]: deploymentSpecHash(deployment) };
   return deployment;
 }
+
+/**
+ * Every container of a function pod says why it stopped: the shim's own words from the
+ * termination file, else the last lines of its log when it failed.
+ */
+const WHY_IT_STOPPED = {
+  terminationMessagePath: TERMINATION_MESSAGE_PATH,
+  terminationMessagePolicy: "FallbackToLogsOnError",
+} as const;
 
 /** Every container of a function pod: nothing to escalate to, nothing to write but /tmp. */
 const RESTRICTED_CONTAINER = {
@@ -442,6 +454,7 @@ function imageContainers(spec: ResolvedFunctionSpec, shim: V1Container): V1Conta
         limits: { memory: `${spec.memoryMB}Mi` },
       },
       securityContext: RESTRICTED_CONTAINER,
+      ...WHY_IT_STOPPED,
       volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
     },
   ];

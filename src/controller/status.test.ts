@@ -160,6 +160,50 @@ describe("instancesVerdict", () => {
       ],
     },
     {
+      why: "a crash loop quotes the last line the container left as its termination message (the shim's reason for exiting)",
+      pods: [
+        pod("p1", {
+          containerStatuses: [
+            container(
+              {
+                waiting: { reason: "CrashLoopBackOff", message: "back-off 10s restarting failed container" },
+              },
+              {
+                terminated: {
+                  exitCode: 1,
+                  reason: "Error",
+                  message: "starting\nupdraft-runtime: code package http://pkg/a.zip: HTTP 404\n\n",
+                },
+              },
+            ),
+          ],
+        }),
+      ],
+      want: [
+        "False",
+        "CrashLoopBackOff",
+        "instance p1: container function: exited with code 1 (Error): updraft-runtime: code package http://pkg/a.zip: HTTP 404",
+      ],
+    },
+    {
+      why: "a termination message's line is cut at 300 characters, so a long log line does not fill the status",
+      pods: [
+        pod("p1", {
+          containerStatuses: [
+            container(
+              { waiting: { reason: "CrashLoopBackOff" } },
+              { terminated: { exitCode: 2, message: "x".repeat(1000) } },
+            ),
+          ],
+        }),
+      ],
+      want: [
+        "False",
+        "CrashLoopBackOff",
+        `instance p1: container function: exited with code 2: ${"x".repeat(299)}…`,
+      ],
+    },
+    {
       why: "a wrong image of an image function",
       pods: [
         pod("p1", { containerStatuses: [waiting("ImagePullBackOff", 'Back-off pulling image "nope"')] }),

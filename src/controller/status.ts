@@ -176,10 +176,13 @@ function podFailure(pod: V1Pod): { reason: string; message: string; permanent: b
     if (!waiting?.reason || !FAILING_WAITING_REASONS.has(waiting.reason)) continue;
     const last = c.lastState?.terminated;
     // CrashLoopBackOff's own message is the back-off ("back-off 20s restarting …"): the
-    // exit that caused it says more, and does not change at each retry.
+    // exit that caused it says more, and does not change at each retry — with the last line
+    // of what the container left as its termination message (the shim's reason, or its
+    // log's last lines).
+    const said = lastLine(last?.message);
     const detail =
       waiting.reason === "CrashLoopBackOff" && last
-        ? `exited with code ${last.exitCode}${last.reason ? ` (${last.reason})` : ""}`
+        ? `exited with code ${last.exitCode}${last.reason ? ` (${last.reason})` : ""}${said ? `: ${said}` : ""}`
         : (waiting.message ?? waiting.reason);
     return {
       reason: waiting.reason,
@@ -188,4 +191,16 @@ function podFailure(pod: V1Pod): { reason: string; message: string; permanent: b
     };
   }
   return undefined;
+}
+
+/** Of a termination message, the last line with text, at most 300 characters. */
+const TERMINATION_DETAIL_MAX = 300;
+function lastLine(message: string | undefined): string {
+  const line =
+    (message ?? "")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l !== "")
+      .at(-1) ?? "";
+  return line.length > TERMINATION_DETAIL_MAX ? `${line.slice(0, TERMINATION_DETAIL_MAX - 1)}…` : line;
 }

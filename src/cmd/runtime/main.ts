@@ -4,8 +4,10 @@
  * (UPDRAFT_POOL=true) the shim waits to be specialised, and reads the function's
  * configuration then, the same way.
  */
+import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { POOL_ENV } from "../../protocol/pool.ts";
+import { TERMINATION_MESSAGE_PATH } from "../../protocol/termination.ts";
 import { announceInstance, postJson } from "../../runtime/announce.ts";
 import { announceConfigFromEnv, shimConfigFromEnv } from "../../runtime/config.ts";
 import { PodLog } from "../../runtime/pod-log.ts";
@@ -53,6 +55,12 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(`updraft-runtime: ${err instanceof Error ? err.message : String(err)}`);
+  const why = `updraft-runtime: ${err instanceof Error ? err.message : String(err)}`;
+  console.error(why);
+  // The kubelet reads it into the container's terminated state, where the Function's
+  // status quotes it. Outside a pod the file may not be writable: the log has it anyway.
+  try {
+    writeFileSync(TERMINATION_MESSAGE_PATH, why);
+  } catch {}
   process.exit(1);
 });

@@ -1,0 +1,9 @@
+/**
+ * Where the shim writes why it could not start (a package that cannot be fetched, a
+ * configuration it refuses) before it exits: the kubelet puts the file's text in the
+ * container's terminated state, and the controller quotes it in InstancesHealthy. The
+ * controller names the same path in every function container, which also falls back to
+ * its log's last lines when the file is empty (FallbackToLogsOnError). Its own module: the
+ * shim's image carries no more of the protocol than it loads.
+ */
+export const TERMINATION_MESSAGE_PATH = "/dev/termination-log";
