@@ -7,7 +7,6 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import yaml from "js-yaml";
-import { servePackages } from "../conformance/packages.ts";
 import {
   applyYaml,
   apps,
@@ -334,60 +333,6 @@ spec: {runtime: python3.11, handler: index.main_handler, code: {configMapRef: {n
       120_000,
     );
     assert.equal(condition(healthy, "InstancesHealthy")?.reason, "Healthy");
-  });
-
-  it("an instance that exits at start (its package is not there) is said with the shim's reason, in the status and in the 503 of a call that waited for it", async () => {
-    const n = await ns("nopackage");
-    const missing = await servePackages(new Map());
-    try {
-      const url = `${missing.url}/gone.zip`;
-      applyYaml(
-        n,
-        `apiVersion: updraft.dev/v1alpha1
-kind: Function
-metadata: {name: gone}
-spec:
-  runtime: nodejs24
-  handler: index.main_handler
-  code: {url: "${url}"}
-  timeoutSeconds: 3
-  initTimeoutSeconds: 20
-`,
-      );
-      await waitFor("Ready (at zero)", async () => isReady(await getFunction(n, "gone")));
-      const svc = await core.readNamespacedService({
-        name: "updraft-activator",
-        namespace: "updraft-system",
-      });
-      // The call wakes an instance that exits at once (a 404 is not tried again); it waits
-      // out its cold start (20 + 3 s) for the kubelet's restart, then hears why.
-      const r = await invokeFunction(`http://${svc.spec!.clusterIP}:8080`, n, "gone", {});
-      assert.equal(r.status, 503, r.body);
-      assert.equal(r.json.errorType, "NoInstanceReady");
-      const said = `code package ${url} could not be downloaded: Error: HTTP 404`;
-      assert.ok(
-        String(r.json.errorMessage).includes(`its status: InstancesHealthy `) &&
-          String(r.json.errorMessage).includes(said),
-        String(r.json.errorMessage),
-      );
-      const fn = await waitFor(
-        "InstancesHealthy False, CrashLoopBackOff",
-        async () => {
-          const f = await getFunction(n, "gone");
-          return condition(f, "InstancesHealthy")?.status === "False" ? f : undefined;
-        },
-        60_000,
-      );
-      assert.equal(condition(fn, "InstancesHealthy")?.reason, "CrashLoopBackOff");
-      const message = condition(fn, "InstancesHealthy")?.message ?? "";
-      assert.ok(
-        message.startsWith("instance fn-gone-") &&
-          message.endsWith(`: container function: exited with code 1 (Error): updraft-runtime: ${said}`),
-        message,
-      );
-    } finally {
-      missing.server.close();
-    }
   });
 
   it("deleting a Function removes all of its children (owner references)", async () => {

@@ -610,6 +610,59 @@ spec: {function: packaged-web, type: Http, http: {path: /packaged-web}}
     assert.equal(served.openapi, "3.1.0");
   });
 
+  it("an instance that exits at start (its package is not there) is said with the shim's reason, in the 503 of a call that waited for it and in the status", async () => {
+    const missing = createServer((_req, res) => res.writeHead(404).end());
+    await new Promise<void>((r) => missing.listen(0, HOST_IP, () => r()));
+    try {
+      const url = `http://${HOST_IP}:${(missing.address() as { port: number }).port}/gone.zip`;
+      applyYaml(
+        ns,
+        `apiVersion: updraft.dev/v1alpha1
+kind: Function
+metadata: {name: gone}
+spec:
+  runtime: nodejs24
+  handler: index.main_handler
+  code: {url: "${url}", sha256: "${"0".repeat(64)}"}
+  timeoutSeconds: 3
+  initTimeoutSeconds: 20
+`,
+      );
+      await waitFor("Ready (at zero)", async () => isReady(await getFunction(ns, "gone")));
+      // The call wakes an instance that exits at once (a 404 is not tried again); it waits
+      // out its cold start (20 + 3 s) for the kubelet's restart, then hears why.
+      const r = await invoke("gone");
+      assert.equal(r.status, 503, r.body);
+      const e = r.json as { errorType: string; errorMessage: string };
+      assert.equal(e.errorType, "NoInstanceReady");
+      const said = `updraft-runtime: code package ${url} could not be downloaded: Error: HTTP 404`;
+      assert.ok(
+        e.errorMessage.includes("; its status: InstancesHealthy ") && e.errorMessage.includes(said),
+        e.errorMessage,
+      );
+      // Once the pod has failed for the grace (30 s), the status holds it as failing.
+      const failing = await waitFor(
+        "InstancesHealthy False",
+        async () => {
+          const c = (await getFunction(ns, "gone")).status?.conditions?.find(
+            (c) => c.type === "InstancesHealthy",
+          );
+          return c?.status === "False" ? c : undefined;
+        },
+        60_000,
+      );
+      assert.equal(failing.reason, "CrashLoopBackOff");
+      const message = failing.message ?? "";
+      assert.ok(
+        message.startsWith("instance fn-gone-") &&
+          message.endsWith(`: container function: exited with code 1 (Error): ${said}`),
+        message,
+      );
+    } finally {
+      missing.close();
+    }
+  });
+
   it("a Function whose ConfigMap is missing answers 503 FunctionNotReady at once, naming why, and serves once it appears", async () => {
     applyYaml(
       ns,
