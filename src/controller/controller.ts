@@ -9,6 +9,8 @@ import {
   AppsV1Api,
   CoreV1Api,
   type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
   type V1ConfigMap,
   type V1Deployment,
   type V1Pod,
@@ -79,65 +81,62 @@ export class Controller {
     const apps = kc.makeApiClient(AppsV1Api);
     const core = kc.makeApiClient(CoreV1Api);
     const owned = `${Labels.function},${Labels.managedBy}=updraft`;
-    // Updraft's own children of one kind, by label, in the namespaces it serves.
+    // Updraft's own children of one kind, by label, in the namespaces it serves: the API's
+    // path (group and plural) and the client's two list calls. Example:
+    // labelled("/api/v1", "pods", …)("updraft.dev/function") watches /api/v1/pods (or
+    // /api/v1/namespaces/{ns}/pods in each namespace of the scope) with that selector.
     const scope = cfg.scope;
-    const deploymentsLabelled = (selector: string) =>
-      makeScopedInformer<V1Deployment>(
-        kc,
-        scope,
-        {
-          clusterPath: "/apis/apps/v1/deployments",
-          namespacedPath: (ns) => `/apis/apps/v1/namespaces/${ns}/deployments`,
-          listAll: () => apps.listDeploymentForAllNamespaces({ labelSelector: selector }),
-          listIn: (namespace) => apps.listNamespacedDeployment({ namespace, labelSelector: selector }),
-        },
-        log,
-        selector,
-      );
-    const servicesLabelled = (selector: string) =>
-      makeScopedInformer<V1Service>(
-        kc,
-        scope,
-        {
-          clusterPath: "/api/v1/services",
-          namespacedPath: (ns) => `/api/v1/namespaces/${ns}/services`,
-          listAll: () => core.listServiceForAllNamespaces({ labelSelector: selector }),
-          listIn: (namespace) => core.listNamespacedService({ namespace, labelSelector: selector }),
-        },
-        log,
-        selector,
-      );
+    const labelled =
+      <T extends KubernetesObject>(
+        group: string,
+        plural: string,
+        listAll: (q: { labelSelector: string }) => Promise<KubernetesListObject<T>>,
+        listIn: (q: { namespace: string; labelSelector: string }) => Promise<KubernetesListObject<T>>,
+      ) =>
+      (selector: string) =>
+        makeScopedInformer<T>(
+          kc,
+          scope,
+          {
+            clusterPath: `${group}/${plural}`,
+            namespacedPath: (ns) => `${group}/namespaces/${ns}/${plural}`,
+            listAll: () => listAll({ labelSelector: selector }),
+            listIn: (namespace) => listIn({ namespace, labelSelector: selector }),
+          },
+          log,
+          selector,
+        );
+    const deploymentsLabelled = labelled<V1Deployment>(
+      "/apis/apps/v1",
+      "deployments",
+      (q) => apps.listDeploymentForAllNamespaces(q),
+      (q) => apps.listNamespacedDeployment(q),
+    );
+    const servicesLabelled = labelled<V1Service>(
+      "/api/v1",
+      "services",
+      (q) => core.listServiceForAllNamespaces(q),
+      (q) => core.listNamespacedService(q),
+    );
+    const configMapsLabelled = labelled<V1ConfigMap>(
+      "/api/v1",
+      "configmaps",
+      (q) => core.listConfigMapForAllNamespaces(q),
+      (q) => core.listNamespacedConfigMap(q),
+    );
+    const podsLabelled = labelled<V1Pod>(
+      "/api/v1",
+      "pods",
+      (q) => core.listPodForAllNamespaces(q),
+      (q) => core.listNamespacedPod(q),
+    );
     this.functions = makeFunctionInformer(kc, log, scope);
     this.triggers = makeTriggerInformer(kc, log, scope);
     this.deployments = deploymentsLabelled(owned);
     this.services = servicesLabelled(owned);
-    this.configMaps = makeScopedInformer<V1ConfigMap>(
-      kc,
-      scope,
-      {
-        clusterPath: "/api/v1/configmaps",
-        namespacedPath: (ns) => `/api/v1/namespaces/${ns}/configmaps`,
-        listAll: () => core.listConfigMapForAllNamespaces({ labelSelector: owned }),
-        listIn: (namespace) => core.listNamespacedConfigMap({ namespace, labelSelector: owned }),
-      },
-      log,
-      owned,
-    );
-
+    this.configMaps = configMapsLabelled(owned);
     // Function pods, read only: why an instance does not start (InstancesHealthy).
-    const functionPods = `${Labels.function},${Labels.component}=function,${Labels.managedBy}=updraft`;
-    this.pods = makeScopedInformer<V1Pod>(
-      kc,
-      scope,
-      {
-        clusterPath: "/api/v1/pods",
-        namespacedPath: (ns) => `/api/v1/namespaces/${ns}/pods`,
-        listAll: () => core.listPodForAllNamespaces({ labelSelector: functionPods }),
-        listIn: (namespace) => core.listNamespacedPod({ namespace, labelSelector: functionPods }),
-      },
-      log,
-      functionPods,
-    );
+    this.pods = podsLabelled(`${Labels.function},${Labels.component}=function,${Labels.managedBy}=updraft`);
 
     // Trigger adapters' children carry the trigger label instead of the function label.
     const adapters = `${Labels.trigger},${Labels.managedBy}=updraft`;
