@@ -747,12 +747,16 @@ export function compareIp(a: string, b: string): number {
 
 /**
  * What the Function's status says of its failing instances, for the message of a call that
- * timed out. Example: "; its status: InstancesHealthy False CrashLoopBackOff: instance
- * fn-a-1: container shim: exited with code 1 (Error): code package http://x/a.zip: HTTP 404".
+ * timed out: the condition and the kubelet's reason, not its message — a caller may be
+ * anyone an Http trigger lets in, and the message names pods and quotes what the instance
+ * said; those who may read the Function read it there. Example: "; its status:
+ * InstancesHealthy False CrashLoopBackOff (kubectl get function a -n team -o yaml says why)".
  */
-export function troubleNote(st: Pick<FunctionState, "trouble">): string {
+export function troubleNote(st: Pick<FunctionState, "trouble" | "key">): string {
   const t = st.trouble;
-  return t ? `; its status: InstancesHealthy ${t.status} ${t.reason}: ${t.message}` : "";
+  if (!t) return "";
+  const [ns, name] = st.key.split("/");
+  return `; its status: InstancesHealthy ${t.status} ${t.reason} (kubectl get function ${name} -n ${ns} -o yaml says why)`;
 }
 
 /** The refusal of a call to a function no instance of which can start. */

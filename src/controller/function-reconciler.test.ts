@@ -286,11 +286,15 @@ describe("FunctionReconciler", () => {
     const { api, r, fns, pods } = setup();
     await r.reconcile("ns/hello");
     // setup()'s clock reads 2026-01-01T00:00:00Z.
-    const startedAgo = (ms: number) => new Date(Date.parse("2026-01-01T00:00:00Z") - ms);
+    const madeAgo = (ms: number) => new Date(Date.parse("2026-01-01T00:00:00Z") - ms);
     const waiting = (fn: string, pod: string, message: string, ageMs = 60_000): V1Pod => ({
-      metadata: { name: pod, namespace: "ns", labels: { "updraft.dev/function": fn } },
+      metadata: {
+        name: pod,
+        namespace: "ns",
+        labels: { "updraft.dev/function": fn },
+        creationTimestamp: madeAgo(ageMs),
+      },
       status: {
-        startTime: startedAgo(ageMs),
         containerStatuses: [
           {
             name: "function",

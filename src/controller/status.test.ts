@@ -106,13 +106,18 @@ describe("instancesVerdict", () => {
     state,
     ...(last ? { lastState: last } : {}),
   });
-  // The verdict is taken at NOW; a pod started OLD ago is past the grace unless it says otherwise.
+  // The verdict is taken at NOW; a pod made OLD ago (creationTimestamp, as the API server
+  // writes it on every pod) is past the grace unless a case says otherwise.
   const NOW = new Date("2026-01-01T12:00:00Z");
   const ago = (ms: number) => new Date(NOW.getTime() - ms);
   const OLD = INSTANCE_FAILURE_GRACE_MS + 1;
-  const pod = (name: string, status: V1Pod["status"], deleting = false, startedAgoMs = OLD): V1Pod => ({
-    metadata: { name, ...(deleting ? { deletionTimestamp: new Date("2026-01-01T00:00:00Z") } : {}) },
-    status: { startTime: ago(startedAgoMs), ...status },
+  const pod = (name: string, status: V1Pod["status"], deleting = false, madeAgoMs = OLD): V1Pod => ({
+    metadata: {
+      name,
+      creationTimestamp: ago(madeAgoMs),
+      ...(deleting ? { deletionTimestamp: new Date("2026-01-01T00:00:00Z") } : {}),
+    },
+    status,
   });
   const waiting = (reason: string, message?: string) =>
     container({ waiting: { reason, ...(message ? { message } : {}) } });
@@ -192,7 +197,7 @@ describe("instancesVerdict", () => {
           containerStatuses: [
             container(
               { waiting: { reason: "CrashLoopBackOff" } },
-              { terminated: { exitCode: 2, message: "x".repeat(1000) } },
+              { terminated: { exitCode: 2, message: `updraft-runtime: ${"x".repeat(1000)}` } },
             ),
           ],
         }),
@@ -200,7 +205,7 @@ describe("instancesVerdict", () => {
       want: [
         "False",
         "CrashLoopBackOff",
-        `instance p1: container function: exited with code 2: ${"x".repeat(299)}…`,
+        `instance p1: container function: exited with code 2: updraft-runtime: ${"x".repeat(299 - "updraft-runtime: ".length)}…`,
       ],
     },
     {
@@ -319,7 +324,44 @@ describe("instancesVerdict", () => {
       recheckAfterMs: INSTANCE_FAILURE_GRACE_MS - 20_000,
     },
     {
-      why: "a pod with no start time written yet is as young as can be",
+      why: "a log's last line (the kubelet's fallback when the shim wrote nothing) is not quoted: it may change at each restart",
+      pods: [
+        pod("p1", {
+          containerStatuses: [
+            container(
+              { waiting: { reason: "CrashLoopBackOff" } },
+              {
+                terminated: {
+                  exitCode: 1,
+                  reason: "Error",
+                  message: "at 12:00:01 request 7f3e failed\nNode.js v24.22.3\n",
+                },
+              },
+            ),
+          ],
+        }),
+      ],
+      want: ["False", "CrashLoopBackOff", "instance p1: container function: exited with code 1 (Error)"],
+    },
+    {
+      why: "a pod made 'in the future' (the controller's clock behind the API server's) is as young as can be, not older than its grace",
+      pods: [pod("p1", { containerStatuses: [waiting("ErrImagePull", "x")] }, false, -60_000)],
+      want: ["Unknown", "ErrImagePull", "instance p1: container function: x (being retried)"],
+      recheckAfterMs: INSTANCE_FAILURE_GRACE_MS,
+    },
+    {
+      why: "the age is the API server's creationTimestamp, not the node's startTime (another clock)",
+      pods: [
+        {
+          metadata: { name: "p1", creationTimestamp: ago(5_000) },
+          status: { startTime: ago(OLD), containerStatuses: [waiting("ErrImagePull", "x")] },
+        },
+      ],
+      want: ["Unknown", "ErrImagePull", "instance p1: container function: x (being retried)"],
+      recheckAfterMs: INSTANCE_FAILURE_GRACE_MS - 5_000,
+    },
+    {
+      why: "a pod with no time at all (a hand-made object) is as young as can be",
       pods: [{ metadata: { name: "p1" }, status: { containerStatuses: [waiting("ErrImagePull", "x")] } }],
       want: ["Unknown", "ErrImagePull", "instance p1: container function: x (being retried)"],
       recheckAfterMs: INSTANCE_FAILURE_GRACE_MS,

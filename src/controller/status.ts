@@ -3,6 +3,7 @@
  */
 import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
 import type { ConditionStatus } from "../lib/conditions.ts";
+import { SHIM_EXIT_PREFIX } from "../protocol/termination.ts";
 
 export interface Verdict {
   status: ConditionStatus;
@@ -117,16 +118,18 @@ export interface InstancesVerdict extends Verdict {
  * InstancesHealthy says whether the function's instances can run: False, with the
  * kubelet's reason, when one of its pods cannot be scheduled or has a container that
  * cannot start — the reason a call would otherwise only meet as a 503 NoInstanceReady.
- * A failure the kubelet retries counts only once the pod has been at it for
- * INSTANCE_FAILURE_GRACE_MS; until then the verdict is Unknown with the same reason. At zero
+ * A failure the kubelet retries counts only once the pod is INSTANCE_FAILURE_GRACE_MS old;
+ * until then the verdict is Unknown with the same reason. The age is read from the pod's
+ * creationTimestamp, which the API server writes (its clock, not the node's), and never
+ * taken as less than zero, so a clock ahead of the controller's cannot stretch the grace. At zero
  * there is nothing to judge: True. Of several failing pods the first by name speaks (a held
  * failure before a young one), and the message leaves out what changes at each retry (the
  * back-off delay), so the status is not rewritten while nothing else changes.
  *
- * Example: a pod started 40 s ago waiting with CreateContainerConfigError,
+ * Example: a pod made 40 s ago waiting with CreateContainerConfigError,
  * `secret "cos-role" not found`, gives False, CreateContainerConfigError, `instance
- * fn-hello-7d9f-x2b: container function: secret "cos-role" not found`; 5 s after it started,
- * the same is Unknown, and the message ends "(the kubelet is retrying)".
+ * fn-hello-7d9f-x2b: container function: secret "cos-role" not found`; 5 s after it was
+ * made, the same is Unknown, and the message ends "(being retried)".
  */
 export function instancesVerdict(
   pods: readonly V1Pod[],
@@ -140,9 +143,9 @@ export function instancesVerdict(
   for (const pod of live) {
     const failure = podFailure(pod);
     if (!failure) continue;
-    const started = pod.status?.startTime ?? pod.metadata?.creationTimestamp;
-    // No start time at all (not yet written): as young as it can be.
-    const age = started ? now.getTime() - new Date(started).getTime() : 0;
+    const made = pod.metadata?.creationTimestamp ?? pod.status?.startTime;
+    // No time at all (a hand-made object): as young as it can be.
+    const age = made ? Math.max(0, now.getTime() - new Date(made).getTime()) : 0;
     if (failure.permanent || age >= graceMs)
       return { status: "False", reason: failure.reason, message: failure.message };
     const recheckAfterMs = graceMs - age;
@@ -176,10 +179,11 @@ function podFailure(pod: V1Pod): { reason: string; message: string; permanent: b
     if (!waiting?.reason || !FAILING_WAITING_REASONS.has(waiting.reason)) continue;
     const last = c.lastState?.terminated;
     // CrashLoopBackOff's own message is the back-off ("back-off 20s restarting …"): the
-    // exit that caused it says more, and does not change at each retry — with the last line
-    // of what the container left as its termination message (the shim's reason, or its
-    // log's last lines).
-    const said = lastLine(last?.message);
+    // exit that caused it says more, and does not change at each retry — with the shim's
+    // own reason when it wrote one (SHIM_EXIT_PREFIX). A log's last line (what the kubelet
+    // falls back to) is not quoted: it may change at every restart (a time, a request id),
+    // rewriting the status each time, and it is the user's output, not ours.
+    const said = shimReason(last?.message);
     const detail =
       waiting.reason === "CrashLoopBackOff" && last
         ? `exited with code ${last.exitCode}${last.reason ? ` (${last.reason})` : ""}${said ? `: ${said}` : ""}`
@@ -193,14 +197,18 @@ function podFailure(pod: V1Pod): { reason: string; message: string; permanent: b
   return undefined;
 }
 
-/** Of a termination message, the last line with text, at most 300 characters. */
+/** Of a termination message, the last line the shim wrote (SHIM_EXIT_PREFIX), at most 300 characters. */
 const TERMINATION_DETAIL_MAX = 300;
-function lastLine(message: string | undefined): string {
+function shimReason(message: string | undefined): string {
   const line =
     (message ?? "")
       .split("\n")
       .map((l) => l.trim())
-      .filter((l) => l !== "")
+      .filter((l) => l.startsWith(SHIM_EXIT_PREFIX))
       .at(-1) ?? "";
-  return line.length > TERMINATION_DETAIL_MAX ? `${line.slice(0, TERMINATION_DETAIL_MAX - 1)}…` : line;
+  // By code points, so a character outside the BMP is not cut in half.
+  const chars = Array.from(line);
+  return chars.length > TERMINATION_DETAIL_MAX
+    ? `${chars.slice(0, TERMINATION_DETAIL_MAX - 1).join("")}…`
+    : line;
 }

@@ -89,6 +89,22 @@ describe("WorkQueue", () => {
     assert.equal(q.numRequeues("flaky"), 0, "success forgets the failures");
   });
 
+  it("of two delayed adds for one key the sooner stands, whichever came first", async () => {
+    const q = new WorkQueue();
+    // A long back-off first, then a short look-again: the key comes after the short one.
+    q.addAfter("a", 60_000);
+    q.addAfter("a", 5);
+    // A short one first, then a long one: the short one is kept.
+    q.addAfter("b", 5);
+    q.addAfter("b", 60_000);
+    const got = await Promise.race([
+      Promise.all([q.get(), q.get()]),
+      new Promise((r) => setTimeout(() => r("timed out"), 5_000)),
+    ]);
+    assert.deepEqual(got, ["a", "b"]);
+    q.shutDown();
+  });
+
   it("backoffDelay doubles from the base and is capped", () => {
     const cases: Array<[number, number]> = [
       [0, 100],

@@ -7,3 +7,10 @@
  * shim's image carries no more of the protocol than it loads.
  */
 export const TERMINATION_MESSAGE_PATH = "/dev/termination-log";
+
+/**
+ * How the shim's own reason for exiting begins, in its log and in the termination file; the
+ * controller quotes only such a line (a log's last line may be anything of the user's).
+ * Example: "updraft-runtime: code package http://pkg/a.zip could not be downloaded: …".
+ */
+export const SHIM_EXIT_PREFIX = "updraft-runtime:";

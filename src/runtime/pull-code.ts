@@ -23,6 +23,26 @@ import { UpdraftError } from "../lib/errors.ts";
 
 export const DOWNLOAD_ATTEMPTS = 5;
 
+/**
+ * A package's URL as messages show it: without a query or credentials, which may be a
+ * presigned URL's signature or a password (the message reaches the pod's log and the
+ * Function's status). Example: https://u:p@cos.example.com/a.zip?sign=abc →
+ * https://cos.example.com/a.zip?…
+ */
+export function shownUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    const query = u.search !== "";
+    u.username = "";
+    u.password = "";
+    u.search = "";
+    u.hash = "";
+    return `${u.toString()}${query ? "?…" : ""}`;
+  } catch {
+    return "(an unparsable URL)";
+  }
+}
+
 export interface PullOptions {
   attempts?: number;
   baseDelayMs?: number;
@@ -81,7 +101,7 @@ export async function pullCode(
     if (sha256 && got !== sha256.toLowerCase())
       throw new UpdraftError(
         "CodeChecksumMismatch",
-        `code package ${url}: sha256 is ${got}, the Function says ${sha256}`,
+        `code package ${shownUrl(url)}: sha256 is ${got}, the Function says ${sha256}`,
         {
           permanent: true,
         },
@@ -133,7 +153,7 @@ async function download(
     }
     throw new UpdraftError(
       "CodeDownloadFailed",
-      `code package ${url} could not be downloaded: ${String(last)}`,
+      `code package ${shownUrl(url)} could not be downloaded: ${String(last)}`,
       {
         cause: last,
       },

@@ -7,7 +7,7 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { POOL_ENV } from "../../protocol/pool.ts";
-import { TERMINATION_MESSAGE_PATH } from "../../protocol/termination.ts";
+import { SHIM_EXIT_PREFIX, TERMINATION_MESSAGE_PATH } from "../../protocol/termination.ts";
 import { announceInstance, postJson } from "../../runtime/announce.ts";
 import { announceConfigFromEnv, shimConfigFromEnv } from "../../runtime/config.ts";
 import { PodLog } from "../../runtime/pod-log.ts";
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const why = `updraft-runtime: ${err instanceof Error ? err.message : String(err)}`;
+  const why = `${SHIM_EXIT_PREFIX} ${err instanceof Error ? err.message : String(err)}`;
   console.error(why);
   // The kubelet reads it into the container's terminated state, where the Function's
   // status quotes it. Outside a pod the file may not be writable: the log has it anyway.
