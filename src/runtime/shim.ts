@@ -17,6 +17,7 @@ import { SPECIALISE_PATH, type SpecialiseRequest } from "../protocol/pool.ts";
 import { InstanceHeaders, TRIGGER_SOURCE_PATTERN, WEB_FUNCTION_PORT } from "../protocol/triggers.ts";
 import { ChannelServer } from "./channel.ts";
 import { settle } from "./drain.ts";
+import { recordExitReason } from "./exit-reason.ts";
 import { ImageWorker } from "./image.ts";
 import { errorBody, type InvokeResult, refusal } from "./invoke-result.ts";
 import { MEMORY_SAMPLE_MS, MemorySnapshots, memoryFullNow, oomKillCount, overLimit } from "./memory.ts";
@@ -969,7 +970,7 @@ export class Shim {
     } catch (err) {
       // PullCode failed (a bad URL or checksum): the instance answers as a plain one whose
       // code could not be pulled would — it exits, and its pod is replaced.
-      this.out(`specialise failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.out(recordExitReason(`specialising failed: ${err instanceof Error ? err.message : String(err)}`));
       refuse(500, `specialising failed: ${String(err)}`, "SpecialiseFailed");
       setImmediate(() => process.exit(1));
       return;

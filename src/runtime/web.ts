@@ -22,6 +22,7 @@ import { HEADER_PREFIX, UpdraftHeaders } from "../protocol/headers.ts";
 import { HOP_BY_HOP_HEADERS, INVOKE_BODY_LIMIT_BYTES, keepIdleConnections } from "../protocol/http.ts";
 import { SHIM_REFUSAL_HEADER, WEB_FUNCTION_PORT, WEB_PATH_PREFIX } from "../protocol/triggers.ts";
 import { settle } from "./drain.ts";
+import { recordExitReason } from "./exit-reason.ts";
 import { portOpen } from "./image.ts";
 import { errorBody } from "./invoke-result.ts";
 import { withOpenFilesLimit } from "./limits.ts";
@@ -116,6 +117,7 @@ export class WebShim {
       // ends and the kubelet starts a fresh instance. One that never started stays to say so.
       if (wasServing && !this.draining) {
         this.draining = true;
+        recordExitReason(`scf_bootstrap exited while serving (${this.exitCode})`);
         setTimeout(() => process.exit(1), 1000).unref();
       }
     });

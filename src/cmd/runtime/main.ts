@@ -4,12 +4,11 @@
  * (UPDRAFT_POOL=true) the shim waits to be specialised, and reads the function's
  * configuration then, the same way.
  */
-import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { POOL_ENV } from "../../protocol/pool.ts";
-import { SHIM_EXIT_PREFIX, TERMINATION_MESSAGE_PATH } from "../../protocol/termination.ts";
 import { announceInstance, postJson } from "../../runtime/announce.ts";
 import { announceConfigFromEnv, shimConfigFromEnv } from "../../runtime/config.ts";
+import { recordExitReason } from "../../runtime/exit-reason.ts";
 import { PodLog } from "../../runtime/pod-log.ts";
 import { Shim } from "../../runtime/shim.ts";
 import { WebShim } from "../../runtime/web.ts";
@@ -55,12 +54,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const why = `${SHIM_EXIT_PREFIX} ${err instanceof Error ? err.message : String(err)}`;
-  console.error(why);
-  // The kubelet reads it into the container's terminated state, where the Function's
-  // status quotes it. Outside a pod the file may not be writable: the log has it anyway.
-  try {
-    writeFileSync(TERMINATION_MESSAGE_PATH, why);
-  } catch {}
+  console.error(recordExitReason(err instanceof Error ? err.message : String(err)));
   process.exit(1);
 });
