@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Condition } from "../lib/conditions.ts";
-import { type UpdraftFunction, unservable } from "./v1alpha1.ts";
+import { SHIM_START_FAILURES } from "../protocol/termination.ts";
+import { UNSERVABLE_REASONS, type UpdraftFunction, unservable } from "./v1alpha1.ts";
 
 const fn = (generation: number, observedGeneration: number | undefined, conditions: Condition[]) =>
   ({
@@ -60,10 +61,28 @@ describe("unservable", () => {
       want: undefined,
     },
     {
+      why: "an instance's package cannot be downloaded (the shim's coded reason): every restart fails alike until someone acts",
+      f: fn(1, 1, [
+        { type: "InstancesHealthy", status: "False", reason: "CodeDownloadFailed", message: "HTTP 404" },
+      ]),
+      want: "CodeDownloadFailed",
+    },
+    {
+      why: "the same while the pod is young (Unknown): calls wait for the kubelet's retry",
+      f: fn(1, 1, [
+        { type: "InstancesHealthy", status: "Unknown", reason: "CodeDownloadFailed", message: "HTTP 404" },
+      ]),
+      want: undefined,
+    },
+    {
       why: "ScaledToZero is not a fault: the next call wakes it",
       f: fn(1, 1, [{ type: "Active", status: "False", reason: "ScaledToZero", message: "" }]),
       want: undefined,
     },
   ];
   for (const c of table) it(c.why, () => assert.equal(unservable(c.f)?.reason, c.want));
+
+  it("every code the shim exits with at start is a reason calls are refused for", () => {
+    for (const code of SHIM_START_FAILURES) assert.ok(UNSERVABLE_REASONS.has(code), code);
+  });
 });

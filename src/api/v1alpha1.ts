@@ -121,6 +121,13 @@ export const UNSERVABLE_REASONS: ReadonlySet<string> = new Set([
   "ErrImagePull",
   "ImagePullBackOff",
   "InvalidImageName",
+  // InstancesHealthy: the shim's own coded reason for exiting at start (its package cannot
+  // be downloaded, does not match its sha256, is not a package; its configuration is
+  // refused): every restart fails the same way until the Function or the package changes.
+  "CodeDownloadFailed",
+  "CodeChecksumMismatch",
+  "CodePackageInvalid",
+  "InvalidConfig",
 ]);
 
 /**

@@ -191,6 +191,49 @@ describe("instancesVerdict", () => {
       ],
     },
     {
+      why: "the shim's coded reason for an instance that cannot start names the failure in place of CrashLoopBackOff (calls are then refused at once)",
+      pods: [
+        pod("p1", {
+          containerStatuses: [
+            container(
+              { waiting: { reason: "CrashLoopBackOff" } },
+              {
+                terminated: {
+                  exitCode: 1,
+                  reason: "Error",
+                  message:
+                    "updraft-runtime: CodeChecksumMismatch: code package http://pkg/a.zip: sha256 is 00, the Function says 11",
+                },
+              },
+            ),
+          ],
+        }),
+      ],
+      want: [
+        "False",
+        "CodeChecksumMismatch",
+        "instance p1: container function: exited with code 1 (Error): updraft-runtime: CodeChecksumMismatch: code package http://pkg/a.zip: sha256 is 00, the Function says 11",
+      ],
+    },
+    {
+      why: "a code the shim does not exit with at start (any other word before a colon) leaves the kubelet's reason",
+      pods: [
+        pod("p1", {
+          containerStatuses: [
+            container(
+              { waiting: { reason: "CrashLoopBackOff" } },
+              { terminated: { exitCode: 1, message: "updraft-runtime: Error: boom" } },
+            ),
+          ],
+        }),
+      ],
+      want: [
+        "False",
+        "CrashLoopBackOff",
+        "instance p1: container function: exited with code 1: updraft-runtime: Error: boom",
+      ],
+    },
+    {
       why: "a termination message's line is cut at 300 characters, so a long log line does not fill the status",
       pods: [
         pod("p1", {

@@ -3,7 +3,7 @@
  */
 import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
 import type { ConditionStatus } from "../lib/conditions.ts";
-import { SHIM_EXIT_PREFIX } from "../protocol/termination.ts";
+import { SHIM_EXIT_PREFIX, SHIM_START_FAILURES } from "../protocol/termination.ts";
 
 export interface Verdict {
   status: ConditionStatus;
@@ -184,12 +184,18 @@ function podFailure(pod: V1Pod): { reason: string; message: string; permanent: b
     // falls back to) is not quoted: it may change at every restart (a time, a request id),
     // rewriting the status each time, and it is the user's output, not ours.
     const said = shimReason(last?.message);
+    // The shim's coded reason for an instance that cannot start names the failure better
+    // than the kubelet's CrashLoopBackOff: "updraft-runtime: CodeDownloadFailed: …".
+    const code = /^\S+ ([A-Za-z]+): /.exec(said)?.[1];
     const detail =
       waiting.reason === "CrashLoopBackOff" && last
         ? `exited with code ${last.exitCode}${last.reason ? ` (${last.reason})` : ""}${said ? `: ${said}` : ""}`
         : (waiting.message ?? waiting.reason);
     return {
-      reason: waiting.reason,
+      reason:
+        waiting.reason === "CrashLoopBackOff" && code && SHIM_START_FAILURES.has(code)
+          ? code
+          : waiting.reason,
       message: `instance ${name}: container ${c.name}: ${detail}`,
       permanent: PERMANENT_WAITING_REASONS.has(waiting.reason),
     };

@@ -14,3 +14,17 @@ export const TERMINATION_MESSAGE_PATH = "/dev/termination-log";
  * Example: "updraft-runtime: code package http://pkg/a.zip could not be downloaded: …".
  */
 export const SHIM_EXIT_PREFIX = "updraft-runtime:";
+
+/**
+ * The codes the shim exits with when an instance of the function's current spec cannot
+ * start, whatever the kubelet retries: its package cannot be downloaded, does not match
+ * its sha256, is not a zip or tar.gz, or its configuration is refused. Written after the
+ * prefix ("updraft-runtime: CodeDownloadFailed: …"); the controller reports such a crash
+ * loop with the code as InstancesHealthy's reason, and calls are then refused at once.
+ */
+export const SHIM_START_FAILURES: ReadonlySet<string> = new Set([
+  "CodeDownloadFailed",
+  "CodeChecksumMismatch",
+  "CodePackageInvalid",
+  "InvalidConfig",
+]);

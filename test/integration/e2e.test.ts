@@ -635,11 +635,11 @@ spec:
       assert.equal(r.status, 503, r.body);
       const e = r.json as { errorType: string; errorMessage: string };
       assert.equal(e.errorType, "NoInstanceReady");
-      const said = `updraft-runtime: code package ${url} could not be downloaded: Error: HTTP 404`;
+      const said = `updraft-runtime: CodeDownloadFailed: code package ${url} could not be downloaded: Error: HTTP 404`;
       // The caller hears the condition and its reason; the status has the rest.
       assert.match(
         e.errorMessage,
-        /; its status: InstancesHealthy (Unknown|False) CrashLoopBackOff \(kubectl get function gone -n \S+ -o yaml says why\)$/,
+        /; its status: InstancesHealthy (Unknown|False) CodeDownloadFailed \(kubectl get function gone -n \S+ -o yaml says why\)$/,
       );
       // Once the pod is 30 s old, the status holds it as failing.
       const failing = await waitFor(
@@ -652,13 +652,32 @@ spec:
         },
         60_000,
       );
-      assert.equal(failing.reason, "CrashLoopBackOff");
+      // The shim's code names the failure, in place of the kubelet's CrashLoopBackOff.
+      assert.equal(failing.reason, "CodeDownloadFailed");
       const message = failing.message ?? "";
       assert.ok(
         message.startsWith("instance fn-gone-") &&
           message.endsWith(`: container function: exited with code 1 (Error): ${said}`),
         message,
       );
+      // No restart can fetch it: from now on calls are refused at once, saying why.
+      const refused = await waitFor(
+        "a FunctionNotReady refusal",
+        async () => {
+          const r = await invoke("gone");
+          return (r.json as { errorType?: string }).errorType === "FunctionNotReady" ? r : undefined;
+        },
+        30_000,
+        500,
+      );
+      assert.equal(refused.status, 503);
+      assert.match(
+        (refused.json as { errorMessage: string }).errorMessage,
+        /cannot start an instance: CodeDownloadFailed: /,
+      );
+      const t0 = Date.now();
+      assert.equal((await invoke("gone")).status, 503);
+      assert.ok(Date.now() - t0 < 5_000, `refused in ${Date.now() - t0} ms`);
     } finally {
       missing.close();
     }

@@ -5,6 +5,7 @@
  * configuration then, the same way.
  */
 import { resolve } from "node:path";
+import { UpdraftError } from "../../lib/errors.ts";
 import { POOL_ENV } from "../../protocol/pool.ts";
 import { announceInstance, postJson } from "../../runtime/announce.ts";
 import { announceConfigFromEnv, shimConfigFromEnv } from "../../runtime/config.ts";
@@ -54,6 +55,13 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(recordExitReason(err instanceof Error ? err.message : String(err)));
+  // A coded error keeps its code in front: the controller reads it (SHIM_START_FAILURES).
+  const reason =
+    err instanceof UpdraftError
+      ? `${err.code}: ${err.message}`
+      : err instanceof Error
+        ? err.message
+        : String(err);
+  console.error(recordExitReason(reason));
   process.exit(1);
 });
