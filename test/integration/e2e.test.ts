@@ -610,7 +610,7 @@ spec: {function: packaged-web, type: Http, http: {path: /packaged-web}}
     assert.equal(served.openapi, "3.1.0");
   });
 
-  it("an instance that exits at start (its package is not there) is said with the shim's reason, in the 503 of a call that waited for it and in the status", async () => {
+  it("an instance that exits at start (its package is not there) is said with the shim's code and reason, in the 503 of a call that waited for it and in the status, and once held as failing calls are refused at once", async () => {
     const missing = createServer((_req, res) => res.writeHead(404).end());
     await new Promise<void>((r) => missing.listen(0, HOST_IP, () => r()));
     try {
