@@ -74,7 +74,7 @@ async function customShim(
 ): Promise<{ cfg: ReturnType<typeof shimConfigFromEnv>; port: number }> {
   const codeDir = tempDir(prefix);
   writeFileSync(join(codeDir, file), script, { mode: 0o755 });
-  const [port, apiPort] = (await freePorts(2)) as [number, number];
+  const [port, apiPort, channelPort] = (await freePorts(3)) as [number, number, number];
   const cfg = shimConfigFromEnv(
     {
       ...(process.env as Record<string, string>),
@@ -82,6 +82,9 @@ async function customShim(
       SCF_FUNCTIONNAME: "hello",
       SCF_MEMORY_SIZE: "128",
       UPDRAFT_PORT: String(port),
+      // A free port for the instance channel too: the default (8081) may be taken on this
+      // host, and a test must not depend on it.
+      UPDRAFT_CHANNEL_PORT: String(channelPort),
       SCF_RUNTIME_API_PORT: String(apiPort),
       SCF_USERCODEPATH: codeDir,
       ...extra,
