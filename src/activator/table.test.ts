@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1EndpointSlice } from "@kubernetes/client-node";
 import type { UpdraftFunction } from "../api/v1alpha1.ts";
+import type { Condition } from "../lib/conditions.ts";
 import { FunctionTable } from "./table.ts";
 
 function fn(name: string, concurrency: Record<string, number> = {}): UpdraftFunction {
@@ -53,27 +54,27 @@ function tableAt(opts: { share?: number; maxWaitingTotal?: number } = {}) {
   return { table, clock, cold };
 }
 
+/** Function `name` of generation 1 with a status written for it holding `condition`. */
+function withStatus(name: string, condition: Condition): UpdraftFunction {
+  return {
+    ...fn(name),
+    metadata: { name, namespace: "ns", generation: 1 },
+    status: { observedGeneration: 1, conditions: [condition] },
+  };
+}
+
 describe("FunctionTable, a function no instance of which can start", () => {
   it("those waiting for an instance are refused FunctionNotReady as soon as its status says so", async () => {
     const { table } = tableAt();
     table.setFunctions([fn("f")]);
     const f = table.get("ns", "f")!;
     const waiting = table.acquire(f, 60_000);
-    const missing = {
-      ...fn("f"),
-      metadata: { name: "f", namespace: "ns", generation: 1 },
-      status: {
-        observedGeneration: 1,
-        conditions: [
-          {
-            type: "CodeReady",
-            status: "False" as const,
-            reason: "ConfigMapNotFound",
-            message: "ConfigMap c not found",
-          },
-        ],
-      },
-    };
+    const missing = withStatus("f", {
+      type: "CodeReady",
+      status: "False",
+      reason: "ConfigMapNotFound",
+      message: "ConfigMap c not found",
+    });
     table.setFunctions([missing]);
     await assert.rejects(
       waiting,
@@ -87,22 +88,12 @@ describe("FunctionTable, a function no instance of which can start", () => {
 
   it("a call that waits out its cold start while the instances crash is told what the status says of them", async () => {
     const { table } = tableAt();
-    const crashing = {
-      ...fn("f"),
-      metadata: { name: "f", namespace: "ns", generation: 1 },
-      status: {
-        observedGeneration: 1,
-        conditions: [
-          {
-            type: "InstancesHealthy",
-            status: "Unknown" as const,
-            reason: "CrashLoopBackOff",
-            message:
-              "instance fn-f-1: container function: exited with code 1 (Error): HTTP 404 (being retried)",
-          },
-        ],
-      },
-    };
+    const crashing = withStatus("f", {
+      type: "InstancesHealthy",
+      status: "Unknown",
+      reason: "CrashLoopBackOff",
+      message: "instance fn-f-1: container function: exited with code 1 (Error): HTTP 404 (being retried)",
+    });
     table.setFunctions([crashing]);
     const f = table.get("ns", "f")!;
     // A crash loop may pass: the call waits (not refused at once), and its timeout says why.

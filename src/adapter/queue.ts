@@ -14,6 +14,7 @@
 import { randomUUID } from "node:crypto";
 import { type NatsConnection, type Msg as NatsMsg, connect as natsConnect } from "@nats-io/transport-node";
 import amqp from "amqplib";
+import { shownUrl } from "../lib/url.ts";
 import type { Adapter, AdapterContext } from "./adapter.ts";
 import type { DeliveryOutcome } from "./invoker.ts";
 
@@ -246,13 +247,13 @@ function amqpAdapter(ctx: AdapterContext): Adapter {
         ctx.source({
           ready: false,
           reason: "BrokerUnreachable",
-          message: `AMQP ${redact(spec.url)}: connection closed`,
+          message: `AMQP ${shownUrl(spec.url, { user: true, query: true })}: connection closed`,
         });
       } catch (err) {
         ctx.source({
           ready: false,
           reason: "BrokerUnreachable",
-          message: `AMQP ${redact(spec.url)}: ${String(err)}`,
+          message: `AMQP ${shownUrl(spec.url, { user: true, query: true })}: ${String(err)}`,
         });
       }
       await new Promise((r) => setTimeout(r, backoff));
@@ -272,14 +273,4 @@ function amqpAdapter(ctx: AdapterContext): Adapter {
       await running;
     },
   };
-}
-
-function redact(u: string): string {
-  try {
-    const x = new URL(u);
-    x.password = "";
-    return x.toString();
-  } catch {
-    return "(invalid url)";
-  }
 }

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { V1ContainerStatus, V1Deployment, V1Pod } from "@kubernetes/client-node";
+import type {
+  V1ContainerStateTerminated,
+  V1ContainerStatus,
+  V1Deployment,
+  V1Pod,
+} from "@kubernetes/client-node";
 import {
   activeVerdict,
   deploymentVerdict,
@@ -121,6 +126,16 @@ describe("instancesVerdict", () => {
   });
   const waiting = (reason: string, message?: string) =>
     container({ waiting: { reason, ...(message ? { message } : {}) } });
+  /** Pod p1 in a crash loop after the exit `terminated`, with the kubelet's back-off `message` if given. */
+  const crashLooping = (terminated: V1ContainerStateTerminated, message?: string) =>
+    pod("p1", {
+      containerStatuses: [
+        container(
+          { waiting: { reason: "CrashLoopBackOff", ...(message ? { message } : {}) } },
+          { terminated },
+        ),
+      ],
+    });
   const cases: Array<{
     why: string;
     pods: V1Pod[];
@@ -147,16 +162,7 @@ describe("instancesVerdict", () => {
     {
       why: "a crash loop says the exit that caused it, not the back-off delay that changes at each retry",
       pods: [
-        pod("p1", {
-          containerStatuses: [
-            container(
-              {
-                waiting: { reason: "CrashLoopBackOff", message: "back-off 40s restarting failed container" },
-              },
-              { terminated: { exitCode: 137, reason: "OOMKilled" } },
-            ),
-          ],
-        }),
+        crashLooping({ exitCode: 137, reason: "OOMKilled" }, "back-off 40s restarting failed container"),
       ],
       want: [
         "False",
@@ -167,22 +173,14 @@ describe("instancesVerdict", () => {
     {
       why: "a crash loop quotes the last line the container left as its termination message (the shim's reason for exiting)",
       pods: [
-        pod("p1", {
-          containerStatuses: [
-            container(
-              {
-                waiting: { reason: "CrashLoopBackOff", message: "back-off 10s restarting failed container" },
-              },
-              {
-                terminated: {
-                  exitCode: 1,
-                  reason: "Error",
-                  message: "starting\nupdraft-runtime: code package http://pkg/a.zip: HTTP 404\n\n",
-                },
-              },
-            ),
-          ],
-        }),
+        crashLooping(
+          {
+            exitCode: 1,
+            reason: "Error",
+            message: "starting\nupdraft-runtime: code package http://pkg/a.zip: HTTP 404\n\n",
+          },
+          "back-off 10s restarting failed container",
+        ),
       ],
       want: [
         "False",
@@ -193,20 +191,11 @@ describe("instancesVerdict", () => {
     {
       why: "the shim's coded reason for an instance that cannot start names the failure in place of CrashLoopBackOff (calls are then refused at once)",
       pods: [
-        pod("p1", {
-          containerStatuses: [
-            container(
-              { waiting: { reason: "CrashLoopBackOff" } },
-              {
-                terminated: {
-                  exitCode: 1,
-                  reason: "Error",
-                  message:
-                    "updraft-runtime: CodeChecksumMismatch: code package http://pkg/a.zip: sha256 is 00, the Function says 11",
-                },
-              },
-            ),
-          ],
+        crashLooping({
+          exitCode: 1,
+          reason: "Error",
+          message:
+            "updraft-runtime: CodeChecksumMismatch: code package http://pkg/a.zip: sha256 is 00, the Function says 11",
         }),
       ],
       want: [
@@ -217,16 +206,7 @@ describe("instancesVerdict", () => {
     },
     {
       why: "a code the shim does not exit with at start (any other word before a colon) leaves the kubelet's reason",
-      pods: [
-        pod("p1", {
-          containerStatuses: [
-            container(
-              { waiting: { reason: "CrashLoopBackOff" } },
-              { terminated: { exitCode: 1, message: "updraft-runtime: Error: boom" } },
-            ),
-          ],
-        }),
-      ],
+      pods: [crashLooping({ exitCode: 1, message: "updraft-runtime: Error: boom" })],
       want: [
         "False",
         "CrashLoopBackOff",
@@ -235,16 +215,7 @@ describe("instancesVerdict", () => {
     },
     {
       why: "a termination message's line is cut at 300 characters, so a long log line does not fill the status",
-      pods: [
-        pod("p1", {
-          containerStatuses: [
-            container(
-              { waiting: { reason: "CrashLoopBackOff" } },
-              { terminated: { exitCode: 2, message: `updraft-runtime: ${"x".repeat(1000)}` } },
-            ),
-          ],
-        }),
-      ],
+      pods: [crashLooping({ exitCode: 2, message: `updraft-runtime: ${"x".repeat(1000)}` })],
       want: [
         "False",
         "CrashLoopBackOff",
@@ -369,19 +340,10 @@ describe("instancesVerdict", () => {
     {
       why: "a log's last line (the kubelet's fallback when the shim wrote nothing) is not quoted: it may change at each restart",
       pods: [
-        pod("p1", {
-          containerStatuses: [
-            container(
-              { waiting: { reason: "CrashLoopBackOff" } },
-              {
-                terminated: {
-                  exitCode: 1,
-                  reason: "Error",
-                  message: "at 12:00:01 request 7f3e failed\nNode.js v24.22.3\n",
-                },
-              },
-            ),
-          ],
+        crashLooping({
+          exitCode: 1,
+          reason: "Error",
+          message: "at 12:00:01 request 7f3e failed\nNode.js v24.22.3\n",
         }),
       ],
       want: ["False", "CrashLoopBackOff", "instance p1: container function: exited with code 1 (Error)"],

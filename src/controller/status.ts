@@ -186,7 +186,7 @@ function podFailure(pod: V1Pod): { reason: string; message: string; permanent: b
     const said = shimReason(last?.message);
     // The shim's coded reason for an instance that cannot start names the failure better
     // than the kubelet's CrashLoopBackOff: "updraft-runtime: CodeDownloadFailed: …".
-    const code = /^\S+ ([A-Za-z]+): /.exec(said)?.[1];
+    const code = /^ ([A-Za-z]+): /.exec(said.slice(SHIM_EXIT_PREFIX.length))?.[1];
     const detail =
       waiting.reason === "CrashLoopBackOff" && last
         ? `exited with code ${last.exitCode}${last.reason ? ` (${last.reason})` : ""}${said ? `: ${said}` : ""}`

@@ -20,28 +20,9 @@ import { pipeline } from "node:stream/promises";
 import * as tar from "tar";
 import yauzl from "yauzl";
 import { UpdraftError } from "../lib/errors.ts";
+import { shownUrl } from "../lib/url.ts";
 
 export const DOWNLOAD_ATTEMPTS = 5;
-
-/**
- * A package's URL as messages show it: without a query or credentials, which may be a
- * presigned URL's signature or a password (the message reaches the pod's log and the
- * Function's status). Example: https://u:p@cos.example.com/a.zip?sign=abc →
- * https://cos.example.com/a.zip?…
- */
-export function shownUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    const query = u.search !== "";
-    u.username = "";
-    u.password = "";
-    u.search = "";
-    u.hash = "";
-    return `${u.toString()}${query ? "?…" : ""}`;
-  } catch {
-    return "(an unparsable URL)";
-  }
-}
 
 export interface PullOptions {
   attempts?: number;

@@ -85,6 +85,28 @@ async function invoke(
   return { status: res.status, body: text, json, headers: res.headers };
 }
 
+/**
+ * Waits for the activators to refuse `name` with 503 FunctionNotReady (once they see the
+ * status the controller wrote), then checks the next call is refused at once — no wait for
+ * an instance that cannot come (a cold-start wait is tens of seconds). The refusal's message.
+ */
+async function refusedAtOnce(name: string, body: string): Promise<string> {
+  const refused = await waitFor(
+    "a FunctionNotReady refusal",
+    async () => {
+      const r = await invoke(name, body);
+      return (r.json as { errorType?: string }).errorType === "FunctionNotReady" ? r : undefined;
+    },
+    30_000,
+    500,
+  );
+  assert.equal(refused.status, 503);
+  const t0 = Date.now();
+  assert.equal((await invoke(name, body)).status, 503);
+  assert.ok(Date.now() - t0 < 5_000, `refused in ${Date.now() - t0} ms`);
+  return (refused.json as { errorMessage: string }).errorMessage;
+}
+
 const fn = (
   name: string,
   runtime: string,
@@ -661,23 +683,7 @@ spec:
         message,
       );
       // No restart can fetch it: from now on calls are refused at once, saying why.
-      const refused = await waitFor(
-        "a FunctionNotReady refusal",
-        async () => {
-          const r = await invoke("gone");
-          return (r.json as { errorType?: string }).errorType === "FunctionNotReady" ? r : undefined;
-        },
-        30_000,
-        500,
-      );
-      assert.equal(refused.status, 503);
-      assert.match(
-        (refused.json as { errorMessage: string }).errorMessage,
-        /cannot start an instance: CodeDownloadFailed: /,
-      );
-      const t0 = Date.now();
-      assert.equal((await invoke("gone")).status, 503);
-      assert.ok(Date.now() - t0 < 5_000, `refused in ${Date.now() - t0} ms`);
+      assert.match(await refusedAtOnce("gone", "{}"), /cannot start an instance: CodeDownloadFailed: /);
     } finally {
       missing.close();
     }
@@ -693,24 +699,10 @@ spec: {runtime: python3.11, handler: index.main_handler, code: {configMapRef: {n
 `,
     );
     // The activators refuse once they see the status the controller wrote for this spec.
-    const refused = await waitFor(
-      "a FunctionNotReady refusal",
-      async () => {
-        const r = await invoke("awaits-code", "{}");
-        return (r.json as { errorType?: string }).errorType === "FunctionNotReady" ? r : undefined;
-      },
-      30_000,
-      500,
-    );
-    assert.equal(refused.status, 503);
     assert.match(
-      (refused.json as { errorMessage: string }).errorMessage,
+      await refusedAtOnce("awaits-code", "{}"),
       /ConfigMapNotFound: ConfigMap awaited-code not found/,
     );
-    // At once: no wait for an instance that cannot come (the cold-start wait is 68 s).
-    const t0 = Date.now();
-    assert.equal((await invoke("awaits-code", "{}")).status, 503);
-    assert.ok(Date.now() - t0 < 5_000, `refused in ${Date.now() - t0} ms`);
     kubectlOk([
       "-n",
       ns,
