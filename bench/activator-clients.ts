@@ -1,3 +1,7 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import {
   applyYaml,
   core,
@@ -11,14 +15,21 @@ import {
 import { type CpuGroups, cpuSpent, sampleCpu } from "./cpu.ts";
 import { closedLoop, type LoadResult } from "./load.ts";
 
-// node bench/activator-clients.ts [seconds] [clients,...] [--set chart.value=v ...]
+// node bench/activator-clients.ts [seconds] [clients,...] [--floor] [--set chart.value=v ...]
 // e.g. --set logs.retentionSeconds=0: the same bench without kept invocation logs.
+// --floor also measures, in the same run, the least a Node.js hop can cost here: a TCP byte
+// pipe and a bare node:http pass-through (bench/hop-floor.ts), both on the host.
 // Each row also says the machine's CPU per request on each path and who spent it (cpu.ts):
 // on 2 saturated cores, throughput is what that cost leaves.
 const seconds = Number(process.argv[2] ?? 10);
 const series = (process.argv[3] ?? "1,10,50").split(",").map(Number);
 const chartValues: Record<string, string | number> = {};
+let floor = false;
 for (let i = 4; i < process.argv.length; i++) {
+  if (process.argv[i] === "--floor") {
+    floor = true;
+    continue;
+  }
   const m = process.argv[i] === "--set" ? /^([^=]+)=(.*)$/.exec(process.argv[++i] ?? "") : null;
   if (!m) throw new Error(`unexpected argument ${process.argv[i]}: --set chart.value=v`);
   chartValues[m[1] as string] = /^\d+$/.test(m[2] as string) ? Number(m[2]) : (m[2] as string);
@@ -27,6 +38,7 @@ for (let i = 4; i < process.argv.length; i++) {
 /** Who spends the CPU of a call, by command line; the first match counts. */
 const GROUPS: CpuGroups = [
   ["bench", (c) => c.includes("bench/activator-clients.ts")],
+  ["floorHop", (c) => c.includes("bench/hop-floor.ts")],
   ["activator", (c) => c.includes("cmd/activator/main.ts")],
   ["instances", (c) => c.includes("cmd/runtime/main.ts") || c.includes("/runtimes/")],
   ["nats", (c) => c.includes("/etc/nats/")],
@@ -49,6 +61,27 @@ async function measured(
   for (const [k, ms] of Object.entries(spent)) cpuUsPerRequest[k] = Math.round((ms * 1000) / r.requests);
   return { ...r, cpuUsPerRequest };
 }
+
+/** Starts bench/hop-floor.ts in `mode` towards `target` and returns its URL and a stop. */
+async function startFloor(mode: "http" | "tcp", target: string): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL("hop-floor.ts", import.meta.url)), mode, target],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
+  const port = /^listening (\d+)$/.exec(line)?.[1];
+  if (!port) throw new Error(`hop-floor.ts said ${JSON.stringify(line)}`);
+  return { url: `http://127.0.0.1:${port}/invoke`, stop: () => child.kill("SIGTERM") };
+}
+
+const ratioOf = (path: LoadResult, direct: LoadResult) => ({
+  throughputRatio: Number((path.rps / direct.rps).toFixed(2)),
+  addedP50Ms: Number((path.p50 - direct.p50).toFixed(2)),
+  addedP99Ms: Number((path.p99 - direct.p99).toFixed(2)),
+});
 
 async function main(): Promise<void> {
   const base = await installFullUpdraft(chartValues);
@@ -83,25 +116,42 @@ spec:
   // Straight to the pod, as the activators call it: with the function's instance key.
   const key = await instanceKeyOf(ns, "echo");
   await closedLoop(via, most, 3, invokeAuth()); // warm-up
+  const directHeaders = { "x-updraft-request-id": "bench", ...key };
+  const floors = floor
+    ? [
+        await startFloor("tcp", `${pod.status!.podIP}:8080`),
+        await startFloor("http", `${pod.status!.podIP}:8080`),
+      ]
+    : [];
   const rows = [];
   for (const clients of series) {
-    const d = await measured(direct, clients, { "x-updraft-request-id": "bench", ...key });
+    const d = await measured(direct, clients, directHeaders);
     // A baseline that failed measures nothing: stop rather than print a ratio of errors.
     if (d.errors > 0) throw new Error(`the direct baseline had ${d.errors} errors`);
+    const floorRows: Record<string, unknown> = {};
+    for (const [name, f] of [
+      ["tcpPipe", floors[0]],
+      ["nodeHttpPassThrough", floors[1]],
+    ] as const) {
+      if (!f) continue;
+      const r = await measured(f.url, clients, directHeaders);
+      if (r.errors > 0) throw new Error(`the ${name} floor had ${r.errors} errors`);
+      floorRows[name] = { ...r, ...ratioOf(r, d) };
+    }
     const a = await measured(via, clients, invokeAuth());
     rows.push({
       clients,
       direct: d,
+      ...(floor ? { floor: floorRows } : {}),
       activator: a,
-      throughputRatio: Number((a.rps / d.rps).toFixed(2)),
-      addedP50Ms: Number((a.p50 - d.p50).toFixed(2)),
-      addedP99Ms: Number((a.p99 - d.p99).toFixed(2)),
+      ...ratioOf(a, d),
       // What the activator's path adds per request, machine-wide and by group (µs).
       addedCpuUsPerRequest: Object.fromEntries(
         Object.keys(a.cpuUsPerRequest).map((k) => [k, a.cpuUsPerRequest[k]! - (d.cpuUsPerRequest[k] ?? 0)]),
       ),
     });
   }
+  for (const f of floors) f.stop();
   await deleteNamespace(ns);
   console.log(JSON.stringify({ seconds, rows }, null, 2));
 }
