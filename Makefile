@@ -6,7 +6,7 @@ NODE_BIN := $(shell hack/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 
 .PHONY: help deps build-binaries cluster-up cluster-down cluster-status cluster-env cluster-clean \
-	up down images lint typecheck test test-unit test-integration bench bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler bench-async bench-triggers bench-runtimes bench-burst bench-table bench-pool format manifests cli-package
+	up down images lint typecheck test test-unit test-integration bench bench-controller bench-node bench-pod-floor bench-invoke bench-activator bench-scaling bench-autoscaler bench-async bench-triggers bench-runtimes bench-burst bench-table bench-pool format manifests cli-package
 
 help:
 	@echo "make up          local cluster + Updraft + examples"
@@ -73,7 +73,7 @@ test-integration: deps cluster-up
 
 test: lint typecheck test-unit test-integration
 
-bench: bench-controller bench-node bench-invoke bench-activator bench-scaling bench-autoscaler bench-async bench-triggers bench-runtimes bench-pool
+bench: bench-controller bench-node bench-pod-floor bench-invoke bench-activator bench-scaling bench-autoscaler bench-async bench-triggers bench-runtimes bench-pool
 
 bench-controller: deps cluster-up
 	eval "$$(hack/cluster.sh env)" && node bench/controller-500.ts
@@ -81,11 +81,14 @@ bench-controller: deps cluster-up
 bench-node: deps cluster-up
 	eval "$$(hack/cluster.sh env)" && node bench/node-scale-up.ts
 
+bench-pod-floor: deps cluster-up
+	eval "$$(hack/cluster.sh env)" && node bench/pod-start-floor.ts
+
 bench-invoke: deps cluster-up
 	eval "$$(hack/cluster.sh env)" && node bench/invoke.ts
 
 bench-activator: deps cluster-up
-	eval "$$(hack/cluster.sh env)" && node bench/activator-clients.ts
+	eval "$$(hack/cluster.sh env)" && node bench/activator-clients.ts 10 1,10,50 --floor
 
 bench-table: deps
 	node --expose-gc bench/table.ts

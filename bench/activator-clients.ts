@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import {
@@ -9,7 +10,9 @@ import {
   installFullUpdraft,
   instanceKeyOf,
   invokeAuth,
+  localImageTag,
   newNamespace,
+  RUNTIME_IMAGE_PREFIX,
   waitFor,
 } from "../test/integration/harness.ts";
 import { type CpuGroups, cpuSpent, sampleCpu } from "./cpu.ts";
@@ -18,7 +21,8 @@ import { closedLoop, type LoadResult } from "./load.ts";
 // node bench/activator-clients.ts [seconds] [clients,...] [--floor] [--set chart.value=v ...]
 // e.g. --set logs.retentionSeconds=0: the same bench without kept invocation logs.
 // --floor also measures, in the same run, the least a Node.js hop can cost here: a TCP byte
-// pipe and a bare node:http pass-through (bench/hop-floor.ts), both on the host.
+// pipe and a bare node:http pass-through (bench/hop-floor.ts) on the host, and the same
+// pass-through in a pod behind a Service, as the activator is reached.
 // Each row also says the machine's CPU per request on each path and who spent it (cpu.ts):
 // on 2 saturated cores, throughput is what that cost leaves.
 const seconds = Number(process.argv[2] ?? 10);
@@ -40,6 +44,7 @@ const GROUPS: CpuGroups = [
   ["bench", (c) => c.includes("bench/activator-clients.ts")],
   ["floorHop", (c) => c.includes("bench/hop-floor.ts")],
   ["activator", (c) => c.includes("cmd/activator/main.ts")],
+  ["floorHopInPod", (c) => c.includes("/floor/hop-floor.ts")],
   ["instances", (c) => c.includes("cmd/runtime/main.ts") || c.includes("/runtimes/")],
   ["nats", (c) => c.includes("/etc/nats/")],
   ["networkPolicy", (c) => c.includes("--nfqueue-id") || c.includes("kube-router")],
@@ -60,6 +65,63 @@ async function measured(
   if (r.requests === 0) throw new Error(`no request to ${url} was answered in ${seconds} s`);
   for (const [k, ms] of Object.entries(spent)) cpuUsPerRequest[k] = Math.round((ms * 1000) / r.requests);
   return { ...r, cpuUsPerRequest };
+}
+
+/**
+ * bench/hop-floor.ts's node:http pass-through in a pod of `ns` (the Node.js runtime image,
+ * the script from a ConfigMap) behind a Service, let through the namespace's instances
+ * NetworkPolicy by a policy of its own; returns its URL once it is ready.
+ */
+async function floorInPod(ns: string, target: string): Promise<string> {
+  const script = readFileSync(fileURLToPath(new URL("hop-floor.ts", import.meta.url)), "utf8");
+  await core.createNamespacedConfigMap({
+    namespace: ns,
+    body: { metadata: { name: "hop-floor" }, data: { "hop-floor.ts": script } },
+  });
+  applyYaml(
+    ns,
+    `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hop-floor}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: hop-floor}}
+  template:
+    metadata: {labels: {app: hop-floor}}
+    spec:
+      automountServiceAccountToken: false
+      containers:
+        - name: hop
+          image: ${RUNTIME_IMAGE_PREFIX}nodejs24:${localImageTag()}
+          command: [node, /floor/hop-floor.ts, http, "${target}", "0.0.0.0:8080"]
+          readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+          volumeMounts: [{name: floor, mountPath: /floor}]
+      volumes: [{name: floor, configMap: {name: hop-floor}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hop-floor}
+spec: {selector: {app: hop-floor}, ports: [{port: 80, targetPort: 8080}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: bench-hop-floor}
+spec:
+  podSelector: {matchLabels: {updraft.dev/function: echo}}
+  policyTypes: [Ingress]
+  ingress: [{from: [{podSelector: {matchLabels: {app: hop-floor}}}]}]
+`,
+  );
+  await waitFor(
+    "hop-floor pod ready",
+    async () =>
+      (await core.listNamespacedPod({ namespace: ns, labelSelector: "app=hop-floor" })).items.some((p) =>
+        p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+      ),
+    120_000,
+  );
+  const svc = await core.readNamespacedService({ namespace: ns, name: "hop-floor" });
+  return `http://${svc.spec!.clusterIP}/invoke`;
 }
 
 /** Starts bench/hop-floor.ts in `mode` towards `target` and returns its URL and a stop. */
@@ -123,18 +185,20 @@ spec:
         await startFloor("http", `${pod.status!.podIP}:8080`),
       ]
     : [];
+  const floorPodUrl = floor ? await floorInPod(ns, `${pod.status!.podIP}:8080`) : undefined;
   const rows = [];
   for (const clients of series) {
     const d = await measured(direct, clients, directHeaders);
     // A baseline that failed measures nothing: stop rather than print a ratio of errors.
     if (d.errors > 0) throw new Error(`the direct baseline had ${d.errors} errors`);
     const floorRows: Record<string, unknown> = {};
-    for (const [name, f] of [
-      ["tcpPipe", floors[0]],
-      ["nodeHttpPassThrough", floors[1]],
+    for (const [name, url] of [
+      ["tcpPipe", floors[0]?.url],
+      ["nodeHttpPassThrough", floors[1]?.url],
+      ["nodeHttpPassThroughInPod", floorPodUrl],
     ] as const) {
-      if (!f) continue;
-      const r = await measured(f.url, clients, directHeaders);
+      if (!url) continue;
+      const r = await measured(url, clients, directHeaders);
       if (r.errors > 0) throw new Error(`the ${name} floor had ${r.errors} errors`);
       floorRows[name] = { ...r, ...ratioOf(r, d) };
     }

@@ -1,7 +1,8 @@
 import http from "node:http";
 import net from "node:net";
 
-// node bench/hop-floor.ts <http|tcp> <target host:port>   (prints "listening <port>")
+// node bench/hop-floor.ts <http|tcp> <target host:port> [listen address, 127.0.0.1:0 unless given]
+// (prints "listening <port>")
 //
 // The least a user-space hop written for Node.js can do, run as a process of its own on the
 // host so the bench can measure it beside the activator (bench/activator-clients.ts --floor):
@@ -10,9 +11,11 @@ import net from "node:net";
 //          it came and its answer piped back (what any HTTP-aware hop does before routing,
 //          authorisation, admission or records).
 // It is a measuring stick, not a product: no limits, no time-outs, no retries.
-// It runs on the host, beside the bench's client, so it skips the pod network hop and
-// kube-proxy's rules that the activator's path has: a floor that favours the floor.
-const [mode, target] = process.argv.slice(2);
+// On the host, beside the bench's client, it skips the pod network hop and kube-proxy's
+// rules that the activator's path has (a floor that favours the floor); the bench also runs
+// it in a pod behind a Service, as the activator is.
+const [mode, target, listenOn = "127.0.0.1:0"] = process.argv.slice(2);
+const [listenHost, listenPort] = listenOn.split(":");
 const [host, portText] = (target ?? "").split(":");
 const port = Number(portText);
 if ((mode !== "http" && mode !== "tcp") || !host || !port) {
@@ -49,5 +52,7 @@ const server =
           req.pipe(forward);
         });
       })();
-server.listen(0, "127.0.0.1", () => console.log(`listening ${(server.address() as net.AddressInfo).port}`));
+server.listen(Number(listenPort), listenHost, () =>
+  console.log(`listening ${(server.address() as net.AddressInfo).port}`),
+);
 process.on("SIGTERM", () => process.exit(0));
