@@ -76,10 +76,14 @@ describe("FunctionTable, a function no instance of which can start", () => {
       message: "ConfigMap c not found",
     });
     table.setFunctions([missing]);
+    // The reason and where to read why; not the condition's message, which names the
+    // function's ConfigMaps, Secrets and pods to a caller who may be anyone.
     await assert.rejects(
       waiting,
       (e: { code?: string; message?: string }) =>
-        e.code === "FunctionNotReady" && /ConfigMapNotFound: ConfigMap c not found/.test(e.message ?? ""),
+        e.code === "FunctionNotReady" &&
+        e.message ===
+          "function ns/f cannot start an instance: ConfigMapNotFound (kubectl get function f -n ns -o yaml says why)",
     );
     assert.equal(f.unservable?.reason, "ConfigMapNotFound");
     table.setFunctions([fn("f")]);

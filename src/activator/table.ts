@@ -759,10 +759,16 @@ export function troubleNote(st: Pick<FunctionState, "trouble" | "key">): string 
   return `; its status: InstancesHealthy ${t.status} ${t.reason} (kubectl get function ${name} -n ${ns} -o yaml says why)`;
 }
 
-/** The refusal of a call to a function no instance of which can start. */
-export function notReadyError(key: string, why: { reason: string; message: string }): UpdraftError {
+/**
+ * The refusal of a call to a function no instance of which can start: the reason, not the
+ * condition's message, for the same reason as troubleNote (the message may name pods,
+ * ConfigMaps and Secrets, and quote what an instance printed). Example: "function team/a
+ * cannot start an instance: CodeDownloadFailed (kubectl get function a -n team -o yaml says why)".
+ */
+export function notReadyError(key: string, why: { reason: string }): UpdraftError {
+  const [ns, name] = key.split("/");
   return new UpdraftError(
     "FunctionNotReady",
-    `function ${key} cannot start an instance: ${why.reason}: ${why.message}`,
+    `function ${key} cannot start an instance: ${why.reason} (kubectl get function ${name} -n ${ns} -o yaml says why)`,
   );
 }
