@@ -142,9 +142,11 @@ function asError(e) {
 function run(fn, event, context) {
   return new Promise((resolve) => {
     let done = false;
+    let calledForIt;
     const finish = (viaCallback, err, result) => {
       if (done) return;
       done = true;
+      if (calledForIt) process.off("beforeExit", calledForIt);
       resolve({ err, result, viaCallback });
     };
     // Only a handler that takes the callback waits for the loop, whether it answers through
@@ -155,8 +157,18 @@ function run(fn, event, context) {
     invocation.run(true, () => {
       try {
         const returned = takesCallback ? fn(event, context, callback) : fn(event, context);
-        // A callback handler that returns nothing answers through its callback only.
-        if (takesCallback && typeof returned?.then !== "function") return;
+        // A callback handler that returns no promise answers through its callback only: what
+        // it returns is not its answer (SCF's Nodejs6.10-Apigateway sample returns an object
+        // and never calls back). If it never calls back, SCF calls the callback for it, with
+        // null, once nothing the handler started is left to call it: the moment Node's event
+        // loop is empty and the process would exit ("beforeExit"). Work still pending (a
+        // timer, a query on an open connection) keeps the loop alive, and the callback may
+        // still come; if it never does, the time limit ends the invocation.
+        if (takesCallback && typeof returned?.then !== "function") {
+          calledForIt = () => finish(true, null, null);
+          process.once("beforeExit", calledForIt);
+          return;
+        }
         Promise.resolve(returned).then(
           (r) => finish(false, null, r),
           (e) => finish(false, asError(e)),
