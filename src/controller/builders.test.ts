@@ -211,6 +211,22 @@ describe("makeDeployment pod", () => {
       },
     },
     {
+      why: "USER is qcloud, as SCF runs functions (SCF apps test it to know where they run); a USER in spec.env is the function's own",
+      spec: {},
+      check: (d) => {
+        const env = d.spec?.template.spec?.containers[0]?.env ?? [];
+        assert.deepEqual(
+          env.filter((e) => e.name === "USER"),
+          [{ name: "USER", value: "qcloud" }],
+        );
+        const own = makeDeployment(fn({ env: [{ name: "USER", value: "me" }] }), cfg, "sha");
+        assert.deepEqual(
+          (own.spec?.template.spec?.containers[0]?.env ?? []).filter((e) => e.name === "USER"),
+          [{ name: "USER", value: "me" }],
+        );
+      },
+    },
+    {
       why: "an image function's own container reads the account and role variables as on SCF",
       spec: {
         runtime: "custom",

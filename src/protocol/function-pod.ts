@@ -65,6 +65,10 @@ export function functionEnv(fn: UpdraftFunction, spec: ResolvedFunctionSpec, sha
     { name: "SCF_USERCODEPATH", value: USER_CODE_DIR },
     { name: "USER_CODE_ROOT", value: `${USER_CODE_DIR}/` },
     { name: "TENCENTCLOUD_RUNENV", value: "SCF" },
+    // SCF runs functions as the user qcloud, and SCF apps test USER to know where they run
+    // (OneManager, among SCF's samples: `$_SERVER['USER']==='qcloud'` picks its SCF
+    // platform code). The process's uid is ours (10001); only the name is SCF's.
+    ...(spec.env.some((e) => e.name === "USER") ? [] : [{ name: "USER", value: "qcloud" }]),
     { name: "UPDRAFT_FUNCTION_TYPE", value: spec.type },
     { name: "UPDRAFT_TIMEOUT_MS", value: String(spec.timeoutSeconds * 1000) },
     { name: "UPDRAFT_INIT_TIMEOUT_MS", value: String(spec.initTimeoutSeconds * 1000) },
