@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { tempDir } from "../../test/support/temp-dir.ts";
-import { baseFunction, type CodeFile, choosePackaging, triggerUrlText } from "./deploy.ts";
+import { baseFunction, type CodeFile, choosePackaging, codeFiles, triggerUrlText } from "./deploy.ts";
 
 const file = (path: string, size = 10, fill = "a"): CodeFile => ({ path, bytes: Buffer.alloc(size, fill) });
 
@@ -54,6 +54,37 @@ describe("choosePackaging: the smallest way that holds the code", () => {
       if (p.kind === "inline")
         for (const f of c.files) assert.equal(p.inline[f.path], f.bytes.toString(), "byte for byte");
     });
+});
+
+describe("codeFiles: what of a directory is the code", () => {
+  it("all but function.yaml, the dot-files at the top and .git anywhere; a wheel's PIL/.libs goes with the code", () => {
+    const dir = tempDir("code-files");
+    for (const d of [".git", ".serverless", "PIL/.libs", "vendor/lib/.git", "node_modules/.cache"])
+      mkdirSync(join(dir, d), { recursive: true });
+    for (const f of [
+      "index.py",
+      "function.yaml",
+      ".env",
+      ".git/HEAD",
+      ".serverless/state.json",
+      "PIL/__init__.py",
+      "PIL/.libs/libjpeg-3fe7dfc0.so.9.3.0",
+      "vendor/lib/.git/HEAD",
+      "vendor/lib/a.py",
+      "node_modules/.cache/x",
+    ])
+      writeFileSync(join(dir, f), f);
+    assert.deepEqual(
+      codeFiles(dir).map((f) => f.path),
+      [
+        "index.py",
+        "node_modules/.cache/x",
+        "PIL/__init__.py",
+        "PIL/.libs/libjpeg-3fe7dfc0.so.9.3.0",
+        "vendor/lib/a.py",
+      ],
+    );
+  });
 });
 
 describe("baseFunction: a Function from the flags, with SCF's default handlers", () => {

@@ -89,12 +89,18 @@ export function choosePackaging(files: CodeFile[]): Packaging {
   return { kind: "inline", inline };
 }
 
-/** The files of a function's directory: all but function.yaml and dot-files (.git, .env…). */
+/**
+ * The files of a function's directory: all but function.yaml, the dot-files at its top
+ * (.git, .env, .serverless…) and any .git below. Dot-files deeper down are the code's own and
+ * go with it: a Python wheel keeps its shared libraries in PIL/.libs, and without them
+ * `import PIL` fails ("libjpeg-….so: cannot open shared object file"), as SCF's Thumbnail
+ * samples did.
+ */
 export function codeFiles(dir: string): CodeFile[] {
   const out: CodeFile[] = [];
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
-      if (e.name.startsWith(".")) continue;
+      if (d === dir ? e.name.startsWith(".") : e.name === ".git") continue;
       const full = join(d, e.name);
       if (e.isDirectory()) walk(full);
       else if (e.isFile() && !(d === dir && e.name === "function.yaml"))
