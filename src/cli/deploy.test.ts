@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { tempDir } from "../../test/support/temp-dir.ts";
-import { baseFunction, type CodeFile, choosePackaging, codeFiles, triggerUrlText } from "./deploy.ts";
+import { baseFunction, type CodeFile, choosePackaging, codeFiles, tarGz, triggerUrlText } from "./deploy.ts";
 
 const file = (path: string, size = 10, fill = "a"): CodeFile => ({ path, bytes: Buffer.alloc(size, fill) });
 
@@ -84,6 +85,44 @@ describe("codeFiles: what of a directory is the code", () => {
         "vendor/lib/a.py",
       ],
     );
+  });
+});
+
+describe("codeFiles: symbolic links", () => {
+  it("a link to a file inside goes, with that file's bytes; links out of the directory, to a directory or to nothing do not", () => {
+    const dir = tempDir("code-links");
+    const outside = tempDir("code-links-outside");
+    writeFileSync(join(outside, "secret"), "not the function's");
+    mkdirSync(join(dir, "vendor/lib"), { recursive: true });
+    writeFileSync(join(dir, "index.js"), "x");
+    writeFileSync(join(dir, "vendor/lib/libvips-cpp.so.42.12.1"), "ELF");
+    // sharp's soname links, as SCF's Add_Text_To_Pictures sample carries them.
+    symlinkSync("libvips-cpp.so.42.12.1", join(dir, "vendor/lib/libvips-cpp.so.42"));
+    symlinkSync(join(outside, "secret"), join(dir, "vendor/lib/leak"));
+    symlinkSync("../..", join(dir, "vendor/lib/loop"));
+    symlinkSync("missing", join(dir, "vendor/lib/dangling"));
+    const files = codeFiles(dir);
+    assert.deepEqual(
+      files.map((f) => [f.path, f.bytes.toString()]),
+      [
+        ["index.js", "x"],
+        ["vendor/lib/libvips-cpp.so.42", "ELF"],
+        ["vendor/lib/libvips-cpp.so.42.12.1", "ELF"],
+      ],
+    );
+    // In a tar.gz the link is the file it leads to, as the shim unpacks it.
+    const unpacked = tempDir("code-links-unpacked");
+    writeFileSync(
+      join(unpacked, "code.tar.gz"),
+      tarGz(
+        dir,
+        files.map((f) => f.path),
+      ),
+    );
+    execFileSync("tar", ["-xzf", "code.tar.gz"], { cwd: unpacked });
+    const link = join(unpacked, "vendor/lib/libvips-cpp.so.42");
+    assert.equal(lstatSync(link).isFile(), true, "a file, not a link");
+    assert.equal(readFileSync(link, "utf8"), "ELF");
   });
 });
 

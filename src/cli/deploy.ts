@@ -18,8 +18,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { basename, join, relative, resolve } from "node:path";
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
   CoreV1Api,
@@ -94,29 +94,55 @@ export function choosePackaging(files: CodeFile[]): Packaging {
  * (.git, .env, .serverless…) and any .git below. Dot-files deeper down are the code's own and
  * go with it: a Python wheel keeps its shared libraries in PIL/.libs, and without them
  * `import PIL` fails ("libjpeg-….so: cannot open shared object file"), as SCF's Thumbnail
- * samples did.
+ * samples did. A symbolic link to a file inside the directory goes too (a shared library's
+ * soname link: sharp's vendor/lib/libvips-cpp.so.42 → libvips-cpp.so.42.12.1), as a link in
+ * a tar.gz and as the file's bytes inline; a link out of the directory or to a directory
+ * does not (the first would pack a file of this machine, the second could loop).
  */
 export function codeFiles(dir: string): CodeFile[] {
   const out: CodeFile[] = [];
+  const root = realpathSync(dir);
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       if (d === dir ? e.name.startsWith(".") : e.name === ".git") continue;
       const full = join(d, e.name);
+      const path = relative(dir, full).split("\\").join("/");
       if (e.isDirectory()) walk(full);
       else if (e.isFile() && !(d === dir && e.name === "function.yaml"))
-        out.push({ path: relative(dir, full).split("\\").join("/"), bytes: readFileSync(full) });
+        out.push({ path, bytes: readFileSync(full) });
+      else if (e.isSymbolicLink()) {
+        const target = linkedFileInside(full, root);
+        if (target) out.push({ path, bytes: readFileSync(target) });
+      }
     }
   };
   walk(dir);
   return out.sort((a, b) => a.path.localeCompare(b.path));
 }
 
+/** The file a symbolic link leads to when it is a regular file under root; else undefined. */
+function linkedFileInside(link: string, root: string): string | undefined {
+  try {
+    const target = realpathSync(link);
+    const inside = relative(root, target);
+    if (inside === "" || inside.startsWith("..") || isAbsolute(inside)) return undefined;
+    return statSync(target).isFile() ? target : undefined;
+  } catch {
+    return undefined; // dangling
+  }
+}
+
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
-/** A tar.gz of `paths` under `dir`, modes kept (a Go binary or a bootstrap stays executable). */
-function tarGz(dir: string, paths: string[]): Buffer {
+/**
+ * A tar.gz of `paths` under `dir`, modes kept (a Go binary or a bootstrap stays executable).
+ * A link among them is packed as the file it leads to (codeFiles let in only links to files
+ * inside the directory), as `zip -r` packs SCF's packages: an absolute link would lead
+ * nowhere in the instance.
+ */
+export function tarGz(dir: string, paths: string[]): Buffer {
   const chunks: Buffer[] = [];
-  const stream = tarCreate({ gzip: true, cwd: dir, portable: true, sync: true }, paths);
+  const stream = tarCreate({ gzip: true, cwd: dir, portable: true, sync: true, follow: true }, paths);
   stream.on("data", (c: Buffer) => chunks.push(c));
   return Buffer.concat(chunks);
 }
