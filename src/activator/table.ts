@@ -745,6 +745,12 @@ export function compareIp(a: string, b: string): number {
   return 0;
 }
 
+/** Where those who may read a Function read why it cannot serve: "kubectl get function a -n team -o yaml". */
+function whereToReadWhy(key: string): string {
+  const [ns, name] = key.split("/");
+  return `(kubectl get function ${name} -n ${ns} -o yaml says why)`;
+}
+
 /**
  * What the Function's status says of its failing instances, for the message of a call that
  * timed out: the condition and the kubelet's reason, not its message — a caller may be
@@ -754,9 +760,7 @@ export function compareIp(a: string, b: string): number {
  */
 export function troubleNote(st: Pick<FunctionState, "trouble" | "key">): string {
   const t = st.trouble;
-  if (!t) return "";
-  const [ns, name] = st.key.split("/");
-  return `; its status: InstancesHealthy ${t.status} ${t.reason} (kubectl get function ${name} -n ${ns} -o yaml says why)`;
+  return t ? `; its status: InstancesHealthy ${t.status} ${t.reason} ${whereToReadWhy(st.key)}` : "";
 }
 
 /**
@@ -766,9 +770,8 @@ export function troubleNote(st: Pick<FunctionState, "trouble" | "key">): string 
  * cannot start an instance: CodeDownloadFailed (kubectl get function a -n team -o yaml says why)".
  */
 export function notReadyError(key: string, why: { reason: string }): UpdraftError {
-  const [ns, name] = key.split("/");
   return new UpdraftError(
     "FunctionNotReady",
-    `function ${key} cannot start an instance: ${why.reason} (kubectl get function ${name} -n ${ns} -o yaml says why)`,
+    `function ${key} cannot start an instance: ${why.reason} ${whereToReadWhy(key)}`,
   );
 }

@@ -2,10 +2,8 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { freePorts } from "../../test/support/ports.ts";
-import { tempDir } from "../../test/support/temp-dir.ts";
+import { customShim } from "../../test/support/custom-shim.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
-import { shimConfigFromEnv } from "./config.ts";
 import { Shim } from "./shim.ts";
 
 /**
@@ -13,30 +11,16 @@ import { Shim } from "./shim.ts";
  * the Node.js running these tests: how a callback handler's answer is found.
  */
 async function nodeShim(handlers: string, timeoutMs = 3000): Promise<{ shim: Shim; port: number }> {
-  const codeDir = tempDir("node-bootstrap");
-  writeFileSync(join(codeDir, "index.js"), handlers);
   // The image runs it as /var/lang/node24/bin/node …/bootstrap.cjs; here a custom runtime's
   // bootstrap starts it with this Node.js, so it needs no image.
   const bootstrapCjs = join(process.cwd(), "runtimes/nodejs/bootstrap.cjs");
-  writeFileSync(join(codeDir, "bootstrap"), `#!/bin/sh\nexec "${process.execPath}" "${bootstrapCjs}"\n`, {
-    mode: 0o755,
-  });
-  const [port, apiPort, channelPort] = (await freePorts(3)) as [number, number, number];
-  const cfg = shimConfigFromEnv(
-    {
-      ...(process.env as Record<string, string>),
-      SCF_RUNTIME: "custom",
-      SCF_FUNCTIONNAME: "cb",
-      SCF_MEMORY_SIZE: "128",
-      _HANDLER: "index.main_handler",
-      UPDRAFT_PORT: String(port),
-      UPDRAFT_CHANNEL_PORT: String(channelPort),
-      UPDRAFT_TIMEOUT_MS: String(timeoutMs),
-      SCF_RUNTIME_API_PORT: String(apiPort),
-      SCF_USERCODEPATH: codeDir,
-    },
-    process.cwd(),
+  const { cfg, port } = await customShim(
+    "node-bootstrap",
+    "bootstrap",
+    `#!/bin/sh\nexec "${process.execPath}" "${bootstrapCjs}"\n`,
+    { _HANDLER: "index.main_handler", UPDRAFT_TIMEOUT_MS: String(timeoutMs) },
   );
+  writeFileSync(join(cfg.codeDir, "index.js"), handlers);
   const shim = new Shim(cfg, () => undefined);
   await shim.start();
   return { shim, port };

@@ -1,13 +1,9 @@
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, it } from "node:test";
-import { freePorts } from "../../test/support/ports.ts";
-import { tempDir } from "../../test/support/temp-dir.ts";
+import { customShim } from "../../test/support/custom-shim.ts";
 import { UpdraftHeaders } from "../protocol/headers.ts";
 import { INVOKE_BODY_LIMIT_BYTES } from "../protocol/http.ts";
 import { INSTANCE_KEY_ENV, INSTANCE_KEY_HEADER } from "../protocol/instance-key.ts";
-import { shimConfigFromEnv } from "./config.ts";
 import { Shim } from "./shim.ts";
 
 // A custom runtime that says it is ready and then waits for events.
@@ -61,38 +57,6 @@ while true; do
   curl -s -X POST "$api/invocation/response" -d '"ok"' >/dev/null
 done
 `;
-
-/**
- * A custom runtime's shim configuration on free ports: `script` as the code folder's
- * `file` (bootstrap or scf_bootstrap), with `extra` settings on top.
- */
-async function customShim(
-  prefix: string,
-  file: string,
-  script: string,
-  extra: Record<string, string> = {},
-): Promise<{ cfg: ReturnType<typeof shimConfigFromEnv>; port: number }> {
-  const codeDir = tempDir(prefix);
-  writeFileSync(join(codeDir, file), script, { mode: 0o755 });
-  const [port, apiPort, channelPort] = (await freePorts(3)) as [number, number, number];
-  const cfg = shimConfigFromEnv(
-    {
-      ...(process.env as Record<string, string>),
-      SCF_RUNTIME: "custom",
-      SCF_FUNCTIONNAME: "hello",
-      SCF_MEMORY_SIZE: "128",
-      UPDRAFT_PORT: String(port),
-      // A free port for the instance channel too: the default (8081) may be taken on this
-      // host, and a test must not depend on it.
-      UPDRAFT_CHANNEL_PORT: String(channelPort),
-      SCF_RUNTIME_API_PORT: String(apiPort),
-      SCF_USERCODEPATH: codeDir,
-      ...extra,
-    },
-    process.cwd(),
-  );
-  return { cfg, port };
-}
 
 describe("a function pod's shim at its edge", () => {
   it("answers as its pod (the UID the downward API gave it), which is what the activator checks an announced address by", async () => {
